@@ -1,0 +1,20 @@
+"""dynnn_lib: Dynamic Neural Network for incremental learning (Hikvision, IROS 2019 LOR challenge).
+
+The data path is one line: stream -> model -> method -> metrics -> results -> plots.
+
+>>> from dynnn_lib import RunConfig, run
+>>> result = run(RunConfig(method="combined", expand_at=(1,)))      # doctest: +SKIP
+>>> result.metrics["overall"]                                       # doctest: +SKIP
+"""
+__version__ = "0.1.0"
+
+from .config import DataConfig, RunConfig, VARIANTS, SEED_SCORES, from_dict  # noqa: E402
+from .errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
+from .metrics import aggregate, summarize  # noqa: E402
+from .runner import RunResult, load_result, run, run_many, run_seeds  # noqa: E402
+
+__all__ = [
+    "DataConfig", "RunConfig", "VARIANTS", "SEED_SCORES", "from_dict", "ConfigError", "DataError", "DynnnError",
+    "ResultCorrupt", "TrainingDiverged", "aggregate", "summarize", "RunResult", "load_result", "run", "run_many",
+    "run_seeds",
+]

@@ -1,0 +1,259 @@
+"""Typed run configuration, validated at the edge.
+
+Everything a run depends on is a field here; the cache key of a run is the hash of this
+configuration, so two identical configurations share results.  Fields the sources leave open
+(backbone, head layers, KD temperature, test-time head choice...) are parameters with a default
+and a comment saying why that default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+METHODS = ("finetune", "expand", "kd", "combined")
+DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders")
+KD_HEADS = ("best", "worst")
+CE_ON = ("all", "unknown")
+HEAD_COMBINE = ("max_conf", "mean_prob", "last")
+HEAD_INIT = ("copy", "scratch")
+BACKBONES = ("small", "resnet18")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(options)}")
+
+
+def _positive(name: str, value: Any, kind: type = float) -> None:
+    ok_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types) or not value > 0:
+        what = "a positive integer" if kind is int else "a positive number"
+        raise ConfigError(f"{name}={value!r} must be {what}")
+
+
+def _milestones(name: str, value: tuple[int, ...]) -> None:
+    if any(isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in value):
+        raise ConfigError(f"{name}={list(value)!r} must be positive epoch numbers, e.g. [50, 90]")
+    if list(value) != sorted(set(value)):
+        raise ConfigError(f"{name}={list(value)!r} must be strictly increasing, e.g. [50, 90]")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the task stream comes from.
+
+    source: ``synthetic`` (the embedded factor-controlled benchmark, no download),
+        ``openloris-round1`` (``<root>/{train,test}/batch<k>/label.csv``) or
+        ``openloris-folders`` (``<root>/{train,test}/task<k>/<class>/*.jpg``).
+    n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
+    """
+
+    source: str = "synthetic"
+    root: str | None = None
+    n_tasks: int | None = None
+    image_size: int = 32
+    resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
+    # embedded benchmark only
+    n_classes: int = 10
+    train_per_class: int = 100
+    test_per_class: int = 30
+    data_seed: int = 0
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        _choice("data.source", self.source, DATA_SOURCES)
+        if self.source != "synthetic" and not self.root:
+            raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
+        if self.n_tasks is not None:
+            _positive("data.n_tasks", self.n_tasks, int)
+            if self.n_tasks < 2:
+                raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
+        _positive("data.image_size", self.image_size, int)
+        if self.image_size < 16:
+            raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")
+        _positive("data.n_classes", self.n_classes, int)
+        if self.n_classes < 2:
+            raise ConfigError("data.n_classes must be at least 2")
+        _positive("data.train_per_class", self.train_per_class, int)
+        _positive("data.test_per_class", self.test_per_class, int)
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or self.data_seed < 0:
+            raise ConfigError(f"data.data_seed={self.data_seed!r} must be a non-negative integer")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of one method on one stream with one seed.
+
+    method:
+      * ``finetune``  - one head, the whole network trained on every task (the baseline).
+      * ``expand``    - trunk frozen after task 0; a new head at each task in ``expand_at``;
+                        elsewhere the newest head is fine-tuned with cross-entropy only.
+      * ``kd``        - trunk frozen after task 0; never expands; every later task trains one head
+                        with CE + knowledge distillation on the "known" samples (DynamicNN, no expand).
+      * ``combined``  - expansion at ``expand_at`` and KD elsewhere (DynamicNN expand@k).
+    expand_threshold: if set, expansion is decided automatically: expand when the old model's accuracy
+      on the new task's training data, measured before training, is below this fraction.
+    """
+
+    method: str = "combined"
+    expand_at: tuple[int, ...] = ()
+    expand_threshold: float | None = None
+    # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)
+    kd_head: str = "best"            # sources disagree (text: best, table title: worst)
+    kd_temperature: float = 2.0
+    kd_weight: float = 1.0
+    ce_on: str = "all"               # poster/oral: CE on all samples; abstract figure: unknown only
+    # model
+    backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
+    pretrained: bool = True          # start from generic pretrained convs (stand-in for ImageNet, see pretrain.py)
+    gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
+    head_combine: str = "mean_prob"  # test-time head choice is not published (compare: max_conf, last)
+    head_init: str = "copy"          # a new head starts as a copy of the best head, or from scratch
+    # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the seed (epochs scaled down)
+    base_epochs: int = 20
+    inc_epochs: int = 8
+    base_lr: float = 0.003
+    inc_lr: float = 0.003
+    base_milestones: tuple[int, ...] = (12, 17)
+    inc_milestones: tuple[int, ...] = (5,)
+    lr_gamma: float = 0.1
+    lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
+    lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        _choice("method", self.method, METHODS)
+        _choice("kd_head", self.kd_head, KD_HEADS)
+        _choice("ce_on", self.ce_on, CE_ON)
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("head_combine", self.head_combine, HEAD_COMBINE)
+        _choice("head_init", self.head_init, HEAD_INIT)
+        _choice("device", self.device, DEVICES)
+        for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
+            _positive(name, getattr(self, name), int)
+        for name in ("base_lr", "inc_lr", "lr_trick_lr", "kd_temperature", "lr_gamma"):
+            _positive(name, getattr(self, name))
+        if isinstance(self.kd_weight, bool) or not isinstance(self.kd_weight, (int, float)) or self.kd_weight < 0:
+            raise ConfigError(f"kd_weight={self.kd_weight!r} must be a number >= 0")
+        _milestones("base_milestones", self.base_milestones)
+        _milestones("inc_milestones", self.inc_milestones)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        self._check_expansion()
+
+    def _check_expansion(self) -> None:
+        tasks = self.expand_at
+        if any(isinstance(t, bool) or not isinstance(t, int) for t in tasks):
+            raise ConfigError(f"expand_at={list(tasks)!r} must be task indices (integers), e.g. [1, 3]")
+        if any(t < 0 for t in tasks):
+            raise ConfigError(f"expand_at={list(tasks)!r} has a negative task index; tasks count from 0")
+        if 0 in tasks:
+            raise ConfigError("expand_at contains 0: task 0 always trains the full network; expand at tasks >= 1")
+        if len(set(tasks)) != len(tasks):
+            raise ConfigError(f"expand_at={list(tasks)!r} lists a task twice; give each task once")
+        if self.expand_threshold is not None:
+            t = self.expand_threshold
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
+                raise ConfigError(f"expand_threshold={t!r} must be a fraction in (0, 1], e.g. 0.8")
+            if self.method not in ("expand", "combined"):
+                raise ConfigError(f"expand_threshold only applies to methods 'expand' and 'combined', not {self.method!r}")
+            if tasks:
+                raise ConfigError("give either expand_at (fixed schedule) or expand_threshold (automatic), not both")
+        elif self.method in ("expand", "combined") and not tasks:
+            raise ConfigError(
+                f"method {self.method!r} needs expansion tasks: pass expand_at (e.g. --expand 1 3) "
+                "or expand_threshold (e.g. --expand-threshold 0.8); for no expansion use method 'kd'")
+        elif self.method in ("finetune", "kd") and tasks:
+            raise ConfigError(f"method {self.method!r} never expands; drop expand_at or use method 'combined'")
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def trunk_frozen_after_base(self) -> bool:
+        return self.method != "finetune"
+
+    def incremental_lr(self) -> float:
+        return self.lr_trick_lr if self.lr_trick else self.inc_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in list(d.items()):
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def key(self) -> str:
+        """Stable hash of everything that changes the result (the run cache key)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        data = changes.pop("data", None)
+        cfg = from_dict({**self.to_dict(), **changes})
+        if data is not None:
+            data = data if isinstance(data, DataConfig) else _build(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
+            cfg = dataclasses.replace(cfg, data=data)
+        return cfg
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of names to values")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(prefix + u for u in unknown)}; "
+            f"valid names: {', '.join(sorted(names))}")
+    kwargs = {}
+    for k, v in values.items():
+        if isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # e.g. unhashable values
+        raise ConfigError(f"invalid {prefix or ''}configuration: {e}") from None
+
+
+def from_dict(values: Mapping[str, Any]) -> RunConfig:
+    """Build a validated RunConfig from plain data (YAML/JSON/papermill parameters)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("config must be a mapping of names to values")
+    values = dict(values)
+    data = values.pop("data", None) or {}
+    values["data"] = data if isinstance(data, DataConfig) else _build(DataConfig, data, "data.")
+    return _build(RunConfig, values)
+
+
+# The seed's five headline variants (poster/oral slide 9), as overrides of RunConfig.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "finetune": {"method": "finetune"},
+    "DynamicNN (no expand)": {"method": "kd"},
+    "DynamicNN (expand@1)": {"method": "combined", "expand_at": (1,)},
+    "DynamicNN (no expand) + LR trick": {"method": "kd", "lr_trick": True},
+    "DynamicNN (expand@1) + LR trick": {"method": "combined", "expand_at": (1,), "lr_trick": True},
+}
+
+# The seed's reported "square performance" for the same variants (percent).
+SEED_SCORES: dict[str, float] = {
+    "finetune": 93.84,
+    "DynamicNN (no expand)": 94.50,
+    "DynamicNN (expand@1)": 95.75,
+    "DynamicNN (no expand) + LR trick": 96.01,
+    "DynamicNN (expand@1) + LR trick": 96.83,
+}
+
+# Named starting points. "tiny" is for smoke tests and CI: three small tasks, one epoch each.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
+             "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}},
+}

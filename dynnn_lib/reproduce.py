@@ -1,0 +1,83 @@
+"""The seed's headline experiment: five variants x several seeds, summarised like the poster."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .config import SEED_SCORES, VARIANTS, RunConfig, from_dict
+from .metrics import aggregate
+from .runner import RunResult, run_many
+
+
+@dataclass
+class VariantSummary:
+    name: str
+    results: list[RunResult]
+
+    @property
+    def agg(self) -> dict:
+        return aggregate([r.matrix for r in self.results])
+
+    @property
+    def expansions(self) -> list[list[int]]:
+        return [r.expanded_at for r in self.results]
+
+    @property
+    def seconds(self) -> float:
+        return float(np.mean([r.timings.get("total_s", 0.0) for r in self.results]))
+
+
+def variant_configs(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2),
+                    variants: Mapping[str, Mapping[str, Any]] = VARIANTS) -> dict[str, list[RunConfig]]:
+    base = dict(base or {})
+    return {name: [from_dict({**base, **ov, "seed": s}) for s in seeds] for name, ov in variants.items()}
+
+
+def reproduce(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), jobs: int = 1,
+              runs_dir: str | Path | None = None, progress: bool = True,
+              variants: Mapping[str, Mapping[str, Any]] = VARIANTS) -> list[VariantSummary]:
+    groups = variant_configs(base, seeds, variants)
+    flat = [cfg for cfgs in groups.values() for cfg in cfgs]
+    results = run_many(flat, runs_dir, jobs=jobs, progress=progress)
+    out, i = [], 0
+    for name, cfgs in groups.items():
+        out.append(VariantSummary(name, results[i:i + len(cfgs)]))
+        i += len(cfgs)
+    return out
+
+
+def pm(mean: float, std: float, scale: float = 100.0) -> str:
+    return f"{mean * scale:.2f} ± {std * scale:.2f}"
+
+
+def summary_table(summaries: Sequence[VariantSummary]) -> str:
+    """Markdown table in the poster's terms; 'square' is the mean of the full N x N matrix."""
+    lines = ["| variant | seed (paper) | square (ours) | average acc. | final row | BWT | expanded at | s/run |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        m = s.agg["metrics"]
+        seed = SEED_SCORES.get(s.name)
+        exp = sorted({tuple(e) for e in s.expansions})
+        exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
+        lines.append(f"| {s.name} | {'' if seed is None else f'{seed:.2f}'} | {pm(*m['overall'])} | "
+                     f"{pm(*m['average_accuracy'])} | {pm(*m['final'])} | {pm(*m['bwt'])} | {exp_s} | {s.seconds:.1f} |")
+    n = summaries[0].agg["n_seeds"] if summaries else 0
+    lines.append("")
+    lines.append(f"Mean ± std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the seed's "
+                 "'square performance'); BWT < 0 means forgetting.")
+    return "\n".join(lines)
+
+
+def ordering_report(summaries: Sequence[VariantSummary]) -> str:
+    """Did the seed's ordering (finetune < no expand < expand@1 < no expand + LR trick) hold?"""
+    scores = {s.name: s.agg["metrics"]["overall"][0] for s in summaries}
+    chain = [n for n in ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)",
+                         "DynamicNN (no expand) + LR trick") if n in scores]
+    pairs = [(a, b, scores[a] < scores[b]) for a, b in zip(chain, chain[1:])]
+    held = all(ok for _, _, ok in pairs)
+    lines = [f"Seed ordering {'held' if held else 'did not hold'} on this stream:"]
+    lines += [f"- {a} ({scores[a] * 100:.2f}) {'<' if ok else '>='} {b} ({scores[b] * 100:.2f})" for a, b, ok in pairs]
+    return "\n".join(lines)

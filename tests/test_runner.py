@@ -1,0 +1,151 @@
+"""Runs: results, cache, resume after a kill, atomic/checked files, numerical faults."""
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tiny
+from dynnn_lib import ResultCorrupt, TrainingDiverged, load_result, run, run_seeds
+from dynnn_lib.config import from_dict
+
+
+def test_run_produces_full_matrix_and_documented_result_file(runs_dir):
+    cfg = tiny(method="combined", expand_at=[1])
+    res = run(cfg, runs_dir)
+    assert res.matrix.shape == (3, 3) and not np.isnan(res.matrix).any()
+    assert ((0 <= res.matrix) & (res.matrix <= 1)).all()
+    body = json.loads((runs_dir / cfg.key() / "result.json").read_text())
+    for key in ("status", "config", "matrix", "task_names", "logs", "timings", "seed", "versions", "checksum", "schema"):
+        assert key in body
+    assert body["status"] == "complete" and body["seed"] == cfg.seed
+    assert [l["action"] for l in body["logs"]] == ["full", "expand", "kd"]
+    assert not (runs_dir / cfg.key() / "checkpoint.pt").exists()
+    assert (runs_dir / cfg.key() / "model.pt").exists()
+
+
+def test_identical_config_is_a_cache_hit(runs_dir):
+    cfg = tiny()
+    first = run(cfg, runs_dir)
+    assert not first.cached
+    t = time.perf_counter()
+    second = run(from_dict(cfg.to_dict()), runs_dir)
+    assert second.cached and time.perf_counter() - t < 1.0
+    np.testing.assert_array_equal(first.matrix, second.matrix)
+    assert run(cfg.replace(seed=1), runs_dir).cached is False
+
+
+def test_same_seed_same_result_different_seed_different_result(tmp_path):
+    a = run(tiny(), tmp_path / "a")
+    b = run(tiny(), tmp_path / "b")
+    c = run(tiny(seed=5), tmp_path / "c")
+    np.testing.assert_array_equal(a.matrix, b.matrix)
+    assert not np.array_equal(a.matrix, c.matrix)
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path):
+    cfg = tiny(method="combined", expand_at=[2], data={"n_tasks": 4})
+    full = run(cfg, tmp_path / "full")
+    part = run(cfg, tmp_path / "part", stop_after_task=1)
+    assert part.status == "interrupted"
+    assert (tmp_path / "part" / cfg.key() / "checkpoint.pt").exists()
+    resumed = run(cfg, tmp_path / "part")
+    np.testing.assert_array_equal(full.matrix, resumed.matrix)
+    assert resumed.logs[0]["task"] == 0 and len(resumed.logs) == 4
+
+
+_KILL_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from dynnn_lib import from_dict, run
+import dynnn_lib.methods as m
+cfg = from_dict({cfg!r})
+orig = m.train_task
+def slow(model, task, *a, **k):
+    if task.index == 2:
+        print("IN-TASK-2", flush=True)
+        import time; time.sleep(60)
+    return orig(model, task, *a, **k)
+import dynnn_lib.runner as r
+r.train_task = slow
+run(cfg, {runs!r})
+"""
+
+
+def test_sigkill_in_the_middle_of_a_task_then_resume(tmp_path):
+    cfg = tiny(method="kd", data={"n_tasks": 4})
+    reference = run(cfg, tmp_path / "ref")
+    runs = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT.format(cfg=cfg.to_dict(), runs=str(runs))],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "IN-TASK-2"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (runs / cfg.key() / "result.json").exists()
+    resumed = run(cfg, runs)  # continues from task 2
+    np.testing.assert_array_equal(reference.matrix, resumed.matrix)
+
+
+def _concurrent(args):
+    cfg_dict, runs = args
+    import torch
+    torch.set_num_threads(1)
+    return run(from_dict(cfg_dict), runs).matrix.tolist()
+
+
+def test_two_processes_on_the_same_config_do_not_corrupt_the_cache(tmp_path):
+    cfg = tiny()
+    with mp.get_context("spawn").Pool(2) as pool:
+        a, b = pool.map(_concurrent, [(cfg.to_dict(), str(tmp_path))] * 2)
+    assert a == b
+    assert load_result(tmp_path / cfg.key() / "result.json").status == "complete"
+    assert not list((tmp_path / cfg.key()).glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "garbage", "schema"])
+def test_damaged_result_is_detected_not_used(runs_dir, damage):
+    cfg = tiny()
+    run(cfg, runs_dir)
+    path = runs_dir / cfg.key() / "result.json"
+    text = path.read_text()
+    if damage == "truncate":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "edit":
+        body = json.loads(text)
+        body["matrix"][0][0] = 0.999
+        path.write_text(json.dumps(body))
+    elif damage == "garbage":
+        path.write_bytes(b"\x00\xff")
+    else:
+        body = json.loads(text)
+        body["schema"] = "other/9"
+        path.write_text(json.dumps(body))
+    with pytest.raises(ResultCorrupt, match="delete it to recompute"):
+        run(cfg, runs_dir)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_a_failed_result(runs_dir):
+    cfg = tiny(method="kd", inc_lr=1e30, data={"n_tasks": 3})
+    with pytest.raises(TrainingDiverged, match=r"task \d+, epoch \d+: the loss became (nan|inf)"):
+        run(cfg, runs_dir)
+    body = json.loads((runs_dir / cfg.key() / "result.json").read_text())
+    assert body["status"] == "failed" and "lower the learning rate" in body["error"]
+    assert body["matrix"][0][0] is not None          # task 0 finished and is kept
+    assert body["matrix"][-1][0] is None               # the failed task's row is marked missing
+    assert load_result(runs_dir / cfg.key() / "result.json").status == "failed"
+
+
+def test_run_seeds_in_parallel_processes_match_sequential(tmp_path):
+    cfg = tiny()
+    par = run_seeds(cfg, [0, 1], tmp_path / "par", jobs=2, progress=False)
+    seq = run_seeds(cfg, [0, 1], tmp_path / "seq", jobs=1, progress=False)
+    assert [r.config.seed for r in par] == [0, 1]
+    for p, s in zip(par, seq):
+        np.testing.assert_array_equal(p.matrix, s.matrix)
