@@ -161,7 +161,6 @@ def _reproduce_cmd(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     base = base_config(args)
-    from_dict(base)  # validate before spending time
     summaries = reproduce(base, seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
                           progress=not args.no_progress)
     table, order = summary_table(summaries), ordering_report(summaries)

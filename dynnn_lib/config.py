@@ -101,7 +101,7 @@ class RunConfig:
       on the new task's training data, measured before training, is below this fraction.
     """
 
-    method: str = "combined"
+    method: str = "kd"
     expand_at: tuple[int, ...] = ()
     expand_threshold: float | None = None
     # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)

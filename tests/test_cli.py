@@ -1,0 +1,70 @@
+"""The command line: runs, the reproduction table, and one-line errors."""
+import json
+
+import pytest
+
+from dynnn_lib.cli import main
+
+TINY = ["--preset", "tiny", "--no-progress", "--jobs", "1"]
+
+
+def test_run_prints_matrix_and_metrics(tmp_path, capsys):
+    rc = main(["run", "--method", "combined", "--expand", "1", "--seeds", "2", "--runs-dir", str(tmp_path), *TINY])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "after\\test" in out and "overall" in out and "±" in out
+    assert "expanded at: [[1], [1]]" in out
+
+
+def test_run_json_output(tmp_path, capsys):
+    assert main(["run", "--method", "finetune", "--seeds", "1", "--json", "--runs-dir", str(tmp_path), *TINY]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["matrix_mean"]) == 3 and set(body["metrics"]) >= {"overall", "bwt", "fwt"}
+
+
+def test_reproduce_writes_the_poster_table(tmp_path, capsys):
+    out = tmp_path / "reports"
+    assert main(["reproduce", "--seeds", "1", "--runs-dir", str(tmp_path / "runs"), "--out", str(out), *TINY]) == 0
+    text = capsys.readouterr().out
+    for name in ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (expand@1) + LR trick"):
+        assert f"| {name} |" in text
+    assert "93.84" in text and "Seed ordering" in text
+    assert (out / "reproduction.md").exists()
+    assert len(json.loads((out / "reproduction.json").read_text())) == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--method", "combined", "--expand", "1", "1"], "lists a task twice"),
+    (["run", "--method", "combined", "--expand", "9"], "out of range"),
+    (["run", "--method", "combined", "--expand", "-1"], "negative task index"),
+    (["run", "--set", "base_epochs=0"], "base_epochs=0 must be a positive integer"),
+    (["run", "--set", "typo=1"], "unknown parameter typo"),
+    (["run", "--set", "novalue"], "must look like key=value"),
+    (["run", "--seeds", "0"], "need at least 1 seed"),
+    (["run", "--config", "/nonexistent.yaml"], "does not exist"),
+    (["run", "--data-source", "openloris-round1", "--data-root", "/nonexistent"], "does not exist"),
+])
+def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys, argv, message):
+    rc = main([*argv, "--runs-dir", str(tmp_path), *TINY])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("dynnn: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_yaml_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("method: combined\nexpand_at: [2]\n")
+    assert main(["run", "--config", str(cfg), "--seeds", "1", "--runs-dir", str(tmp_path), *TINY]) == 0
+    assert "expanded at: [[2]]" in capsys.readouterr().out
+    cfg.write_text("method: [unclosed\n")
+    assert main(["run", "--config", str(cfg), "--runs-dir", str(tmp_path), *TINY]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_show_verifies_a_result(tmp_path, capsys):
+    main(["run", "--seeds", "1", "--runs-dir", str(tmp_path), *TINY])
+    capsys.readouterr()
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    assert main(["show", str(run_dir)]) == 0
+    assert "status: complete" in capsys.readouterr().out

@@ -1,0 +1,63 @@
+"""Bad configuration values fail at the edge with one line naming the fix."""
+import pytest
+
+from conftest import tiny
+from dynnn_lib import ConfigError, RunConfig, from_dict, run
+from dynnn_lib.config import VARIANTS
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"method": "magic"}, "method='magic' is not valid; choose one of: finetune, expand, kd, combined"),
+    ({"method": "combined", "expand_at": [-1]}, "negative task index"),
+    ({"method": "combined", "expand_at": []}, "needs expansion tasks"),
+    ({"method": "combined", "expand_at": [1, 1]}, "lists a task twice"),
+    ({"method": "combined", "expand_at": [0]}, "task 0 always trains the full network"),
+    ({"method": "combined", "expand_at": ["one"]}, "must be task indices"),
+    ({"method": "kd", "expand_at": [1]}, "never expands"),
+    ({"method": "combined", "expand_at": [1], "expand_threshold": 0.5}, "not both"),
+    ({"method": "kd", "expand_threshold": 0.5}, "only applies to methods"),
+    ({"method": "combined", "expand_threshold": 1.5}, "fraction in (0, 1]"),
+    ({"base_epochs": 0}, "base_epochs=0 must be a positive integer"),
+    ({"inc_epochs": -2}, "inc_epochs=-2 must be a positive integer"),
+    ({"base_lr": 0}, "base_lr=0 must be a positive number"),
+    ({"inc_lr": -0.1}, "inc_lr=-0.1 must be a positive number"),
+    ({"base_epochs": 2.5}, "must be a positive integer"),
+    ({"base_milestones": [9, 3]}, "strictly increasing"),
+    ({"kd_head": "middle"}, "kd_head='middle' is not valid"),
+    ({"head_combine": "vote"}, "choose one of: max_conf, mean_prob, last"),
+    ({"seed": -1}, "seed=-1"),
+    ({"typo_param": 3}, "unknown parameter typo_param; valid names:"),
+    ({"data": {"n_task": 3}}, "unknown parameter data.n_task"),
+    ({"data": {"n_tasks": 1}}, "incremental learning needs a stream of at least 2 tasks"),
+    ({"data": {"source": "imagenet"}}, "data.source='imagenet' is not valid"),
+    ({"data": {"image_size": 4}}, "too small"),
+])
+def test_bad_config_one_line_error(values, message):
+    with pytest.raises(ConfigError) as e:
+        from_dict(values)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_expansion_task_out_of_range_is_checked_against_the_stream(runs_dir):
+    cfg = tiny(method="combined", expand_at=[7])  # tiny stream has 3 tasks
+    with pytest.raises(ConfigError, match=r"out of range: the stream has 3 tasks \(0..2\)"):
+        run(cfg, runs_dir)
+
+
+def test_defaults_are_valid_and_every_seed_variant_builds():
+    RunConfig()
+    for overrides in VARIANTS.values():
+        from_dict(overrides)
+
+
+def test_config_key_is_stable_and_sensitive():
+    a, b = tiny(), from_dict(tiny().to_dict())
+    assert a.key() == b.key()
+    assert a.key() != tiny(seed=1).key()
+    assert a.key() != a.replace(data={"n_classes": 5}).key()
+
+
+def test_lists_from_yaml_become_tuples():
+    cfg = from_dict({"method": "combined", "expand_at": [1, 3]})
+    assert cfg.expand_at == (1, 3)

@@ -1,0 +1,62 @@
+"""The embedded benchmark: deterministic, factor-controlled, cached, mirrors the round-1 table."""
+import torch
+import pytest
+
+from dynnn_lib import ConfigError, DataConfig
+from dynnn_lib.data import load_stream, synthetic
+
+
+def test_default_stream_mirrors_round1_table():
+    assert len(synthetic.ROUND1_STREAM) == 9
+    assert synthetic.ROUND1_STREAM[3] == {"illumination": "weak", "pixel": "large"}   # the seed's big-forgetting task
+    s = load_stream(DataConfig(n_classes=3, train_per_class=2, test_per_class=2))
+    assert len(s) == 9 and s.n_classes == 3
+    assert s.tasks[3].factors == {"illumination": "weak", "occlusion": "0%", "pixel": "large", "clutter": "normal"}
+    assert s.tasks[0].name == "task 0: occlusion 10%, pixel small"
+    for t in s.tasks:
+        assert t.train_x.shape == (6, 3, 32, 32) and t.train_x.dtype == torch.uint8
+        assert sorted(t.train_y.tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_generation_is_deterministic_and_seeded():
+    a = synthetic.generate_task({"clutter": "complex"}, 4, 3, 32, data_seed=1, salt=0)
+    b = synthetic.generate_task({"clutter": "complex"}, 4, 3, 32, data_seed=1, salt=0)
+    c = synthetic.generate_task({"clutter": "complex"}, 4, 3, 32, data_seed=2, salt=0)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def _render(**factors):
+    protos = synthetic.class_prototypes(3, 0)
+    labels = torch.arange(3).repeat(20)
+    return synthetic.render(factors, labels, protos, 32, torch.Generator().manual_seed(0)).float()
+
+
+def test_factor_levels_have_their_physical_effect():
+    normal, strong, weak = (_render(illumination=l) for l in ("normal", "strong", "weak"))
+    assert weak.mean() < 0.5 * normal.mean() < strong.mean()
+    simple, complex_ = _render(clutter="simple"), _render(clutter="complex")
+    # busy backgrounds have far more high-frequency energy
+    hf = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean()
+    assert hf(complex_) > 2 * hf(simple)
+    # an occluder covers part of the object: fewer distinct colours at 50 %
+    assert not torch.equal(_render(occlusion="0%"), _render(occlusion="50%"))
+
+
+def test_unknown_factor_or_level_is_rejected():
+    with pytest.raises(ConfigError, match="unknown factor 'weather'"):
+        synthetic.full_factors({"weather": "rain"})
+    with pytest.raises(ConfigError, match="choose one of: strong, normal, weak"):
+        synthetic.full_factors({"illumination": "dim"})
+    with pytest.raises(ConfigError, match="percentage"):
+        synthetic.full_factors({"occlusion": "half"})
+
+
+def test_stream_is_cached_on_disk(tmp_path):
+    cfg = DataConfig(n_classes=2, train_per_class=2, test_per_class=1, n_tasks=2, cache_dir=str(tmp_path))
+    first = load_stream(cfg)
+    files = list(tmp_path.glob("synthetic-*.pt"))
+    assert len(files) == 1
+    files[0].write_bytes(b"damaged")        # a damaged cache is regenerated, not trusted
+    again = load_stream(cfg)
+    assert torch.equal(first.tasks[1].test_x, again.tasks[1].test_x)
