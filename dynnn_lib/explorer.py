@@ -1,0 +1,126 @@
+"""The interactive expansion explorer: choose expansion tasks, KD head, LR trick and seeds; the heatmap
+and the summary update in place.
+
+Changing a control only reads the run cache (cheap, keeps the kernel responsive); a configuration that was
+never trained is trained by the **Train** button, with a progress bar.  All logic is here so that it is
+tested without a browser; the notebook only displays ``Explorer(...).ui``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+
+from . import viz
+from .config import from_dict
+from .metrics import aggregate
+from .runner import cached_result, run_seeds
+
+
+class Explorer:
+    def __init__(self, base: Mapping[str, Any] | None = None, n_tasks: int = 9, max_seeds: int = 5,
+                 runs_dir: str | Path | None = None, live: bool = True, jobs: int = 1):
+        self.base = dict(base or {})
+        self.runs_dir = runs_dir
+        self.jobs = jobs
+        self.n_tasks = n_tasks
+        self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
+                                             description="expand at")
+        self.kd_head = widgets.ToggleButtons(options=["best", "worst"], description="KD head")
+        self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
+        self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
+        self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
+        self.status = widgets.Label()
+        self.summary = widgets.HTML()
+        empty = np.full((n_tasks, n_tasks), np.nan)
+        fig = viz.heatmap(empty, None, title="pick expansion tasks")
+        self.fig = go.FigureWidget(fig) if live else fig
+        for w in (self.expand, self.kd_head, self.lr_trick, self.seeds):
+            w.observe(lambda _change: self.refresh(), names="value")
+        self.train_button.on_click(lambda _b: self.train())
+        controls = widgets.VBox([self.expand, self.kd_head, self.lr_trick, self.seeds,
+                                 widgets.HBox([self.train_button, self.status])])
+        top = widgets.HBox([controls, self.summary])
+        self.ui = widgets.VBox([top, self.fig]) if live else top  # a static Figure is shown beside, not inside
+        self.live = live
+        self.refresh()
+
+    def show(self) -> None:
+        """Display the controls and the heatmap (live widget, or a static figure in batch runs)."""
+        from IPython.display import display
+
+        display(self.ui)
+        if not self.live:
+            display(self.fig)
+
+    # ------------------------------------------------------------------ state
+    def values(self) -> dict[str, Any]:
+        """RunConfig fields for the current selection (no expansion = the 'kd' method)."""
+        tasks = sorted(self.expand.value)
+        values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value}
+        values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
+        values.setdefault("data", {})
+        values["data"] = {**values["data"], "n_tasks": self.n_tasks}
+        return values
+
+    def configs(self):
+        cfg = from_dict(self.values())
+        return [cfg.replace(seed=s) for s in range(self.seeds.value)]
+
+    def label(self) -> str:
+        tasks = sorted(self.expand.value)
+        return "expanded: " + (",".join(map(str, tasks)) if tasks else "none")
+
+    # ------------------------------------------------------------------ actions
+    def refresh(self) -> bool:
+        """Show the selection from the cache; returns whether it was there."""
+        results = [cached_result(c, self.runs_dir) for c in self.configs()]
+        if any(r is None for r in results):
+            missing = sum(r is None for r in results)
+            self.train_button.disabled = False
+            self.status.value = f"{self.label()} | {missing} run(s) not trained yet: press Train"
+            return False
+        self._show(results)
+        return True
+
+    def train(self) -> None:
+        self.train_button.disabled = True
+        self.status.value = f"{self.label()} | training..."
+        results = run_seeds(self.configs()[0], range(self.seeds.value), self.runs_dir, jobs=self.jobs, progress=True)
+        self._show(results)
+
+    def _show(self, results) -> None:
+        agg = aggregate([r.matrix for r in results])
+        mean, std = agg["matrix_mean"], agg["matrix_std"]
+        fresh = viz.heatmap(mean, std, results[0].task_names, title=self._title(agg))
+        trace = fresh.data[0]
+        with _batch(self.fig):
+            self.fig.data[0].z = trace.z
+            self.fig.data[0].text = trace.text
+            self.fig.data[0].customdata = trace.customdata
+            self.fig.layout.title.text = fresh.layout.title.text
+        rows = "".join(f"<tr><td>{viz.METRIC_LABELS[k]}</td><td>{m * 100:.2f} ± {s * 100:.2f}</td></tr>"
+                       for k, (m, s) in agg["metrics"].items())
+        self.summary.value = f"<table>{rows}</table>"
+        self.train_button.disabled = True
+        self.status.value = self.label()
+
+    def _title(self, agg) -> str:
+        m, s = agg["metrics"]["overall"]
+        return f"{self.label()} | square {m * 100:.2f} ± {s * 100:.2f} ({agg['n_seeds']} seed(s))"
+
+
+class _batch:
+    """fig.batch_update() for a FigureWidget, a no-op context for a plain Figure."""
+
+    def __init__(self, fig):
+        self.ctx = fig.batch_update() if hasattr(fig, "batch_update") else None
+
+    def __enter__(self):
+        return self.ctx.__enter__() if self.ctx else None
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc) if self.ctx else False

@@ -1,0 +1,54 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The finetune baseline: how much does a network forget?
+#
+# The simplest incremental learner trains the whole network, trunk and one head, on each task in turn.
+# Every task has the same classes but a different *domain* (illumination, occlusion, object size, clutter).
+# The accuracy matrix shows what that costs: row *i* is the network after task *i*, column *j* is the
+# test set of task *j*. Entries left of the diagonal that are lower than the diagonal were **forgotten**.
+#
+# In the seed's finetune table the big drops come right after task 3 (weak light) and task 5 (50 %
+# occlusion). Watch for the same pattern here.
+
+# %% tags=["parameters"]
+seeds: int = 3  # number of seeds (0..seeds-1)
+jobs: int = 2  # parallel processes
+base: dict = {}  # RunConfig overrides for every run, e.g. {"data": {"n_tasks": 4}}
+runs_dir: str = "../runs"  # run cache shared with the CLI
+interactive: bool = True  # progress bars (set False in batch runs)
+
+# %%
+from dynnn_lib import study
+
+result = study.compare({"finetune": {"method": "finetune"}}, base=base, seeds=seeds, jobs=jobs,
+                       runs_dir=runs_dir, progress=interactive)
+result.record();
+
+# %% [markdown]
+# Hover over a cell to see mean ± std over seeds.
+
+# %%
+result.heatmap("finetune")
+
+# %% [markdown]
+# Each line is one test task followed through training: dips are forgetting, rises before the line's own
+# task are forward transfer.
+
+# %%
+result.curves("finetune")
+
+# %%
+result.table()
+
+# %% [markdown]
+# **BWT** (backward transfer) averages how much each earlier task lost; negative means forgetting.
+# **square** is the mean of the whole matrix, the number the seed's poster reports (93.84 for finetune).

@@ -1,0 +1,44 @@
+"""The explorer's callbacks, driven without a browser."""
+import numpy as np
+import pytest
+
+from conftest import TINY_DATA
+from dynnn_lib.explorer import Explorer
+
+BASE = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
+        "data": TINY_DATA}
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_selecting_expansion_tasks_trains_then_updates_the_heatmap(tmp_path, live):
+    ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=live)
+    assert "not trained yet" in ex.status.value and not ex.train_button.disabled
+    assert np.isnan(np.array(ex.fig.data[0].z, dtype=float)).all()
+
+    ex.expand.value = (1,)
+    assert ex.values()["method"] == "combined" and ex.values()["expand_at"] == [1]
+    ex.train_button.click()
+    assert ex.status.value == "expanded: 1"
+    z_expand = np.array(ex.fig.data[0].z, dtype=float)
+    assert z_expand.shape == (3, 3) and not np.isnan(z_expand).any()
+    assert "expanded: 1 | square" in ex.fig.layout.title.text
+    assert "square" in ex.summary.value and ex.train_button.disabled
+
+    ex.expand.value = ()                     # no expansion = distillation only: not cached yet
+    assert ex.values()["method"] == "kd" and "press Train" in ex.status.value
+    ex.train()
+    assert ex.fig.layout.title.text.startswith("expanded: none | square")
+    ex.expand.value = (1,)                   # back to a cached selection: updates from the cache at once
+    assert ex.status.value == "expanded: 1"
+    np.testing.assert_array_equal(np.array(ex.fig.data[0].z, dtype=float), z_expand)
+    assert ex.fig.layout.title.text.startswith("expanded: 1 | square")
+
+
+def test_controls_map_to_config(tmp_path):
+    ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+    ex.kd_head.value = "worst"
+    ex.lr_trick.value = True
+    ex.seeds.value = 2
+    cfgs = ex.configs()
+    assert [c.seed for c in cfgs] == [0, 1]
+    assert cfgs[0].kd_head == "worst" and cfgs[0].lr_trick and cfgs[0].data.n_tasks == 3

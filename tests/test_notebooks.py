@@ -1,0 +1,60 @@
+"""Every notebook executes headless with tiny parameters; results reach the report; bad parameters fail."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dynnn_lib import ConfigError, DynnnError
+from dynnn_lib.batch import build_report, notebooks, plan, run_all
+from dynnn_lib.notebook import load_notebook, parameters_of, read_records, run_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text())
+
+pytestmark = pytest.mark.notebooks
+
+
+def test_each_notebook_has_one_parameters_cell_of_literals():
+    books = notebooks()
+    assert [p.stem for p in books] == ["00_data", "01_finetune", "02_expansion", "03_knowledge_distillation",
+                                       "04_combined", "05_lr_trick", "06_explorer"]
+    for p in books:
+        params = parameters_of(load_notebook(p))
+        assert params, p
+        if p.stem != "00_data":
+            assert "runs_dir" in params and "interactive" in params
+
+
+def test_batch_executes_every_notebook_and_builds_the_report(tmp_path):
+    params = {k: dict(v) for k, v in TINY.items()}
+    params["all"]["runs_dir"] = str(tmp_path / "runs")
+    report = run_all(params, tmp_path / "reports", jobs=2)
+    executed = sorted(p.stem for p in (tmp_path / "reports" / "executed").glob("*.ipynb"))
+    assert executed == [p.stem for p in notebooks()]
+    rec = read_records(tmp_path / "reports" / "executed" / "05_lr_trick.json")["variants"]
+    assert len(rec) == 5 and np.array(rec["finetune"]["matrix_mean"]).shape == (3, 3)
+    html = report.read_text()
+    assert "plotly" in html and html.count("js-plotly-plot") + html.count("plotly-graph-div") >= 5
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "| finetune | 01_finetune | 93.84 |" in summary
+
+
+def test_unknown_notebook_parameter_fails_instead_of_warning(tmp_path):
+    with pytest.raises(ConfigError, match="01_finetune.py has no parameter typo_param; its parameters are: seeds"):
+        run_notebook(ROOT / "notebooks" / "01_finetune.py", tmp_path / "out.ipynb", {"typo_param": 1})
+    with pytest.raises(ConfigError, match="unknown notebook"):
+        plan({"99_nothing": {}})
+
+
+def test_a_failing_notebook_names_the_notebook_and_the_cell(tmp_path):
+    with pytest.raises(DynnnError, match=r"01_finetune.py failed in cell \d+ \(ConfigError: base_epochs=0 must be a positive integer"):
+        run_notebook(ROOT / "notebooks" / "01_finetune.py", tmp_path / "out.ipynb",
+                     {**TINY["all"], "runs_dir": str(tmp_path / "runs"), "base": {**TINY["all"]["base"], "base_epochs": 0}})
+    assert (tmp_path / "out.failed.ipynb").exists() and not (tmp_path / "out.ipynb").exists()
+
+
+def test_report_without_results_says_so(tmp_path):
+    (tmp_path / "executed").mkdir()
+    with pytest.raises(DynnnError, match="no recorded results"):
+        build_report(tmp_path)
