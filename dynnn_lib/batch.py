@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config import SEED_SCORES
+from .reproduce import pm
 from .errors import ConfigError, DynnnError
 from .notebook import load_notebook, parameters_of, read_records, run_notebook
 from .store import atomic_text
@@ -79,6 +80,7 @@ def run_all(params: Mapping[str, Mapping[str, Any]], out_dir: str | Path = "repo
 
 def build_report(out_dir: str | Path) -> Path:
     """index.html and summary.md from the records of the executed notebooks."""
+    import numpy as np
     import plotly.io as pio
 
     from . import viz
@@ -102,7 +104,6 @@ def build_report(out_dir: str | Path) -> Path:
 
     add(viz.metrics_table(metrics, SEED_SCORES))
     for name, d in variants.items():
-        import numpy as np
         parts.append(f"<h2>{html.escape(name)} <small>({html.escape(sources[name])})</small></h2>")
         add(viz.heatmap(np.array(d["matrix_mean"]), np.array(d["matrix_std"]), d["task_names"],
                         title=f"{name}: {d['n_seeds']} seed(s), expanded at {d['expanded_at'][0]}"))
@@ -114,9 +115,9 @@ def build_report(out_dir: str | Path) -> Path:
     lines = ["# dynnn report", "", "| variant | notebook | seed (paper) | square | average acc. | final row | BWT |",
              "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        f = lambda k: f"{m[k][0] * 100:.2f} ± {m[k][1] * 100:.2f}"
         seed = f"{SEED_SCORES[name]:.2f}" if name in SEED_SCORES else ""
-        lines.append(f"| {name} | {sources[name]} | {seed} | {f('overall')} | {f('average_accuracy')} | {f('final')} | {f('bwt')} |")
+        cells = " | ".join(pm(*m[k]) for k in ("overall", "average_accuracy", "final", "bwt"))
+        lines.append(f"| {name} | {sources[name]} | {seed} | {cells} |")
     lines += ["", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]
     atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")
     return out_dir / "index.html"

@@ -169,9 +169,7 @@ def _reproduce_cmd(args: argparse.Namespace) -> int:
     print(order)
     out = Path(args.out)
     atomic_text(out / "reproduction.md", f"# Reproduction of the seed's headline table\n\n{table}\n\n{order}\n")
-    payload = {s.name: {"keys": [r.config.key() for r in s.results], "metrics": s.agg["metrics"],
-                        "matrix_mean": s.agg["matrix_mean"].tolist(), "matrix_std": s.agg["matrix_std"].tolist(),
-                        "expanded_at": s.expansions} for s in summaries}
+    payload = {s.name: s.payload() for s in summaries}
     atomic_text(out / "reproduction.json", json.dumps(payload, indent=1))
     print(f"\nwrote {out / 'reproduction.md'} and {out / 'reproduction.json'}")
     return 0

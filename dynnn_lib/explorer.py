@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from . import viz
 from .config import from_dict
 from .metrics import aggregate
-from .runner import cached_result, run_seeds
+from .runner import cached_result, run_many
 
 
 class Explorer:
@@ -62,8 +62,7 @@ class Explorer:
         tasks = sorted(self.expand.value)
         values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value}
         values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
-        values.setdefault("data", {})
-        values["data"] = {**values["data"], "n_tasks": self.n_tasks}
+        values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
         return values
 
     def configs(self):
@@ -78,8 +77,8 @@ class Explorer:
     def refresh(self) -> bool:
         """Show the selection from the cache; returns whether it was there."""
         results = [cached_result(c, self.runs_dir) for c in self.configs()]
-        if any(r is None for r in results):
-            missing = sum(r is None for r in results)
+        missing = sum(r is None for r in results)
+        if missing:
             self.train_button.disabled = False
             self.status.value = f"{self.label()} | {missing} run(s) not trained yet: press Train"
             return False
@@ -89,7 +88,7 @@ class Explorer:
     def train(self) -> None:
         self.train_button.disabled = True
         self.status.value = f"{self.label()} | training..."
-        results = run_seeds(self.configs()[0], range(self.seeds.value), self.runs_dir, jobs=self.jobs, progress=True)
+        results = run_many(self.configs(), self.runs_dir, jobs=self.jobs, progress=True)
         self._show(results)
 
     def _show(self, results) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -17,9 +18,16 @@ class VariantSummary:
     name: str
     results: list[RunResult]
 
-    @property
+    @cached_property
     def agg(self) -> dict:
         return aggregate([r.matrix for r in self.results])
+
+    def payload(self) -> dict:
+        """JSON-ready summary: mean/std matrices, metrics, expansions and the run keys behind them."""
+        agg = self.agg
+        return {"keys": [r.config.key() for r in self.results], "metrics": agg["metrics"], "n_seeds": agg["n_seeds"],
+                "matrix_mean": agg["matrix_mean"].tolist(), "matrix_std": agg["matrix_std"].tolist(),
+                "task_names": self.results[0].task_names, "expanded_at": self.expansions}
 
     @property
     def expansions(self) -> list[list[int]]:

@@ -38,13 +38,7 @@ class Study:
         return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, SEED_SCORES)
 
     def record(self) -> dict[str, Any]:
-        data = {}
-        for s in self.summaries:
-            agg = s.agg
-            data[s.name] = {"matrix_mean": agg["matrix_mean"], "matrix_std": agg["matrix_std"],
-                            "metrics": agg["metrics"], "n_seeds": agg["n_seeds"],
-                            "task_names": s.results[0].task_names, "expanded_at": s.expansions,
-                            "keys": [r.config.key() for r in s.results]}
+        data = {s.name: s.payload() for s in self.summaries}
         record("variants", data)
         return data
 
