@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SEEDS ?= 3
 JOBS ?= 2
 
-.PHONY: all setup reproduce notebooks test lab clean
+.PHONY: all setup browser-deps reproduce notebooks test nbval-refs bench lab clean
 all: reproduce notebooks
 
 setup: $(VENV)/.installed
@@ -23,8 +23,22 @@ reproduce: setup
 notebooks: setup
 	$(PY) -m dynnn_lib.batch params/default.yaml --out reports --jobs $(JOBS)
 
-test: setup
+# The browser test (JupyterLab in headless Chromium) needs Debian's chromium: installed here when we can
+# (root + apt-get, as in CI); otherwise that one test is skipped and says why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test (apt-get)"; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "note: no chromium on PATH; the browser test will be skipped (Debian: sudo apt-get install chromium)"; fi; }
+
+# unit + integration tests, every notebook via papermill and cell by cell via nbval (tests/nbval), browser test
+test: setup browser-deps
 	$(PY) -m pytest -q
+
+# regenerate tests/nbval/*.ipynb after editing a notebook (a test says when they are stale)
+nbval-refs: setup
+	$(PY) -m dynnn_lib.nbval_refs
 
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update *.py >/dev/null

@@ -142,6 +142,12 @@ class RunConfig:
             _positive(name, getattr(self, name), int)
         for name in ("base_lr", "inc_lr", "lr_trick_lr", "kd_temperature", "lr_gamma"):
             _positive(name, getattr(self, name))
+        for name in ("base_lr", "inc_lr", "lr_trick_lr"):
+            if getattr(self, name) > 10:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not a usable learning rate; use a value in (0, 10] "
+                                  f"(the seed used 0.003)")
+        if self.lr_gamma > 1:
+            raise ConfigError(f"lr_gamma={self.lr_gamma!r} would raise the learning rate at each milestone; use a value in (0, 1]")
         if isinstance(self.kd_weight, bool) or not isinstance(self.kd_weight, (int, float)) or self.kd_weight < 0:
             raise ConfigError(f"kd_weight={self.kd_weight!r} must be a number >= 0")
         _milestones("base_milestones", self.base_milestones)

@@ -21,13 +21,20 @@ RECORD_ENV = "DYNNN_RECORD"
 
 
 def load_notebook(path: str | Path):
-    """A NotebookNode from a jupytext .py script or an .ipynb file."""
+    """A NotebookNode from a jupytext .py script or an .ipynb file.
+
+    The jupytext pairing metadata is dropped: it describes the source in notebooks/, and a copy carrying
+    it (an executed notebook in reports/, a test notebook) would not open in JupyterLab's jupytext-aware
+    contents manager ("matches none of the export formats").
+    """
     import jupytext
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"notebook {path} does not exist; notebooks are in notebooks/*.py")
-    return jupytext.read(path)
+    nb = jupytext.read(path)
+    nb.metadata.pop("jupytext", None)
+    return nb
 
 
 def parameters_of(nb) -> dict[str, Any]:
@@ -51,14 +58,15 @@ def check_parameters(nb, parameters: Mapping[str, Any], name: str = "notebook") 
 
 
 def run_notebook(path: str | Path, out_path: str | Path, parameters: Mapping[str, Any] | None = None,
-                 timeout: int | None = None) -> Path:
+                 timeout: int | None = None, cwd: str | Path | None = None) -> Path:
     """Execute a notebook headless with papermill; returns the executed notebook's path.
 
-    The kernel runs in the notebook's folder; the executed notebook is written next to a temporary name and
+    The kernel runs in the notebook's folder (or `cwd`); the executed notebook is written next to a temporary name and
     renamed on success, so a half-run notebook never masquerades as a finished one (a failed one is kept as
     ``<name>.failed.ipynb`` for inspection).
     """
     import papermill as pm
+    from traitlets.config import Config
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     path, out_path = Path(path), Path(out_path)
@@ -71,9 +79,12 @@ def run_notebook(path: str | Path, out_path: str | Path, parameters: Mapping[str
     record_path.unlink(missing_ok=True)
     env_before = os.environ.get(RECORD_ENV)
     os.environ[RECORD_ENV] = str(record_path.resolve())
+    # transport_encryption="auto": no "Kernel is running over TCP without encryption" warning per kernel.
+    # Passed as config (not as km=...) so that nbclient still owns and shuts down the kernel.
+    config = Config({"KernelManager": {"transport_encryption": "auto"}})
     try:
         pm.execute_notebook(nb, str(tmp), parameters=parameters, kernel_name="python3", progress_bar=False,
-                            cwd=str(path.parent), store_widget_state=False, execution_timeout=timeout)
+                            cwd=str(cwd or path.parent), store_widget_state=False, execution_timeout=timeout, config=config)
     except pm.PapermillExecutionError as e:
         os.replace(tmp, out_path.with_name(out_path.stem + ".failed.ipynb"))
         raise DynnnError(f"{path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}); "

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from . import viz
 from .config import SEED_SCORES
 from .notebook import record
-from .reproduce import VariantSummary, reproduce
+from .reproduce import VariantSummary, reproduce, summary_table
 
 
 @dataclass
@@ -36,6 +36,10 @@ class Study:
 
     def table(self) -> go.Figure:
         return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, SEED_SCORES)
+
+    def summary(self) -> str:
+        """The metrics of every variant as a Markdown table (mean ± std, percent), the seed's number beside."""
+        return summary_table(self.summaries)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}

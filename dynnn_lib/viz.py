@@ -22,11 +22,15 @@ def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequenc
     std = np.zeros_like(mean) if std is None else np.asarray(std, dtype=float) * 100
     n = len(mean)
     names = list(task_names) if task_names else [f"task {j}" for j in range(n)]
-    text = [[f"{mean[i, j]:.1f}" for j in range(n)] for i in range(n)]
-    hover = [[f"after task {i}<br>{names[j]}<br>{mean[i, j]:.2f} ± {std[i, j]:.2f} %" for j in range(n)]
-             for i in range(n)]
+    # a missing entry (not trained yet, or a run that stopped) is a gap: None, never NaN, which is not JSON
+    # and breaks a FigureWidget's comm messages in JupyterLab
+    ok = np.isfinite(mean)
+    z = [[float(mean[i, j]) if ok[i, j] else None for j in range(n)] for i in range(n)]
+    text = [[f"{mean[i, j]:.1f}" if ok[i, j] else "" for j in range(n)] for i in range(n)]
+    hover = [[f"after task {i}<br>{names[j]}<br>" + (f"{mean[i, j]:.2f} ± {std[i, j]:.2f} %" if ok[i, j] else "no result")
+              for j in range(n)] for i in range(n)]
     fig = go.Figure(go.Heatmap(
-        z=mean.tolist(), x=[f"T{j}" for j in range(n)], y=[f"after T{i}" for i in range(n)], text=text,
+        z=z, x=[f"T{j}" for j in range(n)], y=[f"after T{i}" for i in range(n)], text=text,
         texttemplate="%{text}", customdata=hover, hovertemplate="%{customdata}<extra></extra>",
         colorscale="Viridis", zmin=zmin, zmax=100, colorbar={"title": "%"}))
     fig.update_layout(title=title, yaxis={"autorange": "reversed"}, width=620, height=540,

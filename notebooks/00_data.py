@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +24,7 @@ train_per_class: int = 100  # training images per class and task
 data_seed: int = 0  # the benchmark's seed
 per_row: int = 10  # images per row in the grids
 
-# %%
+# %% tags=["nbval-check-output"]
 import torch
 from dynnn_lib import DataConfig
 from dynnn_lib.data import load_stream, synthetic

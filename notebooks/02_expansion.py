@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -42,6 +42,12 @@ result.curves(f"expand@{expand_at}")
 
 # %%
 result.table()
+
+# %% [markdown]
+# The same numbers as text, to copy into a paper or a lab notebook:
+
+# %% tags=["nbval-check-output"]
+print(result.summary())
 
 # %% [markdown]
 # Compare the BWT column with the finetune baseline: freezing the trunk and adding heads trades plasticity

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -48,3 +48,9 @@ result.curves("DynamicNN (no expand)")
 
 # %%
 result.table()
+
+# %% [markdown]
+# The same numbers as text, to copy into a paper or a lab notebook:
+
+# %% tags=["nbval-check-output"]
+print(result.summary())

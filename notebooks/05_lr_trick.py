@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,6 +32,9 @@ result.record();
 
 # %%
 result.table()
+
+# %% tags=["nbval-check-output"]
+print(result.summary())
 
 # %%
 from dynnn_lib.reproduce import ordering_report

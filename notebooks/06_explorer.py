@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,7 +30,7 @@ explorer.show()
 # %% [markdown]
 # Without a browser (papermill, CI) the same object is driven from code:
 
-# %%
+# %% tags=["nbval-check-output"]
 explorer.expand.value = (1,)
 if not explorer.refresh():
     explorer.train()

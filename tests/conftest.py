@@ -1,10 +1,35 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+_SESSION_DIR = None
+
+
+def pytest_configure(config):
+    """nbval kernels inherit the environment: point their data cache and run cache at a throw-away folder."""
+    global _SESSION_DIR
+    _SESSION_DIR = tempfile.mkdtemp(prefix="dynnn-tests-")
+    os.environ.setdefault("DYNNN_CACHE", os.path.join(_SESSION_DIR, "cache"))
+    os.environ["DYNNN_RUNS"] = os.path.join(_SESSION_DIR, "runs")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_unconfigure(config):
+    if _SESSION_DIR:
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+def pytest_collectstart(collector):
+    """nbval compares text; plotly JSON embeds the plotly version's template and widgets carry random ids."""
+    if collector.path is not None and collector.path.suffix == ".ipynb" and hasattr(collector, "skip_compare"):
+        collector.skip_compare += ("text/html", "application/vnd.plotly.v1+json",
+                                   "application/vnd.jupyter.widget-view+json", "stderr")
 
 
 @pytest.fixture(autouse=True)

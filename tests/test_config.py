@@ -21,6 +21,8 @@ from dynnn_lib.config import VARIANTS
     ({"inc_epochs": -2}, "inc_epochs=-2 must be a positive integer"),
     ({"base_lr": 0}, "base_lr=0 must be a positive number"),
     ({"inc_lr": -0.1}, "inc_lr=-0.1 must be a positive number"),
+    ({"base_lr": 1e40}, "base_lr=1e+40 is not a usable learning rate; use a value in (0, 10]"),
+    ({"lr_gamma": 3.0}, "lr_gamma=3.0 would raise the learning rate"),
     ({"base_epochs": 2.5}, "must be a positive integer"),
     ({"base_milestones": [9, 3]}, "strictly increasing"),
     ({"kd_head": "middle"}, "kd_head='middle' is not valid"),

@@ -1,4 +1,6 @@
 """The explorer's callbacks, driven without a browser."""
+import json
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,8 @@ def test_selecting_expansion_tasks_trains_then_updates_the_heatmap(tmp_path, liv
     ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=live)
     assert "not trained yet" in ex.status.value and not ex.train_button.disabled
     assert np.isnan(np.array(ex.fig.data[0].z, dtype=float)).all()
+    # the empty heatmap is sent to the browser as JSON: gaps must be null, never NaN (JupyterLab rejected it)
+    json.dumps(ex.fig.to_plotly_json()["data"], allow_nan=False)
 
     ex.expand.value = (1,)
     assert ex.values()["method"] == "combined" and ex.values()["expand_at"] == [1]

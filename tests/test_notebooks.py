@@ -1,4 +1,5 @@
 """Every notebook executes headless with tiny parameters; results reach the report; bad parameters fail."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,48 @@ def test_report_without_results_says_so(tmp_path):
     (tmp_path / "executed").mkdir()
     with pytest.raises(DynnnError, match="no recorded results"):
         build_report(tmp_path)
+
+
+def test_nbval_references_match_the_notebooks():
+    """tests/nbval/*.ipynb are the notebooks + tiny parameters; editing a notebook without them fails here."""
+    from dynnn_lib.nbval_refs import stale
+
+    out_of_date = stale()
+    assert not out_of_date, f"tests/nbval references are stale for {out_of_date}: run `make nbval-refs`"
+
+
+def test_stale_reference_is_detected(tmp_path):
+    import shutil
+
+    from dynnn_lib.nbval_refs import DEFAULT_OUT, stale
+
+    for p in DEFAULT_OUT.glob("*.ipynb"):
+        shutil.copy(p, tmp_path / p.name)
+    assert stale(out_dir=tmp_path) == []
+    (tmp_path / "04_combined.ipynb").unlink()
+    ref = tmp_path / "01_finetune.ipynb"
+    ref.write_text(ref.read_text().replace("print(result.summary())", "print(result.table())"))
+    assert stale(out_dir=tmp_path) == ["01_finetune", "04_combined"]
+
+
+def _nbval(path: Path) -> int:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
+           str(path)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).returncode
+
+
+def test_nbval_sanitizes_accuracies_but_catches_changed_output(tmp_path):
+    """Other accuracies in the reference still pass (sanitized); a changed table structure fails."""
+    ref = (ROOT / "tests" / "nbval" / "01_finetune.ipynb").read_text()
+    assert re.search(r"\d+\.\d+ ± \d+\.\d+", ref)
+    numbers = tmp_path / "numbers" / "01_finetune.ipynb"
+    numbers.parent.mkdir()
+    numbers.write_text(re.sub(r"\d+\.\d+ ± \d+\.\d+", "99.99 ± 9.99", ref))
+    assert _nbval(numbers) == 0
+    changed = tmp_path / "changed" / "01_finetune.ipynb"
+    changed.parent.mkdir()
+    changed.write_text(ref.replace("| finetune | 93.84 |", "| finetune | 12.34 |"))
+    assert _nbval(changed) == 1
