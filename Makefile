@@ -1,14 +1,15 @@
 # Two commands on a fresh machine:
-#   make all    set up .venv, run the seed's 5 variants x 3 seeds on the embedded benchmark, then every
-#               notebook headless (papermill) into reports/ (index.html, summary.md, executed/)
+#   make all    set up .venv, run the seed's 5 variants x 3 seeds on the embedded benchmark, the fidelity
+#               report (reports/fidelity.*), then every notebook headless (papermill) into reports/
+#               (index.html, summary.md, executed/)
 #   make test   set up .venv and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SEEDS ?= 3
 JOBS ?= 2
 
-.PHONY: all setup browser-deps reproduce notebooks test nbval-refs bench lab clean
-all: reproduce notebooks
+.PHONY: all setup browser-deps reproduce fidelity notebooks test nbval-refs bench lab clean
+all: reproduce fidelity notebooks
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -19,6 +20,15 @@ $(VENV)/.installed: pyproject.toml
 
 reproduce: setup
 	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS)
+
+fidelity: setup
+	$(PY) -m dynnn_lib.fidelity --seeds $(SEEDS) --jobs $(JOBS) --out reports >/dev/null
+	@echo "wrote reports/fidelity.md and reports/fidelity.html"
+
+# side-by-side benchmarks vs Avalanche and a bare PyTorch loop (installs the [bench] extra); see benchmarks/compare.py
+bench: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/compare.py --seeds $(SEEDS)
 
 notebooks: setup
 	$(PY) -m dynnn_lib.batch params/default.yaml --out reports --jobs $(JOBS)

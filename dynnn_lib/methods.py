@@ -140,7 +140,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
             log.acc_before, log.head_acc = before.acc, before.head_acc
         model.set_trunk_trainable(True)
         net = nn.Sequential(model.trunk, model.heads[0])
-        log.final_loss = _fit(
+        log.final_loss = fit(
             net, lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x, cfg,
             epochs=cfg.base_epochs if t == 0 else cfg.inc_epochs,
             lr=cfg.base_lr if t == 0 else cfg.incremental_lr(),
@@ -174,7 +174,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
 
         log = TaskLog(task=t, action=action, head=head, n_heads=len(model.heads), acc_before=before.acc,
                       head_acc=before.head_acc, known_fraction=before.known.float().mean().item())
-        log.final_loss = _fit(model.heads[head], loss_fn, feats, cfg, epochs=cfg.inc_epochs, lr=cfg.incremental_lr(),
+        log.final_loss = fit(model.heads[head], loss_fn, feats, cfg, epochs=cfg.inc_epochs, lr=cfg.incremental_lr(),
                               milestones=cfg.inc_milestones, augment=False, gen=gen, device=device,
                               progress=progress, desc=f"task {t} {action}", task=t)
     log.n_heads = len(model.heads)
@@ -182,7 +182,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
     return log
 
 
-def _fit(net: nn.Module, loss_fn, inputs: torch.Tensor, cfg: RunConfig, *, epochs: int, lr: float,
+def fit(net: nn.Module, loss_fn, inputs: torch.Tensor, cfg: RunConfig, *, epochs: int, lr: float,
          milestones: tuple[int, ...], augment: bool, gen: torch.Generator, device: torch.device, progress: bool,
          desc: str, task: int) -> float:
     """Adam + step decay over `epochs`; inputs are uint8 images or precomputed float features."""
