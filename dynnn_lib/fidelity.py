@@ -127,7 +127,7 @@ def claims(summaries: Mapping[str, VariantSummary], v2: VariantSummary) -> list[
         out.append(Claim("ordering: finetune < no expand < expand@1 < no expand + LR trick (square)",
                          " < ".join(f"{SEED_SCORES[n]:.2f}" for n in chain),
                          " , ".join(pm(*sq[n]) for n in chain),
-                         "yes" if all(ok) else ("partly" if any(ok) else "no")))
+                         "yes" if all(ok) else f"no ({sum(ok)} of {len(ok)} steps in order)"))
 
     def better(a: str, b: str, text: str) -> None:
         if a in sq and b in sq:

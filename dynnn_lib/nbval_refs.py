@@ -69,7 +69,8 @@ def strip(nb):
     nb = copy.deepcopy(nb)
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # stable ids: regenerating a reference only changes what really changed
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":

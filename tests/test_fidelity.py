@@ -55,7 +55,7 @@ def test_claims_are_judged_from_the_numbers():
 
     bad = dict(good, **{"DynamicNN (expand@1)": _summary("DynamicNN (expand@1)", [base - 0.2])})
     verdicts = {c.claim: c.held for c in fidelity.claims(bad, _summary("v2", [v2]))}
-    assert verdicts["ordering: finetune < no expand < expand@1 < no expand + LR trick (square)"] == "partly"
+    assert verdicts["ordering: finetune < no expand < expand@1 < no expand + LR trick (square)"] == "no (2 of 3 steps in order)"
     assert verdicts["expanding at task 1 helps (square, expand@1 vs no expand)"] == "no"
 
 

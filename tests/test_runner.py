@@ -149,3 +149,20 @@ def test_run_seeds_in_parallel_processes_match_sequential(tmp_path):
     assert [r.config.seed for r in par] == [0, 1]
     for p, s in zip(par, seq):
         np.testing.assert_array_equal(p.matrix, s.matrix)
+
+
+def test_results_and_reports_get_normal_file_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the final files must be readable like any other file."""
+    import os
+    import stat
+
+    from dynnn_lib.store import atomic_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_text(tmp_path / "report.md", "hello")
+        res = run(tiny(), tmp_path / "runs")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "report.md", res.path, res.path.parent / "model.pt"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
