@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="No loggers specified")  # we evaluate with our own function
 warnings.filterwarnings("ignore", message="Call to deprecated function")  # inside Avalanche 0.6 Replay
 
-from dynnn_lib import RunConfig, from_dict  # noqa: E402
+from dynnn_lib import DynnnError, RunConfig, from_dict  # noqa: E402
 from dynnn_lib.config import VARIANTS  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
 from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
@@ -287,6 +287,14 @@ def fmt_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except DynnnError as e:  # a bad --device, a broken cache: one line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads per run")

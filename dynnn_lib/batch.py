@@ -110,6 +110,8 @@ def build_report(out_dir: str | Path) -> Path:
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn report</title></head><body>"
             "<h1>dynnn: accuracy matrices</h1><p>Rows: after training task i; columns: test on task j. "
             "Hover for mean ± std over seeds. The table puts the seed's 'square performance' beside ours.</p>"
+            + ("<p>The seed's published 9×9 tables beside ours, and which of its claims held: "
+               "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
             + "\n".join(parts) + "</body></html>")
     atomic_text(out_dir / "index.html", page)
     lines = ["# dynnn report", "", "| variant | notebook | seed (paper) | square | average acc. | final row | BWT |",

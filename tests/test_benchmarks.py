@@ -47,3 +47,8 @@ def test_bare_loop_and_ours_train_the_same_network_the_same_way():
     bench.bare_loop(b, x, y, cfg, 2, torch.device("cpu"), torch.Generator().manual_seed(0))
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
+
+
+def test_bad_device_is_one_line(capsys):
+    assert _load().main(["--tiny", "--no-avalanche", "--device", "gpu"]) == 2
+    assert capsys.readouterr().err.strip() == "error: device='gpu' is not valid; choose one of: cpu, cuda, auto"

@@ -37,6 +37,9 @@ def test_batch_executes_every_notebook_and_builds_the_report(tmp_path):
     assert len(rec) == 5 and np.array(rec["finetune"]["matrix_mean"]).shape == (3, 3)
     html = report.read_text()
     assert "plotly" in html and html.count("js-plotly-plot") + html.count("plotly-graph-div") >= 5
+    assert "fidelity.html" not in html  # linked only when the fidelity report is there
+    (tmp_path / "reports" / "fidelity.html").write_text("<html></html>")
+    assert "href='fidelity.html'" in build_report(tmp_path / "reports").read_text()
     summary = (tmp_path / "reports" / "summary.md").read_text()
     assert "| finetune | 01_finetune | 93.84 |" in summary
 
