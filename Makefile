@@ -52,7 +52,7 @@ nbval-refs: setup
 
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update *.py >/dev/null
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf runs reports/*.html reports/executed .pytest_cache

@@ -74,6 +74,11 @@ class DataConfig:
             _positive("data.n_tasks", self.n_tasks, int)
             if self.n_tasks < 2:
                 raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
+            if self.source == "synthetic":
+                from .data.synthetic import ROUND1_STREAM
+
+                if self.n_tasks == len(ROUND1_STREAM):  # "all 9" is the same experiment as None: one cache key
+                    object.__setattr__(self, "n_tasks", None)
         _positive("data.image_size", self.image_size, int)
         if self.image_size < 16:
             raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")

@@ -63,3 +63,9 @@ def test_config_key_is_stable_and_sensitive():
 def test_lists_from_yaml_become_tuples():
     cfg = from_dict({"method": "combined", "expand_at": [1, 3]})
     assert cfg.expand_at == (1, 3)
+
+
+def test_all_tasks_spelled_out_is_the_same_run_as_the_default():
+    """The explorer says n_tasks=9, the reproduction leaves it unset: one experiment, one cache entry."""
+    assert from_dict({"data": {"n_tasks": 9}}).key() == RunConfig().key()
+    assert from_dict({"data": {"n_tasks": 4}}).key() != RunConfig().key()
