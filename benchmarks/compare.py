@@ -108,27 +108,28 @@ def run_ours(cfg: RunConfig, stream, device: torch.device, runs_dir: str) -> dic
     wall = time.perf_counter() - t0
     state = torch.load(Path(runs_dir) / cfg.key() / "model.pt", weights_only=False)
     model = DynamicNet(cfg, stream.n_classes)
-    for _ in range(state["n_heads"] - 1):
-        model.add_head(0)
-    model.load_state_dict(state["model"])
+    model.load_saved(state)
     model.to(device)
     return {"matrix": res.matrix.tolist(), "wall_s": wall, "model_bytes": model_size_bytes(model),
             "n_params": sum(p.numel() for p in model.parameters()), "extra_mb": 0.0,
             "infer_us": inference_us_per_image(model, stream, device), "heads": state["n_heads"]}
 
 
-def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> dict[str, Any]:
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+def avalanche_dataset(x: torch.Tensor, y: torch.Tensor):
+    """uint8 images + labels as an Avalanche dataset with task label 0 (LwF needs task labels even here)."""
     from avalanche.benchmarks.utils import DataAttribute, TaskAwareClassificationDataset
     from avalanche.benchmarks.utils.data_attribute import TaskLabels
+
+    ys = y.tolist()
+    return TaskAwareClassificationDataset([torch.utils.data.TensorDataset(to_float(x), y)],
+                                          data_attributes=[DataAttribute(ys, "targets"), TaskLabels([0] * len(ys))])
+
+
+def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> dict[str, Any]:
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.core import SupervisedPlugin
     from avalanche.training import EWC, LwF, Naive, Replay
     from avalanche.training.plugins import EvaluationPlugin
-
-    def dataset(x: torch.Tensor, y: torch.Tensor):
-        ys = y.tolist()
-        return TaskAwareClassificationDataset([torch.utils.data.TensorDataset(to_float(x), y)],
-                                              data_attributes=[DataAttribute(ys, "targets"), TaskLabels([0] * len(ys))])
 
     class SameSchedule(SupervisedPlugin):
         """Our schedule: base lr/epochs/milestones on task 0, incremental ones after; flips on task 0."""
@@ -157,8 +158,8 @@ def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> di
 
     torch.manual_seed(cfg.seed)
     net = plain_net(cfg, stream.n_classes).to(device)
-    bm = benchmark_from_datasets(train=[dataset(t.train_x, t.train_y) for t in stream.tasks],
-                                 test=[dataset(t.test_x[:1], t.test_y[:1]) for t in stream.tasks])
+    bm = benchmark_from_datasets(train=[avalanche_dataset(t.train_x, t.train_y) for t in stream.tasks],
+                                 test=[avalanche_dataset(t.test_x[:1], t.test_y[:1]) for t in stream.tasks])
     common = dict(model=net, optimizer=torch.optim.Adam(net.parameters(), lr=cfg.base_lr),
                   criterion=nn.CrossEntropyLoss(), train_mb_size=cfg.batch_size, train_epochs=cfg.base_epochs,
                   eval_mb_size=EVAL_BATCH, device=device, plugins=[SameSchedule()],
@@ -252,13 +253,10 @@ def throughput(cfg: RunConfig, epochs: int, rounds: int, with_avalanche: bool) -
     jobs = {"ours (dynnn_lib.methods.fit)": ours, "bare PyTorch loop": bare}
     if with_avalanche:
         from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-        from avalanche.benchmarks.utils import DataAttribute, TaskAwareClassificationDataset
-        from avalanche.benchmarks.utils.data_attribute import TaskLabels
         from avalanche.training import Naive
         from avalanche.training.plugins import EvaluationPlugin
 
-        ds = TaskAwareClassificationDataset([torch.utils.data.TensorDataset(to_float(x), y)],
-                                            data_attributes=[DataAttribute(y.tolist(), "targets"), TaskLabels([0] * len(y))])
+        ds = avalanche_dataset(x, y)
         bm = benchmark_from_datasets(train=[ds], test=[ds])
 
         def avalanche():

@@ -87,6 +87,12 @@ class DynamicNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.combine(self.head_logits(self.trunk(x)))
 
+    def load_saved(self, state: dict) -> None:
+        """Load a saved {"n_heads", "model"} state (checkpoint or model.pt): grow to its heads, then load."""
+        for _ in range(state["n_heads"] - len(self.heads)):
+            self.add_head(0)
+        self.load_state_dict(state["model"])
+
     def set_trunk_trainable(self, trainable: bool) -> None:
         for p in self.trunk.parameters():
             p.requires_grad_(trainable)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 
 from .batch import NOTEBOOK_DIR, plan
 from .errors import DynnnError
-from .notebook import load_notebook, run_notebook
+from .notebook import load_notebook, run_notebook, temporary_env
 
 ROOT = NOTEBOOK_DIR.parent
 DEFAULT_PARAMS = ROOT / "params" / "tiny.yaml"
@@ -36,17 +35,9 @@ KEEP_OUTPUTS = ("stream", "execute_result", "display_data")
 
 def reference_parameters(params_file: str | Path = DEFAULT_PARAMS) -> dict[Path, dict[str, Any]]:
     """Parameters per notebook for the references: the tiny set, runs going to $DYNNN_RUNS."""
-    todo = plan(yaml.safe_load(Path(params_file).read_text()) or {})
-    for path, prm in todo.items():
-        if "runs_dir" in prm or "runs_dir" in _declared(path):
-            prm["runs_dir"] = None
-    return todo
-
-
-def _declared(path: Path) -> dict[str, Any]:
-    from .notebook import parameters_of
-
-    return parameters_of(load_notebook(path))
+    params = yaml.safe_load(Path(params_file).read_text()) or {}
+    params["all"] = {**(params.get("all") or {}), "runs_dir": None}  # plan() gives it to notebooks that declare it
+    return plan(params)
 
 
 def parameterized(path: Path, parameters: Mapping[str, Any]):
@@ -96,22 +87,14 @@ def build(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAUL
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with tempfile.TemporaryDirectory(prefix="dynnn-nbval-") as tmp:
-        old = os.environ.get("DYNNN_RUNS")
-        os.environ["DYNNN_RUNS"] = str(Path(tmp) / "runs")
-        try:
-            for path, prm in reference_parameters(params_file).items():
-                executed = run_notebook(path, Path(tmp) / f"{path.stem}.ipynb", prm, cwd=out_dir)
-                nb = strip(nbformat.read(executed, as_version=4))
-                target = out_dir / f"{path.stem}.ipynb"
-                nbformat.write(nb, target)
-                written.append(target)
-                print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
-        finally:
-            if old is None:
-                os.environ.pop("DYNNN_RUNS", None)
-            else:
-                os.environ["DYNNN_RUNS"] = old
+    with tempfile.TemporaryDirectory(prefix="dynnn-nbval-") as tmp, temporary_env("DYNNN_RUNS", str(Path(tmp) / "runs")):
+        for path, prm in reference_parameters(params_file).items():
+            executed = run_notebook(path, Path(tmp) / f"{path.stem}.ipynb", prm, cwd=out_dir)
+            nb = strip(nbformat.read(executed, as_version=4))
+            target = out_dir / f"{path.stem}.ipynb"
+            nbformat.write(nb, target)
+            written.append(target)
+            print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     return written
 
 

@@ -9,10 +9,11 @@ to the batch report: a JSON file next to the executed notebook.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .errors import ConfigError, DynnnError
 from .store import atomic_text
@@ -77,27 +78,36 @@ def run_notebook(path: str | Path, out_path: str | Path, parameters: Mapping[str
     tmp = out_path.with_name(out_path.stem + ".running.ipynb")
     record_path = out_path.with_suffix(".json")
     record_path.unlink(missing_ok=True)
-    env_before = os.environ.get(RECORD_ENV)
-    os.environ[RECORD_ENV] = str(record_path.resolve())
     # transport_encryption="auto": no "Kernel is running over TCP without encryption" warning per kernel.
     # Passed as config (not as km=...) so that nbclient still owns and shuts down the kernel.
     config = Config({"KernelManager": {"transport_encryption": "auto"}})
     try:
-        pm.execute_notebook(nb, str(tmp), parameters=parameters, kernel_name="python3", progress_bar=False,
-                            cwd=str(cwd or path.parent), store_widget_state=False, execution_timeout=timeout, config=config)
+        with temporary_env(RECORD_ENV, str(record_path.resolve())):
+            pm.execute_notebook(nb, str(tmp), parameters=parameters, kernel_name="python3", progress_bar=False,
+                                cwd=str(cwd or path.parent), store_widget_state=False, execution_timeout=timeout,
+                                config=config)
     except pm.PapermillExecutionError as e:
         os.replace(tmp, out_path.with_name(out_path.stem + ".failed.ipynb"))
         raise DynnnError(f"{path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}); "
                          f"see {out_path.with_name(out_path.stem + '.failed.ipynb')}") from None
     except (CellTimeoutError, DeadKernelError) as e:
         raise DynnnError(f"{path.name} stopped: {type(e).__name__} ({str(e).splitlines()[0][:120]})") from None
-    finally:
-        if env_before is None:
-            os.environ.pop(RECORD_ENV, None)
-        else:
-            os.environ[RECORD_ENV] = env_before
     os.replace(tmp, out_path)
     return out_path
+
+
+@contextlib.contextmanager
+def temporary_env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable (kernels started meanwhile inherit it), then restore what was there."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _jsonable(value: Any) -> Any:

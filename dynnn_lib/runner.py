@@ -151,9 +151,7 @@ def _run_locked(cfg: RunConfig, run_dir: Path, progress: bool, stream: Stream | 
     if ckpt_path.exists():
         state = _load_checkpoint(ckpt_path, cfg)
         if state is not None:
-            for _ in range(state["n_heads"] - len(model.heads)):
-                model.add_head(0)
-            model.load_state_dict(state["model"])
+            model.load_saved(state)
             model.to(device)
             start_task = state["completed"]
             matrix[:start_task] = np.array(state["rows"], dtype=float)
