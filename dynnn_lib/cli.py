@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import METHODS, PRESETS, from_dict
+from .config import HEAD_COMBINE, METHODS, PRESETS, from_dict
 from .errors import ConfigError, DynnnError
 
 
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--expand", type=int, nargs="+", metavar="TASK", help="expand at these task indices")
     r.add_argument("--expand-threshold", type=float, help="expand automatically below this accuracy (0..1)")
     r.add_argument("--kd-head", choices=["best", "worst"])
-    r.add_argument("--head-combine", choices=["max_conf", "mean_prob", "last"])
+    r.add_argument("--head-combine", choices=list(HEAD_COMBINE), help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     _common(r)

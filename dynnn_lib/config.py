@@ -17,9 +17,10 @@ from .errors import ConfigError
 
 METHODS = ("finetune", "expand", "kd", "combined")
 DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders")
-KD_HEADS = ("best", "worst")
 CE_ON = ("all", "unknown")
-HEAD_COMBINE = ("max_conf", "mean_prob", "last")
+HEAD_COMBINE = ("router", "oracle", "mean_prob", "max_conf", "last")  # see routing.py
+KNOWN_RULES = ("router", "mean_prob", "max_conf", "last")
+KD_HEADS = ("best", "worst", "routed")
 HEAD_INIT = ("copy", "scratch")
 BACKBONES = ("small", "resnet18")
 DEVICES = ("cpu", "cuda", "auto")
@@ -110,7 +111,8 @@ class RunConfig:
     expand_at: tuple[int, ...] = ()
     expand_threshold: float | None = None
     # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)
-    kd_head: str = "best"            # sources disagree (text: best, table title: worst)
+    kd_head: str = "best"            # sources disagree (text: best, table title: worst); routed: the head the
+                                     # router sends most of the new task's images to (its nearest known domain)
     kd_temperature: float = 2.0
     kd_weight: float = 1.0
     ce_on: str = "all"               # poster/oral: CE on all samples; abstract figure: unknown only
@@ -118,7 +120,10 @@ class RunConfig:
     backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
     pretrained: bool = True          # start from generic pretrained convs (stand-in for ImageNet, see pretrain.py)
     gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
-    head_combine: str = "mean_prob"  # test-time head choice is not published (compare: max_conf, last)
+    # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
+    head_combine: str = "router"     # router | oracle | mean_prob | max_conf | last (routing.py)
+    known_rule: str = "router"       # how the old model predicts the new task before training (known samples,
+                                     # expansion rule): the same rules without the oracle
     head_init: str = "copy"          # a new head starts as a copy of the best head, or from scratch
     # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the seed (epochs scaled down)
     base_epochs: int = 20
@@ -141,6 +146,7 @@ class RunConfig:
         _choice("ce_on", self.ce_on, CE_ON)
         _choice("backbone", self.backbone, BACKBONES)
         _choice("head_combine", self.head_combine, HEAD_COMBINE)
+        _choice("known_rule", self.known_rule, KNOWN_RULES)
         _choice("head_init", self.head_init, HEAD_INIT)
         _choice("device", self.device, DEVICES)
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
@@ -201,10 +207,19 @@ class RunConfig:
                 d[k] = list(v)
         return d
 
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that shape training (evaluation-only fields such as head_combine left out)."""
+        return {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
+
     def key(self) -> str:
-        """Stable hash of everything that changes the result (the run cache key)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
+        code that shapes results, the data on disk and the torch thread count (see fingerprint.py)."""
+        return _hash(self.training_dict(), self)
+
+    def base_key(self) -> str:
+        """Hash of what shapes task 0 alone (full training is the same for every method): runs that differ only
+        in incremental settings share their trained task 0."""
+        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self)
 
     def replace(self, **changes: Any) -> "RunConfig":
         data = changes.pop("data", None)
@@ -213,6 +228,22 @@ class RunConfig:
             data = data if isinstance(data, DataConfig) else _build(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
             cfg = dataclasses.replace(cfg, data=data)
         return cfg
+
+
+# evaluation-only: never part of the cache key (a stored run is re-scored under any value)
+EVALUATION_ONLY = frozenset({"head_combine"})
+# fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
+INCREMENTAL_ONLY = frozenset({"method", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
+                              "ce_on", "head_init", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
+                              "lr_trick_lr", "known_rule"})
+
+
+def _hash(fields: dict[str, Any], cfg: "RunConfig") -> str:
+    from .fingerprint import code_fingerprint, data_fingerprint, threads
+
+    blob = json.dumps({"config": fields, "code": code_fingerprint(), "threads": threads(),
+                       "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:

@@ -1,9 +1,12 @@
-"""The interactive expansion explorer: choose expansion tasks, KD head, LR trick and seeds; the heatmap
-and the summary update in place.
+"""The interactive expansion explorer: choose expansion tasks (or the automatic threshold rule), KD head,
+CE samples, LR trick, seeds and the test-time head rule; the heatmap, the metrics and the routing accuracy
+update in place.
 
-Changing a control only reads the run cache (cheap, keeps the kernel responsive); a configuration that was
-never trained is trained by the **Train** button, with a progress bar.  All logic is here so that it is
-tested without a browser; the notebook only displays ``Explorer(...).ui``.
+Changing a control only reads the run cache (cheap, keeps the kernel responsive); the head rule is
+evaluation-only, so switching it re-scores stored runs and never trains.  A configuration that was never
+trained is trained by the **Train** button, with a progress bar; if training fails the status says why and
+the button is enabled again.  All logic is here so that it is tested without a browser; the notebook only
+displays ``Explorer(...).ui``.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import viz
-from .config import from_dict
+from .config import HEAD_COMBINE, from_dict
+from .errors import DynnnError
 from .metrics import aggregate
 from .runner import cached_result, run_many
 
@@ -29,7 +33,11 @@ class Explorer:
         self.n_tasks = n_tasks
         self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
                                              description="expand at")
-        self.kd_head = widgets.ToggleButtons(options=["best", "worst"], description="KD head")
+        self.threshold = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="auto <",
+                                             tooltip="expand automatically below this accuracy (0 = off)")
+        self.kd_head = widgets.ToggleButtons(options=["best", "worst", "routed"], description="KD head")
+        self.ce_on = widgets.ToggleButtons(options=["all", "unknown"], description="CE on")
+        self.head_rule = widgets.Dropdown(options=list(HEAD_COMBINE), value="router", description="head rule")
         self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
         self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
         self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
@@ -38,11 +46,11 @@ class Explorer:
         empty = np.full((n_tasks, n_tasks), np.nan)
         fig = viz.heatmap(empty, None, title="pick expansion tasks")
         self.fig = go.FigureWidget(fig) if live else fig
-        for w in (self.expand, self.kd_head, self.lr_trick, self.seeds):
+        for w in (self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick, self.seeds):
             w.observe(lambda _change: self.refresh(), names="value")
         self.train_button.on_click(lambda _b: self.train())
-        controls = widgets.VBox([self.expand, self.kd_head, self.lr_trick, self.seeds,
-                                 widgets.HBox([self.train_button, self.status])])
+        controls = widgets.VBox([self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick,
+                                 self.seeds, widgets.HBox([self.train_button, self.status])])
         top = widgets.HBox([controls, self.summary])
         self.ui = widgets.VBox([top, self.fig]) if live else top  # a static Figure is shown beside, not inside
         self.live = live
@@ -58,10 +66,15 @@ class Explorer:
 
     # ------------------------------------------------------------------ state
     def values(self) -> dict[str, Any]:
-        """RunConfig fields for the current selection (no expansion = the 'kd' method)."""
+        """RunConfig fields for the current selection (no expansion = the 'kd' method; a threshold > 0 replaces
+        the fixed schedule by the automatic rule)."""
         tasks = sorted(self.expand.value)
-        values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value}
-        values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
+        values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value,
+                  "ce_on": self.ce_on.value, "head_combine": self.head_rule.value}
+        if self.threshold.value > 0:
+            values.update({"method": "combined", "expand_at": [], "expand_threshold": float(self.threshold.value)})
+        else:
+            values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
         values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
         return values
 
@@ -70,13 +83,21 @@ class Explorer:
         return [cfg.replace(seed=s) for s in range(self.seeds.value)]
 
     def label(self) -> str:
+        if self.threshold.value > 0:
+            return f"expanded: auto < {self.threshold.value:.2f}"
         tasks = sorted(self.expand.value)
         return "expanded: " + (",".join(map(str, tasks)) if tasks else "none")
 
     # ------------------------------------------------------------------ actions
     def refresh(self) -> bool:
         """Show the selection from the cache; returns whether it was there."""
-        results = [cached_result(c, self.runs_dir) for c in self.configs()]
+        try:
+            configs = self.configs()
+        except DynnnError as e:
+            self.train_button.disabled = True
+            self.status.value = f"invalid selection: {e}"
+            return False
+        results = [cached_result(c, self.runs_dir) for c in configs]
         missing = sum(r is None for r in results)
         if missing:
             self.train_button.disabled = False
@@ -85,11 +106,18 @@ class Explorer:
         self._show(results)
         return True
 
-    def train(self) -> None:
+    def train(self) -> bool:
+        """Train what the selection lacks; on failure the status shows the error and Train is enabled again."""
         self.train_button.disabled = True
         self.status.value = f"{self.label()} | training..."
-        results = run_many(self.configs(), self.runs_dir, jobs=self.jobs, progress=True)
+        try:
+            results = run_many(self.configs(), self.runs_dir, jobs=self.jobs, progress=True)
+        except Exception as e:  # noqa: BLE001 - the widget must recover whatever went wrong
+            self.status.value = f"{self.label()} | training failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            self.train_button.disabled = False
+            return False
         self._show(results)
+        return True
 
     def _show(self, results) -> None:
         agg = aggregate([r.matrix for r in results])
@@ -103,13 +131,19 @@ class Explorer:
             self.fig.layout.title.text = fresh.layout.title.text
         rows = "".join(f"<tr><td>{viz.METRIC_LABELS[k]}</td><td>{m * 100:.2f} ± {s * 100:.2f}</td></tr>"
                        for k, (m, s) in agg["metrics"].items())
+        routing = [float(np.nanmean(r.routing[-1])) for r in results if r.routing is not None]
+        if routing:
+            rows += f"<tr><td>routing acc. (final row)</td><td>{np.mean(routing) * 100:.2f}</td></tr>"
+        heads = sorted({tuple(r.task_heads) for r in results})
+        rows += f"<tr><td>head per task</td><td>{'; '.join(str(list(h)) for h in heads)}</td></tr>"
         self.summary.value = f"<table>{rows}</table>"
         self.train_button.disabled = True
         self.status.value = self.label()
 
     def _title(self, agg) -> str:
         m, s = agg["metrics"]["overall"]
-        return f"{self.label()} | square {m * 100:.2f} ± {s * 100:.2f} ({agg['n_seeds']} seed(s))"
+        return (f"{self.label()} | square {m * 100:.2f} ± {s * 100:.2f} ({agg['n_seeds']} seed(s), "
+                f"head rule {self.head_rule.value})")
 
 
 class _batch:

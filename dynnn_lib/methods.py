@@ -7,7 +7,8 @@ on them; the frozen teacher's logits are computed once too.
 The pieces, each a small function:
 
 * :func:`measure_before` - the old model's accuracy on the new task before training (overall and per
-  head) and the "known" mask (samples the old model already classifies right);
+  head) and the "known" mask (samples the old model already classifies right); the old model's
+  prediction is formed by ``known_rule`` (default: the router, see routing.py);
 * :func:`decide` - expand, distil or fine-tune on this task;
 * :func:`kd_loss` - distillation between a frozen copy of a head and the head being trained;
 * :func:`train_task` - put them together and fit.
@@ -25,9 +26,9 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .data.stream import Task
 from .errors import TrainingDiverged
+from .evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
 from .model import DynamicNet
-
-EVAL_BATCH = 512
+from .routing import DomainStats, Router, combine, domain_features, routed_heads
 
 
 def task_seed(seed: int, task: int) -> int:
@@ -44,6 +45,7 @@ class TaskLog:
     acc_before: float | None = None  # old model on this task's training data, before training
     head_acc: list[float] = field(default_factory=list)
     known_fraction: float | None = None
+    routed: list[float] = field(default_factory=list)  # share of the task's images the router sent to each head
     train_s: float = 0.0
     final_loss: float | None = None
 
@@ -51,44 +53,36 @@ class TaskLog:
         return asdict(self)
 
 
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
-
-
-@torch.no_grad()
-def trunk_features(model: DynamicNet, x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model.trunk(to_float(x[i:i + EVAL_BATCH].to(device))) for i in range(0, len(x), EVAL_BATCH)])
-
-
-@torch.no_grad()
-def head_logits_on(model: DynamicNet, feats: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model.head_logits(feats[i:i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)], 1)
-
-
-@torch.no_grad()
-def accuracy(model: DynamicNet, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
-    """Accuracy of the combined heads on uint8 images x."""
-    if len(y) == 0:
-        return float("nan")
-    logits = head_logits_on(model, trunk_features(model, x, device))
-    return (model.combine(logits).argmax(-1).cpu() == y).float().mean().item()
-
-
 @dataclass
 class Before:
     acc: float
     head_acc: list[float]
     known: torch.Tensor  # bool (N,)
+    routed: list[float] = field(default_factory=list)  # fraction of the task's images the router sends to each head
 
 
-def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor) -> Before:
-    logits = head_logits_on(model, feats)
-    yd = y.to(feats.device)
-    known = model.combine(logits).argmax(-1) == yd
+@dataclass
+class History:
+    """What a task may know about the earlier ones: their domain statistics and the head responsible for each."""
+
+    domains: list[DomainStats] = field(default_factory=list)
+    task_heads: list[int] = field(default_factory=list)
+
+
+def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor, rule: str = "router",
+                   history: History | None = None) -> Before:
+    """The old model on the new task's training data, before training on it."""
+    logits = torch.stack([head_logits(h, feats) for h in model.heads])
+    yd = y.cpu()
+    history = history or History()
+    router = Router(history.domains) if len(set(history.task_heads)) > 1 else None
+    routed = routed_heads("router", history.task_heads or [len(model.heads) - 1], router,
+                          domain_features(feats).cpu(), None)
+    known = combine(rule, logits, routed if rule == "router" else None) == yd
     head_acc = [(l.argmax(-1) == yd).float().mean().item() for l in logits]
-    return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known)
+    share = torch.bincount(routed, minlength=len(model.heads)).double() / max(len(routed), 1)
+    return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known.to(feats.device),
+                  routed=share.tolist())
 
 
 def decide(cfg: RunConfig, t: int, before: Before) -> str:
@@ -98,9 +92,9 @@ def decide(cfg: RunConfig, t: int, before: Before) -> str:
     return "kd" if cfg.method in ("kd", "combined") else "head_ce"
 
 
-def pick_head(head_acc: list[float], which: str) -> int:
-    """Index of the best- or worst-scoring head (ties: the newest)."""
-    score = torch.tensor(head_acc)
+def pick_head(head_acc: list[float], which: str, routed: list[float] | None = None) -> int:
+    """Index of the best- or worst-scoring head, or the head most of the task routes to (ties: the newest)."""
+    score = torch.tensor(routed if which == "routed" and routed else head_acc)
     if which == "worst":
         score = -score
     best = score.max()
@@ -125,8 +119,10 @@ def ce_loss(logits: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None, c
     return F.cross_entropy(logits, y)
 
 
-def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool = False) -> TaskLog:
-    """Train `model` on `task` according to `cfg`; returns what was done."""
+def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool = False,
+               history: History | None = None) -> TaskLog:
+    """Train `model` on `task` according to `cfg`; returns what was done (``log.head`` is then responsible
+    for this task)."""
     t = task.index
     torch.manual_seed(task_seed(cfg.seed, t))
     gen = torch.Generator().manual_seed(task_seed(cfg.seed, t))
@@ -136,7 +132,8 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
     if t == 0 or cfg.method == "finetune":
         log = TaskLog(task=t, action="full" if t == 0 else "finetune", head=0, n_heads=len(model.heads))
         if t > 0:
-            before = measure_before(model, trunk_features(model, task.train_x, device), task.train_y.to(device))
+            before = measure_before(model, trunk_features(model, task.train_x, device), task.train_y, cfg.known_rule,
+                                    history)
             log.acc_before, log.head_acc = before.acc, before.head_acc
         model.set_trunk_trainable(True)
         net = nn.Sequential(model.trunk, model.heads[0])
@@ -149,7 +146,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
     else:
         model.set_trunk_trainable(False)
         feats = trunk_features(model, task.train_x, device)
-        before = measure_before(model, feats, y)
+        before = measure_before(model, feats, y, cfg.known_rule, history)
         action = decide(cfg, t, before)
         known = before.known
         teacher_logits = None
@@ -157,10 +154,8 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
             init = pick_head(before.head_acc, "best") if cfg.head_init == "copy" else None
             head = model.add_head(init)
         elif action == "kd":
-            head = pick_head(before.head_acc, cfg.kd_head)
-            teacher = copy.deepcopy(model.heads[head]).eval()
-            with torch.no_grad():
-                teacher_logits = torch.cat([teacher(feats[i:i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)])
+            head = pick_head(before.head_acc, cfg.kd_head, before.routed)
+            teacher_logits = head_logits(copy.deepcopy(model.heads[head]), feats).to(device)
         else:
             head = len(model.heads) - 1
         model.heads.to(device)
@@ -173,7 +168,8 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
             return loss
 
         log = TaskLog(task=t, action=action, head=head, n_heads=len(model.heads), acc_before=before.acc,
-                      head_acc=before.head_acc, known_fraction=before.known.float().mean().item())
+                      head_acc=before.head_acc, known_fraction=before.known.float().mean().item(),
+                      routed=before.routed)
         log.final_loss = fit(model.heads[head], loss_fn, feats, cfg, epochs=cfg.inc_epochs, lr=cfg.incremental_lr(),
                               milestones=cfg.inc_milestones, augment=False, gen=gen, device=device,
                               progress=progress, desc=f"task {t} {action}", task=t)
@@ -199,7 +195,7 @@ def fit(net: nn.Module, loss_fn, inputs: torch.Tensor, cfg: RunConfig, *, epochs
         total, count = 0.0, 0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            xb = to_float(inputs[idx].to(device))
+            xb = to_float(inputs[idx].to(device)).contiguous(memory_format=torch.channels_last)
             if augment:  # horizontal flip of a random half: the base task gets more augmentation
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb[flip.to(device)] = xb[flip.to(device)].flip(-1)

@@ -2,11 +2,11 @@
 
 A *head* is the last conv stage plus the classifier: a linear-only head would leave almost no
 plasticity once the trunk is frozen after task 0 (the sources do not say which layers a head has).
-At test time the task identity is unknown, so the heads' outputs are combined by ``head_combine``:
+At test time the task identity is unknown: which head answers is a *head rule* applied to stored outputs
+(:mod:`dynnn_lib.routing`, :mod:`dynnn_lib.evaluation`); ``forward`` averages the heads' probabilities.
 
-* ``max_conf``  - per image, the head whose softmax is most confident decides;
-* ``mean_prob`` - the heads' softmax probabilities are averaged;
-* ``last``      - only the newest head is used.
+Weights and activations are kept ``channels_last``: on the CPU that made a training step of the default
+network 1.3x (full) to 1.4x (head) faster than NCHW (benchmarks/speed.py).
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class DynamicNet(nn.Module):
         trunk, head = build_trunk_and_head(cfg, n_classes)
         self.trunk = trunk
         self.heads = nn.ModuleList([head])
-        self.head_combine = cfg.head_combine
+        self.to(memory_format=torch.channels_last)
 
     def add_head(self, init_from: int | None) -> int:
         """Append a head: a copy of head `init_from`, or freshly initialised when None. Returns its index."""
@@ -74,18 +74,9 @@ class DynamicNet(nn.Module):
         """(n_heads, N, C) logits of every head on trunk features."""
         return torch.stack([h(features) for h in self.heads])
 
-    def combine(self, head_logits: torch.Tensor) -> torch.Tensor:
-        """Combine (n_heads, N, C) logits into (N, C) class probabilities."""
-        probs = head_logits.softmax(-1)
-        if self.head_combine == "last" or len(probs) == 1:
-            return probs[-1]
-        if self.head_combine == "mean_prob":
-            return probs.mean(0)
-        best = probs.max(-1).values.argmax(0)  # (N,) most confident head per image
-        return probs[best, torch.arange(probs.shape[1])]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.combine(self.head_logits(self.trunk(x)))
+        """(N, C) class probabilities, averaged over the heads (the evaluation applies a head rule instead)."""
+        return self.head_logits(self.trunk(x.contiguous(memory_format=torch.channels_last))).softmax(-1).mean(0)
 
     def load_saved(self, state: dict) -> None:
         """Load a saved {"n_heads", "model"} state (checkpoint or model.pt): grow to its heads, then load."""

@@ -50,7 +50,9 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
     """
     if not cfg.pretrained:
         return None
-    spec = {"v": PRETRAIN_VERSION, "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
+    from .fingerprint import PRETRAIN_MODULES, code_fingerprint, pinned_threads, threads
+
+    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(None, PRETRAIN_MODULES), "threads": threads(), "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
             "classes": PRETRAIN_CLASSES, "per": PRETRAIN_PER_COMBO, "epochs": PRETRAIN_EPOCHS,
             "arch": [[k, list(v.shape)] for k, v in build(PRETRAIN_CLASSES).state_dict().items()]}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -61,7 +63,8 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
             return torch.load(path, weights_only=True)
         except Exception as e:
             warnings.warn(f"ignoring damaged pretrained weights {path} ({e}); pretraining again", stacklevel=2)
-    state = _pretrain(cfg, build)
+    with pinned_threads():
+        state = _pretrain(cfg, build)
     try:
         atomic_torch_save(state, path)
     except OSError:
@@ -82,7 +85,7 @@ def _pretrain(cfg: RunConfig, build) -> dict[str, torch.Tensor]:
         perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), 64):
             idx = perm[i:i + 64]
-            xb = x[idx].float() / 255
+            xb = (x[idx].float() / 255).contiguous(memory_format=torch.channels_last)
             flip = torch.rand(len(idx), generator=g) < 0.5
             xb[flip] = xb[flip].flip(-1)
             loss = F.cross_entropy(model(xb), y[idx])

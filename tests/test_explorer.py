@@ -46,3 +46,41 @@ def test_controls_map_to_config(tmp_path):
     cfgs = ex.configs()
     assert [c.seed for c in cfgs] == [0, 1]
     assert cfgs[0].kd_head == "worst" and cfgs[0].lr_trick and cfgs[0].data.n_tasks == 3
+
+
+def test_switching_the_head_rule_rescores_without_training(tmp_path, monkeypatch):
+    ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+    ex.expand.value = (1,)
+    assert ex.train()
+    z_router = np.array(ex.fig.data[0].z, dtype=float)
+    import dynnn_lib.methods as methods
+
+    def no_training(*a, **k):
+        raise AssertionError("a head rule change must not train")
+    monkeypatch.setattr(methods, "train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.runner.train_task", no_training)
+    for rule in ("oracle", "mean_prob", "last"):
+        ex.head_rule.value = rule
+        assert ex.status.value == "expanded: 1" and f"head rule {rule}" in ex.fig.layout.title.text
+    assert "routing acc." in ex.summary.value
+    assert np.array(ex.fig.data[0].z, dtype=float).shape == z_router.shape
+
+
+def test_train_button_recovers_when_training_fails(tmp_path, monkeypatch):
+    ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+
+    def broken(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr("dynnn_lib.explorer.run_many", broken)
+    ex.expand.value = (1,)
+    assert ex.train() is False
+    assert "training failed: disk full" in ex.status.value and not ex.train_button.disabled
+
+
+def test_threshold_and_ce_controls_map_to_the_automatic_rule(tmp_path):
+    ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+    ex.threshold.value = 0.5
+    ex.ce_on.value = "unknown"
+    cfg = ex.configs()[0]
+    assert cfg.expand_threshold == 0.5 and cfg.expand_at == () and cfg.ce_on == "unknown"
+    assert ex.label() == "expanded: auto < 0.50"

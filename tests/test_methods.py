@@ -88,7 +88,7 @@ def test_new_head_starts_as_copy_or_from_scratch():
 def test_automatic_expansion_follows_the_threshold(runs_dir):
     cfg_always = tiny(method="combined", expand_threshold=1.0)   # accuracy < 100 %: always expand
     assert run(cfg_always, runs_dir=runs_dir).expanded_at == [1, 2]
-    before = Before(acc=0.5, head_acc=[0.5], known=torch.ones(3, dtype=torch.bool))
+    before = Before(acc=0.5, head_acc=[0.5], known=torch.ones(3, dtype=torch.bool), routed=[1.0])
     assert decide(tiny(method="combined", expand_threshold=0.4), 1, before) == "kd"
     assert decide(tiny(method="combined", expand_threshold=0.6), 1, before) == "expand"
 
@@ -97,6 +97,7 @@ def test_pick_head_best_and_worst():
     assert pick_head([0.2, 0.9, 0.5], "best") == 1
     assert pick_head([0.2, 0.9, 0.5], "worst") == 0
     assert pick_head([0.7, 0.7], "best") == 1  # ties go to the newest head
+    assert pick_head([0.2, 0.9, 0.5], "routed", routed=[0.7, 0.1, 0.2]) == 0  # where most of the task routes
 
 
 def test_kd_loss_is_zero_for_identical_outputs_and_positive_otherwise():
@@ -114,15 +115,14 @@ def test_ce_on_unknown_only_ignores_known_samples():
     assert ce_loss(logits, y, torch.ones(4, dtype=torch.bool), "unknown").item() == 0.0
 
 
-@pytest.mark.parametrize("mode", ["max_conf", "mean_prob", "last"])
-def test_head_combination_modes(mode):
-    cfg = tiny(head_combine=mode)
-    model = DynamicNet(cfg, 3)
+@pytest.mark.parametrize("mode", ["max_conf", "mean_prob", "last", "router"])
+def test_head_rules_on_hand_made_logits(mode):
+    from dynnn_lib.routing import combine
+
     logits = torch.tensor([[[5.0, 0.0, 0.0]], [[0.0, 2.0, 0.0]]])  # head 0 confident on class 0, head 1 on class 1
-    probs = model.combine(logits)
-    expected = {"max_conf": 0, "mean_prob": 0, "last": 1}[mode]
-    assert probs.argmax(-1).item() == expected
-    assert probs.sum().item() == pytest.approx(1.0)
+    routed = torch.tensor([1])                                     # the router sends the image to head 1
+    expected = {"max_conf": 0, "mean_prob": 0, "last": 1, "router": 1}[mode]
+    assert combine(mode, logits, routed).item() == expected
 
 
 def test_lr_trick_uses_the_small_learning_rate_on_incremental_tasks():

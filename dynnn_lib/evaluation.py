@@ -1,0 +1,127 @@
+"""Test-set outputs stored per run, and accuracy matrices computed from them under any head rule.
+
+After each task the run records, for every test image of every task: each head's logits and the image's
+domain features (see :mod:`dynnn_lib.routing`), plus which head is responsible for each task seen so far and
+each task's domain statistics.  A head that did not change (frozen trunk, other head trained) is not
+evaluated again: its logits are shared between rows.  :meth:`Outputs.score` turns these into the accuracy
+matrix under a head rule and the routing accuracy (image -> the head responsible for its task), in
+milliseconds and without the model, so test-time choices never retrain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .routing import HEAD_RULES, ROUTER_SHRINKAGE, DomainStats, Router, combine, domain_features, routed_heads
+
+EVAL_BATCH = 1024
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+@torch.inference_mode()
+def trunk_features(model, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    model.eval()
+    out = [model.trunk(to_float(x[i:i + EVAL_BATCH].to(device)).contiguous(memory_format=torch.channels_last))
+           for i in range(0, len(x), EVAL_BATCH)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.inference_mode()
+def head_logits(head: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    head.eval()
+    return torch.cat([head(feats[i:i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)]).float().cpu()
+
+
+@dataclass
+class Outputs:
+    test_task: torch.Tensor                  # (N,) task of each test image (all tasks concatenated)
+    test_y: torch.Tensor                     # (N,) labels
+    logits: list[torch.Tensor] = field(default_factory=list)    # table of (N, C): one entry per head version
+    features: list[torch.Tensor] = field(default_factory=list)  # table of (N, D): one entry per trunk version
+    rows: list[dict] = field(default_factory=list)  # per row: {"heads": [logits idx], "features": idx, "task_heads": [...]}
+    domains: list[DomainStats] = field(default_factory=list)    # per trained task
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.test_task.max()) + 1 if len(self.test_task) else 0
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, rule: str, shrinkage: float = ROUTER_SHRINKAGE) -> np.ndarray:
+        """N x N accuracy matrix under head rule `rule` (NaN rows for tasks never reached)."""
+        if rule not in HEAD_RULES:
+            raise ValueError(f"unknown head rule {rule!r}; choose one of: {', '.join(HEAD_RULES)}")
+        n = self.n_tasks
+        out = np.full((n, n), np.nan)
+        for i, row in enumerate(self.rows):
+            logits = torch.stack([self.logits[k] for k in row["heads"]])
+            router, feats = self._router(i, shrinkage), self.features[row["features"]]
+            for j in range(n):
+                idx = self.test_task == j
+                heads = routed_heads(rule, row["task_heads"], router, feats[idx], j)
+                pred = combine(rule, logits[:, idx], heads)
+                out[i, j] = (pred == self.test_y[idx]).double().mean().item()
+        return out
+
+    def routing(self, shrinkage: float = ROUTER_SHRINKAGE) -> np.ndarray:
+        """R[i, j], j <= i: fraction of task j's test images the router sends to the head responsible for j."""
+        n = self.n_tasks
+        out = np.full((n, n), np.nan)
+        for i, row in enumerate(self.rows):
+            router, feats = self._router(i, shrinkage), self.features[row["features"]]
+            for j in range(i + 1):
+                idx = self.test_task == j
+                heads = routed_heads("router", row["task_heads"], router, feats[idx], None)
+                out[i, j] = (heads == row["task_heads"][j]).double().mean().item()
+        return out
+
+    def _router(self, i: int, shrinkage: float) -> Router | None:
+        heads = self.rows[i]["task_heads"]
+        return Router(self.domains[:len(heads)], shrinkage) if len(set(heads)) > 1 else None
+
+    # ------------------------------------------------------------------ storage
+    def state(self) -> dict:
+        return {"test_task": self.test_task, "test_y": self.test_y, "logits": self.logits, "features": self.features,
+                "rows": self.rows, "domains": [d.to_dict() for d in self.domains]}
+
+    @classmethod
+    def from_state(cls, s: dict) -> "Outputs":
+        return cls(test_task=s["test_task"], test_y=s["test_y"], logits=list(s["logits"]), features=list(s["features"]),
+                   rows=[dict(r) for r in s["rows"]], domains=[DomainStats.from_dict(d) for d in s["domains"]])
+
+
+class Evaluator:
+    """Fills an :class:`Outputs` row by row during a run, re-evaluating only what changed."""
+
+    def __init__(self, test_sets: Sequence[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+                 outputs: Outputs | None = None):
+        self.test_x = torch.cat([x for x, _ in test_sets])
+        self.device = device
+        self.outputs = outputs or Outputs(
+            test_task=torch.cat([torch.full((len(y),), j, dtype=torch.long) for j, (_, y) in enumerate(test_sets)]),
+            test_y=torch.cat([y for _, y in test_sets]).long())
+        self._trunk_out: torch.Tensor | None = None  # trunk activations of all test images (current trunk)
+        self._head_entry: dict[int, int] = {}          # head index -> its current logits entry
+
+    def add_row(self, model, task_heads: Sequence[int], changed_heads: Sequence[int], trunk_changed: bool) -> None:
+        out = self.outputs
+        if trunk_changed or self._trunk_out is None:
+            self._trunk_out = trunk_features(model, self.test_x, self.device)
+            out.features.append(domain_features(self._trunk_out).float().cpu())
+            self._head_entry = {}
+        stale = set(changed_heads) | {h for h in range(len(model.heads)) if h not in self._head_entry}
+        for h in sorted(stale):
+            out.logits.append(head_logits(model.heads[h], self._trunk_out))
+            self._head_entry[h] = len(out.logits) - 1
+        out.rows.append({"heads": [self._head_entry[h] for h in range(len(model.heads))],
+                         "features": len(out.features) - 1, "task_heads": list(task_heads)})
+
+    def add_domain(self, model, train_x: torch.Tensor) -> DomainStats:
+        stats = DomainStats.fit(domain_features(trunk_features(model, train_x, self.device)).cpu())
+        self.outputs.domains.append(stats)
+        return stats

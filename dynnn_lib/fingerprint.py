@@ -1,0 +1,106 @@
+"""What a cached run depends on besides its configuration: the code, the data on disk, the thread count.
+
+* :func:`code_fingerprint` hashes the syntax trees (comments and formatting ignored) of every module that
+  shapes a result, so editing ``methods.py`` and re-running retrains instead of returning a stale result;
+* :func:`data_fingerprint` hashes the file list (relative path, size, mtime) of a real dataset's root; the
+  embedded stream is determined by its configuration and the generator's code (already fingerprinted);
+* :func:`threads` is the torch thread count every run is pinned to (``DYNNN_THREADS``, default 1): float
+  summation order depends on it, so it is part of the key and recorded in the result;
+* :func:`git_state` records the commit and whether the tree had uncommitted changes.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+PACKAGE = Path(__file__).resolve().parent
+# modules whose code changes a run's numbers (reporting, notebooks and the CLI do not)
+RESULT_MODULES = ("config.py", "model.py", "methods.py", "routing.py", "evaluation.py", "pretrain.py", "runner.py",
+                  "data/stream.py", "data/synthetic.py", "data/openloris.py")
+
+
+def _normalised(path: Path) -> str:
+    src = path.read_text()
+    try:
+        return ast.dump(ast.parse(src))
+    except SyntaxError:
+        return src
+
+
+PRETRAIN_MODULES = ("model.py", "pretrain.py", "data/synthetic.py")
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(root: str | None = None, modules: tuple[str, ...] = RESULT_MODULES) -> str:
+    base = Path(root) if root else PACKAGE
+    h = hashlib.sha256()
+    for name in modules:
+        p = base / name
+        h.update(name.encode())
+        h.update(_normalised(p).encode() if p.exists() else b"-")
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def data_fingerprint(source: str, root: str | None) -> str:
+    if source == "synthetic" or not root or not Path(root).is_dir():
+        return ""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def threads() -> int:
+    value = os.environ.get("DYNNN_THREADS", "1")
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"DYNNN_THREADS={value!r} must be a positive integer (torch threads per run)")
+    return n
+
+
+@contextlib.contextmanager
+def pinned_threads() -> Iterator[int]:
+    """Run the block with torch pinned to :func:`threads` threads, then restore the previous count."""
+    import torch
+
+    before, n = torch.get_num_threads(), threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> dict:
+    """{"commit": sha or None, "dirty": bool or None} of the checkout holding this package."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = None
+        if commit:
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE,
+                                    capture_output=True, text=True, timeout=10).stdout
+            dirty = bool(status.strip())
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
