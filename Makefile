@@ -5,7 +5,7 @@
 #   make test   set up .venv and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SEEDS ?= 3
+SEEDS ?= 5
 JOBS ?= 2
 
 .PHONY: all setup browser-deps reproduce fidelity notebooks test nbval-refs bench lab clean

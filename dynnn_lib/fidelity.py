@@ -1,27 +1,49 @@
-"""Fidelity: our accuracy matrices beside the seed's, and which of the seed's claims held here.
+"""Fidelity: our accuracy matrices beside the paper's, and which of the paper's claims held here, with statistics.
 
-    python -m dynnn_lib.fidelity [--seeds 3] [--jobs 2] [--runs-dir runs] [--out reports]   (part of make all)
+    python -m dynnn_lib.fidelity [--seeds 5] [--jobs 2] [--instances 0 1] [--head-rule router] [--runs-dir runs]
+                                 [--out reports]   (part of make all)
 
-The seed published two 9x9 tables (poster/slide 8; lower triangle only, mean ± std over runs): finetune, and
-DynamicNN "V2': use worst branch for KD loss, expand @ task [1,3]".  We run the same two configurations (and the
-five poster variants) on the embedded benchmark, compute the same lower-triangle statistics on both sides and
-check each claim.  Writes ``<out>/fidelity.md`` and ``<out>/fidelity.html`` (heatmaps side by side, offline).
+The paper (the Hikvision poster, slide 8) published two 9x9 tables (lower triangle only, mean ± std over runs):
+finetune, and DynamicNN "V2': use worst branch for KD loss, expand @ task [1,3]".  We run the same two
+configurations and the paper's five headline variants on the embedded benchmark, with the same seeds
+(``--seeds``, default 5) on every configuration, on each generated benchmark instance (``data.data_seed`` in
+``--instances``, default 0 and 1).
+
+Every claim "a > b" is a paired comparison over those seeds (:func:`dynnn_lib.stats.paired`: mean difference
+and its 95 % confidence interval) judged *held*, *not held* or *inconclusive* on each instance, and counts as
+held only where it held on every instance (:func:`dynnn_lib.stats.combine_verdicts`).  Writes, under ``--out``:
+
+* ``fidelity.md``        - the report: machine, claims, routing accuracy, lower-triangle statistics, matrices;
+* ``fidelity_claims.md`` - the claims table alone (the README includes it);
+* ``fidelity.json``      - every claim's numbers per instance (schema ``dynnn.fidelity/1``);
+* ``fidelity.html``      - the claims and the paper's two tables beside ours on the first instance (heatmaps,
+  offline).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
 import html
+import json
+import os
+import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .config import SEED_SCORES, VARIANTS
-from .errors import DynnnError
-from .metrics import average_accuracy, diagonal, final
-from .reproduce import VariantSummary, pm, reproduce
+from .config import SEED_SCORES as PAPER_SCORES  # the paper's "square performance" per variant (config.py's name)
+from .config import VARIANTS, DataConfig, RunConfig
+from .errors import ConfigError, DynnnError
+from .fingerprint import threads
+from .metrics import average_accuracy, diagonal, final, overall
+from .reproduce import VariantSummary, pm, variant_configs
+from .routing import HEAD_RULES
+from .runner import run_many
+from .stats import HELD, INCONCLUSIVE, NOT_HELD, all_of, combine_verdicts, mean_sd, paired
 from .store import atomic_text
 
 _NAN = float("nan")
@@ -37,7 +59,7 @@ def _table(rows: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarra
 
 
 # ../shared/reference/method_and_dataset.md §1.5 (poster/slide 8), percent, mean ± std; upper triangle not reported
-SEED_FINETUNE = _table([
+PAPER_FINETUNE = _table([
     [(99.71, .06)],
     [(85.61, .72), (99.91, .10)],
     [(97.93, .40), (80.92, 2.61), (99.88, .10)],
@@ -49,7 +71,7 @@ SEED_FINETUNE = _table([
     [(98.54, .28), (96.09, .49), (99.53, .01), (92.72, 1.88), (92.69, 1.22), (93.54, .21), (95.57, .89), (91.31, .83),
      (99.82, .02)],
 ])
-SEED_DYNAMICNN = _table([
+PAPER_DYNAMICNN = _table([
     [(99.30, .18)],
     [(97.13, .46), (98.42, .39)],
     [(99.25, .28), (95.92, .33), (97.88, .30)],
@@ -63,12 +85,23 @@ SEED_DYNAMICNN = _table([
 ])
 V2_NAME = "DynamicNN V2' (worst head, expand@[1,3])"
 V2_OVERRIDES = {"method": "combined", "expand_at": [1, 3], "kd_head": "worst"}
-DISSIMILAR = (1, 3, 5)  # where the seed's finetune forgets most (and where it chose to expand)
+# Our automatic rule (issue: expansion that protects what is known): expand when the old model's *routed* accuracy
+# on the new task, before training, is below 0.5; distil elsewhere into the head the new task routes to.
+AUTO_NAME = "DynamicNN (auto < 0.5, routed KD)"
+AUTO_OVERRIDES = {"method": "combined", "expand_threshold": 0.5, "kd_head": "routed"}
+ALL_VARIANTS: dict[str, Mapping[str, Any]] = {**VARIANTS, V2_NAME: V2_OVERRIDES, AUTO_NAME: AUTO_OVERRIDES}
+DISSIMILAR = (1, 3, 5)  # where the paper's finetune forgets most (and where it chose to expand)
+SCHEMA = "dynnn.fidelity/1"
+
+FT, NOEXP, EXP1 = "finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)"
+NOEXP_LR, EXP1_LR = "DynamicNN (no expand) + LR trick", "DynamicNN (expand@1) + LR trick"
+CHAIN = (FT, NOEXP, EXP1, NOEXP_LR)  # the paper's ordering by square performance
+ORACLE_MARGIN = 0.02  # "the oracle is within 2 points of the router"
 
 
 # ------------------------------------------------------------------ lower-triangle statistics (both sides)
 # average_accuracy (lower triangle incl. the diagonal), final and diagonal are the project's own metrics; they read
-# only published entries, so they apply to the seed's half-empty tables as they are.
+# only published entries, so they apply to the paper's half-empty tables as they are.
 
 
 def bwt_final(m) -> float:
@@ -89,156 +122,447 @@ def worst_tasks(m, k: int = 3) -> list[int]:
     return sorted((np.argsort(-d)[:k] + 1).tolist())
 
 
-STATS = {"lower-triangle mean": average_accuracy, "final row": final, "diagonal": diagonal, "BWT (final row)": bwt_final}
+STATS = {"lower-triangle mean": average_accuracy, "final row": final, "diagonal": diagonal,
+         "BWT (final row)": bwt_final}
 
 
-def stat_over_seeds(results, fn) -> tuple[float, float]:
-    vals = [fn(r.matrix) for r in results]
-    return float(np.mean(vals)), float(np.std(vals))
+def stat_over_seeds(results, fn: Callable[[Any], float]) -> tuple[float, float]:
+    """(mean, sample std) over seeds of fn(accuracy matrix)."""
+    return mean_sd([fn(r.matrix) for r in results])
 
 
 # ------------------------------------------------------------------ claims
+Instances = Mapping[int, Mapping[str, VariantSummary]]  # benchmark instance (data_seed) -> variant name -> its runs
+
+
+@dataclass
+class Judged:
+    """One claim on one benchmark instance."""
+
+    ours: str                 # our numbers (percent, mean ± sample std over seeds of each side)
+    diff: str                 # the paired difference a - b in points with its 95 % CI ("" when not paired)
+    verdict: str              # held | not held | inconclusive
+    numbers: dict = field(default_factory=dict)  # JSON-ready: per-seed values, means, the interval
+
+
 @dataclass
 class Claim:
+    """One of the paper's claims, judged on every benchmark instance."""
+
     claim: str
-    seed: str
-    ours: str
-    held: str  # "yes" | "no" | "partly" | "n/a"
+    paper: str                # the paper's numbers, or "not published"
+    on: dict[int, Judged]     # instance -> judgement
+    kind: str = "paired"      # paired | all steps (a chain of paired sub-claims) | descriptive
+
+    @property
+    def overall(self) -> str:
+        return combine_verdicts(j.verdict for j in self.on.values())
+
+    def to_dict(self) -> dict:
+        return {"claim": self.claim, "paper": self.paper, "kind": self.kind, "overall": self.overall,
+                "instances": {str(k): dataclasses.asdict(j) for k, j in self.on.items()}}
 
 
-def _sq(s: VariantSummary) -> tuple[float, float]:
-    return s.agg["metrics"]["overall"]
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a statistic of one variant's accuracy matrices under a head rule."""
+
+    variant: str
+    stat: Callable[[Any], float]
+    rule: str | None = None   # None: the head rule the report was built with (RunResult.matrix)
 
 
-def claims(summaries: Mapping[str, VariantSummary], v2: VariantSummary) -> list[Claim]:
+def _matrix(r, rule: str | None):
+    if rule is None:
+        return r.matrix
+    if rule not in r.matrices:
+        raise DynnnError(f"run {r.config.key()} stores no matrix under head rule {rule!r}; delete its folder to "
+                         "recompute it with every head rule")
+    return r.matrices[rule]
+
+
+def _per_seed(s: VariantSummary, side: Side) -> dict[int, float]:
+    return {r.config.seed: float(side.stat(_matrix(r, side.rule))) for r in s.results}
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.2f}" if np.isfinite(x) else ("+∞" if x > 0 else "-∞")
+
+
+def compare(runs: Mapping[str, VariantSummary], a: Side, b: Side, margin: float = 0.0) -> Judged:
+    """Judge "a > b + margin" on one instance, paired over the seeds both sides ran."""
+    va, vb = _per_seed(runs[a.variant], a), _per_seed(runs[b.variant], b)
+    seeds = sorted(va.keys() & vb.keys())
+    if not seeds:
+        raise DynnnError(f"{a.variant!r} and {b.variant!r} share no seed; run both with the same seeds")
+    xa, xb = [va[s] for s in seeds], [vb[s] for s in seeds]
+    test = paired(xa, xb, margin)
+    (ma, sa), (mb, sb) = mean_sd(xa), mean_sd(xb)
+    numbers = {"seeds": seeds, "a": {"variant": a.variant, "values": xa, "mean": ma, "sd": sa},
+               "b": {"variant": b.variant, "values": xb, "mean": mb, "sd": sb}, **test.to_dict()}
+    return Judged(f"{pm(ma, sa)} vs {pm(mb, sb)}",
+                  f"{_pct(test.mean_diff)} [{_pct(test.ci_low)}, {_pct(test.ci_high)}]", test.verdict, numbers)
+
+
+def _paper_square(a: str, b: str) -> str:
+    return f"{PAPER_SCORES[a]:.2f} vs {PAPER_SCORES[b]:.2f}"
+
+
+def _paper_stat(fn: Callable[[Any], float], signed: bool = False) -> str:
+    fmt = "{:+.2f}" if signed else "{:.2f}"
+    return f"{fmt.format(fn(PAPER_DYNAMICNN[0]) * 100)} vs {fmt.format(fn(PAPER_FINETUNE[0]) * 100)}"
+
+
+PairSpec = tuple[str, str, Side, Side, float]  # claim "a > b + margin", the paper's numbers, a, b, margin
+
+
+def _sq(v: str, rule: str | None = None) -> Side:
+    return Side(v, overall, rule)
+
+
+def _fin(v: str, rule: str | None = None) -> Side:
+    return Side(v, final, rule)
+
+
+# two steps of the ordering are claims of their own
+STEP_MEANING = {(FT, NOEXP): "DynamicNN (KD) beats finetune", (NOEXP, EXP1): "expanding at task 1 helps"}
+
+
+def _step_claims() -> list[PairSpec]:
+    """The paper's ordering (square performance), one paired claim per step."""
+    out = []
+    for i, (lo, hi) in enumerate(zip(CHAIN, CHAIN[1:]), 1):
+        meaning = STEP_MEANING.get((lo, hi))
+        out.append((f"ordering step {i}: {hi} beats {lo} ({meaning + '; ' if meaning else ''}square)",
+                    _paper_square(hi, lo), _sq(hi), _sq(lo), 0.0))
+    return out
+
+
+def _square_claims() -> list[PairSpec]:
+    """The paper's headline table (square performance) beyond the ordering: the LR trick."""
+    return [("the LR trick helps with expansion (square)", _paper_square(EXP1_LR, EXP1), _sq(EXP1_LR), _sq(EXP1), 0),
+            ("the LR trick helps without expansion (square)", _paper_square(NOEXP_LR, NOEXP), _sq(NOEXP_LR),
+             _sq(NOEXP), 0)]
+
+
+def _matrix_claims() -> list[PairSpec]:
+    """The paper's two published tables (V2' against finetune), then the head rules on DynamicNN expand@1."""
+    return [
+        ("DynamicNN V2' forgets less than finetune (BWT, final row)", _paper_stat(bwt_final, signed=True),
+         Side(V2_NAME, bwt_final), Side(FT, bwt_final), 0),
+        ("the frozen trunk costs plasticity (diagonal: finetune above V2')",
+         f"{diagonal(PAPER_FINETUNE[0]) * 100:.2f} vs {diagonal(PAPER_DYNAMICNN[0]) * 100:.2f}",
+         Side(FT, diagonal), Side(V2_NAME, diagonal), 0),
+        ("DynamicNN V2' beats finetune on the published (lower-triangle) entries", _paper_stat(average_accuracy),
+         Side(V2_NAME, average_accuracy), Side(FT, average_accuracy), 0),
+        ("DynamicNN expand@1: the router beats mean_prob (final row)", "not published",
+         _fin(EXP1, "router"), _fin(EXP1, "mean_prob"), 0),
+        (f"DynamicNN expand@1: the oracle is within {ORACLE_MARGIN * 100:g} points of the router (final row; "
+         f"judged as router > oracle − {ORACLE_MARGIN * 100:g})", "not published",
+         _fin(EXP1, "router"), _fin(EXP1, "oracle"), -ORACLE_MARGIN),
+        ("DynamicNN (expand@1, router) beats finetune (final row)", "not published",
+         _fin(EXP1, "router"), _fin(FT), 0),
+        ("DynamicNN (expand@1, router) beats finetune (square)", _paper_square(EXP1, FT),
+         _sq(EXP1, "router"), _sq(FT), 0),
+        ("DynamicNN (auto < 0.5, routed KD, router) beats finetune (final row)", "not published",
+         _fin(AUTO_NAME, "router"), _fin(FT), 0),
+        ("DynamicNN (auto < 0.5, routed KD, router) beats finetune (square)", "not published",
+         _sq(AUTO_NAME, "router"), _sq(FT), 0),
+        (f"DynamicNN (auto < 0.5, routed KD): the oracle is within {ORACLE_MARGIN * 100:g} points of the router "
+         f"(final row)", "not published", _fin(AUTO_NAME, "router"), _fin(AUTO_NAME, "oracle"), -ORACLE_MARGIN),
+        ("the automatic rule protects task 0 better than expand@1 (task 0 after the whole stream, oracle)",
+         "not published", Side(AUTO_NAME, _task0_final, "oracle"), Side(EXP1, _task0_final, "oracle"), 0),
+        ("the automatic rule beats the paper's expand@1 schedule (final row, router)", "not published",
+         _fin(AUTO_NAME, "router"), _fin(EXP1, "router"), 0),
+    ]
+
+
+def _task0_final(m) -> float:
+    """Accuracy on task 0 after the whole stream: what distilling later domains into head 0 overwrote."""
+    return float(np.asarray(m, dtype=float)[-1, 0])
+
+
+def _ordering(by_instance: Instances, steps: Sequence[Claim]) -> Claim:
+    """The paper's whole ordering: held only if every step held, not held if any step was not held."""
+    on = {}
+    for k, runs in by_instance.items():
+        verdicts = [s.on[k].verdict for s in steps]
+        means = ", ".join(pm(*stat_over_seeds(runs[v].results, overall)) for v in CHAIN)
+        on[k] = Judged(means, f"{verdicts.count(HELD)} of {len(steps)} steps held", all_of(verdicts),
+                       {"steps": verdicts})
+    return Claim("ordering: finetune < no expand < expand@1 < no expand + LR trick (square)",
+                 " < ".join(f"{PAPER_SCORES[v]:.2f}" for v in CHAIN), on, kind="all steps")
+
+
+def _forgetting(runs: Mapping[str, VariantSummary]) -> Judged:
+    """Descriptive: does finetune lose most right after tasks 1, 3, 5?  All three: held, two: inconclusive."""
+    ft = runs[FT]
+    n = len(ft.results[0].matrix)
+    if n != 9:
+        return Judged(f"needs the 9-task stream (have {n})", "", INCONCLUSIVE, {"n_tasks": n})
+    per_seed = [worst_tasks(r.matrix) for r in ft.results]
+    mean_drops = np.mean([drops(r.matrix) for r in ft.results], 0)[1:]
+    worst = worst_tasks(ft.agg["matrix_mean"])
+    overlap = len(set(worst) & set(DISSIMILAR))
+    text = f"tasks {worst} (per seed {per_seed}; drops {', '.join(f'{d * 100:.1f}' for d in mean_drops)})"
+    return Judged(text, "", {3: HELD, 2: INCONCLUSIVE}.get(overlap, NOT_HELD),
+                  {"worst": worst, "per_seed": per_seed, "mean_drops": mean_drops.tolist(), "overlap": overlap})
+
+
+def claims(by_instance: Instances) -> list[Claim]:
+    """Every claim the code judges, on every instance; a claim whose variants did not all run is left out."""
+    if not by_instance:
+        raise ConfigError("claims need the runs of at least one benchmark instance")
+    have = set.intersection(*(set(runs) for runs in by_instance.values()))
     out: list[Claim] = []
-    sq = {n: _sq(s) for n, s in summaries.items()}
-    chain = ["finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (no expand) + LR trick"]
-    if all(n in sq for n in chain):
-        ok = [sq[a][0] < sq[b][0] for a, b in zip(chain, chain[1:])]
-        out.append(Claim("ordering: finetune < no expand < expand@1 < no expand + LR trick (square)",
-                         " < ".join(f"{SEED_SCORES[n]:.2f}" for n in chain),
-                         " , ".join(pm(*sq[n]) for n in chain),
-                         "yes" if all(ok) else f"no ({sum(ok)} of {len(ok)} steps in order)"))
 
-    def better(a: str, b: str, text: str) -> None:
-        if a in sq and b in sq:
-            out.append(Claim(text, f"{SEED_SCORES[a]:.2f} vs {SEED_SCORES[b]:.2f}", f"{pm(*sq[a])} vs {pm(*sq[b])}",
-                             "yes" if sq[a][0] > sq[b][0] else "no"))
+    def judge(specs: list[PairSpec]) -> list[Claim]:
+        return [Claim(text, paper, {k: compare(runs, a, b, margin) for k, runs in by_instance.items()})
+                for text, paper, a, b, margin in specs if {a.variant, b.variant} <= have]
 
-    better("DynamicNN (expand@1)", "DynamicNN (no expand)", "expanding at task 1 helps (square, expand@1 vs no expand)")
-    better("DynamicNN (expand@1) + LR trick", "DynamicNN (expand@1)", "the LR trick helps with expansion (square)")
-    better("DynamicNN (no expand) + LR trick", "DynamicNN (no expand)", "the LR trick helps without expansion (square)")
-    better("DynamicNN (no expand)", "finetune", "DynamicNN (KD) beats finetune (square)")
+    steps = judge(_step_claims())
+    if set(CHAIN) <= have:
+        out.append(_ordering(by_instance, steps))
+    out += steps + judge(_square_claims())
+    if FT in have:
+        out.append(Claim("finetune forgets most right after the dissimilar tasks 1, 3, 5 (3 largest drops)",
+                         f"tasks {worst_tasks(PAPER_FINETUNE[0])}",
+                         {k: _forgetting(runs) for k, runs in by_instance.items()}, kind="descriptive"))
+    return out + judge(_matrix_claims())
 
-    ft = summaries.get("finetune")
-    if ft is not None:
-        n = len(ft.results[0].matrix)
-        if n == 9:
-            ours = [worst_tasks(r.matrix) for r in ft.results]
-            mean_drops = np.mean([drops(r.matrix) for r in ft.results], 0)
-            worst = worst_tasks(ft.agg["matrix_mean"])
-            overlap = len(set(worst) & set(DISSIMILAR))
-            out.append(Claim("finetune forgets most right after the dissimilar tasks 1, 3, 5 (3 largest drops)",
-                             f"tasks {worst_tasks(SEED_FINETUNE[0])}",
-                             f"tasks {worst} (per seed {ours}; "
-                             f"drops {', '.join(f'{d * 100:.1f}' for d in mean_drops[1:])})",
-                             {3: "yes", 2: "partly"}.get(overlap, "no")))
-        else:
-            out.append(Claim("finetune forgets most right after tasks 1, 3, 5", "", f"needs the 9-task stream (have {n})", "n/a"))
-        f_b, v_b = stat_over_seeds(ft.results, bwt_final), stat_over_seeds(v2.results, bwt_final)
-        out.append(Claim("DynamicNN V2' forgets less than finetune (BWT, final row)",
-                         f"{bwt_final(SEED_DYNAMICNN[0]) * 100:+.2f} vs {bwt_final(SEED_FINETUNE[0]) * 100:+.2f}",
-                         f"{pm(*v_b)} vs {pm(*f_b)}", "yes" if v_b[0] > f_b[0] else "no"))
-        f_d, v_d = stat_over_seeds(ft.results, diagonal), stat_over_seeds(v2.results, diagonal)
-        out.append(Claim("the frozen trunk costs plasticity (diagonal: V2' below finetune)",
-                         f"{diagonal(SEED_DYNAMICNN[0]) * 100:.2f} vs {diagonal(SEED_FINETUNE[0]) * 100:.2f}",
-                         f"{pm(*v_d)} vs {pm(*f_d)}", "yes" if v_d[0] < f_d[0] else "no"))
-        f_l, v_l = stat_over_seeds(ft.results, average_accuracy), stat_over_seeds(v2.results, average_accuracy)
-        out.append(Claim("DynamicNN V2' beats finetune on the published (lower-triangle) entries",
-                         f"{average_accuracy(SEED_DYNAMICNN[0]) * 100:.2f} vs {average_accuracy(SEED_FINETUNE[0]) * 100:.2f}",
-                         f"{pm(*v_l)} vs {pm(*f_l)}", "yes" if v_l[0] > f_l[0] else "no"))
+
+def routing_accuracy(by_instance: Instances) -> dict[str, dict[int, tuple[float, float] | None]]:
+    """variant -> instance -> (mean, sd) over seeds of the mean over tasks of the routing matrix's last row (the
+    fraction of each task's test images the router sends to the head responsible for it); None without routing."""
+    out: dict[str, dict[int, tuple[float, float] | None]] = {}
+    for k, runs in by_instance.items():
+        for name, s in runs.items():
+            vals = [float(np.mean(r.routing[-1])) for r in s.results if getattr(r, "routing", None) is not None]
+            vals = [v for v in vals if np.isfinite(v)]
+            out.setdefault(name, {})[k] = mean_sd(vals) if vals else None
     return out
 
 
 # ------------------------------------------------------------------ report
+def machine() -> dict:
+    """The machine the report came from: CPU model, core count, torch threads per run, date."""
+    cpu = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads_per_run": threads(),
+            "date": datetime.date.today().isoformat()}
+
+
+def machine_line(m: Mapping[str, Any]) -> str:
+    t = m["threads_per_run"]
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {t} torch thread{'s' if t != 1 else ''} per run; "
+            f"generated {m['date']}.")
+
+
 def _md_matrix(mean: np.ndarray, std: np.ndarray, lower_only: bool = True) -> str:
     n = len(mean)
     lines = ["| | " + " | ".join(str(j) for j in range(n)) + " |", "|---" * (n + 1) + "|"]
     for i in range(n):
-        cells = ["" if (lower_only and j > i) or not np.isfinite(mean[i, j]) else f"{mean[i, j] * 100:.2f}±{std[i, j] * 100:.2f}"
-                 for j in range(n)]
+        cells = ["" if (lower_only and j > i) or not np.isfinite(mean[i, j])
+                 else f"{mean[i, j] * 100:.2f}±{std[i, j] * 100:.2f}" for j in range(n)]
         lines.append(f"| T{i} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def report(summaries: Sequence[VariantSummary], v2: VariantSummary, out_dir: str | Path) -> Path:
+def claims_table(cl: Sequence[Claim], instances: Sequence[int],
+                 mark: Callable[[str], str] = lambda v: v) -> list[list[str]]:
+    """Header row, then one row per claim: claim, the paper, per instance (ours, Δ with 95 % CI, verdict), overall
+    verdict; `mark` dresses the verdict cells (e.g. bold)."""
+    head = ["claim", "the paper"]
+    for k in instances:
+        head += [f"ours, instance {k}", f"Δ [95 % CI], instance {k}", f"verdict, instance {k}"]
+    rows = [head + ["overall"]]
+    for c in cl:
+        row = [c.claim, c.paper]
+        for k in instances:
+            row += [c.on[k].ours, c.on[k].diff or "—", mark(c.on[k].verdict)]
+        rows.append(row + [mark(c.overall)])
+    return rows
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    cells = lambda r: "| " + " | ".join(x.replace("|", "\\|") for x in r) + " |"  # noqa: E731
+    return "\n".join([cells(rows[0]), "|---" * len(rows[0]) + "|", *map(cells, rows[1:])])
+
+
+VERDICT_LEGEND = ("Δ = a − b for the claim \"a > b\", in points: the mean over seeds of the paired (same-seed) "
+                  "difference with its 95 % confidence interval (Student t, n − 1 degrees of freedom). *held*: the "
+                  "interval lies above 0; *not held*: below 0; *inconclusive*: it contains 0 (always so with one "
+                  "seed). Overall: held only if held on every benchmark instance, not held only if not held on every "
+                  "one. The ordering row holds only if every step held. The forgetting claim is descriptive (no "
+                  "pairing): held if finetune's 3 largest mean drops follow tasks 1, 3 and 5, inconclusive if two "
+                  "of them do, not held otherwise.")
+
+
+def _routing_table(routing: Mapping[str, Mapping[int, tuple[float, float] | None]], instances: Sequence[int]) -> str:
+    rows = [["variant"] + [f"instance {k}" for k in instances]]
+    rows += [[name] + [pm(*v[k]) if v.get(k) else "—" for k in instances] for name, v in routing.items()]
+    return _md_table(rows)
+
+
+def _statistics(by_instance: Instances) -> tuple[str, dict]:
+    """The lower-triangle statistics of finetune and V2', the paper's and ours: a Markdown table and its numbers."""
+    inst = list(by_instance)
+    rows = [["statistic", "the paper: finetune"] + [f"ours: finetune, instance {k}" for k in inst]
+            + ["the paper: V2'"] + [f"ours: V2', instance {k}" for k in inst]]
+    numbers: dict[str, dict] = {}
+    for label, fn in STATS.items():
+        ft = {k: stat_over_seeds(by_instance[k][FT].results, fn) for k in inst}
+        v2 = {k: stat_over_seeds(by_instance[k][V2_NAME].results, fn) for k in inst}
+        rows.append([label, f"{fn(PAPER_FINETUNE[0]) * 100:.2f}"] + [pm(*ft[k]) for k in inst]
+                    + [f"{fn(PAPER_DYNAMICNN[0]) * 100:.2f}"] + [pm(*v2[k]) for k in inst])
+        numbers[label] = {"paper": {"finetune": fn(PAPER_FINETUNE[0]), "v2": fn(PAPER_DYNAMICNN[0])},
+                          "ours": {str(k): {"finetune": ft[k], "v2": v2[k]} for k in inst}}
+    return _md_table(rows), numbers
+
+
+def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], head_rule: str,
+          seeds: list[int]) -> str:
+    """The claims and the paper's two tables beside ours on the first instance (plotly heatmaps, offline)."""
     import plotly.io as pio
 
     from . import viz
 
+    instances = list(by_instance)
+    k0 = instances[0]
+    ft, v2 = by_instance[k0][FT], by_instance[k0][V2_NAME]
+    names = ft.results[0].task_names
+    figs = [viz.heatmap(*PAPER_FINETUNE, None, title="the paper: finetune (lower triangle published)", zmin=50),
+            viz.heatmap(ft.agg["matrix_mean"], ft.agg["matrix_std"], names,
+                        title=f"ours: finetune (instance {k0}, {len(ft.results)} seeds)", zmin=50),
+            viz.heatmap(*PAPER_DYNAMICNN, None, title="the paper: DynamicNN V2' (worst head, expand@[1,3])", zmin=50),
+            viz.heatmap(v2.agg["matrix_mean"], v2.agg["matrix_std"], names,
+                        title=f"ours: DynamicNN V2' (instance {k0}, {len(v2.results)} seeds)", zmin=50)]
+    divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"fidelity-{i}")
+            for i, f in enumerate(figs)]
+    table = claims_table(cl, instances, mark=lambda v: f"<b>{html.escape(v)}</b>")
+    esc = lambda x: x if x.startswith("<b>") else html.escape(x)  # noqa: E731
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table[0])
+    rows = "".join("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in r) + "</tr>" for r in table[1:])
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn fidelity</title>"
+            "<style>td,th{border:1px solid #ccc;padding:4px} table{border-collapse:collapse} "
+            ".pair{display:flex}</style></head><body><h1>Fidelity: the paper's tables beside ours</h1>"
+            f"<p>{html.escape(machine_line(mach))}</p>"
+            f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
+            f"colour scale from 50 %.</p><table><tr>{head}</tr>{rows}</table><p>{html.escape(VERDICT_LEGEND)}</p>"
+            f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div></body></html>")
+
+
+def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router",
+           machine_info: Mapping[str, Any] | None = None) -> Path:
+    """Write fidelity.md, fidelity_claims.md, fidelity.json and fidelity.html; return the path of fidelity.md.
+
+    `by_instance` maps each benchmark instance (data_seed) to its runs by variant name (finetune and V2' at least).
+    """
+    if not by_instance:
+        raise ConfigError("the fidelity report needs the runs of at least one benchmark instance")
+    for k, runs in by_instance.items():
+        missing = [v for v in (FT, V2_NAME) if v not in runs]
+        if missing:
+            raise ConfigError(f"benchmark instance {k} lacks the runs of {', '.join(missing)}; build() runs them all")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_name = {s.name: s for s in summaries}
-    ft = by_name["finetune"]
-    n_seeds = ft.agg["n_seeds"]
-    seeds = sorted({r.config.seed for s in (*summaries, v2) for r in s.results})
-    cl = claims(by_name, v2)
-    md = ["# Fidelity: the seed's tables beside ours", "",
-          f"Embedded benchmark, {len(ft.results[0].matrix)} tasks, seeds {seeds} ({n_seeds} per configuration); "
-          "percent, mean ± std over seeds. The seed's numbers are from the poster/slide 8 (lower triangle only) and "
-          "its headline table; ours use the same statistics. Regenerate: `python -m dynnn_lib.fidelity`.", "",
-          "## Claims", "", "| claim | seed | ours | held |", "|---|---|---|---|"]
-    md += [f"| {c.claim} | {c.seed} | {c.ours} | **{c.held}** |" for c in cl]
-    md += ["", "## Lower-triangle statistics (same definitions on both sides)", "",
-           "| statistic | seed finetune | ours finetune | seed V2' | ours V2' |", "|---|---|---|---|---|"]
-    for label, fn in STATS.items():
-        md.append(f"| {label} | {fn(SEED_FINETUNE[0]) * 100:.2f} | {pm(*stat_over_seeds(ft.results, fn))} | "
-                  f"{fn(SEED_DYNAMICNN[0]) * 100:.2f} | {pm(*stat_over_seeds(v2.results, fn))} |")
-    md += ["", "V2' = the seed's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
-    for title, (sm, ss), ours in (("Finetune", SEED_FINETUNE, ft), ("DynamicNN V2'", SEED_DYNAMICNN, v2)):
-        md += [f"## {title}: seed", "", _md_matrix(sm, ss), "", f"## {title}: ours (lower triangle; full matrix in fidelity.html)",
-               "", _md_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"]), ""]
-    atomic_text(out_dir / "fidelity.md", "\n".join(md) + "\n")
+    mach = dict(machine_info or machine())
+    instances = list(by_instance)
+    ft, v2 = by_instance[instances[0]][FT], by_instance[instances[0]][V2_NAME]
+    n_tasks = len(ft.results[0].matrix)
+    seeds = sorted({r.config.seed for runs in by_instance.values() for s in runs.values() for r in s.results})
+    cl = claims(by_instance)
+    routing = routing_accuracy(by_instance)
+    stats_md, stats_json = _statistics(by_instance)
+    claims_md = _md_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
 
-    names = ft.results[0].task_names
-    figs = [viz.heatmap(*SEED_FINETUNE, None, title="seed: finetune (lower triangle published)", zmin=50),
-            viz.heatmap(ft.agg["matrix_mean"], ft.agg["matrix_std"], names, title=f"ours: finetune ({n_seeds} seeds)", zmin=50),
-            viz.heatmap(*SEED_DYNAMICNN, None, title="seed: DynamicNN V2' (worst head, expand@[1,3])", zmin=50),
-            viz.heatmap(v2.agg["matrix_mean"], v2.agg["matrix_std"], names, title=f"ours: DynamicNN V2' ({n_seeds} seeds)", zmin=50)]
-    divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"fidelity-{i}") for i, f in enumerate(figs)]
-    rows = "".join(f"<tr><td>{html.escape(c.claim)}</td><td>{html.escape(c.seed)}</td><td>{html.escape(c.ours)}</td>"
-                   f"<td><b>{c.held}</b></td></tr>" for c in cl)
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn fidelity</title>"
-            "<style>td,th{border:1px solid #ccc;padding:4px} table{border-collapse:collapse} .pair{display:flex}</style>"
-            "</head><body><h1>Fidelity: the seed's tables beside ours</h1>"
-            f"<p>Embedded benchmark, seeds {seeds}; colour scale from 50 %.</p>"
-            f"<table><tr><th>claim</th><th>seed</th><th>ours</th><th>held</th></tr>{rows}</table>"
-            f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div></body></html>")
-    atomic_text(out_dir / "fidelity.html", page)
+    md = [machine_line(mach), "", "# Fidelity: the paper's tables beside ours", "",
+          f"Embedded benchmark, {n_tasks} tasks, generated instances data_seed = {instances}; seeds {seeds} "
+          f"({len(seeds)} per configuration, the same on every configuration); head rule {head_rule!r}. Percent, "
+          "mean ± sample std over seeds. The paper's numbers are from the poster/slide 8 (lower triangle only) and "
+          f"its headline table; ours use the same statistics. Regenerate: `python -m dynnn_lib.fidelity --seeds "
+          f"{len(seeds)} --instances {' '.join(map(str, instances))} --head-rule {head_rule}`.", "",
+          "## Claims", "", claims_md, "", VERDICT_LEGEND, "",
+          "## Routing accuracy", "",
+          "Fraction of each task's test images the router sends to the head responsible for it, after the whole "
+          "stream (mean over tasks; mean ± sample std over seeds). Variants that never expand have one head, so "
+          "every image reaches it.", "", _routing_table(routing, instances), "",
+          "## Lower-triangle statistics (same definitions on both sides)", "", stats_md, "",
+          "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
+    for title, (sm, ss), ours in (("Finetune", PAPER_FINETUNE, ft), ("DynamicNN V2'", PAPER_DYNAMICNN, v2)):
+        md += [f"## {title}: the paper", "", _md_matrix(sm, ss), "",
+               f"## {title}: ours, instance {instances[0]} (lower triangle; full matrix in fidelity.html)", "",
+               _md_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"]), ""]
+    atomic_text(out_dir / "fidelity.md", "\n".join(md) + "\n")
+    atomic_text(out_dir / "fidelity_claims.md", claims_md + "\n")
+    payload = {"schema": SCHEMA, "machine": mach, "instances": instances, "seeds": seeds, "head_rule": head_rule,
+               "n_tasks": n_tasks, "claims": [c.to_dict() for c in cl],
+               "routing_accuracy": {name: {str(k): v for k, v in per.items()} for name, per in routing.items()},
+               "statistics": stats_json}
+    atomic_text(out_dir / "fidelity.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    atomic_text(out_dir / "fidelity.html", _html(cl, by_instance, mach, head_rule, seeds))
     return out_dir / "fidelity.md"
 
 
-def build(base: Mapping[str, Any] | None = None, seeds: int = 3, jobs: int = 2, runs_dir: str | Path | None = None,
-          out_dir: str | Path = "reports", progress: bool = True) -> Path:
-    """Run (or read from the cache) the five poster variants and V2', then write the fidelity report."""
-    # one pool for all six configurations, so V2's runs share the workers with the poster variants
-    *summaries, v2 = reproduce(base, seeds=range(seeds), jobs=jobs, runs_dir=runs_dir, progress=progress,
-                               variants={**VARIANTS, V2_NAME: V2_OVERRIDES})
-    return report(summaries, v2, out_dir)
+# ------------------------------------------------------------------ runs
+def _instance_base(base: Mapping[str, Any] | None, instance: int, head_rule: str) -> dict[str, Any]:
+    values = dict(base or {})
+    data = values.get("data") or {}
+    if isinstance(data, DataConfig):
+        data = dataclasses.asdict(data)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"base['data'] must be a mapping of data settings, got {type(data).__name__}")
+    return {**values, "head_combine": head_rule, "data": {**data, "data_seed": instance}}
+
+
+def plan(base: Mapping[str, Any] | None = None, seeds: int = 5, instances: Sequence[int] = (0, 1),
+         head_rule: str = "router") -> dict[tuple[int, str], list[RunConfig]]:
+    """(instance, variant) -> one configuration per seed: the paper's five variants and V2' on every instance."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds={seeds!r}: need at least 1 seed (2 or more for a confidence interval; 5 by default)")
+    inst = list(instances)
+    bad = [k for k in inst if isinstance(k, bool) or not isinstance(k, int) or k < 0]
+    if not inst or bad or len(set(inst)) != len(inst):
+        raise ConfigError(f"instances={inst!r} must be distinct non-negative data seeds, e.g. 0 1")
+    if head_rule not in HEAD_RULES:
+        raise ConfigError(f"head rule {head_rule!r} is not valid; choose one of: {', '.join(HEAD_RULES)}")
+    return {(k, name): cfgs for k in inst
+            for name, cfgs in variant_configs(_instance_base(base, k, head_rule), range(seeds), ALL_VARIANTS).items()}
+
+
+def build(base: Mapping[str, Any] | None = None, seeds: int = 5, jobs: int = 2, runs_dir: str | Path | None = None,
+          out_dir: str | Path = "reports", progress: bool = True, instances: Sequence[int] = (0, 1),
+          head_rule: str = "router") -> Path:
+    """Run (or read from the cache) the paper's five variants and V2' with `seeds` seeds on every benchmark
+    instance (data.data_seed), all in one worker pool, then write the fidelity report; returns fidelity.md."""
+    groups = plan(base, seeds, instances, head_rule)
+    flat = [cfg for cfgs in groups.values() for cfg in cfgs]
+    results = iter(run_many(flat, runs_dir, jobs=jobs, progress=progress))
+    by_instance: dict[int, dict[str, VariantSummary]] = {}
+    for (k, name), cfgs in groups.items():
+        by_instance.setdefault(k, {})[name] = VariantSummary(name, [next(results) for _ in cfgs])
+    return report(by_instance, out_dir, head_rule)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dynnn_lib.fidelity", description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--instances", type=int, nargs="+", default=[0, 1],
+                    help="generated benchmark instances (data.data_seed); default 0 1")
+    ap.add_argument("--head-rule", default="router", help=f"head rule of the report: {', '.join(HEAD_RULES)}")
     ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
     ap.add_argument("--out", default="reports")
     args = ap.parse_args(argv)
     try:
-        if args.seeds < 1:
-            raise DynnnError(f"--seeds {args.seeds}: need at least 1 seed")
-        path = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out)
+        path = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out,
+                     instances=args.instances, head_rule=args.head_rule)
     except DynnnError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -67,15 +67,20 @@ def summarize(matrix) -> dict[str, float]:
 
 
 def aggregate(matrices: Sequence) -> dict:
-    """Mean and (population) standard deviation over seeds of the matrix and of every metric."""
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single seed) over seeds of the matrix and of every
+    metric: ``n_seeds``, ``matrix_mean``, ``matrix_std`` and ``metrics[name] = (mean, std)``."""
     if not len(matrices):
         raise ValueError("aggregate needs at least one accuracy matrix")
     stack = np.stack([_square(m) for m in matrices])
     per_seed = [summarize(m) for m in stack]
+
+    def sd(values: np.ndarray) -> np.ndarray:
+        return values.std(0, ddof=1) if len(values) > 1 else np.zeros_like(values[0], dtype=float)
+
     return {
         "n_seeds": len(stack),
         "matrix_mean": stack.mean(0),
-        "matrix_std": stack.std(0),
-        "metrics": {k: (float(np.mean([s[k] for s in per_seed])), float(np.std([s[k] for s in per_seed])))
+        "matrix_std": sd(stack),
+        "metrics": {k: (float(np.mean([s[k] for s in per_seed])), float(sd(np.array([s[k] for s in per_seed]))))
                     for k in METRICS},
     }

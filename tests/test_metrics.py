@@ -31,14 +31,14 @@ def test_seed_finetune_last_row_from_the_reference():
     assert metrics.final(r) == pytest.approx(95.53, abs=0.01)
 
 
-def test_aggregate_mean_and_std_over_seeds():
+def test_aggregate_mean_and_sample_std_over_seeds():
     a, b = R, R + 0.1
     agg = aggregate([a, b])
     assert agg["n_seeds"] == 2
     np.testing.assert_allclose(agg["matrix_mean"], R + 0.05)
-    np.testing.assert_allclose(agg["matrix_std"], np.full((3, 3), 0.05))
+    np.testing.assert_allclose(agg["matrix_std"], np.full((3, 3), 0.05 * np.sqrt(2)))  # ddof=1
     mean, std = agg["metrics"]["overall"]
-    assert mean == pytest.approx(5.1 / 9 + 0.05) and std == pytest.approx(0.05)
+    assert mean == pytest.approx(5.1 / 9 + 0.05) and std == pytest.approx(0.05 * np.sqrt(2))
 
 
 def test_non_square_matrix_is_rejected():
