@@ -1,15 +1,25 @@
 # Two commands on a fresh machine:
-#   make all    set up .venv, run the seed's 5 variants x 3 seeds on the embedded benchmark, the fidelity
-#               report (reports/fidelity.*), then every notebook headless (papermill) into reports/
-#               (index.html, summary.md, executed/)
+#   make all    set up .venv, plan every run the reports and notebooks need and train the union once
+#               (5 seeds x 2 benchmark instances for the fidelity report), then the reproduction tables per head
+#               rule, the fidelity report (paired 95 % intervals), and every notebook headless into reports/;
+#               each phase is timed into reports/phases.json
 #   make test   set up .venv and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SEEDS ?= 5
 JOBS ?= 2
 
-.PHONY: all setup browser-deps reproduce fidelity notebooks test nbval-refs bench lab clean
-all: reproduce fidelity notebooks
+INSTANCES ?= 0 1
+PHASE := python3 benchmarks/phase.py
+
+.PHONY: all setup browser-deps train reproduce fidelity notebooks test nbval-refs bench speed readme lab clean
+all:
+	@$(PHASE) setup -- $(MAKE) --no-print-directory setup
+	@$(PHASE) train -- $(MAKE) --no-print-directory train
+	@$(PHASE) reproduce -- $(MAKE) --no-print-directory reproduce
+	@$(PHASE) fidelity -- $(MAKE) --no-print-directory fidelity
+	@$(PHASE) notebooks -- $(MAKE) --no-print-directory notebooks
+	@echo "phase timings: reports/phases.json"
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -18,17 +28,26 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[notebooks,test]"
 	touch $@
 
+# every run of the phases below, planned first and trained once (two at a time); later phases read the cache
+train: setup
+	$(PY) -m dynnn_lib.plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS)
+
 reproduce: setup
-	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS)
+	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS) --no-progress
 
 fidelity: setup
-	$(PY) -m dynnn_lib.fidelity --seeds $(SEEDS) --jobs $(JOBS) --out reports >/dev/null
-	@echo "wrote reports/fidelity.md and reports/fidelity.html"
+	$(PY) -m dynnn_lib.fidelity --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS) --out reports >/dev/null
+	@echo "wrote reports/fidelity.md, fidelity.html and fidelity.json"
 
 # side-by-side benchmarks vs Avalanche and a bare PyTorch loop (installs the [bench] extra); see benchmarks/compare.py
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/compare.py --seeds $(SEEDS)
+
+# throughput ours vs a bare loop vs Avalanche Naive, per-run time of each method, make all's phases (reports/speed.md)
+speed: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/speed.py
 
 notebooks: setup
 	$(PY) -m dynnn_lib.batch params/default.yaml --out reports --jobs $(JOBS)
@@ -49,6 +68,10 @@ test: setup browser-deps
 # regenerate tests/nbval/*.ipynb after editing a notebook (a test says when they are stale)
 nbval-refs: setup
 	$(PY) -m dynnn_lib.nbval_refs
+
+# refill the README's measured blocks (fidelity, reproduction, speed) from reports/ after make all and make speed
+readme: setup
+	$(PY) -m dynnn_lib.readme
 
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update *.py >/dev/null

@@ -109,12 +109,12 @@ def build_report(out_dir: str | Path) -> Path:
                         title=f"{name}: {d['n_seeds']} seed(s), expanded at {d['expanded_at'][0]}"))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn report</title></head><body>"
             "<h1>dynnn: accuracy matrices</h1><p>Rows: after training task i; columns: test on task j. "
-            "Hover for mean ± std over seeds. The table puts the seed's 'square performance' beside ours.</p>"
-            + ("<p>The seed's published 9×9 tables beside ours, and which of its claims held: "
+            "Hover for mean ± std over seeds. The table puts the paper's 'square performance' beside ours.</p>"
+            + ("<p>The paper's published 9×9 tables beside ours, and which of its claims held (paired 95 % intervals): "
                "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
             + "\n".join(parts) + "</body></html>")
     atomic_text(out_dir / "index.html", page)
-    lines = ["# dynnn report", "", "| variant | notebook | seed (paper) | square | average acc. | final row | BWT |",
+    lines = ["# dynnn report", "", "| variant | notebook | the paper | square | average acc. | final row | BWT |",
              "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
         seed = f"{SEED_SCORES[name]:.2f}" if name in SEED_SCORES else ""

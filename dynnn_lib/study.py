@@ -7,10 +7,14 @@ from typing import Any, Mapping
 
 import plotly.graph_objects as go
 
+import numpy as np
+
 from . import viz
 from .config import SEED_SCORES
+from .metrics import aggregate
 from .notebook import record
-from .reproduce import VariantSummary, reproduce, summary_table
+from .reproduce import VariantSummary, pm, reproduce, summary_table
+from .routing import HEAD_RULES
 
 
 @dataclass
@@ -38,8 +42,49 @@ class Study:
         return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, SEED_SCORES)
 
     def summary(self) -> str:
-        """The metrics of every variant as a Markdown table (mean ± std, percent), the seed's number beside."""
+        """The metrics of every variant as a Markdown table (mean ± std, percent), the paper's number beside."""
         return summary_table(self.summaries)
+
+    def routing(self, name: str) -> go.Figure:
+        """Routing accuracy R[i, j]: after task i, the share of task j's test images sent to the head responsible."""
+        runs = [r.routing for r in self[name].results if r.routing is not None]
+        agg = aggregate(runs)
+        n = len(runs[0])
+        mean = np.where(np.tril(np.ones((n, n))) > 0, agg["matrix_mean"], np.nan)
+        return viz.heatmap(mean, agg["matrix_std"], self[name].results[0].task_names,
+                           title=f"{name}: routing accuracy (image → responsible head)")
+
+    def rules(self, name: str) -> str:
+        """The same runs scored under every head rule (no retraining), as a Markdown table."""
+        lines = ["| head rule | square | final row | average acc. | BWT |", "|---|---|---|---|---|"]
+        for rule in HEAD_RULES:
+            m = aggregate([r.matrices[rule] for r in self[name].results])["metrics"]
+            lines.append(f"| {rule} | {pm(*m['overall'])} | {pm(*m['final'])} | {pm(*m['average_accuracy'])} | "
+                         f"{pm(*m['bwt'])} |")
+        return "\n".join(lines)
+
+    def heads(self, name: str) -> str:
+        """Per seed: where the network expanded, and the head responsible for each task."""
+        return "\n".join(f"seed {r.config.seed}: expanded at {r.expanded_at}, head per task {r.task_heads}"
+                         for r in self[name].results)
+
+    def overwrite(self, name: str) -> str:
+        """What distilling a task into an existing head cost that head's earlier tasks (oracle scoring): per KD
+        step, the accuracy on the tasks the head was already responsible for, before and after (mean over seeds)."""
+        steps: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        for r in self[name].results:
+            m, owner = r.matrices["oracle"], {0: 0}
+            for log in r.logs[1:]:
+                t, h = log["task"], log["head"]
+                mine = [j for j, hj in owner.items() if hj == h]
+                if log["action"] == "kd" and mine:
+                    steps.setdefault((t, h), []).append((float(m[t - 1, mine].mean()), float(m[t, mine].mean())))
+                owner[t] = h
+        lines = ["| KD of task | into head | its earlier tasks before | after | change | seeds |", "|---|---|---|---|---|---|"]
+        for (t, h), v in sorted(steps.items()):
+            b, a = np.mean([x for x, _ in v]), np.mean([y for _, y in v])
+            lines.append(f"| {t} | {h} | {b * 100:.1f} | {a * 100:.1f} | {(a - b) * 100:+.1f} | {len(v)} |")
+        return "\n".join(lines)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}
@@ -48,7 +93,9 @@ class Study:
 
 
 def compare(variants: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None = None, seeds: int = 3,
-            jobs: int = 2, runs_dir: str | Path | None = None, progress: bool = True) -> Study:
-    """Run every variant (RunConfig overrides on top of `base`) for seeds 0..seeds-1 and collect them."""
+            jobs: int = 2, runs_dir: str | Path | None = None, progress: bool = True, head_rule: str = "router") -> Study:
+    """Run every variant (RunConfig overrides on top of `base`) for seeds 0..seeds-1 and collect them, scored under
+    `head_rule` (evaluation-only: changing it re-scores the same runs)."""
+    base = {**(base or {}), "head_combine": head_rule}
     return Study(reproduce(base, seeds=range(seeds), jobs=jobs, runs_dir=runs_dir, progress=progress,
                            variants=variants))

@@ -55,7 +55,7 @@ def task_curves(mean: np.ndarray, std: np.ndarray | None = None, title: str = "a
 def metrics_table(rows: dict[str, dict[str, tuple[float, float]]], seed_scores: dict[str, float] | None = None) -> go.Figure:
     """A table: one row per variant, columns = metrics as mean ± std (percent)."""
     names = list(rows)
-    header = ["variant"] + (["seed (paper)"] if seed_scores else []) + [METRIC_LABELS[m] for m in METRICS]
+    header = ["variant"] + (["the paper"] if seed_scores else []) + [METRIC_LABELS[m] for m in METRICS]
     cols: list[list[str]] = [names]
     if seed_scores:
         cols.append([f"{seed_scores[n]:.2f}" if n in seed_scores else "" for n in names])

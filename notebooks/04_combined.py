@@ -11,36 +11,66 @@
 # %% [markdown]
 # # 04 · DynamicNN: expansion + distillation, and deciding automatically
 #
-# The full method expands on dissimilar domains and distils on similar ones. The seed decided "dissimilar"
+# The full method expands on dissimilar domains and distils on similar ones. The paper decided "dissimilar"
 # by the old model's accuracy on the new task *before* training on it; in its experiments the expansion
 # points were fixed (expand@1, expand@[1, 3]). Both are here: a fixed schedule and the threshold rule.
+#
+# The old model's prediction is formed by the router (`known_rule`), so the rule measures the head the new
+# task's images would actually reach. With a fixed schedule, a very dissimilar task (weak light, task 3) is
+# distilled into an existing head and overwrites that head's own domain; the threshold rule expands there
+# instead. `routed KD` distils a similar task into the head its images route to.
 
 # %% tags=["parameters"]
 seeds: int = 3  # number of seeds
 jobs: int = 2  # parallel processes
 expand_at: list = [1]  # fixed expansion schedule
-expand_threshold: float = 0.3  # automatic rule: expand when accuracy before training is below this
-head_combine: str = "mean_prob"  # max_conf | mean_prob | last
+expand_threshold: float = 0.5  # automatic rule: expand when the routed accuracy before training is below this
+head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last (evaluation only)
 base: dict = {}  # RunConfig overrides for every run
 runs_dir: str = "../runs"  # run cache shared with the CLI
 interactive: bool = True  # progress bars
 
 # %%
-from dynnn_lib import study
+from dynnn_lib import studies, study
 
-variants = {"DynamicNN (no expand)": {"method": "kd", "head_combine": head_combine},
-            f"DynamicNN (expand@{expand_at})": {"method": "combined", "expand_at": expand_at, "head_combine": head_combine},
-            f"DynamicNN (auto < {expand_threshold})": {"method": "combined", "expand_threshold": expand_threshold,
-                                                        "head_combine": head_combine}}
-result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive)
+variants = studies.combined(expand_at, expand_threshold)
+result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,
+                       head_rule=head_rule)
 result.record();
+auto, fixed = f"DynamicNN (auto < {expand_threshold}, routed KD)", f"DynamicNN (expand@{expand_at})"
+
+# %% [markdown]
+# ## Where did the automatic rule expand?
+# Per seed: the tasks that got a new head, and the head responsible for each task afterwards.
 
 # %%
-auto = result[f"DynamicNN (auto < {expand_threshold})"]
-print("automatic rule expanded at:", auto.expansions)
+print(result.heads(auto))
 
 # %%
-result.heatmap(f"DynamicNN (expand@{expand_at})")
+result.heatmap(auto)
+
+# %%
+result.heatmap(fixed)
+
+# %% [markdown]
+# ## What distillation cost the heads it went into
+# Accuracy (task known) on the tasks a head already owned, just before and after each KD step into it:
+
+# %%
+print("fixed schedule:\n" + result.overwrite(fixed))
+print("\nautomatic rule:\n" + result.overwrite(auto))
+
+# %% [markdown]
+# ## Routing and the head rules
+
+# %%
+result.routing(auto)
+
+# %% tags=["nbval-check-output"]
+print(result.rules(auto))
 
 # %%
 result.table()
+
+# %% tags=["nbval-check-output"]
+print(result.summary())

@@ -11,9 +11,12 @@
 # %% [markdown]
 # # 06 · Explorer: where should the network expand?
 #
-# Pick the tasks that get a new head (none = distillation only), the head to distil from, the LR trick and
-# the number of seeds. The heatmap and the metrics update from the run cache; a combination never trained
-# before is trained by **Train** (a few seconds per task and seed with the default settings).
+# Pick the tasks that get a new head (none = distillation only) or the automatic rule (`auto <`: expand when
+# the old model's routed accuracy on a new task is below it), the head to distil from, CE on all or unknown
+# samples, the LR trick, the number of seeds and the **head rule** used at test time. The heatmap, the metrics
+# and the routing accuracy update from the run cache; changing the head rule re-scores stored runs and never
+# trains. A combination never trained before is trained by **Train** (about a minute per seed with the
+# default settings); if training fails, the status says why and Train is enabled again.
 
 # %% tags=["parameters"]
 n_tasks: int = 9  # tasks of the embedded stream to use

@@ -52,3 +52,17 @@ def test_bare_loop_and_ours_train_the_same_network_the_same_way():
 def test_bad_device_is_one_line(capsys):
     assert _load().main(["--tiny", "--no-avalanche", "--device", "gpu"]) == 2
     assert capsys.readouterr().err.strip() == "error: device='gpu' is not valid; choose one of: cpu, cuda, auto"
+
+
+def test_speed_script_tiny_reports_throughput_profile_and_phases(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_speed", ROOT / "benchmarks" / "speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    out = tmp_path / "speed.md"
+    assert speed.main(["--tiny", "--no-avalanche", "--runs-dir", str(tmp_path / "none"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Machine:" in text and "GFLOP/s on" in text
+    for job in ("| ours (methods.fit) |", "| bare loop, channels_last |", "| bare loop, NCHW (before) |",
+                "| ours (methods.fit), head on features |"):
+        assert job in text
+    assert "| operator (one full-network epoch) |" in text and "## make all, by phase" in text

@@ -1,0 +1,72 @@
+"""Regenerate the README's measured blocks from the reports, so no number in it is typed by hand.
+
+    python -m dynnn_lib.readme [--readme README.md] [--reports reports]      (make readme, after make all / make speed)
+
+A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; each is filled from one report:
+
+* ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
+* ``reproduction`` - the router and oracle tables of reports/reproduction.md;
+* ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from .errors import DynnnError
+from .store import atomic_text
+
+
+def _section(md: str, title: str) -> str:
+    """The body of the '## title' section of a Markdown report."""
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", md, flags=re.S | re.M)
+    if not m:
+        raise DynnnError(f"the report has no section '## {title}'; regenerate it with make all")
+    return m.group(1).strip()
+
+
+def blocks(reports: Path) -> dict[str, str]:
+    def read(name: str) -> str:
+        p = reports / name
+        if not p.exists():
+            raise DynnnError(f"{p} does not exist; run make all (and make speed) first")
+        return p.read_text()
+
+    fidelity = read("fidelity.md")
+    machine = next((l for l in fidelity.splitlines() if l.startswith("Machine:")), "")
+    reproduction = read("reproduction.md")
+    speed = read("speed.md").split("\n", 1)[1].strip()
+    return {"fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",
+            "reproduction": "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
+                                        for rule in ("router", "oracle", "mean_prob")),
+            "speed": speed}
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    for name, body in values.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", flags=re.S)
+        if not pattern.search(text):
+            raise DynnnError(f"README has no block '<!-- BEGIN {name} -->' ... '<!-- END {name} -->'")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.readme", description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", default="README.md")
+    ap.add_argument("--reports", default="reports")
+    args = ap.parse_args(argv)
+    try:
+        path = Path(args.readme)
+        atomic_text(path, fill(path.read_text(), blocks(Path(args.reports))))
+    except DynnnError as e:
+        print(f"dynnn: error: {e}", file=sys.stderr)
+        return 2
+    print(f"updated {args.readme} from {args.reports}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
