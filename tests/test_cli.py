@@ -28,9 +28,13 @@ def test_reproduce_writes_the_poster_table(tmp_path, capsys):
     text = capsys.readouterr().out
     for name in ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (expand@1) + LR trick"):
         assert f"| {name} |" in text
-    assert "93.84" in text and "Seed ordering" in text
+    assert "93.84" in text and "The paper's ordering" in text
+    for rule in ("router", "oracle", "mean_prob"):        # one table per head rule, from the same runs
+        assert f"## Head rule: {rule}" in text
     assert (out / "reproduction.md").exists()
-    assert len(json.loads((out / "reproduction.json").read_text())) == 5
+    payload = json.loads((out / "reproduction.json").read_text())
+    assert sorted(payload) == ["mean_prob", "oracle", "router"] and all(len(v) == 5 for v in payload.values())
+    assert payload["router"]["finetune"]["keys"] == payload["oracle"]["finetune"]["keys"]
 
 
 @pytest.mark.parametrize("argv, message", [
