@@ -337,9 +337,7 @@ def routing_accuracy(by_instance: Instances) -> dict[str, dict[int, tuple[float,
     out: dict[str, dict[int, tuple[float, float] | None]] = {}
     for k, runs in by_instance.items():
         for name, s in runs.items():
-            vals = [float(np.mean(r.routing[-1])) for r in s.results if getattr(r, "routing", None) is not None]
-            vals = [v for v in vals if np.isfinite(v)]
-            out.setdefault(name, {})[k] = mean_sd(vals) if vals else None
+            out.setdefault(name, {})[k] = s.routing
     return out
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from .config import SEED_SCORES, VARIANTS, RunConfig, from_dict
 from .metrics import aggregate
 from .runner import RunResult, run_many
+from .stats import mean_sd
 
 
 @dataclass
@@ -42,9 +43,7 @@ class VariantSummary:
     def routing(self) -> tuple[float, float] | None:
         """Routing accuracy after the whole stream (mean over tasks), mean ± sample std over seeds."""
         vals = [float(np.nanmean(r.routing[-1])) for r in self.results if r.routing is not None]
-        if not vals:
-            return None
-        return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        return mean_sd(vals) if vals else None
 
     def with_rule(self, rule: str) -> "VariantSummary":
         """The same runs scored under another head rule."""
