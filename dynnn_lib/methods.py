@@ -15,7 +15,6 @@ The pieces, each a small function:
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -28,7 +27,7 @@ from .data.stream import Task
 from .errors import TrainingDiverged
 from .evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
 from .model import DynamicNet
-from .routing import DomainStats, Router, combine, domain_features, routed_heads
+from .routing import DomainStats, combine, domain_features, routed_heads
 
 
 def task_seed(seed: int, task: int) -> int:
@@ -59,6 +58,7 @@ class Before:
     head_acc: list[float]
     known: torch.Tensor  # bool (N,)
     routed: list[float] = field(default_factory=list)  # fraction of the task's images the router sends to each head
+    logits: torch.Tensor | None = None  # (n_heads, N, C) every head on the task's images: the KD teacher's outputs
 
 
 @dataclass
@@ -75,14 +75,12 @@ def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor, rule
     logits = torch.stack([head_logits(h, feats) for h in model.heads])
     yd = y.cpu()
     history = history or History()
-    router = Router(history.domains) if len(set(history.task_heads)) > 1 else None
-    routed = routed_heads("router", history.task_heads or [len(model.heads) - 1], router,
-                          domain_features(feats).cpu(), None)
+    routed = routed_heads(history.task_heads or [len(model.heads) - 1], history.domains, domain_features(feats).cpu())
     known = combine(rule, logits, routed if rule == "router" else None) == yd
     head_acc = [(l.argmax(-1) == yd).float().mean().item() for l in logits]
     share = torch.bincount(routed, minlength=len(model.heads)).double() / max(len(routed), 1)
     return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known.to(feats.device),
-                  routed=share.tolist())
+                  routed=share.tolist(), logits=logits)
 
 
 def decide(cfg: RunConfig, t: int, before: Before) -> str:
@@ -155,7 +153,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
             head = model.add_head(init)
         elif action == "kd":
             head = pick_head(before.head_acc, cfg.kd_head, before.routed)
-            teacher_logits = head_logits(copy.deepcopy(model.heads[head]), feats).to(device)
+            teacher_logits = before.logits[head].to(device)  # the head before training: a frozen copy's outputs
         else:
             head = len(model.heads) - 1
         model.heads.to(device)

@@ -92,7 +92,8 @@ class Router:
 def combine(rule: str, logits: torch.Tensor, routed_head: torch.Tensor | None = None) -> torch.Tensor:
     """(n_heads, N, C) logits -> (N,) predicted class under a head rule.
 
-    `routed_head` (N,) is the head each image goes to, for ``router``/``oracle``.
+    `routed_head` (N,) is the head each image goes to, for ``router``/``oracle`` (see :func:`routed_heads`; the
+    oracle replaces it by the responsible head for seen tasks, evaluation.Outputs.score).
     """
     if rule in ("router", "oracle"):
         if routed_head is None:
@@ -109,18 +110,11 @@ def combine(rule: str, logits: torch.Tensor, routed_head: torch.Tensor | None = 
     raise ValueError(f"unknown head rule {rule!r}; choose one of: {', '.join(HEAD_RULES)}")
 
 
-def routed_heads(rule: str, task_heads: Sequence[int], router: Router | None, features: torch.Tensor | None,
-                 true_task: int | None) -> torch.Tensor | None:
-    """The head each image goes to under ``router``/``oracle`` (None for the probability rules).
-
-    `task_heads[k]` is the head responsible for seen task k; `true_task` is the images' task (oracle only).
-    """
-    if rule not in ("router", "oracle"):
-        return None
+def routed_heads(task_heads: Sequence[int], domains: Sequence[DomainStats], features: torch.Tensor,
+                 shrinkage: float = ROUTER_SHRINKAGE) -> torch.Tensor:
+    """(N,) the head the router sends each image to: the head responsible for the image's most likely known task
+    (`task_heads[k]` is responsible for task k, `domains[k]` holds its statistics). One head: nothing to route."""
     heads = torch.as_tensor(list(task_heads))
-    n = len(features) if features is not None else 0
-    if rule == "oracle" and true_task is not None and true_task < len(heads):
-        return heads[true_task].repeat(n)
-    if len(set(task_heads)) == 1 or router is None:
-        return heads[-1].repeat(n) if len(heads) else torch.zeros(n, dtype=torch.long)
-    return heads[router.task_of(features)]
+    if len(set(task_heads)) == 1:
+        return heads[0].repeat(len(features))
+    return heads[Router(domains[:len(heads)], shrinkage).task_of(features)]

@@ -203,16 +203,17 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool, stream: Stream | None,
 
     model = build_model(cfg, stream.n_classes).to(device)
     evaluator = Evaluator([(t.test_x, t.test_y) for t in stream.tasks], device)
-    state = _load_checkpoint(run_dir / "checkpoint.pt", cfg) or _load_base(cfg, run_dir)
+    state = (_load_state(run_dir / "checkpoint.pt", "key", cfg.key(), "checkpoint", "starting the run from task 0")
+             or _load_state(_base_path(cfg, run_dir), "base_key", cfg.base_key(), "shared task-0 state",
+                            "training task 0"))
     logs, timings, snapshots = [], {"train_s": [], "eval_s": []}, []
     if state is not None:
-        if "base_key" in state:
-            timings = {**state["timings"], "task0_shared": True}
-            state = {**state, "timings": timings}
         model.load_saved(state)
         model.to(device)
         evaluator.outputs = Outputs.from_state(state["outputs"])
         logs, timings, snapshots = state["logs"], state["timings"], state["snapshots"]
+        if "base_key" in state:
+            timings["task0_shared"] = True
     start_task = len(logs)
     outputs = evaluator.outputs
     previous = {k: v.clone() for k, v in model.state_dict().items()} if snapshots else {}
@@ -235,11 +236,11 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool, stream: Stream | None,
             timings["train_s"].append(log.train_s)
             timings["eval_s"].append(time.perf_counter() - t0)
             logs.append(log.to_dict())
-            now = model.state_dict()
-            snapshots.append({"n_heads": len(model.heads),
-                              "state": {k: v.clone() for k, v in now.items() if k not in previous or not torch.equal(v, previous[k])}})
-            previous = {k: v.clone() for k, v in now.items()}
-            state = {"key": cfg.key(), "completed": t + 1, "n_heads": len(model.heads), "model": now,
+            current = {k: v.clone() for k, v in model.state_dict().items()}
+            snapshots.append({"n_heads": len(model.heads), "state": {
+                k: v for k, v in current.items() if k not in previous or not torch.equal(v, previous[k])}})
+            previous = current
+            state = {"key": cfg.key(), "completed": t + 1, "n_heads": len(model.heads), "model": current,
                      "outputs": outputs.state(), "snapshots": snapshots, "logs": logs, "timings": timings}
             atomic_torch_save(state, run_dir / "checkpoint.pt")
             if t == 0:
@@ -280,37 +281,24 @@ def _base_path(cfg: RunConfig, run_dir: Path) -> Path:
     return run_dir.parent / "_base" / f"{cfg.base_key()}.pt"
 
 
-def _load_base(cfg: RunConfig, run_dir: Path) -> dict | None:
-    """Task 0 trained by another configuration with the same base_key (same seed, data, backbone, base schedule)."""
-    path = _base_path(cfg, run_dir)
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, weights_only=False)
-        if state.get("base_key") != cfg.base_key():
-            raise ValueError("it belongs to another configuration")
-        return state
-    except Exception as e:
-        warnings.warn(f"ignoring shared task-0 state {path} ({e}); training task 0", stacklevel=2)
-        return None
-
-
 def _save_base(cfg: RunConfig, run_dir: Path, state: dict) -> None:
     path = _base_path(cfg, run_dir)
     if not path.exists():
         atomic_torch_save({**state, "base_key": cfg.base_key()}, path)
 
 
-def _load_checkpoint(path: Path, cfg: RunConfig) -> dict | None:
+def _load_state(path: Path, field: str, expected: str, what: str, otherwise: str) -> dict | None:
+    """A saved state (a run's checkpoint, or a shared task 0) whose `field` matches, else None; never resume
+    from a damaged or foreign file."""
     if not path.exists():
         return None
     try:
         state = torch.load(path, weights_only=False)
-        if state.get("key") != cfg.key():
+        if state.get(field) != expected:
             raise ValueError("it belongs to another configuration")
         return state
-    except Exception as e:  # never resume from a damaged checkpoint
-        warnings.warn(f"ignoring checkpoint {path} ({e}); starting the run from task 0", stacklevel=2)
+    except Exception as e:
+        warnings.warn(f"ignoring {what} {path} ({e}); {otherwise}", stacklevel=2)
         return None
 
 
