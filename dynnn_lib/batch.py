@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import SEED_SCORES
+from .paper import PAPER_SCORES
 from .reproduce import pm
 from .errors import ConfigError, DynnnError
 from .notebook import load_notebook, parameters_of, read_records, run_notebook
@@ -102,7 +102,7 @@ def build_report(out_dir: str | Path) -> Path:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=first))
         first = False
 
-    add(viz.metrics_table(metrics, SEED_SCORES))
+    add(viz.metrics_table(metrics, PAPER_SCORES))
     for name, d in variants.items():
         parts.append(f"<h2>{html.escape(name)} <small>({html.escape(sources[name])})</small></h2>")
         add(viz.heatmap(np.array(d["matrix_mean"]), np.array(d["matrix_std"]), d["task_names"],
@@ -117,7 +117,7 @@ def build_report(out_dir: str | Path) -> Path:
     lines = ["# dynnn report", "", "| variant | notebook | the paper | square | average acc. | final row | BWT |",
              "|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        seed = f"{SEED_SCORES[name]:.2f}" if name in SEED_SCORES else ""
+        seed = f"{PAPER_SCORES[name]:.2f}" if name in PAPER_SCORES else ""
         cells = " | ".join(pm(*m[k]) for k in ("overall", "average_accuracy", "final", "bwt"))
         lines.append(f"| {name} | {sources[name]} | {seed} | {cells} |")
     lines += ["", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]

@@ -15,7 +15,6 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-METHODS = ("finetune", "expand", "kd", "combined")
 DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders")
 CE_ON = ("all", "unknown")
 HEAD_COMBINE = ("router", "oracle", "mean_prob", "max_conf", "last")  # see routing.py
@@ -96,18 +95,24 @@ class DataConfig:
 class RunConfig:
     """One run of one method on one stream with one seed.
 
-    method:
+    method: a registered method (``dynnn_lib.methods``; ``available_methods()`` lists them):
       * ``finetune``  - one head, the whole network trained on every task (the baseline).
       * ``expand``    - trunk frozen after task 0; a new head at each task in ``expand_at``;
                         elsewhere the newest head is fine-tuned with cross-entropy only.
       * ``kd``        - trunk frozen after task 0; never expands; every later task trains one head
                         with CE + knowledge distillation on the "known" samples (DynamicNN, no expand).
       * ``combined``  - expansion at ``expand_at`` and KD elsewhere (DynamicNN expand@k).
+      * ``lwf``, ``ewc``, ``replay``, ``joint`` - baselines on the same loop, model and stream.
+    method_params: the method's own parameters (its ``Params`` dataclass; e.g. ``{"memory": 500}`` for replay),
+      validated by the method and stored with every default filled in.
+    The fields from expand_at to head_init are DynamicNN's parameters; a method that does not read them leaves
+    them out of its cache key.
     expand_threshold: if set, expansion is decided automatically: expand when the old model's accuracy
       on the new task's training data, measured before training, is below this fraction.
     """
 
     method: str = "kd"
+    method_params: Mapping[str, Any] = field(default_factory=dict)
     expand_at: tuple[int, ...] = ()
     expand_threshold: float | None = None
     # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)
@@ -141,7 +146,10 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
-        _choice("method", self.method, METHODS)
+        cls = self.method_class()
+        if not isinstance(self.method_params, Mapping):
+            raise ConfigError(f"method_params must be a mapping of names to values, got {self.method_params!r}")
+        object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
         _choice("kd_head", self.kd_head, KD_HEADS)
         _choice("ce_on", self.ce_on, CE_ON)
         _choice("backbone", self.backbone, BACKBONES)
@@ -166,6 +174,18 @@ class RunConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
         self._check_expansion()
+        cls.check(self)
+
+    def method_class(self) -> type:
+        from .methods import get_method
+
+        if not isinstance(self.method, str):
+            raise ConfigError(f"method={self.method!r} must be a method name, e.g. 'kd'")
+        return get_method(self.method)
+
+    def params(self) -> Any:
+        """The method's parameters as its Params dataclass."""
+        return self.method_class().make_params(dict(self.method_params))
 
     def _check_expansion(self) -> None:
         tasks = self.expand_at
@@ -181,22 +201,10 @@ class RunConfig:
             t = self.expand_threshold
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
                 raise ConfigError(f"expand_threshold={t!r} must be a fraction in (0, 1], e.g. 0.8")
-            if self.method not in ("expand", "combined"):
-                raise ConfigError(f"expand_threshold only applies to methods 'expand' and 'combined', not {self.method!r}")
             if tasks:
                 raise ConfigError("give either expand_at (fixed schedule) or expand_threshold (automatic), not both")
-        elif self.method in ("expand", "combined") and not tasks:
-            raise ConfigError(
-                f"method {self.method!r} needs expansion tasks: pass expand_at (e.g. --expand 1 3) "
-                "or expand_threshold (e.g. --expand-threshold 0.8); for no expansion use method 'kd'")
-        elif self.method in ("finetune", "kd") and tasks:
-            raise ConfigError(f"method {self.method!r} never expands; drop expand_at or use method 'combined'")
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def trunk_frozen_after_base(self) -> bool:
-        return self.method != "finetune"
-
     def incremental_lr(self) -> float:
         return self.lr_trick_lr if self.lr_trick else self.inc_lr
 
@@ -209,7 +217,10 @@ class RunConfig:
 
     def training_dict(self) -> dict[str, Any]:
         """The fields that shape training (evaluation-only fields such as head_combine left out)."""
-        return {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
+        from .methods import DYNAMICNN_FIELDS
+
+        unread = set(DYNAMICNN_FIELDS) - set(self.method_class().config_fields)
+        return {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY and k not in unread}
 
     def key(self) -> str:
         """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
@@ -223,9 +234,11 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> "RunConfig":
         data = changes.pop("data", None)
+        if "method" in changes and changes["method"] != self.method and "method_params" not in changes:
+            changes["method_params"] = {}  # another method's parameters do not carry over
         cfg = from_dict({**self.to_dict(), **changes})
         if data is not None:
-            data = data if isinstance(data, DataConfig) else _build(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
+            data = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
             cfg = dataclasses.replace(cfg, data=data)
         return cfg
 
@@ -241,12 +254,15 @@ INCREMENTAL_ONLY = frozenset({"method", "expand_at", "expand_threshold", "kd_hea
 def _hash(fields: dict[str, Any], cfg: "RunConfig") -> str:
     from .fingerprint import code_fingerprint, data_fingerprint, threads
 
-    blob = json.dumps({"config": fields, "code": code_fingerprint(), "threads": threads(),
+    from .fingerprint import method_fingerprint
+
+    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method_fingerprint(cfg.method_class()),
+                       "threads": threads(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of names to values")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -272,27 +288,9 @@ def from_dict(values: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("config must be a mapping of names to values")
     values = dict(values)
     data = values.pop("data", None) or {}
-    values["data"] = data if isinstance(data, DataConfig) else _build(DataConfig, data, "data.")
-    return _build(RunConfig, values)
+    values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
+    return build_dataclass(RunConfig, values)
 
-
-# The seed's five headline variants (poster/oral slide 9), as overrides of RunConfig.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "finetune": {"method": "finetune"},
-    "DynamicNN (no expand)": {"method": "kd"},
-    "DynamicNN (expand@1)": {"method": "combined", "expand_at": (1,)},
-    "DynamicNN (no expand) + LR trick": {"method": "kd", "lr_trick": True},
-    "DynamicNN (expand@1) + LR trick": {"method": "combined", "expand_at": (1,), "lr_trick": True},
-}
-
-# The seed's reported "square performance" for the same variants (percent).
-SEED_SCORES: dict[str, float] = {
-    "finetune": 93.84,
-    "DynamicNN (no expand)": 94.50,
-    "DynamicNN (expand@1)": 95.75,
-    "DynamicNN (no expand) + LR trick": 96.01,
-    "DynamicNN (expand@1) + LR trick": 96.83,
-}
 
 # Named starting points. "tiny" is for smoke tests and CI: three small tasks, one epoch each.
 PRESETS: dict[str, dict[str, Any]] = {

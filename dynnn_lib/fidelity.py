@@ -35,8 +35,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .config import SEED_SCORES as PAPER_SCORES  # the paper's "square performance" per variant (config.py's name)
-from .config import VARIANTS, DataConfig, RunConfig
+from .paper import PAPER_SCORES, VARIANTS
+from .config import DataConfig, RunConfig
 from .errors import ConfigError, DynnnError
 from .fingerprint import threads
 from .metrics import average_accuracy, diagonal, final, overall

@@ -9,7 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import SEED_SCORES, VARIANTS, RunConfig, from_dict
+from .config import RunConfig, from_dict
+from .paper import PAPER_SCORES, VARIANTS
 from .metrics import aggregate
 from .runner import RunResult, run_many
 from .stats import mean_sd
@@ -79,7 +80,7 @@ def summary_table(summaries: Sequence[VariantSummary]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         m = s.agg["metrics"]
-        seed = SEED_SCORES.get(s.name)
+        seed = PAPER_SCORES.get(s.name)
         exp = sorted({tuple(e) for e in s.expansions})
         exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
         routing = s.routing

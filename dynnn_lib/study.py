@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import numpy as np
 
 from . import viz
-from .config import SEED_SCORES
+from .paper import PAPER_SCORES
 from .metrics import aggregate
 from .notebook import record
 from .reproduce import VariantSummary, pm, reproduce, summary_table
@@ -39,7 +39,7 @@ class Study:
         return viz.task_curves(agg["matrix_mean"], agg["matrix_std"], title=f"{name}: accuracy per task over training")
 
     def table(self) -> go.Figure:
-        return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, SEED_SCORES)
+        return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, PAPER_SCORES)
 
     def summary(self) -> str:
         """The metrics of every variant as a Markdown table (mean ± std, percent), the paper's number beside."""
