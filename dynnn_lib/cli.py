@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
+    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 % CIs)")
+    bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
+    _common(bl)
+    bl.set_defaults(seeds=3)
+
     show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
@@ -258,6 +263,23 @@ def _show_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baselines_cmd(args: argparse.Namespace) -> int:
+    from . import baselines
+    from .store import atomic_text
+
+    _check_counts(args)
+    import_plugins(args.imports)
+    summaries = baselines.compare(base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
+                                  progress=not args.no_progress)
+    text, payload = baselines.report(summaries)
+    print(text)
+    out = Path(args.out)
+    atomic_text(out / "baselines.md", "# DynamicNN beside the in-workbench baselines\n\n" + text + "\n")
+    atomic_text(out / "baselines.json", json.dumps(payload, indent=1))
+    print(f"\nwrote {out / 'baselines.md'} and {out / 'baselines.json'}")
+    return 0
+
+
 def _runs_cmd(args: argparse.Namespace) -> int:
     from .runs import runs_table
 
@@ -308,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
-                "export": _export_cmd, "methods": _methods_cmd}[args.command](args)
+                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2
