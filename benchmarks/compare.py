@@ -46,12 +46,12 @@ warnings.filterwarnings("ignore", message="No loggers specified")  # we evaluate
 warnings.filterwarnings("ignore", message="Call to deprecated function")  # inside Avalanche 0.6 Replay
 
 from dynnn_lib import DynnnError, RunConfig, from_dict  # noqa: E402
-from dynnn_lib.config import VARIANTS  # noqa: E402
+from dynnn_lib.paper import VARIANTS  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
 from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
 from dynnn_lib.metrics import summarize  # noqa: E402
 from dynnn_lib.model import DynamicNet, build_model, model_size_bytes  # noqa: E402
-from dynnn_lib.reproduce import pm  # noqa: E402
+from dynnn_lib.reporting import markdown_table, pm  # noqa: E402
 from dynnn_lib.runner import resolve_device, run  # noqa: E402
 
 OURS = {"ours: finetune": VARIANTS["finetune"],
@@ -280,8 +280,7 @@ def throughput(cfg: RunConfig, epochs: int, rounds: int, with_avalanche: bool) -
 
 # ----------------------------------------------------------------------------------------------- report
 def fmt_table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(r) + " |" for r in rows])
+    return markdown_table([header, *rows])
 
 
 def main(argv: list[str] | None = None) -> int:

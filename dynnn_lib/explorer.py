@@ -21,6 +21,7 @@ from . import viz
 from .config import HEAD_COMBINE, from_dict
 from .errors import DynnnError
 from .metrics import aggregate
+from .reporting import html_table, pm
 from .runner import cached_result, run_many
 
 
@@ -129,14 +130,13 @@ class Explorer:
             self.fig.data[0].text = trace.text
             self.fig.data[0].customdata = trace.customdata
             self.fig.layout.title.text = fresh.layout.title.text
-        rows = "".join(f"<tr><td>{viz.METRIC_LABELS[k]}</td><td>{m * 100:.2f} ± {s * 100:.2f}</td></tr>"
-                       for k, (m, s) in agg["metrics"].items())
+        rows = [["metric", "mean ± std"]] + [[viz.METRIC_LABELS[k], pm(m, s)] for k, (m, s) in agg["metrics"].items()]
         routing = [float(np.nanmean(r.routing[-1])) for r in results if r.routing is not None]
         if routing:
-            rows += f"<tr><td>routing acc. (final row)</td><td>{np.mean(routing) * 100:.2f}</td></tr>"
+            rows.append(["routing acc. (final row)", f"{np.mean(routing) * 100:.2f}"])
         heads = sorted({tuple(r.task_heads) for r in results})
-        rows += f"<tr><td>head per task</td><td>{'; '.join(str(list(h)) for h in heads)}</td></tr>"
-        self.summary.value = f"<table>{rows}</table>"
+        rows.append(["head per task", "; ".join(str(list(h)) for h in heads)])
+        self.summary.value = html_table(rows)
         self.train_button.disabled = True
         self.status.value = self.label()
 

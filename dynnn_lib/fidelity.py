@@ -41,7 +41,8 @@ from .config import DataConfig, RunConfig
 from .errors import ConfigError, DynnnError
 from .fingerprint import threads
 from .metrics import average_accuracy, diagonal, final, overall
-from .reproduce import VariantSummary, pm, variant_configs
+from .reporting import html_page, html_table, markdown_matrix, markdown_table, pm
+from .reproduce import VariantSummary, variant_configs
 from .routing import HEAD_RULES
 from .runner import run_many
 from .stats import HELD, INCONCLUSIVE, NOT_HELD, all_of, combine_verdicts, mean_sd, paired
@@ -320,16 +321,6 @@ def machine_line(m: Mapping[str, Any]) -> str:
             f"generated {m['date']}.")
 
 
-def _md_matrix(mean: np.ndarray, std: np.ndarray, lower_only: bool = True) -> str:
-    n = len(mean)
-    lines = ["| | " + " | ".join(str(j) for j in range(n)) + " |", "|---" * (n + 1) + "|"]
-    for i in range(n):
-        cells = ["" if (lower_only and j > i) or not np.isfinite(mean[i, j])
-                 else f"{mean[i, j] * 100:.2f}±{std[i, j] * 100:.2f}" for j in range(n)]
-        lines.append(f"| T{i} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def claims_table(cl: Sequence[Claim], instances: Sequence[int],
                  mark: Callable[[str], str] = lambda v: v) -> list[list[str]]:
     """Header row, then one row per claim: claim, the paper, per instance (ours, Δ with 95 % CI, verdict), overall
@@ -346,11 +337,6 @@ def claims_table(cl: Sequence[Claim], instances: Sequence[int],
     return rows
 
 
-def _md_table(rows: list[list[str]]) -> str:
-    cells = lambda r: "| " + " | ".join(x.replace("|", "\\|") for x in r) + " |"  # noqa: E731
-    return "\n".join([cells(rows[0]), "|---" * len(rows[0]) + "|", *map(cells, rows[1:])])
-
-
 VERDICT_LEGEND = ("Δ = a − b for the claim \"a > b\", in points: the mean over seeds of the paired (same-seed) "
                   "difference with its 95 % confidence interval (Student t, n − 1 degrees of freedom). *held*: the "
                   "interval lies above 0; *not held*: below 0; *inconclusive*: it contains 0 (always so with one "
@@ -363,7 +349,7 @@ VERDICT_LEGEND = ("Δ = a − b for the claim \"a > b\", in points: the mean ove
 def _routing_table(routing: Mapping[str, Mapping[int, tuple[float, float] | None]], instances: Sequence[int]) -> str:
     rows = [["variant"] + [f"instance {k}" for k in instances]]
     rows += [[name] + [pm(*v[k]) if v.get(k) else "—" for k in instances] for name, v in routing.items()]
-    return _md_table(rows)
+    return markdown_table(rows)
 
 
 def _statistics(by_instance: Instances) -> tuple[str, dict]:
@@ -379,7 +365,7 @@ def _statistics(by_instance: Instances) -> tuple[str, dict]:
                     + [f"{fn(PAPER_DYNAMICNN[0]) * 100:.2f}"] + [pm(*v2[k]) for k in inst])
         numbers[label] = {"paper": {"finetune": fn(PAPER_FINETUNE[0]), "v2": fn(PAPER_DYNAMICNN[0])},
                           "ours": {str(k): {"finetune": ft[k], "v2": v2[k]} for k in inst}}
-    return _md_table(rows), numbers
+    return markdown_table(rows), numbers
 
 
 def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], head_rule: str,
@@ -402,16 +388,12 @@ def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], 
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"fidelity-{i}")
             for i, f in enumerate(figs)]
     table = claims_table(cl, instances, mark=lambda v: f"<b>{html.escape(v)}</b>")
-    esc = lambda x: x if x.startswith("<b>") else html.escape(x)  # noqa: E731
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table[0])
-    rows = "".join("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in r) + "</tr>" for r in table[1:])
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn fidelity</title>"
-            "<style>td,th{border:1px solid #ccc;padding:4px} table{border-collapse:collapse} "
-            ".pair{display:flex}</style></head><body><h1>Fidelity: the paper's tables beside ours</h1>"
-            f"<p>{html.escape(machine_line(mach))}</p>"
-            f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
-            f"colour scale from 50 %.</p><table><tr>{head}</tr>{rows}</table><p>{html.escape(VERDICT_LEGEND)}</p>"
-            f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div></body></html>")
+    table = [[x if x.startswith("<b>") else html.escape(x) for x in row] for row in table]
+    return html_page("Fidelity: the paper's tables beside ours",
+                     f"<p>{html.escape(machine_line(mach))}</p>"
+                     f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
+                     f"colour scale from 50 %.</p>{html_table(table, raw=True)}<p>{html.escape(VERDICT_LEGEND)}</p>"
+                     f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
 
 
 def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router",
@@ -436,7 +418,7 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
     cl = claims(by_instance)
     routing = routing_accuracy(by_instance)
     stats_md, stats_json = _statistics(by_instance)
-    claims_md = _md_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
+    claims_md = markdown_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
 
     md = [machine_line(mach), "", "# Fidelity: the paper's tables beside ours", "",
           f"Embedded benchmark, {n_tasks} tasks, generated instances data_seed = {instances}; seeds {seeds} "
@@ -452,9 +434,9 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
           "## Lower-triangle statistics (same definitions on both sides)", "", stats_md, "",
           "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
     for title, (sm, ss), ours in (("Finetune", PAPER_FINETUNE, ft), ("DynamicNN V2'", PAPER_DYNAMICNN, v2)):
-        md += [f"## {title}: the paper", "", _md_matrix(sm, ss), "",
+        md += [f"## {title}: the paper", "", markdown_matrix(sm, ss, lower_only=True), "",
                f"## {title}: ours, instance {instances[0]} (lower triangle; full matrix in fidelity.html)", "",
-               _md_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"]), ""]
+               markdown_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"], lower_only=True), ""]
     atomic_text(out_dir / "fidelity.md", "\n".join(md) + "\n")
     atomic_text(out_dir / "fidelity_claims.md", claims_md + "\n")
     payload = {"schema": SCHEMA, "machine": mach, "instances": instances, "seeds": seeds, "head_rule": head_rule,

@@ -13,7 +13,8 @@ from . import viz
 from .paper import PAPER_SCORES
 from .metrics import aggregate
 from .notebook import record
-from .reproduce import VariantSummary, pm, reproduce, summary_table
+from .reporting import markdown_table, pm
+from .reproduce import VariantSummary, reproduce, summary_table
 from .routing import HEAD_RULES
 
 
@@ -56,12 +57,11 @@ class Study:
 
     def rules(self, name: str) -> str:
         """The same runs scored under every head rule (no retraining), as a Markdown table."""
-        lines = ["| head rule | square | final row | average acc. | BWT |", "|---|---|---|---|---|"]
+        rows = [["head rule", "square", "final row", "average acc.", "BWT"]]
         for rule in HEAD_RULES:
             m = aggregate([r.matrices[rule] for r in self[name].results])["metrics"]
-            lines.append(f"| {rule} | {pm(*m['overall'])} | {pm(*m['final'])} | {pm(*m['average_accuracy'])} | "
-                         f"{pm(*m['bwt'])} |")
-        return "\n".join(lines)
+            rows.append([rule, pm(*m["overall"]), pm(*m["final"]), pm(*m["average_accuracy"]), pm(*m["bwt"])])
+        return markdown_table(rows)
 
     def heads(self, name: str) -> str:
         """Per seed: where the network expanded, and the head responsible for each task."""
@@ -80,11 +80,11 @@ class Study:
                 if log["action"] == "kd" and mine:
                     steps.setdefault((t, h), []).append((float(m[t - 1, mine].mean()), float(m[t, mine].mean())))
                 owner[t] = h
-        lines = ["| KD of task | into head | its earlier tasks before | after | change | seeds |", "|---|---|---|---|---|---|"]
+        rows = [["KD of task", "into head", "its earlier tasks before", "after", "change", "seeds"]]
         for (t, h), v in sorted(steps.items()):
             b, a = np.mean([x for x, _ in v]), np.mean([y for _, y in v])
-            lines.append(f"| {t} | {h} | {b * 100:.1f} | {a * 100:.1f} | {(a - b) * 100:+.1f} | {len(v)} |")
-        return "\n".join(lines)
+            rows.append([t, h, f"{b * 100:.1f}", f"{a * 100:.1f}", f"{(a - b) * 100:+.1f}", len(v)])
+        return markdown_table(rows)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}
