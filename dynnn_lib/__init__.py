@@ -14,10 +14,11 @@ from .methods import Method, TaskContext, TaskLog, available_methods, register  
 from .errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
 from .metrics import aggregate, summarize  # noqa: E402
 from .runner import RunResult, load_result, run, run_many, run_seeds  # noqa: E402
+from .runs import runs_table  # noqa: E402
 
 __all__ = [
     "DataConfig", "RunConfig", "VARIANTS", "PAPER_SCORES", "Method", "TaskContext", "TaskLog", "available_methods",
     "register", "from_dict", "ConfigError", "DataError", "DynnnError",
     "ResultCorrupt", "TrainingDiverged", "aggregate", "summarize", "RunResult", "load_result", "run", "run_many",
-    "run_seeds",
+    "run_seeds", "runs_table",
 ]

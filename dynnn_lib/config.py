@@ -225,12 +225,12 @@ class RunConfig:
     def key(self) -> str:
         """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
         code that shapes results, the data on disk and the torch thread count (see fingerprint.py)."""
-        return _hash(self.training_dict(), self)
+        return _hash(self.training_dict(), self, with_method=True)
 
     def base_key(self) -> str:
         """Hash of what shapes task 0 alone (full training is the same for every method): runs that differ only
         in incremental settings share their trained task 0."""
-        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self)
+        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self, with_method=False)
 
     def replace(self, **changes: Any) -> "RunConfig":
         data = changes.pop("data", None)
@@ -246,17 +246,18 @@ class RunConfig:
 # evaluation-only: never part of the cache key (a stored run is re-scored under any value)
 EVALUATION_ONLY = frozenset({"head_combine"})
 # fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
-INCREMENTAL_ONLY = frozenset({"method", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
+INCREMENTAL_ONLY = frozenset({"method", "method_params", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
                               "ce_on", "head_init", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
                               "lr_trick_lr", "known_rule"})
 
 
-def _hash(fields: dict[str, Any], cfg: "RunConfig") -> str:
+def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
     from .fingerprint import code_fingerprint, data_fingerprint, threads
 
     from .fingerprint import method_fingerprint
 
-    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method_fingerprint(cfg.method_class()),
+    method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
+    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
                        "threads": threads(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

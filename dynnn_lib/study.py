@@ -18,6 +18,9 @@ from .reproduce import VariantSummary, reproduce, summary_table
 from .routing import HEAD_RULES
 
 
+METRIC_NAMES = {"overall": "square", "final": "final row", "average_accuracy": "average acc.", "bwt": "BWT"}
+
+
 @dataclass
 class Study:
     summaries: list[VariantSummary]
@@ -38,6 +41,28 @@ class Study:
     def curves(self, name: str) -> go.Figure:
         agg = self[name].agg
         return viz.task_curves(agg["matrix_mean"], agg["matrix_std"], title=f"{name}: accuracy per task over training")
+
+    def training(self, name: str, seed: int | None = None) -> go.Figure:
+        """One run's training log (first seed unless given): loss parts per epoch, learning rate, task actions."""
+        runs = self[name].results
+        r = next((r for r in runs if seed is None or r.config.seed == seed), runs[0])
+        return viz.training_log(r.logs, title=f"{name}, seed {r.config.seed}: loss per epoch and its parts")
+
+    def paired(self, name: str, others: list[str], metrics: tuple[str, ...] = ("overall", "final")) -> str:
+        """`name` minus each of `others` per seed (paired), mean with its 95 % interval and the verdict, as Markdown."""
+        from .stats import paired
+
+        a = {r.config.seed: r for r in self[name].results}
+        rows = [["compared with"] + [f"{name} − it, {METRIC_NAMES.get(m, m)} [95 % CI]" for m in metrics]]
+        for other in others:
+            b = {r.config.seed: r for r in self[other].results}
+            seeds = sorted(set(a) & set(b))
+            cells = []
+            for m in metrics:
+                p = paired([a[s].metrics[m] for s in seeds], [b[s].metrics[m] for s in seeds])
+                cells.append(f"{p.mean_diff * 100:+.2f} [{p.ci_low * 100:+.2f}, {p.ci_high * 100:+.2f}] {p.verdict}")
+            rows.append([f"{other} ({len(seeds)} seed{'' if len(seeds) == 1 else 's'})"] + cells)
+        return markdown_table(rows)
 
     def table(self) -> go.Figure:
         return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, PAPER_SCORES)

@@ -10,5 +10,5 @@ class Combined(Expand):
 
     name = "combined"
 
-    def choose(self, t, before):
-        return "expand" if t in self.cfg.expand_at or self._below(before) else "kd"
+    def choose(self, ctx, before):
+        return "expand" if ctx.t in self.cfg.expand_at or self._below(before) else "kd"

@@ -31,6 +31,7 @@ class Before:
     known: torch.Tensor  # bool (N,)
     routed: list[float] = field(default_factory=list)  # fraction of the task's images the router sends to each head
     logits: torch.Tensor | None = None  # (n_heads, N, C) every head on the task's images: the KD teacher's outputs
+    features: torch.Tensor | None = None  # (N, C, H, W) the frozen trunk's output on the task's images
 
 
 @dataclass
@@ -52,7 +53,7 @@ def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor, rule
     head_acc = [(l.argmax(-1) == yd).float().mean().item() for l in logits]
     share = torch.bincount(routed, minlength=len(model.heads)).double() / max(len(routed), 1)
     return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known.to(feats.device),
-                  routed=share.tolist(), logits=logits)
+                  routed=share.tolist(), logits=logits, features=feats)
 
 
 def pick_head(head_acc: list[float], which: str, routed: list[float] | None = None) -> int:
@@ -78,15 +79,16 @@ class FrozenTrunkMethod(Method):
     frozen_trunk = True
     config_fields = DYNAMICNN_FIELDS
 
-    def choose(self, t: int, before: Before) -> str:
-        return decide(self.cfg, t, before)
+    def choose(self, ctx: TaskContext, before: Before) -> str:
+        """'expand', 'kd' or 'head_ce' on this task: what the methods of this family differ in."""
+        return decide(self.cfg, ctx.t, before)
 
     def train_task(self, ctx: TaskContext) -> TaskLog:
         cfg, model, y = ctx.cfg, ctx.model, ctx.y
         model.set_trunk_trainable(False)
         feats = trunk_features(model, ctx.task.train_x, ctx.device)
         before = measure_before(model, feats, y, cfg.known_rule, ctx.history)
-        action = self.choose(ctx.t, before)
+        action = self.choose(ctx, before)
         known, teacher = before.known, None
         if action == "expand":
             head = model.add_head(pick_head(before.head_acc, "best") if cfg.head_init == "copy" else None)

@@ -10,5 +10,5 @@ class KD(FrozenTrunkMethod):
 
     name = "kd"
 
-    def choose(self, t, before):
+    def choose(self, ctx, before):
         return "kd"
