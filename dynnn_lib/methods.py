@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .data.stream import Task
+from .data.stream import Task, decision_set
 from .errors import TrainingDiverged
 from .evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
 from .model import DynamicNet
@@ -41,7 +41,7 @@ class TaskLog:
     action: str                      # full | finetune | expand | kd | head_ce
     head: int                        # the head that was trained
     n_heads: int
-    acc_before: float | None = None  # old model on this task's training data, before training
+    acc_before: float | None = None  # old model on this task's decision data (validation if any, else train), before training
     head_acc: list[float] = field(default_factory=list)
     known_fraction: float | None = None
     routed: list[float] = field(default_factory=list)  # share of the task's images the router sent to each head
@@ -81,6 +81,18 @@ def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor, rule
     share = torch.bincount(routed, minlength=len(model.heads)).double() / max(len(routed), 1)
     return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known.to(feats.device),
                   routed=share.tolist(), logits=logits)
+
+
+def decision_accuracy(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, before: Before,
+                      history: History | None = None) -> float:
+    """The old model's accuracy that :func:`decide` compares with ``expand_threshold``: measured like
+    ``before.acc`` but on the task's decision set (data/stream.decision_set: its validation split when the layout
+    has one and ``data.decide_on="validation"``). Without a validation split it is ``before.acc`` itself (the
+    training data), so the embedded stream is unchanged."""
+    x, y = decision_set(task, cfg.data)
+    if x is task.train_x:
+        return before.acc
+    return measure_before(model, trunk_features(model, x, device), y, cfg.known_rule, history).acc
 
 
 def decide(cfg: RunConfig, t: int, before: Before) -> str:
@@ -132,6 +144,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
         if t > 0:
             before = measure_before(model, trunk_features(model, task.train_x, device), task.train_y, cfg.known_rule,
                                     history)
+            before.acc = decision_accuracy(model, task, cfg, device, before, history)
             log.acc_before, log.head_acc = before.acc, before.head_acc
         model.set_trunk_trainable(True)
         net = nn.Sequential(model.trunk, model.heads[0])
@@ -145,6 +158,7 @@ def train_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.devi
         model.set_trunk_trainable(False)
         feats = trunk_features(model, task.train_x, device)
         before = measure_before(model, feats, y, cfg.known_rule, history)
+        before.acc = decision_accuracy(model, task, cfg, device, before, history)  # known mask stays on train
         action = decide(cfg, t, before)
         known = before.known
         teacher_logits = None
