@@ -236,24 +236,30 @@ def cached_images(paths: list[Path], size: int, resize: bool, cache_dir: Path, w
 
 
 def _write_cache(paths: list[Path], size: int, resize: bool, path: Path, workers: int) -> None:
+    """Decode `paths` (in order, `workers` DataLoader processes) into the .npy file `path`, written batch by batch
+    with plain file writes (a writable memory map would keep every written page in this process's memory)."""
     if resize:
         hw = (size, size)
     else:  # every image must have the first one's size
         hw = _decode(paths[0], size, False).shape[:2]
     tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, *hw))
     loader = torch.utils.data.DataLoader(_Images(paths, size, resize), batch_size=64, num_workers=workers,
                                          collate_fn=_collate)
     try:
-        for items in loader:
-            for i, img, err in items:
-                if err is not None:
-                    raise DataError(err)
-                if img.shape[:2] != hw:
-                    raise _mixed(paths[0], hw, paths[i], img.shape[:2])
-                out[i] = img.transpose(2, 0, 1)
-        out.flush()
-        del out
+        with open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                     "shape": (len(paths), 3, *hw)})
+            expected = 0
+            for items in loader:  # the DataLoader keeps the order
+                for i, img, err in items:
+                    if err is not None:
+                        raise DataError(err)
+                    if img.shape[:2] != hw:
+                        raise _mixed(paths[0], hw, paths[i], img.shape[:2])
+                    assert i == expected
+                    expected += 1
+                    fh.write(np.ascontiguousarray(img.transpose(2, 0, 1)).tobytes())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
