@@ -219,3 +219,4 @@ def test_every_layout_runs_end_to_end_from_the_cli(tmp_path, capsys, layout):
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "after\\test" in out.out and "overall" in out.out
+

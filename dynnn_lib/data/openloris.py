@@ -243,6 +243,10 @@ def _write_cache(paths: list[Path], size: int, resize: bool, path: Path, workers
     else:  # every image must have the first one's size
         hw = _decode(paths[0], size, False).shape[:2]
     tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npy")
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        workers = 0  # a daemonic process (e.g. a multiprocessing.Pool worker) may not start worker processes
     loader = torch.utils.data.DataLoader(_Images(paths, size, resize), batch_size=64, num_workers=workers,
                                          collate_fn=_collate)
     try:
