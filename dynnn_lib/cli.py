@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import HEAD_COMBINE, PRESETS, from_dict
+from .config import DATA_SOURCES, FACTORS, HEAD_COMBINE, PRESETS, from_dict
 from .errors import ConfigError, DynnnError
 
 
@@ -61,6 +61,8 @@ def base_config(args: argparse.Namespace) -> dict:
         _set_nested(values, "data.source", args.data_source)
     if args.data_root:
         _set_nested(values, "data.root", args.data_root)
+    if args.factor:
+        _set_nested(values, "data.factor", args.factor)
     if args.n_tasks is not None:
         _set_nested(values, "data.n_tasks", args.n_tasks)
     if args.device:
@@ -84,8 +86,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named starting configuration (tiny = smoke test)")
     p.add_argument("--config", help="YAML file of RunConfig fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any field, e.g. data.n_tasks=4")
-    p.add_argument("--data-source", choices=["synthetic", "openloris-round1", "openloris-folders"])
-    p.add_argument("--data-root", help="folder of the real dataset (holds train/ and test/)")
+    p.add_argument("--data-source", choices=list(DATA_SOURCES))
+    p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
+    p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
     p.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")

@@ -51,7 +51,7 @@ class TaskLog:
     action: str                      # full | finetune | expand | kd | head_ce | a plugin's own word
     head: int                        # the head that was trained (responsible for this task)
     n_heads: int
-    acc_before: float | None = None  # old model on this task's training data, before training
+    acc_before: float | None = None  # old model on this task's decision data (validation if any, else train)
     head_acc: list[float] = field(default_factory=list)
     known_fraction: float | None = None
     routed: list[float] = field(default_factory=list)  # share of the task's images the router sent to each head

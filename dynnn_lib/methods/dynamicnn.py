@@ -56,6 +56,21 @@ def measure_before(model: DynamicNet, feats: torch.Tensor, y: torch.Tensor, rule
                   routed=share.tolist(), logits=logits, features=feats)
 
 
+def decision_accuracy(model: DynamicNet, task, cfg: RunConfig, device: torch.device, before: Before,
+                      history: History | None = None) -> float:
+    """The old model's accuracy that the expansion rule compares with ``expand_threshold``: measured like
+    ``before.acc`` but on the task's decision set (data/stream.decision_set: its validation split when the layout
+    has one and ``data.decide_on="validation"``). Without a validation split it is ``before.acc`` itself (the
+    training data), so the embedded stream is unchanged. The known mask, the teacher and the per-head accuracies
+    stay on the training samples (distillation trains on them)."""
+    from ..data.stream import decision_set
+
+    x, y = decision_set(task, cfg.data)
+    if x is task.train_x:
+        return before.acc
+    return measure_before(model, trunk_features(model, x, device), y, cfg.known_rule, history).acc
+
+
 def pick_head(head_acc: list[float], which: str, routed: list[float] | None = None) -> int:
     """Index of the best- or worst-scoring head, or the head most of the task routes to (ties: the newest)."""
     score = torch.tensor(routed if which == "routed" and routed else head_acc)
@@ -88,6 +103,7 @@ class FrozenTrunkMethod(Method):
         model.set_trunk_trainable(False)
         feats = trunk_features(model, ctx.task.train_x, ctx.device)
         before = measure_before(model, feats, y, cfg.known_rule, ctx.history)
+        before.acc = decision_accuracy(model, ctx.task, cfg, ctx.device, before, ctx.history)
         action = self.choose(ctx, before)
         known, teacher = before.known, None
         if action == "expand":
