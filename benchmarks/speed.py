@@ -119,9 +119,9 @@ def throughput(cfg, epochs: int, rounds: int, with_avalanche: bool) -> tuple[dic
 
     def ours(net, inputs):
         def go():
-            fit(copy.deepcopy(net), lambda out, idx: F.cross_entropy(out, y[idx]), inputs, cfg, epochs=epochs, lr=lr,
-                milestones=(), augment=False, gen=torch.Generator().manual_seed(0), device=torch.device("cpu"),
-                progress=False, desc="", task=0)
+            fit(copy.deepcopy(net), lambda out, idx: F.cross_entropy(out, y[idx]), inputs, epochs=epochs, lr=lr,
+                milestones=(), gamma=cfg.lr_gamma, batch_size=cfg.batch_size, augment=False,
+                gen=torch.Generator().manual_seed(0), device=torch.device("cpu"))
         return go
 
     jobs = {"ours (methods.fit)": ours(full, x),
@@ -160,8 +160,9 @@ def profile_epoch(cfg) -> str:
     model = build_model(cfg, stream.n_classes)
     net = nn.Sequential(model.trunk, model.heads[0])
     with profile() as p:
-        fit(net, lambda out, idx: F.cross_entropy(out, y[idx]), x, cfg, epochs=1, lr=cfg.base_lr, milestones=(),
-            augment=True, gen=torch.Generator().manual_seed(0), device=torch.device("cpu"), progress=False, desc="", task=0)
+        fit(net, lambda out, idx: F.cross_entropy(out, y[idx]), x, epochs=1, lr=cfg.base_lr, milestones=(),
+            gamma=cfg.lr_gamma, batch_size=cfg.batch_size, augment=True, gen=torch.Generator().manual_seed(0),
+            device=torch.device("cpu"))
     rows = sorted(p.key_averages(), key=lambda e: -e.self_cpu_time_total)[:8]
     total = sum(e.self_cpu_time_total for e in p.key_averages())
     return fmt(["operator (one full-network epoch)", "self CPU ms", "share"],

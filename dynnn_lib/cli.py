@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a parameter of the method (method_params), e.g. --param memory=500")
     r.add_argument("--expand", type=int, nargs="+", metavar="TASK", help="expand at these task indices")
     r.add_argument("--expand-threshold", type=float, help="expand automatically below this accuracy (0..1)")
-    r.add_argument("--kd-head", choices=["best", "worst"])
+    r.add_argument("--kd-head", choices=["best", "worst", "routed"])
     r.add_argument("--head-combine", choices=list(HEAD_COMBINE), help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")

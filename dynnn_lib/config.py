@@ -167,7 +167,7 @@ class RunConfig:
     known_rule: str = "router"       # how the old model predicts the new task before training (known samples,
                                      # expansion rule): the same rules without the oracle
     head_init: str = "copy"          # a new head starts as a copy of the best head, or from scratch
-    # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the seed (epochs scaled down)
+    # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
     base_epochs: int = 20
     inc_epochs: int = 8
     base_lr: float = 0.003
@@ -209,7 +209,7 @@ class RunConfig:
         for name in ("base_lr", "inc_lr", "lr_trick_lr"):
             if getattr(self, name) > 10:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not a usable learning rate; use a value in (0, 10] "
-                                  f"(the seed used 0.003)")
+                                  f"(the paper used 0.003)")
         if self.lr_gamma > 1:
             raise ConfigError(f"lr_gamma={self.lr_gamma!r} would raise the learning rate at each milestone; use a value in (0, 1]")
         if isinstance(self.kd_weight, bool) or not isinstance(self.kd_weight, (int, float)) or self.kd_weight < 0:

@@ -48,6 +48,8 @@ from .runner import run_many
 from .stats import HELD, INCONCLUSIVE, NOT_HELD, all_of, combine_verdicts, mean_sd, paired
 from .store import atomic_text
 
+_NAN = float("nan")
+
 ALL_VARIANTS: dict[str, Mapping[str, Any]] = {**VARIANTS, V2_NAME: V2_OVERRIDES, AUTO_NAME: AUTO_OVERRIDES}
 DISSIMILAR = (1, 3, 5)  # where the paper's finetune forgets most (and where it chose to expand)
 SCHEMA = "dynnn.fidelity/1"

@@ -52,13 +52,13 @@ def task_curves(mean: np.ndarray, std: np.ndarray | None = None, title: str = "a
     return fig
 
 
-def metrics_table(rows: dict[str, dict[str, tuple[float, float]]], seed_scores: dict[str, float] | None = None) -> go.Figure:
+def metrics_table(rows: dict[str, dict[str, tuple[float, float]]], paper_scores: dict[str, float] | None = None) -> go.Figure:
     """A table: one row per variant, columns = metrics as mean ± std (percent)."""
     names = list(rows)
-    header = ["variant"] + (["the paper"] if seed_scores else []) + [METRIC_LABELS[m] for m in METRICS]
+    header = ["variant"] + (["the paper"] if paper_scores else []) + [METRIC_LABELS[m] for m in METRICS]
     cols: list[list[str]] = [names]
-    if seed_scores:
-        cols.append([f"{seed_scores[n]:.2f}" if n in seed_scores else "" for n in names])
+    if paper_scores:
+        cols.append([f"{paper_scores[n]:.2f}" if n in paper_scores else "" for n in names])
     for m in METRICS:
         cols.append([f"{rows[n][m][0] * 100:.2f} ± {rows[n][m][1] * 100:.2f}" for n in names])
     fig = go.Figure(go.Table(header={"values": header, "align": "left"}, cells={"values": cols, "align": "left"}))

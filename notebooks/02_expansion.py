@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 seeds: int = 3  # number of seeds
 jobs: int = 2  # parallel processes
-expand_at: list = [1, 3]  # tasks that get a new head (the seed expanded at 1, or at 1 and 3)
+expand_at: list = [1, 3]  # tasks that get a new head (the paper expanded at 1, or at 1 and 3)
 base: dict = {}  # RunConfig overrides for every run
 runs_dir: str = "../runs"  # run cache shared with the CLI
 interactive: bool = True  # progress bars

@@ -42,8 +42,8 @@ def test_bare_loop_and_ours_train_the_same_network_the_same_way():
     x, y = stream.tasks[0].train_x, stream.tasks[0].train_y
     net = bench.plain_net(cfg, stream.n_classes)
     a, b = copy.deepcopy(net), copy.deepcopy(net)
-    fit(a, lambda out, idx: F.cross_entropy(out, y[idx]), x, cfg, epochs=2, lr=cfg.base_lr, milestones=(),
-        augment=False, gen=torch.Generator().manual_seed(0), device=torch.device("cpu"), progress=False, desc="", task=0)
+    fit(a, lambda out, idx: F.cross_entropy(out, y[idx]), x, epochs=2, lr=cfg.base_lr, milestones=(), gamma=cfg.lr_gamma,
+        batch_size=cfg.batch_size, augment=False, gen=torch.Generator().manual_seed(0), device=torch.device("cpu"))
     bench.bare_loop(b, x, y, cfg, 2, torch.device("cpu"), torch.Generator().manual_seed(0))
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)

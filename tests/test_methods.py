@@ -1,4 +1,4 @@
-"""Every method does what the seed describes, observed on the weights and the task logs."""
+"""Every method does what the paper describes, observed on the weights and the task logs."""
 import copy
 
 import pytest

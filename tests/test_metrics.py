@@ -24,7 +24,7 @@ def test_metrics_match_hand_computation():
 
 
 def test_seed_finetune_last_row_from_the_reference():
-    # the seed's finetune final row (percent) has mean 95.53 per method_and_dataset.md
+    # the paper's finetune final row (percent) has mean 95.53 per method_and_dataset.md
     last = [98.54, 96.09, 99.53, 92.72, 92.69, 93.54, 95.57, 91.31, 99.82]
     r = np.eye(9)
     r[-1] = last

@@ -152,7 +152,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
         sys.modules.pop("edited_plugin", None)
 
 
-def test_cli_imports_a_plugin_file_and_runs_it(tmp_path):
+def test_cli_imports_a_plugin_file_and_runs_it(tmp_path, capsys):
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text('''
 import torch.nn.functional as F
@@ -169,19 +169,23 @@ class Mine(Method):
         y = ctx.y
         return ctx.log("mine", ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), ctx.task.train_x))
 ''')
+    from dynnn_lib.cli import main
+
+    assert main(["run", "--method", "mine", "--preset", "tiny", "--seeds", "1"]) == 2   # not imported: one line
+    err = capsys.readouterr().err
+    assert "method='mine' is not registered" in err and "--import" in err and len(err.strip().splitlines()) == 1
     env = {**__import__("os").environ, "DYNNN_RUNS": str(tmp_path / "runs")}
-    cmd = [sys.executable, "-m", "dynnn_lib.cli"]
-    out = subprocess.run(cmd + ["run", "--import", str(plugin), "--method", "mine", "--preset", "tiny", "--seeds", "2",
-                                "--jobs", "2", "--json", "--no-progress"], capture_output=True, text=True, env=env,
-                         cwd=ROOT)
+    out = subprocess.run([sys.executable, "-m", "dynnn_lib.cli", "run", "--import", str(plugin), "--method", "mine",
+                          "--preset", "tiny", "--seeds", "2", "--jobs", "2", "--json", "--no-progress"],
+                         capture_output=True, text=True, env=env, cwd=ROOT)      # two worker processes import it too
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["config"]["method"] == "mine"
-    listed = subprocess.run(cmd + ["methods", "--import", str(plugin)], capture_output=True, text=True, cwd=ROOT)
-    assert "mine       Finetune with a name of my own." in listed.stdout
-    bad = subprocess.run(cmd + ["run", "--method", "mine", "--preset", "tiny", "--seeds", "1"], capture_output=True,
-                         text=True, env=env, cwd=ROOT)
-    assert bad.returncode == 2 and "method='mine' is not registered" in bad.stderr and "--import" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1
+    try:
+        assert main(["methods", "--import", str(plugin)]) == 0
+        assert "mine       Finetune with a name of my own." in capsys.readouterr().out
+    finally:
+        _REGISTRY.pop("mine", None)
+        sys.modules.pop("my_plugin", None)
 
 
 def test_a_package_declares_a_method_under_the_entry_point_group(tmp_path, monkeypatch):
@@ -245,7 +249,7 @@ def test_stateful_methods_resume_bit_identically_and_share_task_0(method, params
 
 
 # ------------------------------------------------------------------ runs as data
-def test_runs_table_export_and_show(tmp_path):
+def test_runs_table_export_and_show(tmp_path, capsys):
     runs = tmp_path / "runs"
     run_many([tiny(method="finetune"), tiny(method="combined", expand_at=[1])], runs, progress=False)
     from dynnn_lib import runs_table
@@ -257,25 +261,22 @@ def test_runs_table_export_and_show(tmp_path):
     assert len(long) == 2 * 5 * 9 and set(long.columns) >= {"run", "rule", "row", "column", "accuracy"}
     row = long[(long["method"] == "finetune") & (long["rule"] == "router") & (long["row"] == 2) & (long["column"] == 0)]
     assert row["accuracy"].item() == run(tiny(method="finetune"), runs).matrix[2, 0]
-    cmd = [sys.executable, "-m", "dynnn_lib.cli"]
-    out = subprocess.run(cmd + ["export", "--runs-dir", str(runs), "--format", "parquet", "--out", str(tmp_path / "x")],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+    from dynnn_lib.cli import main
+
+    assert main(["export", "--runs-dir", str(runs), "--format", "parquet", "--out", str(tmp_path / "x")]) == 0
     import pandas as pd
 
     assert len(pd.read_parquet(tmp_path / "x" / "matrices.parquet")) == len(long)
-    listing = subprocess.run(cmd + ["runs", "--runs-dir", str(runs)], capture_output=True, text=True, cwd=ROOT)
-    assert "2 runs (2 complete)" in listing.stdout and "combined" in listing.stdout
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    listing = capsys.readouterr().out
+    assert "2 runs (2 complete)" in listing and "combined" in listing
     key = df.loc[df["method"] == "finetune", "run"].item()
-    shown = subprocess.run(cmd + ["show", key, "--runs-dir", str(runs), "--png", str(tmp_path / "m.png"),
-                                  "--html", str(tmp_path / "m.html"), "--rule", "oracle"],
-                           capture_output=True, text=True, cwd=ROOT)
-    assert shown.returncode == 0, shown.stderr
-    assert "head rule oracle" in shown.stdout and (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["show", key, "--runs-dir", str(runs), "--png", str(tmp_path / "m.png"), "--html",
+                 str(tmp_path / "m.html"), "--rule", "oracle"]) == 0
+    assert "head rule oracle" in capsys.readouterr().out and (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
     assert "plotly" in (tmp_path / "m.html").read_text()
-    missing = subprocess.run(cmd + ["runs", "--runs-dir", str(tmp_path / "none")], capture_output=True, text=True,
-                             cwd=ROOT)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert main(["runs", "--runs-dir", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_training_log_records_loss_parts_lr_and_time_per_epoch(tmp_path):

@@ -132,7 +132,7 @@ def test_editing_a_method_source_invalidates_its_cached_runs(tmp_path):
 
     first, again = go(), go()
     assert first[0] == "TRAINED" and again == ["CACHED", first[1]]
-    methods = pkg / "dynnn_lib" / "methods.py"
+    methods = pkg / "dynnn_lib" / "methods" / "training.py"
     methods.write_text(methods.read_text() + "\n# a comment changes nothing\n")
     assert go()[0] == "CACHED"
     methods.write_text(methods.read_text().replace("def kd_loss(", "KD_EDITED = True\n\n\ndef kd_loss("))

@@ -8,7 +8,7 @@ from dynnn_lib.data import load_stream, synthetic
 
 def test_default_stream_mirrors_round1_table():
     assert len(synthetic.ROUND1_STREAM) == 9
-    assert synthetic.ROUND1_STREAM[3] == {"illumination": "weak", "pixel": "large"}   # the seed's big-forgetting task
+    assert synthetic.ROUND1_STREAM[3] == {"illumination": "weak", "pixel": "large"}   # the paper's big-forgetting task
     s = load_stream(DataConfig(n_classes=3, train_per_class=2, test_per_class=2))
     assert len(s) == 9 and s.n_classes == 3
     assert s.tasks[3].factors == {"illumination": "weak", "occlusion": "0%", "pixel": "large", "clutter": "normal"}
