@@ -159,7 +159,7 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar) ->
             bar.pending(1, len(todo) - i - 1)
             try:
                 out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads), runs_dir)
-            except DynnnError as e:
+            except Exception as e:  # noqa: BLE001
                 out[key] = Outcome(key, "failed", error=_error_text(e))
             out[key].attempts = 1
             bar.finish(out[key])
