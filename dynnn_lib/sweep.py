@@ -397,8 +397,8 @@ def run_sweep(spec: SweepSpec, executor: str = "local", jobs: int = 2, address: 
         outcomes = execute(plan.configs, runs_dir, executor=executor, jobs=jobs, address=address,
                            threads=plan.threads, progress=progress, max_retries=max_retries,
                            labels={p.config.key(): _fmt(p.assign) for p in plan.points})
+        report = build_report(spec, plan, outcomes)  # keys again: under the same thread count
     wall = time.perf_counter() - t0
-    report = build_report(spec, plan, outcomes)
     report.meta.update({"executor": executor, "address": address, "jobs": jobs, "threads": plan.threads,
                         "wall_s": wall, "runs_dir": str(runs_dir)})
     folder = write_report(report, out)

@@ -2,6 +2,7 @@
 (``ray start --head``, 2 CPUs) with a worker killed mid-run and a driver killed mid-sweep."""
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -150,6 +151,20 @@ def _env():
 def cluster():
     """A head node of our own (2 CPUs, free ports, its own short temp dir), torn down by its process group:
     never `ray stop`, which stops every Ray cluster of the user on the machine."""
+    # token authentication with a token of our own, for the head and every driver (never ~/.ray/auth_token)
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    try:
+        yield from _head()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _head():
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'dynnn[ray]'); the cluster tests need it")
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.exists():
