@@ -12,7 +12,7 @@ JOBS ?= 2
 INSTANCES ?= 0 1
 PHASE := python3 benchmarks/phase.py
 
-.PHONY: all setup browser-deps train reproduce fidelity notebooks test nbval-refs bench speed readme lab clean
+.PHONY: all setup browser-deps train reproduce fidelity notebooks baselines test nbval-refs bench speed readme lab clean
 all:
 	@$(PHASE) setup -- $(MAKE) --no-print-directory setup
 	@$(PHASE) train -- $(MAKE) --no-print-directory train
@@ -40,6 +40,10 @@ reproduce: setup
 fidelity: setup
 	$(PY) -m dynnn_lib.fidelity --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS) --out reports >/dev/null
 	@echo "wrote reports/fidelity.md, fidelity.html and fidelity.json"
+
+# DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over 3 seeds
+baselines: setup
+	$(PY) -m dynnn_lib.cli baselines --seeds 3 --jobs $(JOBS) --no-progress --out reports
 
 # side-by-side benchmarks vs Avalanche and a bare PyTorch loop (installs the [bench] extra); see benchmarks/compare.py
 bench: setup

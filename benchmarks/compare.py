@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import multiprocessing as mp
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -46,24 +47,31 @@ warnings.filterwarnings("ignore", message="No loggers specified")  # we evaluate
 warnings.filterwarnings("ignore", message="Call to deprecated function")  # inside Avalanche 0.6 Replay
 
 from dynnn_lib import DynnnError, RunConfig, from_dict  # noqa: E402
-from dynnn_lib.config import VARIANTS  # noqa: E402
+from dynnn_lib.paper import VARIANTS  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
 from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
 from dynnn_lib.metrics import summarize  # noqa: E402
 from dynnn_lib.model import DynamicNet, build_model, model_size_bytes  # noqa: E402
-from dynnn_lib.reproduce import pm  # noqa: E402
+from dynnn_lib.reporting import markdown_table, pm  # noqa: E402
 from dynnn_lib.runner import resolve_device, run  # noqa: E402
 
-OURS = {"ours: finetune": VARIANTS["finetune"],
-        "ours: KD (DynamicNN, no expand)": VARIANTS["DynamicNN (no expand)"],
-        "ours: combined (expand@1)": VARIANTS["DynamicNN (expand@1)"]}
-AVALANCHE = {"Avalanche Naive": "naive", "Avalanche LwF": "lwf", "Avalanche EWC": "ewc", "Avalanche Replay (200)": "replay"}
-ORDER = ["ours: finetune", "Avalanche Naive", "ours: KD (DynamicNN, no expand)", "Avalanche LwF",
-         "ours: combined (expand@1)", "Avalanche EWC", "Avalanche Replay (200)"]
-RATIOS = [("ours: finetune", "Avalanche Naive"), ("ours: KD (DynamicNN, no expand)", "Avalanche LwF"),
-          ("ours: combined (expand@1)", "Avalanche Naive"), ("ours: combined (expand@1)", "Avalanche LwF")]
 EWC_LAMBDA = 100.0
 REPLAY_MEM = 200
+LWF_ALPHA, LWF_T = 1.0, 2.0
+OURS = {"ours: finetune": VARIANTS["finetune"],
+        "ours: LwF": {"method": "lwf", "method_params": {"alpha": LWF_ALPHA, "temperature": LWF_T}},
+        "ours: EWC": {"method": "ewc", "method_params": {"ewc_lambda": EWC_LAMBDA}},
+        "ours: replay (200)": {"method": "replay", "method_params": {"memory": REPLAY_MEM}},
+        "ours: joint": {"method": "joint"},
+        "ours: KD (DynamicNN, no expand)": VARIANTS["DynamicNN (no expand)"],
+        "ours: combined (expand@1)": VARIANTS["DynamicNN (expand@1)"]}
+AVALANCHE = {"Avalanche Naive": "naive", "Avalanche LwF": "lwf", "Avalanche EWC": "ewc",
+             "Avalanche Replay (200, reservoir)": "replay", "Avalanche Cumulative": "cumulative"}
+# each in-workbench baseline beside Avalanche's implementation of the same method
+PAIRS = [("ours: finetune", "Avalanche Naive"), ("ours: LwF", "Avalanche LwF"), ("ours: EWC", "Avalanche EWC"),
+         ("ours: replay (200)", "Avalanche Replay (200, reservoir)"), ("ours: joint", "Avalanche Cumulative")]
+ORDER = [n for pair in PAIRS for n in pair] + ["ours: KD (DynamicNN, no expand)", "ours: combined (expand@1)"]
+RATIOS = PAIRS + [("ours: combined (expand@1)", "Avalanche Naive")]
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}
 
@@ -110,8 +118,10 @@ def run_ours(cfg: RunConfig, stream, device: torch.device, runs_dir: str) -> dic
     model = DynamicNet(cfg, stream.n_classes)
     model.load_saved(state)
     model.to(device)
+    memory = cfg.method_params.get("memory", 0) if cfg.method == "replay" else 0  # our memory keeps uint8 images
     return {"matrix": res.matrix.tolist(), "wall_s": wall, "model_bytes": model_size_bytes(model),
-            "n_params": sum(p.numel() for p in model.parameters()), "extra_mb": 0.0,
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "extra_mb": memory * stream.tasks[0].train_x[0].numel() / 2**20,
             "infer_us": inference_us_per_image(model, stream, device), "heads": state["n_heads"]}
 
 
@@ -128,8 +138,9 @@ def avalanche_dataset(x: torch.Tensor, y: torch.Tensor):
 def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> dict[str, Any]:
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.core import SupervisedPlugin
-    from avalanche.training import EWC, LwF, Naive, Replay
-    from avalanche.training.plugins import EvaluationPlugin
+    from avalanche.training import EWC, Cumulative, LwF, Naive
+    from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+    from avalanche.training.storage_policy import ReservoirSamplingBuffer
 
     class SameSchedule(SupervisedPlugin):
         """Our schedule: base lr/epochs/milestones on task 0, incremental ones after; flips on task 0."""
@@ -167,12 +178,16 @@ def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> di
     t0 = time.perf_counter()
     if kind == "naive":
         strategy = Naive(**common)
-    elif kind == "lwf":
-        strategy = LwF(alpha=cfg.kd_weight, temperature=cfg.kd_temperature, **common)
+    elif kind == "lwf":  # Avalanche's KL has no T^2 factor, ours (Hinton's) has: the same loss needs alpha * T^2
+        strategy = LwF(alpha=LWF_ALPHA * LWF_T ** 2, temperature=LWF_T, **common)
     elif kind == "ewc":
-        strategy = EWC(ewc_lambda=EWC_LAMBDA, **common)
-    elif kind == "replay":
-        strategy = Replay(mem_size=REPLAY_MEM, **common)
+        strategy = EWC(ewc_lambda=EWC_LAMBDA, mode="separate", **common)
+    elif kind == "replay":  # a reservoir memory and one memory batch per training batch, as ours
+        common["plugins"] = common["plugins"] + [ReplayPlugin(mem_size=REPLAY_MEM, batch_size_mem=cfg.batch_size,
+                                                              storage_policy=ReservoirSamplingBuffer(REPLAY_MEM))]
+        strategy = Naive(**common)
+    elif kind == "cumulative":
+        strategy = Cumulative(**common)
     else:
         raise ValueError(kind)
     n = len(stream.tasks)
@@ -244,8 +259,9 @@ def throughput(cfg: RunConfig, epochs: int, rounds: int, with_avalanche: bool) -
     def ours():
         net = copy.deepcopy(template).to(device)
         yd = y.to(device)
-        fit(net, lambda out, idx: F.cross_entropy(out, yd[idx]), x, cfg, epochs=epochs, lr=cfg.base_lr, milestones=(),
-            augment=False, gen=torch.Generator().manual_seed(0), device=device, progress=False, desc="", task=0)
+        fit(net, lambda out, idx: F.cross_entropy(out, yd[idx]), x, epochs=epochs, lr=cfg.base_lr, milestones=(),
+            gamma=cfg.lr_gamma, batch_size=cfg.batch_size, augment=False, gen=torch.Generator().manual_seed(0),
+            device=device, progress=False)
 
     def bare():
         bare_loop(copy.deepcopy(template).to(device), x, y, cfg, epochs, device, torch.Generator().manual_seed(0))
@@ -280,8 +296,7 @@ def throughput(cfg: RunConfig, epochs: int, rounds: int, with_avalanche: bool) -
 
 # ----------------------------------------------------------------------------------------------- report
 def fmt_table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(r) + " |" for r in rows])
+    return markdown_table([header, *rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,6 +316,9 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3, help="epochs per throughput job")
     ap.add_argument("--tiny", action="store_true", help="tiny stream and epochs: checks the script in seconds")
     ap.add_argument("--no-avalanche", action="store_true", help="only our methods and the bare loop")
+    ap.add_argument("--n-tasks", type=int, help="only the first N tasks of the stream (a shorter, cheaper check)")
+    ap.add_argument("--only-pairs", action="store_true",
+                    help="only the in-workbench baselines and Avalanche's implementations (no DynamicNN rows)")
     ap.add_argument("--no-isolate", action="store_true", help="run in this process (no per-run peak memory)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks.md"))
     args = ap.parse_args(argv)
@@ -313,13 +331,15 @@ def _main(argv: list[str] | None = None) -> int:
             print("error: avalanche-lib is not installed; `pip install -e .[bench]` (or make bench), "
                   "or pass --no-avalanche", file=sys.stderr)
             return 2
-    base = dict(TINY) if args.tiny else {}
+    base = json.loads(json.dumps(TINY)) if args.tiny else {}
     base["device"] = args.device
+    if args.n_tasks:
+        base.setdefault("data", {})["n_tasks"] = args.n_tasks
     cfg0 = from_dict(base)
     torch.set_num_threads(args.threads)
     stream = load_stream(cfg0.data)
     build_model(cfg0, stream.n_classes)  # warm the pretrained-convs cache before anything is timed
-    names = [n for n in ORDER if with_av or n in OURS]
+    names = [n for n in ORDER if (with_av or n in OURS) and (not args.only_pairs or any(n in p for p in PAIRS))]
     device = resolve_device(cfg0.device)
     print(f"# dynnn benchmarks\n\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__}, {args.threads} thread(s), device {device}; stream: {len(stream)} tasks x "
@@ -351,6 +371,18 @@ def _main(argv: list[str] | None = None) -> int:
     acc_table = fmt_table(["method", "final row", "average acc.", "BWT", "square", "wall s/run"], rows)
     ratio_rows = [[f"{a} / {b}", f"{by_name[a]['wall'] / by_name[b]['wall']:.2f}"]
                   for a, b in RATIOS if a in by_name and b in by_name]
+    agree_rows = []
+    for a, b in PAIRS:
+        if a in by_name and b in by_name:
+            for metric in ("final", "overall"):
+                diff = by_name[a][metric][0] - by_name[b][metric][0]
+                spread = max(by_name[a][metric][1], by_name[b][metric][1])
+                agree_rows.append([f"{a} vs {b}", {"final": "final row", "overall": "square"}[metric],
+                                   f"{diff * 100:+.2f}", f"{spread * 100:.2f}",
+                                   "yes" if abs(diff) <= spread else "no",
+                                   f"{by_name[a]['wall'] / by_name[b]['wall']:.2f}"])
+    agree_table = fmt_table(["pair", "metric", "ours − Avalanche", "seed-to-seed spread (larger std)",
+                             "within the spread", "time ratio ours / Avalanche"], agree_rows)
     res_rows = []
     for name in names:
         r0 = results[name][-1]
@@ -366,6 +398,8 @@ def _main(argv: list[str] | None = None) -> int:
         res_table += "\n\n(--no-isolate: all runs shared one process, so peak RSS is cumulative.)"
 
     print("## Accuracy and time (mean ± std over seeds, percent)\n\n" + acc_table + "\n", flush=True)
+    if agree_rows:
+        print("## In-workbench baselines beside Avalanche's\n\n" + agree_table + "\n", flush=True)
     if ratio_rows:
         print("Wall-time ratio ours / Avalanche (< 1: ours is faster)\n\n" + fmt_table(["pair", "ratio"], ratio_rows) + "\n")
     print("## Size, memory, inference\n\n" + res_table + "\n", flush=True)
@@ -386,6 +420,8 @@ def _main(argv: list[str] | None = None) -> int:
             f"{torch.__version__}, {args.threads} thread(s), device {device}; {len(stream)} tasks, seeds 0..{args.seeds - 1}"
             f"{' (--tiny)' if args.tiny else ''}. Command: `python benchmarks/compare.py {' '.join(argv or sys.argv[1:])}`\n")
     text = "\n".join([head, "## Accuracy and time (mean ± std over seeds, percent)\n", acc_table, "",
+                      "## In-workbench baselines beside Avalanche's (same stream, network, optimiser, schedule, "
+                      "seeds)\n", agree_table if agree_rows else "(Avalanche not run)", "",
                       "Wall-time ratio ours / Avalanche (< 1: ours is faster)\n",
                       fmt_table(["pair", "ratio"], ratio_rows) if ratio_rows else "(Avalanche not run)", "",
                       "## Size, memory, inference\n", res_table, "", "## Training throughput\n", tp_text, ""])

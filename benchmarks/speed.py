@@ -200,7 +200,9 @@ def phases(path: Path) -> str:
 
 
 def fmt(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows])
+    from dynnn_lib.reporting import markdown_table
+
+    return markdown_table([header, *rows])
 
 
 def main(argv: list[str] | None = None) -> int:

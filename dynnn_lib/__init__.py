@@ -8,13 +8,17 @@ The data path is one line: stream -> model -> method -> metrics -> results -> pl
 """
 __version__ = "0.1.0"
 
-from .config import DataConfig, RunConfig, VARIANTS, SEED_SCORES, from_dict  # noqa: E402
+from .config import DataConfig, RunConfig, from_dict  # noqa: E402
+from .paper import PAPER_SCORES, VARIANTS  # noqa: E402
+from .methods import Method, TaskContext, TaskLog, available_methods, register  # noqa: E402
 from .errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
 from .metrics import aggregate, summarize  # noqa: E402
 from .runner import RunResult, load_result, run, run_many, run_seeds  # noqa: E402
+from .runs import runs_table  # noqa: E402
 
 __all__ = [
-    "DataConfig", "RunConfig", "VARIANTS", "SEED_SCORES", "from_dict", "ConfigError", "DataError", "DynnnError",
+    "DataConfig", "RunConfig", "VARIANTS", "PAPER_SCORES", "Method", "TaskContext", "TaskLog", "available_methods",
+    "register", "from_dict", "ConfigError", "DataError", "DynnnError",
     "ResultCorrupt", "TrainingDiverged", "aggregate", "summarize", "RunResult", "load_result", "run", "run_many",
-    "run_seeds",
+    "run_seeds", "runs_table",
 ]

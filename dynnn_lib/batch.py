@@ -18,8 +18,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import SEED_SCORES
-from .reproduce import pm
+from .paper import PAPER_SCORES
+from .reporting import html_page, markdown_table, pm
 from .errors import ConfigError, DynnnError
 from .notebook import load_notebook, parameters_of, read_records, run_notebook
 from .store import atomic_text
@@ -102,25 +102,22 @@ def build_report(out_dir: str | Path) -> Path:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=first))
         first = False
 
-    add(viz.metrics_table(metrics, SEED_SCORES))
+    add(viz.metrics_table(metrics, PAPER_SCORES))
     for name, d in variants.items():
         parts.append(f"<h2>{html.escape(name)} <small>({html.escape(sources[name])})</small></h2>")
         add(viz.heatmap(np.array(d["matrix_mean"]), np.array(d["matrix_std"]), d["task_names"],
                         title=f"{name}: {d['n_seeds']} seed(s), expanded at {d['expanded_at'][0]}"))
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn report</title></head><body>"
-            "<h1>dynnn: accuracy matrices</h1><p>Rows: after training task i; columns: test on task j. "
+    page = html_page("dynnn: accuracy matrices", "<p>Rows: after training task i; columns: test on task j. "
             "Hover for mean ± std over seeds. The table puts the paper's 'square performance' beside ours.</p>"
             + ("<p>The paper's published 9×9 tables beside ours, and which of its claims held (paired 95 % intervals): "
                "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
-            + "\n".join(parts) + "</body></html>")
+            + "\n".join(parts))
     atomic_text(out_dir / "index.html", page)
-    lines = ["# dynnn report", "", "| variant | notebook | the paper | square | average acc. | final row | BWT |",
-             "|---|---|---|---|---|---|---|"]
+    rows = [["variant", "notebook", "the paper", "square", "average acc.", "final row", "BWT"]]
     for name, m in metrics.items():
-        seed = f"{SEED_SCORES[name]:.2f}" if name in SEED_SCORES else ""
-        cells = " | ".join(pm(*m[k]) for k in ("overall", "average_accuracy", "final", "bwt"))
-        lines.append(f"| {name} | {sources[name]} | {seed} | {cells} |")
-    lines += ["", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]
+        paper = f"{PAPER_SCORES[name]:.2f}" if name in PAPER_SCORES else ""
+        rows.append([name, sources[name], paper, *(pm(*m[k]) for k in ("overall", "average_accuracy", "final", "bwt"))])
+    lines = ["# dynnn report", "", markdown_table(rows), "", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]
     atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")
     return out_dir / "index.html"
 

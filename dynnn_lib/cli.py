@@ -1,4 +1,4 @@
-"""Command line: ``dynnn run``, ``dynnn reproduce``, ``dynnn show``.
+"""Command line: ``dynnn run``, ``dynnn reproduce``, ``dynnn runs``, ``dynnn export``, ``dynnn show``, ``dynnn methods``.
 
 Errors in the input come out as one line (``dynnn: error: ...``) with exit status 2; an interrupted run
 keeps its finished tasks and resumes when the same command is run again.
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import HEAD_COMBINE, METHODS, PRESETS, from_dict
+from .config import DATA_SOURCES, FACTORS, HEAD_COMBINE, PRESETS, from_dict
 from .errors import ConfigError, DynnnError
 
 
@@ -61,10 +61,17 @@ def base_config(args: argparse.Namespace) -> dict:
         _set_nested(values, "data.source", args.data_source)
     if args.data_root:
         _set_nested(values, "data.root", args.data_root)
+    if args.factor:
+        _set_nested(values, "data.factor", args.factor)
     if args.n_tasks is not None:
         _set_nested(values, "data.n_tasks", args.n_tasks)
     if args.device:
         values["device"] = args.device
+    for item in getattr(args, "param", None) or []:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r} must look like name=value, e.g. --param memory=500")
+        key, _, text = item.partition("=")
+        values.setdefault("method_params", {})[key.strip()] = _parse_value(text)
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set kd_temperature=4")
@@ -79,12 +86,34 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named starting configuration (tiny = smoke test)")
     p.add_argument("--config", help="YAML file of RunConfig fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any field, e.g. data.n_tasks=4")
-    p.add_argument("--data-source", choices=["synthetic", "openloris-round1", "openloris-folders"])
-    p.add_argument("--data-root", help="folder of the real dataset (holds train/ and test/)")
+    p.add_argument("--data-source", choices=list(DATA_SOURCES))
+    p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
+    p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
     p.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import a module (or a .py file) that registers methods, e.g. --import mymethods")
+
+
+def import_plugins(names: Sequence[str] | None) -> None:
+    """Import modules or .py files that register methods (their @register runs on import)."""
+    import importlib
+    import importlib.util
+
+    for name in names or []:
+        path = Path(name)
+        try:
+            if name.endswith(".py"):
+                if not path.is_file():
+                    raise ConfigError(f"--import {name}: no such file")
+                sys.path.insert(0, str(path.resolve().parent))  # workers import it by module name too
+                importlib.import_module(path.stem)
+            else:
+                importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run one method over seeds and print its accuracy matrix")
-    r.add_argument("--method", choices=METHODS, help="finetune | expand | kd | combined")
+    r.add_argument("--method", help="a registered method: finetune | expand | kd | combined | lwf | ewc | replay | "
+                   "joint, or a plugin's (see dynnn methods)")
+    r.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of the method (method_params), e.g. --param memory=500")
     r.add_argument("--expand", type=int, nargs="+", metavar="TASK", help="expand at these task indices")
     r.add_argument("--expand-threshold", type=float, help="expand automatically below this accuracy (0..1)")
     r.add_argument("--kd-head", choices=["best", "worst"])
@@ -107,8 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
-    show = sub.add_parser("show", help="verify and print a stored result.json")
-    show.add_argument("path")
+    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 % CIs)")
+    bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
+    _common(bl)
+    bl.set_defaults(seeds=3)
+
+    show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
+    show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
+    show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    show.add_argument("--rule", choices=list(HEAD_COMBINE), help="score under this head rule (never retrains)")
+    show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
+    show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
+    show.add_argument("--no-color", action="store_true", help="plain text matrix")
+
+    runs = sub.add_parser("runs", help="list the cached runs: method, key parameters, seed, status, metrics, when, commit")
+    runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    runs.add_argument("--method", help="only this method")
+    runs.add_argument("--rule", choices=list(HEAD_COMBINE), help="metrics under this head rule")
+
+    exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
+    exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    exp.add_argument("--format", default="csv", help="csv (default) or parquet")
+    exp.add_argument("--out", default="reports/runs", help="folder for runs.<fmt> and matrices.<fmt>")
+
+    meth = sub.add_parser("methods", help="list the registered methods and their parameters")
+    meth.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import a plugin first")
 
     sw = sub.add_parser("sweep", help="run a grid of configurations (YAML spec) locally or on Ray; report per point")
     sw.add_argument("spec", help="sweep YAML: name, preset, base, grid, list, metric (see params/sweep_example.yaml)")
@@ -126,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "on a cluster: a folder every node sees at the same path")
     sw.add_argument("--out", default=None, help="report folder root (default reports/sweeps; report in <out>/<name>/)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                    help="import a module (or a .py file) that registers methods; workers import it too")
     return parser
 
 
@@ -133,6 +190,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
     from .metrics import aggregate
     from .runner import run_seeds
 
+    import_plugins(args.imports)
     values = base_config(args)
     for flag, key in (("method", "method"), ("expand_threshold", "expand_threshold"), ("kd_head", "kd_head"),
                       ("head_combine", "head_combine")):
@@ -152,7 +210,9 @@ def _run_cmd(args: argparse.Namespace) -> int:
                           "routing": [None if r.routing is None else r.routing.tolist() for r in results],
                           "expanded_at": [r.expanded_at for r in results], "keys": [r.config.key() for r in results]}))
         return 0
-    print(format_matrix(agg["matrix_mean"], agg["matrix_std"]))
+    from .reporting import text_matrix
+
+    print(text_matrix(agg["matrix_mean"], agg["matrix_std"]))
     print()
     for name, (m, s) in agg["metrics"].items():
         print(f"{name:>17}: {m * 100:6.2f} ± {s * 100:.2f}")
@@ -167,14 +227,6 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise ConfigError(f"--seeds {args.seeds}: need at least 1 seed")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: need at least 1 process")
-
-
-def format_matrix(mean: np.ndarray, std: np.ndarray) -> str:
-    n = len(mean)
-    head = "after\\test " + "".join(f"{j:>14}" for j in range(n))
-    rows = [head] + [f"T{i:<9} " + "".join(f"{mean[i, j] * 100:7.2f}±{std[i, j] * 100:<5.2f} " for j in range(n))
-                     for i in range(n)]
-    return "\n".join(rows)
 
 
 def _reproduce_cmd(args: argparse.Namespace) -> int:
@@ -201,22 +253,104 @@ def _reproduce_cmd(args: argparse.Namespace) -> int:
 
 
 def _show_cmd(args: argparse.Namespace) -> int:
-    from .runner import load_result
+    from .cache import default_runs_dir
+    from .reporting import matrix_png, text_matrix
+    from .results import load_result
 
     path = Path(args.path)
+    if not path.exists() and (Path(args.runs_dir or default_runs_dir()) / args.path).is_dir():
+        path = Path(args.runs_dir or default_runs_dir()) / args.path
     if path.is_dir():
         path = path / "result.json"
     if not path.exists():
-        raise ConfigError(f"{path} does not exist; pass a run folder or its result.json")
+        raise ConfigError(f"{path} does not exist; pass a run folder, its result.json or a run key (see dynnn runs)")
     res = load_result(path)
-    print(f"status: {res.status}" + (f" ({res.error})" if res.error else ""))
-    print(format_matrix(res.matrix, np.zeros_like(res.matrix)))
+    if args.rule:
+        res = res.with_rule(args.rule)
+    cfg = res.config
+    title = f"{cfg.method} seed {cfg.seed}, head rule {cfg.head_combine}"
+    print(f"{title}; status: {res.status}" + (f" ({res.error})" if res.error else ""))
+    print(text_matrix(res.matrix, color=not args.no_color and sys.stdout.isatty()))
+    if res.status == "complete":
+        print("  ".join(f"{k}: {v * 100:.2f}" for k, v in res.metrics.items()))
+    if args.png:
+        print(f"wrote {matrix_png(res.matrix, args.png, title)}")
+    if args.html:
+        from . import viz
+
+        out = Path(args.html)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        viz.heatmap(res.matrix, None, res.task_names, title=title).write_html(out, include_plotlyjs="cdn")
+        print(f"wrote {out}")
+    return 0
+
+
+def _baselines_cmd(args: argparse.Namespace) -> int:
+    from . import baselines
+    from .store import atomic_text
+
+    _check_counts(args)
+    import_plugins(args.imports)
+    summaries = baselines.compare(base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
+                                  progress=not args.no_progress)
+    text, payload = baselines.report(summaries)
+    print(text)
+    out = Path(args.out)
+    atomic_text(out / "baselines.md", "# DynamicNN beside the in-workbench baselines\n\n" + text + "\n")
+    atomic_text(out / "baselines.json", json.dumps(payload, indent=1))
+    print(f"\nwrote {out / 'baselines.md'} and {out / 'baselines.json'}")
+    return 0
+
+
+def _runs_cmd(args: argparse.Namespace) -> int:
+    from .runs import runs_table
+
+    df = runs_table(args.runs_dir, rule=args.rule)
+    if args.method:
+        df = df[df["method"] == args.method]
+    if df.empty:
+        print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
+        return 0
+    cols = ["run", "method", "expand_at", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
+            "when", "commit", "marks"]
+    view = df[cols].copy()
+    for m in ("overall", "final", "bwt"):
+        view[m] = (view[m] * 100).round(2)
+    view["when"] = view["when"].map(lambda t: t.strftime("%Y-%m-%d %H:%M") if t is not None else "")
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 40):
+        print(view.sort_values(["method", "seed"]).to_string(index=False))
+    print(f"\n{len(df)} runs ({(df['status'] == 'complete').sum()} complete); metrics in percent under each run's "
+          "head rule; dynnn export writes every column")
+    return 0
+
+
+def _export_cmd(args: argparse.Namespace) -> int:
+    from .runs import export
+
+    for path in export(args.runs_dir, args.out, args.format):
+        print(f"wrote {path}")
+    return 0
+
+
+def _methods_cmd(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .methods import available_methods
+
+    import_plugins(args.imports)
+    for name, cls in sorted(available_methods().items()):
+        params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
+        marks = "; ".join(cls.marks())
+        print(f"{name:<10} {cls.describe()}" + (f" [{params}]" if params else "") + (f" ({marks})" if marks else ""))
     return 0
 
 
 def _sweep_cmd(args: argparse.Namespace) -> int:
     from .sweep import load_spec, make_plan, run_sweep
 
+    import_plugins(args.imports)
     spec = load_spec(args.spec)
     if args.executor == "local" and args.address:
         raise ConfigError("--address needs --executor ray (the local executor runs on this machine)")
@@ -238,7 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "sweep": _sweep_cmd}[args.command](args)
+        return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
+                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
+                "sweep": _sweep_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2

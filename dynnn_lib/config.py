@@ -15,14 +15,17 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-METHODS = ("finetune", "expand", "kd", "combined")
-DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders")
+DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
+FACTORS = ("clutter", "illumination", "occlusion", "pixel")  # the dataset's factor folders (method_and_dataset.md 2.4)
+DECIDE_ON = ("validation", "train")
+PRETRAINED = (True, False, "imagenet")
+NORMS = ("group", "frozen_bn")
 CE_ON = ("all", "unknown")
 HEAD_COMBINE = ("router", "oracle", "mean_prob", "max_conf", "last")  # see routing.py
 KNOWN_RULES = ("router", "mean_prob", "max_conf", "last")
 KD_HEADS = ("best", "worst", "routed")
 HEAD_INIT = ("copy", "scratch")
-BACKBONES = ("small", "resnet18")
+BACKBONES = ("small", "resnet18", "mobilenetv2")
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -50,9 +53,19 @@ class DataConfig:
     """Where the task stream comes from.
 
     source: ``synthetic`` (the embedded factor-controlled benchmark, no download),
-        ``openloris-round1`` (``<root>/{train,test}/batch<k>/label.csv``) or
-        ``openloris-folders`` (``<root>/{train,test}/task<k>/<class>/*.jpg``).
+        ``openloris-round1`` (``<root>/{train,validation,test}/batch<k>/label.csv``),
+        ``openloris-folders`` (``<root>/{train,validation,test}/task<k>/<class>/*.jpg``), or the dataset's current
+        layout ``<root>/{train,validation,test}/<factor>/segment<k>/<instance>/*.jpg`` read as
+        ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
+        (all four factors in sequence, 12 tasks: one per factor and level); see data/openloris.py.
     n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
+    factor: openloris-benchmark1 only: clutter | illumination | occlusion | pixel.
+    decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
+        on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
+        validation data; test data never), else its training data; ``train`` = always the training data.
+        The KD "known" samples are always the training samples (KD trains on them); the matrix always uses test.
+    load_workers: processes decoding real images into the on-disk cache (0 = in this process). Not part of the
+        run key: it changes speed, not the pixels.
     """
 
     source: str = "synthetic"
@@ -66,11 +79,25 @@ class DataConfig:
     test_per_class: int = 30
     data_seed: int = 0
     cache_dir: str | None = None
+    # real data
+    factor: str | None = None        # openloris-benchmark1: which factor's 9 segments form the stream
+    decide_on: str = "validation"    # expansion decision on the validation split when present (else train)
+    load_workers: int = 2            # decoding processes for the on-disk image cache (speed only)
 
     def __post_init__(self) -> None:
         _choice("data.source", self.source, DATA_SOURCES)
         if self.source != "synthetic" and not self.root:
             raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
+        if self.source == "openloris-benchmark1":
+            if self.factor is None:
+                raise ConfigError("data.source='openloris-benchmark1' needs data.factor: one of " + ", ".join(FACTORS)
+                                  + " (e.g. --factor illumination)")
+            _choice("data.factor", self.factor, FACTORS)
+        elif self.factor is not None:
+            raise ConfigError(f"data.factor={self.factor!r} only applies to data.source='openloris-benchmark1'; drop it")
+        _choice("data.decide_on", self.decide_on, DECIDE_ON)
+        if isinstance(self.load_workers, bool) or not isinstance(self.load_workers, int) or self.load_workers < 0:
+            raise ConfigError(f"data.load_workers={self.load_workers!r} must be an integer >= 0 (0 = no worker processes)")
         if self.n_tasks is not None:
             _positive("data.n_tasks", self.n_tasks, int)
             if self.n_tasks < 2:
@@ -96,18 +123,31 @@ class DataConfig:
 class RunConfig:
     """One run of one method on one stream with one seed.
 
-    method:
+    method: a registered method (``dynnn_lib.methods``; ``available_methods()`` lists them):
       * ``finetune``  - one head, the whole network trained on every task (the baseline).
       * ``expand``    - trunk frozen after task 0; a new head at each task in ``expand_at``;
                         elsewhere the newest head is fine-tuned with cross-entropy only.
       * ``kd``        - trunk frozen after task 0; never expands; every later task trains one head
                         with CE + knowledge distillation on the "known" samples (DynamicNN, no expand).
       * ``combined``  - expansion at ``expand_at`` and KD elsewhere (DynamicNN expand@k).
+      * ``lwf``, ``ewc``, ``replay``, ``joint`` - baselines on the same loop, model and stream.
+    method_params: the method's own parameters (its ``Params`` dataclass; e.g. ``{"memory": 500}`` for replay),
+      validated by the method and stored with every default filled in.
+    The fields from expand_at to head_init are DynamicNN's parameters; a method that does not read them leaves
+    them out of its cache key.
     expand_threshold: if set, expansion is decided automatically: expand when the old model's accuracy
-      on the new task's training data, measured before training, is below this fraction.
+      on the new task's decision data (``data.decide_on``: its validation split when the layout has one, else
+      its training data), measured before training, is below this fraction.
+    pretrained: ``True`` = generic convs pretrained on disjoint generated objects (pretrain.py, the offline
+      stand-in); ``False`` = random initialisation; ``"imagenet"`` = torchvision's ImageNet weights for
+      ``resnet18`` / ``mobilenetv2`` read from a local file, never downloaded (pretrain.imagenet_weights_path).
+    norm: ``group`` = GroupNorm everywhere (the paper's choice; with ImageNet weights the BatchNorm affine
+      parameters are copied and the statistics are computed per sample); ``frozen_bn`` = BatchNorm whose
+      running statistics stay at ImageNet's values (needs ``pretrained="imagenet"``). See model.py.
     """
 
     method: str = "kd"
+    method_params: Mapping[str, Any] = field(default_factory=dict)
     expand_at: tuple[int, ...] = ()
     expand_threshold: float | None = None
     # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)
@@ -118,8 +158,10 @@ class RunConfig:
     ce_on: str = "all"               # poster/oral: CE on all samples; abstract figure: unknown only
     # model
     backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
-    pretrained: bool = True          # start from generic pretrained convs (stand-in for ImageNet, see pretrain.py)
+    pretrained: bool | str = True    # True: generic convs pretrained offline (pretrain.py); "imagenet": torchvision's
+                                     # ImageNet weights from a local file (resnet18 / mobilenetv2 only)
     gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
+    norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
     head_combine: str = "router"     # router | oracle | mean_prob | max_conf | last (routing.py)
     known_rule: str = "router"       # how the old model predicts the new task before training (known samples,
@@ -141,10 +183,21 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
-        _choice("method", self.method, METHODS)
+        cls = self.method_class()
+        if not isinstance(self.method_params, Mapping):
+            raise ConfigError(f"method_params must be a mapping of names to values, got {self.method_params!r}")
+        object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
         _choice("kd_head", self.kd_head, KD_HEADS)
         _choice("ce_on", self.ce_on, CE_ON)
         _choice("backbone", self.backbone, BACKBONES)
+        _choice("norm", self.norm, NORMS)
+        if not any(self.pretrained is p for p in (True, False)) and self.pretrained != "imagenet":
+            raise ConfigError(f"pretrained={self.pretrained!r} is not valid; choose true, false or 'imagenet'")
+        if self.pretrained == "imagenet" and self.backbone == "small":
+            raise ConfigError("pretrained='imagenet' needs backbone 'resnet18' or 'mobilenetv2' (torchvision has no "
+                              "ImageNet weights for the small CNN)")
+        if self.norm == "frozen_bn" and self.pretrained != "imagenet":
+            raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
         _choice("head_combine", self.head_combine, HEAD_COMBINE)
         _choice("known_rule", self.known_rule, KNOWN_RULES)
         _choice("head_init", self.head_init, HEAD_INIT)
@@ -166,6 +219,18 @@ class RunConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
         self._check_expansion()
+        cls.check(self)
+
+    def method_class(self) -> type:
+        from .methods import get_method
+
+        if not isinstance(self.method, str):
+            raise ConfigError(f"method={self.method!r} must be a method name, e.g. 'kd'")
+        return get_method(self.method)
+
+    def params(self) -> Any:
+        """The method's parameters as its Params dataclass."""
+        return self.method_class().make_params(dict(self.method_params))
 
     def _check_expansion(self) -> None:
         tasks = self.expand_at
@@ -181,22 +246,10 @@ class RunConfig:
             t = self.expand_threshold
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
                 raise ConfigError(f"expand_threshold={t!r} must be a fraction in (0, 1], e.g. 0.8")
-            if self.method not in ("expand", "combined"):
-                raise ConfigError(f"expand_threshold only applies to methods 'expand' and 'combined', not {self.method!r}")
             if tasks:
                 raise ConfigError("give either expand_at (fixed schedule) or expand_threshold (automatic), not both")
-        elif self.method in ("expand", "combined") and not tasks:
-            raise ConfigError(
-                f"method {self.method!r} needs expansion tasks: pass expand_at (e.g. --expand 1 3) "
-                "or expand_threshold (e.g. --expand-threshold 0.8); for no expansion use method 'kd'")
-        elif self.method in ("finetune", "kd") and tasks:
-            raise ConfigError(f"method {self.method!r} never expands; drop expand_at or use method 'combined'")
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def trunk_frozen_after_base(self) -> bool:
-        return self.method != "finetune"
-
     def incremental_lr(self) -> float:
         return self.lr_trick_lr if self.lr_trick else self.inc_lr
 
@@ -208,45 +261,59 @@ class RunConfig:
         return d
 
     def training_dict(self) -> dict[str, Any]:
-        """The fields that shape training (evaluation-only fields such as head_combine left out)."""
-        return {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
+        """The fields that shape training: evaluation-only fields (head_combine), data.load_workers (speed only)
+        and the DynamicNN fields a method does not read are left out."""
+        from .methods import DYNAMICNN_FIELDS
+
+        unread = set(DYNAMICNN_FIELDS) - set(self.method_class().config_fields)
+        d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY and k not in unread}
+        d["data"] = {k: v for k, v in d["data"].items() if k not in SPEED_ONLY_DATA}
+        return d
 
     def key(self) -> str:
         """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
         code that shapes results, the data on disk and the torch thread count (see fingerprint.py)."""
-        return _hash(self.training_dict(), self)
+        return _hash(self.training_dict(), self, with_method=True)
 
     def base_key(self) -> str:
         """Hash of what shapes task 0 alone (full training is the same for every method): runs that differ only
         in incremental settings share their trained task 0."""
-        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self)
+        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self, with_method=False)
 
     def replace(self, **changes: Any) -> "RunConfig":
         data = changes.pop("data", None)
+        if "method" in changes and changes["method"] != self.method and "method_params" not in changes:
+            changes["method_params"] = {}  # another method's parameters do not carry over
         cfg = from_dict({**self.to_dict(), **changes})
         if data is not None:
-            data = data if isinstance(data, DataConfig) else _build(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
+            data = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
             cfg = dataclasses.replace(cfg, data=data)
         return cfg
 
 
 # evaluation-only: never part of the cache key (a stored run is re-scored under any value)
 EVALUATION_ONLY = frozenset({"head_combine"})
+# data fields that change speed, never the pixels or labels: not in the cache key
+SPEED_ONLY_DATA = frozenset({"load_workers"})
 # fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
-INCREMENTAL_ONLY = frozenset({"method", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
+INCREMENTAL_ONLY = frozenset({"method", "method_params", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
                               "ce_on", "head_init", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
                               "lr_trick_lr", "known_rule"})
 
 
-def _hash(fields: dict[str, Any], cfg: "RunConfig") -> str:
+def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
     from .fingerprint import code_fingerprint, data_fingerprint, threads
 
-    blob = json.dumps({"config": fields, "code": code_fingerprint(), "threads": threads(),
+    from .fingerprint import method_fingerprint
+
+    method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
+    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
+                       "threads": threads(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of names to values")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -272,27 +339,9 @@ def from_dict(values: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("config must be a mapping of names to values")
     values = dict(values)
     data = values.pop("data", None) or {}
-    values["data"] = data if isinstance(data, DataConfig) else _build(DataConfig, data, "data.")
-    return _build(RunConfig, values)
+    values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
+    return build_dataclass(RunConfig, values)
 
-
-# The seed's five headline variants (poster/oral slide 9), as overrides of RunConfig.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "finetune": {"method": "finetune"},
-    "DynamicNN (no expand)": {"method": "kd"},
-    "DynamicNN (expand@1)": {"method": "combined", "expand_at": (1,)},
-    "DynamicNN (no expand) + LR trick": {"method": "kd", "lr_trick": True},
-    "DynamicNN (expand@1) + LR trick": {"method": "combined", "expand_at": (1,), "lr_trick": True},
-}
-
-# The seed's reported "square performance" for the same variants (percent).
-SEED_SCORES: dict[str, float] = {
-    "finetune": 93.84,
-    "DynamicNN (no expand)": 94.50,
-    "DynamicNN (expand@1)": 95.75,
-    "DynamicNN (no expand) + LR trick": 96.01,
-    "DynamicNN (expand@1) + LR trick": 96.83,
-}
 
 # Named starting points. "tiny" is for smoke tests and CI: three small tasks, one epoch each.
 PRESETS: dict[str, dict[str, Any]] = {

@@ -38,6 +38,34 @@ def head_logits(head: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor:
     return torch.cat([head(feats[i:i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)]).float().cpu()
 
 
+class ConcatImages:
+    """The test images of all tasks, read in slices without concatenating them in memory.
+
+    ``x[i:j]`` returns exactly the rows ``torch.cat(parts)[i:j]`` would (so batches, and hence results, are
+    unchanged), but only those rows are read: with memory-mapped real data the whole test stream never has to fit
+    in memory at once.
+    """
+
+    def __init__(self, parts: Sequence[torch.Tensor]):
+        self.parts = list(parts)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, sl: slice) -> torch.Tensor:
+        start, stop, step = sl.indices(len(self))
+        assert step == 1, "ConcatImages supports contiguous slices only"
+        pieces = []
+        for k, p in enumerate(self.parts):
+            lo, hi = max(start, self.starts[k]), min(stop, self.starts[k + 1])
+            if lo < hi:
+                pieces.append(p[lo - self.starts[k]:hi - self.starts[k]])
+        if len(pieces) == 1:
+            return pieces[0]
+        return torch.cat(pieces) if pieces else self.parts[0][:0]
+
+
 @dataclass
 class Outputs:
     test_task: torch.Tensor                  # (N,) task of each test image (all tasks concatenated)
@@ -106,7 +134,7 @@ class Evaluator:
 
     def __init__(self, test_sets: Sequence[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
                  outputs: Outputs | None = None):
-        self.test_x = torch.cat([x for x, _ in test_sets])
+        self.test_x = ConcatImages([x for x, _ in test_sets])  # read batch by batch, never all in memory
         self.device = device
         self.outputs = outputs or Outputs(
             test_task=torch.cat([torch.full((len(y),), j, dtype=torch.long) for j, (_, y) in enumerate(test_sets)]),

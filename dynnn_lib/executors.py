@@ -43,10 +43,15 @@ class Outcome:
     attempts: int = 0
 
 
-def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int) -> dict:
-    """What a worker runs (a local process or a Ray task): the run's result payload (``RunResult.to_payload``)."""
+def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = ()) -> dict:
+    """What a worker runs (a local process or a Ray task): the run's result payload (``RunResult.to_payload``).
+    `plugins`: modules that register the run's method (imported first, as runner.run_many's workers do)."""
+    import importlib
+
     from .runner import run
 
+    for module in plugins:
+        importlib.import_module(module)
     os.environ["DYNNN_THREADS"] = str(threads)
     cfg = from_dict(cfg_dict)
     mine = cfg.key()
@@ -126,11 +131,28 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
             else:
                 todo.append((key, cfg))
         if todo:
+            plugins = sorted({plugin_module(cfg) for _, cfg in todo} - {None})
+            if "__main__" in plugins:
+                if executor == "ray":
+                    raise ConfigError("a method defined in this notebook/script cannot run on Ray workers; put it in "
+                                      "a module and pass --import MODULE")
+                jobs = 1  # the local executor runs it in this process
+            plugins = [m for m in plugins if m != "__main__"]
             run_all = _run_local if executor == "local" else _run_ray
-            run_all(todo, runs_dir, jobs, address, threads, max_retries, out, bar)
+            run_all(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins)
     finally:
         bar.close()
     return out
+
+
+def plugin_module(cfg: RunConfig) -> str | None:
+    """The module a worker must import for cfg's method (None for the built-in ones; '__main__' for a method
+    defined in a notebook or script, which no worker can import)."""
+    method_class = getattr(cfg, "method_class", None)
+    if method_class is None:
+        return None
+    module = method_class().__module__
+    return None if module.startswith("dynnn_lib.") else module
 
 
 def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
@@ -149,7 +171,7 @@ def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
 
 
 # ------------------------------------------------------------------ local processes
-def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar) -> None:
+def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -158,7 +180,7 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar) ->
         for i, (key, cfg) in enumerate(todo):
             bar.pending(1, len(todo) - i - 1)
             try:
-                out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads), runs_dir)
+                out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads, plugins), runs_dir)
             except Exception as e:  # noqa: BLE001
                 out[key] = Outcome(key, "failed", error=_error_text(e))
             out[key].attempts = 1
@@ -172,7 +194,7 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar) ->
             futures = {}
             for key, cfg in remaining:
                 attempts[key] += 1
-                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads)] = (key, cfg)
+                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins)] = (key, cfg)
             retry = []
             pending = set(futures)
             while pending:
@@ -204,7 +226,7 @@ def _import_ray():
     return ray
 
 
-def _run_ray(todo, runs_dir, jobs, address, threads, max_retries, out, bar) -> None:
+def _run_ray(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins) -> None:
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -224,7 +246,7 @@ def _run_ray(todo, runs_dir, jobs, address, threads, max_retries, out, bar) -> N
             raise ConfigError(f"the Ray cluster has {cpus} CPUs; a run needs {threads} (--threads)")
         slots = max(1, cpus // threads)
         task = ray.remote(num_cpus=threads, max_retries=max_retries, retry_exceptions=False)(run_task)
-        refs = {task.remote(cfg.to_dict(), str(runs_dir), key, threads): key for key, cfg in todo}
+        refs = {task.remote(cfg.to_dict(), str(runs_dir), key, threads, plugins): key for key, cfg in todo}
         while refs:
             bar.pending(min(slots, len(refs)), max(0, len(refs) - slots))
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)

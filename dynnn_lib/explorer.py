@@ -1,6 +1,6 @@
-"""The interactive expansion explorer: choose expansion tasks (or the automatic threshold rule), KD head,
-CE samples, LR trick, seeds and the test-time head rule; the heatmap, the metrics and the routing accuracy
-update in place.
+"""The interactive expansion explorer: choose the method (DynamicNN, a baseline or a registered plugin), the
+expansion tasks (or the automatic threshold rule), KD head, CE samples, LR trick, seeds and the test-time head
+rule; the heatmap, the metrics and the routing accuracy update in place.
 
 Changing a control only reads the run cache (cheap, keeps the kernel responsive); the head rule is
 evaluation-only, so switching it re-scores stored runs and never trains.  A configuration that was never
@@ -20,8 +20,13 @@ import plotly.graph_objects as go
 from . import viz
 from .config import HEAD_COMBINE, from_dict
 from .errors import DynnnError
+from .methods import available_methods
 from .metrics import aggregate
+from .reporting import html_table, pm
 from .runner import cached_result, run_many
+
+
+DYNAMICNN = ("expand", "kd", "combined")  # driven by the expansion controls as "DynamicNN"
 
 
 class Explorer:
@@ -31,6 +36,9 @@ class Explorer:
         self.runs_dir = runs_dir
         self.jobs = jobs
         self.n_tasks = n_tasks
+        others = sorted(m for m in available_methods() if m not in DYNAMICNN)
+        self.method = widgets.Dropdown(options=["DynamicNN"] + others, value="DynamicNN", description="method",
+                                       tooltip="DynamicNN uses the expansion controls below; other methods their defaults")
         self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
                                              description="expand at")
         self.threshold = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="auto <",
@@ -46,10 +54,10 @@ class Explorer:
         empty = np.full((n_tasks, n_tasks), np.nan)
         fig = viz.heatmap(empty, None, title="pick expansion tasks")
         self.fig = go.FigureWidget(fig) if live else fig
-        for w in (self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick, self.seeds):
+        for w in (self.method, self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick, self.seeds):
             w.observe(lambda _change: self.refresh(), names="value")
         self.train_button.on_click(lambda _b: self.train())
-        controls = widgets.VBox([self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick,
+        controls = widgets.VBox([self.method, self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick,
                                  self.seeds, widgets.HBox([self.train_button, self.status])])
         top = widgets.HBox([controls, self.summary])
         self.ui = widgets.VBox([top, self.fig]) if live else top  # a static Figure is shown beside, not inside
@@ -71,7 +79,9 @@ class Explorer:
         tasks = sorted(self.expand.value)
         values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value,
                   "ce_on": self.ce_on.value, "head_combine": self.head_rule.value}
-        if self.threshold.value > 0:
+        if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls only
+            values.update({"method": self.method.value, "expand_at": [], "expand_threshold": None})
+        elif self.threshold.value > 0:
             values.update({"method": "combined", "expand_at": [], "expand_threshold": float(self.threshold.value)})
         else:
             values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
@@ -83,6 +93,8 @@ class Explorer:
         return [cfg.replace(seed=s) for s in range(self.seeds.value)]
 
     def label(self) -> str:
+        if self.method.value != "DynamicNN":
+            return f"method: {self.method.value}"
         if self.threshold.value > 0:
             return f"expanded: auto < {self.threshold.value:.2f}"
         tasks = sorted(self.expand.value)
@@ -91,6 +103,9 @@ class Explorer:
     # ------------------------------------------------------------------ actions
     def refresh(self) -> bool:
         """Show the selection from the cache; returns whether it was there."""
+        dynamicnn = self.method.value == "DynamicNN"
+        for w in (self.expand, self.threshold, self.kd_head, self.ce_on):
+            w.disabled = not dynamicnn
         try:
             configs = self.configs()
         except DynnnError as e:
@@ -129,14 +144,13 @@ class Explorer:
             self.fig.data[0].text = trace.text
             self.fig.data[0].customdata = trace.customdata
             self.fig.layout.title.text = fresh.layout.title.text
-        rows = "".join(f"<tr><td>{viz.METRIC_LABELS[k]}</td><td>{m * 100:.2f} ± {s * 100:.2f}</td></tr>"
-                       for k, (m, s) in agg["metrics"].items())
+        rows = [["metric", "mean ± std"]] + [[viz.METRIC_LABELS[k], pm(m, s)] for k, (m, s) in agg["metrics"].items()]
         routing = [float(np.nanmean(r.routing[-1])) for r in results if r.routing is not None]
         if routing:
-            rows += f"<tr><td>routing acc. (final row)</td><td>{np.mean(routing) * 100:.2f}</td></tr>"
+            rows.append(["routing acc. (final row)", f"{np.mean(routing) * 100:.2f}"])
         heads = sorted({tuple(r.task_heads) for r in results})
-        rows += f"<tr><td>head per task</td><td>{'; '.join(str(list(h)) for h in heads)}</td></tr>"
-        self.summary.value = f"<table>{rows}</table>"
+        rows.append(["head per task", "; ".join(str(list(h)) for h in heads)])
+        self.summary.value = html_table(rows)
         self.train_button.disabled = True
         self.status.value = self.label()
 

@@ -35,60 +35,19 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .config import SEED_SCORES as PAPER_SCORES  # the paper's "square performance" per variant (config.py's name)
-from .config import VARIANTS, DataConfig, RunConfig
+from .paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, PAPER_SCORES,  # noqa: F401
+                    V2_NAME, V2_OVERRIDES, VARIANTS)
+from .config import DataConfig, RunConfig
 from .errors import ConfigError, DynnnError
 from .fingerprint import threads
 from .metrics import average_accuracy, diagonal, final, overall
-from .reproduce import VariantSummary, pm, variant_configs
+from .reporting import html_page, html_table, markdown_matrix, markdown_table, pm
+from .reproduce import VariantSummary, variant_configs
 from .routing import HEAD_RULES
 from .runner import run_many
 from .stats import HELD, INCONCLUSIVE, NOT_HELD, all_of, combine_verdicts, mean_sd, paired
 from .store import atomic_text
 
-_NAN = float("nan")
-
-
-def _table(rows: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
-    n = len(rows)
-    mean, std = np.full((n, n), _NAN), np.full((n, n), _NAN)
-    for i, row in enumerate(rows):
-        for j, (m, s) in enumerate(row):
-            mean[i, j], std[i, j] = m / 100, s / 100
-    return mean, std
-
-
-# ../shared/reference/method_and_dataset.md §1.5 (poster/slide 8), percent, mean ± std; upper triangle not reported
-PAPER_FINETUNE = _table([
-    [(99.71, .06)],
-    [(85.61, .72), (99.91, .10)],
-    [(97.93, .40), (80.92, 2.61), (99.88, .10)],
-    [(76.87, 1.19), (68.28, 1.04), (79.01, 1.89), (99.99, .01)],
-    [(87.40, .76), (91.02, .84), (86.81, 1.08), (96.93, .53), (99.95, .03)],
-    [(88.29, .85), (89.33, .99), (84.16, .54), (81.67, 1.70), (82.71, 2.02), (99.90, .02)],
-    [(99.00, .23), (95.62, 1.04), (99.07, .25), (98.75, .35), (94.97, .86), (95.81, .59), (99.72, .08)],
-    [(92.01, .74), (97.01, .09), (89.40, .95), (87.62, 2.25), (93.58, 1.40), (99.30, .01), (91.21, 1.06), (99.91, .05)],
-    [(98.54, .28), (96.09, .49), (99.53, .01), (92.72, 1.88), (92.69, 1.22), (93.54, .21), (95.57, .89), (91.31, .83),
-     (99.82, .02)],
-])
-PAPER_DYNAMICNN = _table([
-    [(99.30, .18)],
-    [(97.13, .46), (98.42, .39)],
-    [(99.25, .28), (95.92, .33), (97.88, .30)],
-    [(96.74, .57), (95.74, .28), (94.69, .24), (99.21, .06)],
-    [(94.50, .35), (97.08, .08), (93.12, .60), (99.31, .20), (97.10, .51)],
-    [(93.63, .68), (97.25, .14), (92.08, .93), (99.26, .24), (96.82, .55), (90.89, .42)],
-    [(96.77, .93), (98.01, .69), (96.15, 1.38), (99.35, .20), (97.58, .53), (93.41, 1.21), (98.26, .49)],
-    [(96.82, .39), (98.96, .24), (96.08, .57), (97.83, .53), (97.84, .43), (96.43, .84), (97.85, .18), (96.09, .75)],
-    [(97.98, .33), (99.10, .33), (98.00, .35), (98.17, .45), (97.94, .38), (95.33, 1.06), (98.38, .19), (94.97, .85),
-     (97.97, .26)],
-])
-V2_NAME = "DynamicNN V2' (worst head, expand@[1,3])"
-V2_OVERRIDES = {"method": "combined", "expand_at": [1, 3], "kd_head": "worst"}
-# Our automatic rule (issue: expansion that protects what is known): expand when the old model's *routed* accuracy
-# on the new task, before training, is below 0.5; distil elsewhere into the head the new task routes to.
-AUTO_NAME = "DynamicNN (auto < 0.5, routed KD)"
-AUTO_OVERRIDES = {"method": "combined", "expand_threshold": 0.5, "kd_head": "routed"}
 ALL_VARIANTS: dict[str, Mapping[str, Any]] = {**VARIANTS, V2_NAME: V2_OVERRIDES, AUTO_NAME: AUTO_OVERRIDES}
 DISSIMILAR = (1, 3, 5)  # where the paper's finetune forgets most (and where it chose to expand)
 SCHEMA = "dynnn.fidelity/1"
@@ -362,16 +321,6 @@ def machine_line(m: Mapping[str, Any]) -> str:
             f"generated {m['date']}.")
 
 
-def _md_matrix(mean: np.ndarray, std: np.ndarray, lower_only: bool = True) -> str:
-    n = len(mean)
-    lines = ["| | " + " | ".join(str(j) for j in range(n)) + " |", "|---" * (n + 1) + "|"]
-    for i in range(n):
-        cells = ["" if (lower_only and j > i) or not np.isfinite(mean[i, j])
-                 else f"{mean[i, j] * 100:.2f}±{std[i, j] * 100:.2f}" for j in range(n)]
-        lines.append(f"| T{i} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def claims_table(cl: Sequence[Claim], instances: Sequence[int],
                  mark: Callable[[str], str] = lambda v: v) -> list[list[str]]:
     """Header row, then one row per claim: claim, the paper, per instance (ours, Δ with 95 % CI, verdict), overall
@@ -388,11 +337,6 @@ def claims_table(cl: Sequence[Claim], instances: Sequence[int],
     return rows
 
 
-def _md_table(rows: list[list[str]]) -> str:
-    cells = lambda r: "| " + " | ".join(x.replace("|", "\\|") for x in r) + " |"  # noqa: E731
-    return "\n".join([cells(rows[0]), "|---" * len(rows[0]) + "|", *map(cells, rows[1:])])
-
-
 VERDICT_LEGEND = ("Δ = a − b for the claim \"a > b\", in points: the mean over seeds of the paired (same-seed) "
                   "difference with its 95 % confidence interval (Student t, n − 1 degrees of freedom). *held*: the "
                   "interval lies above 0; *not held*: below 0; *inconclusive*: it contains 0 (always so with one "
@@ -405,7 +349,7 @@ VERDICT_LEGEND = ("Δ = a − b for the claim \"a > b\", in points: the mean ove
 def _routing_table(routing: Mapping[str, Mapping[int, tuple[float, float] | None]], instances: Sequence[int]) -> str:
     rows = [["variant"] + [f"instance {k}" for k in instances]]
     rows += [[name] + [pm(*v[k]) if v.get(k) else "—" for k in instances] for name, v in routing.items()]
-    return _md_table(rows)
+    return markdown_table(rows)
 
 
 def _statistics(by_instance: Instances) -> tuple[str, dict]:
@@ -421,7 +365,7 @@ def _statistics(by_instance: Instances) -> tuple[str, dict]:
                     + [f"{fn(PAPER_DYNAMICNN[0]) * 100:.2f}"] + [pm(*v2[k]) for k in inst])
         numbers[label] = {"paper": {"finetune": fn(PAPER_FINETUNE[0]), "v2": fn(PAPER_DYNAMICNN[0])},
                           "ours": {str(k): {"finetune": ft[k], "v2": v2[k]} for k in inst}}
-    return _md_table(rows), numbers
+    return markdown_table(rows), numbers
 
 
 def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], head_rule: str,
@@ -444,16 +388,12 @@ def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], 
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"fidelity-{i}")
             for i, f in enumerate(figs)]
     table = claims_table(cl, instances, mark=lambda v: f"<b>{html.escape(v)}</b>")
-    esc = lambda x: x if x.startswith("<b>") else html.escape(x)  # noqa: E731
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table[0])
-    rows = "".join("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in r) + "</tr>" for r in table[1:])
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>dynnn fidelity</title>"
-            "<style>td,th{border:1px solid #ccc;padding:4px} table{border-collapse:collapse} "
-            ".pair{display:flex}</style></head><body><h1>Fidelity: the paper's tables beside ours</h1>"
-            f"<p>{html.escape(machine_line(mach))}</p>"
-            f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
-            f"colour scale from 50 %.</p><table><tr>{head}</tr>{rows}</table><p>{html.escape(VERDICT_LEGEND)}</p>"
-            f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div></body></html>")
+    table = [[x if x.startswith("<b>") else html.escape(x) for x in row] for row in table]
+    return html_page("Fidelity: the paper's tables beside ours",
+                     f"<p>{html.escape(machine_line(mach))}</p>"
+                     f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
+                     f"colour scale from 50 %.</p>{html_table(table, raw=True)}<p>{html.escape(VERDICT_LEGEND)}</p>"
+                     f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
 
 
 def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router",
@@ -478,7 +418,7 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
     cl = claims(by_instance)
     routing = routing_accuracy(by_instance)
     stats_md, stats_json = _statistics(by_instance)
-    claims_md = _md_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
+    claims_md = markdown_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
 
     md = [machine_line(mach), "", "# Fidelity: the paper's tables beside ours", "",
           f"Embedded benchmark, {n_tasks} tasks, generated instances data_seed = {instances}; seeds {seeds} "
@@ -494,9 +434,9 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
           "## Lower-triangle statistics (same definitions on both sides)", "", stats_md, "",
           "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
     for title, (sm, ss), ours in (("Finetune", PAPER_FINETUNE, ft), ("DynamicNN V2'", PAPER_DYNAMICNN, v2)):
-        md += [f"## {title}: the paper", "", _md_matrix(sm, ss), "",
+        md += [f"## {title}: the paper", "", markdown_matrix(sm, ss, lower_only=True), "",
                f"## {title}: ours, instance {instances[0]} (lower triangle; full matrix in fidelity.html)", "",
-               _md_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"]), ""]
+               markdown_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"], lower_only=True), ""]
     atomic_text(out_dir / "fidelity.md", "\n".join(md) + "\n")
     atomic_text(out_dir / "fidelity_claims.md", claims_md + "\n")
     payload = {"schema": SCHEMA, "machine": mach, "instances": instances, "seeds": seeds, "head_rule": head_rule,

@@ -21,7 +21,9 @@ from typing import Iterator
 
 PACKAGE = Path(__file__).resolve().parent
 # modules whose code changes a run's numbers (reporting, notebooks and the CLI do not)
-RESULT_MODULES = ("config.py", "model.py", "methods.py", "routing.py", "evaluation.py", "pretrain.py", "runner.py",
+# (each method's own module is fingerprinted per run: method_fingerprint, so editing lwf.py retrains only LwF)
+RESULT_MODULES = ("config.py", "model.py", "methods/__init__.py", "methods/base.py", "methods/training.py",
+                  "methods/dynamicnn.py", "routing.py", "evaluation.py", "pretrain.py", "runner.py",
                   "data/stream.py", "data/synthetic.py", "data/openloris.py")
 
 
@@ -44,6 +46,52 @@ def code_fingerprint(root: str | None = None, modules: tuple[str, ...] = RESULT_
         p = base / name
         h.update(name.encode())
         h.update(_normalised(p).encode() if p.exists() else b"-")
+    return h.hexdigest()[:16]
+
+
+def _code_object_digest(code, h) -> None:
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _code_object_digest(const, h)
+        else:
+            h.update(repr(const).encode())
+
+
+def _class_digest(cls: type, h) -> None:
+    """A class defined where there is no source file (a notebook cell): its methods' bytecode and constants."""
+    for name, value in sorted(vars(cls).items()):
+        h.update(name.encode())
+        fn = getattr(value, "__func__", value)
+        if hasattr(fn, "__code__"):
+            _code_object_digest(fn.__code__, h)
+        elif isinstance(value, type):
+            _class_digest(value, h) if value.__module__ == cls.__module__ else h.update(value.__qualname__.encode())
+        elif not name.startswith("__"):
+            h.update(repr(value).encode())
+        if name == "Params" and isinstance(value, type):
+            import dataclasses
+
+            h.update(repr([(f.name, f.default) for f in dataclasses.fields(value)]).encode())
+
+
+def method_fingerprint(cls: type) -> str:
+    """Hash of a method's own code: the module of each class in its MRO below Method (the file's syntax tree), or,
+    for a class defined in a notebook, its methods' bytecode. Part of the run key."""
+    import sys
+
+    h = hashlib.sha256()
+    for klass in cls.__mro__:
+        if klass.__name__ == "Method" and klass.__module__.endswith("methods.base"):
+            break
+        module = sys.modules.get(klass.__module__)
+        path = getattr(module, "__file__", None)
+        h.update(klass.__qualname__.encode())
+        if path and klass.__module__ != "__main__" and Path(path).exists():
+            h.update(_normalised(Path(path)).encode())
+        else:
+            _class_digest(klass, h)
     return h.hexdigest()[:16]
 
 

@@ -5,12 +5,19 @@ trunk frozen after task 0 serve later domains.  Offline we cannot fetch ImageNet
 initialisation is a network pretrained once on a *disjoint* set of generated objects (other silhouettes,
 colours and textures than the benchmark's classes) rendered under every factor level at random.  The
 weights are cached on disk and shared by every run with the same backbone and image size.
+
+``pretrained="imagenet"`` instead reads torchvision's ImageNet weights (ResNet-18, MobileNetV2) from a local file
+and never downloads: :func:`imagenet_weights_path` looks in ``$DYNNN_WEIGHTS`` and then in torch hub's checkpoint
+folder (``torch.hub.get_dir()/checkpoints``) for torchvision's own file name, and otherwise stops with one line
+naming the path to put the file at. The file name carries the first hex digits of the file's sha256, so the run
+key (which holds ``pretrained`` and ``backbone``) names one set of weights.
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -19,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import RunConfig
+from .errors import ConfigError
 from .data import synthetic
 from .data.stream import default_cache_dir
 from .store import atomic_torch_save
@@ -50,6 +58,8 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
     """
     if not cfg.pretrained:
         return None
+    if cfg.pretrained == "imagenet":
+        return imagenet_state(cfg)
     from .fingerprint import PRETRAIN_MODULES, code_fingerprint, pinned_threads, threads
 
     spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(None, PRETRAIN_MODULES), "threads": threads(), "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
@@ -100,3 +110,54 @@ def _pretrain(cfg: RunConfig, build) -> dict[str, torch.Tensor]:
 def _is_classifier(net: nn.Module, key: str) -> bool:
     last_linear = [name for name, m in net.heads[0].named_modules() if isinstance(m, nn.Linear)][-1]
     return key.startswith(f"heads.0.{last_linear}.")
+
+
+# torchvision's IMAGENET1K_V1 weights: the file names torch hub stores them under (download URL = prefix + name)
+IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "mobilenetv2": "mobilenet_v2-b0353104.pth"}
+IMAGENET_URL = "https://download.pytorch.org/models/"
+
+
+def imagenet_weights_path(backbone: str) -> Path:
+    """The local file holding torchvision's ImageNet weights for `backbone`; a one-line ConfigError naming where
+    to put it when it is in neither ``$DYNNN_WEIGHTS`` nor torch hub's checkpoint folder (nothing is downloaded)."""
+    import torch.hub
+
+    name = IMAGENET_FILES[backbone]
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / name
+    env = os.environ.get("DYNNN_WEIGHTS")
+    candidates = ([Path(env).expanduser() / name] if env else []) + [hub]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(f"ImageNet weights for {backbone} not found: download {IMAGENET_URL}{name} elsewhere and put it "
+                      f"at {candidates[0]}" + ("" if env else " (or in the folder $DYNNN_WEIGHTS names)")
+                      + "; nothing is downloaded here")
+
+
+def imagenet_state(cfg: RunConfig) -> dict[str, torch.Tensor]:
+    """Trunk + head weights (DynamicNet keys) from torchvision's ImageNet file, classifier left out.
+
+    norm="group": the BatchNorm affine parameters become GroupNorm's, running statistics are dropped (GroupNorm
+    computes its own per sample); norm="frozen_bn": everything is kept (model.py explains both).
+    """
+    from .model import torchvision_names
+
+    path = imagenet_weights_path(cfg.backbone)
+    try:
+        tv = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ConfigError(f"{path} cannot be read as a torch state dict ({type(e).__name__}); download "
+                          f"{IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again") from None
+    if not isinstance(tv, dict):
+        raise ConfigError(f"{path} is not a state dict; download {IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again")
+    names = torchvision_names(cfg)
+    classifier = {"resnet18": "fc.", "mobilenetv2": "classifier."}[cfg.backbone]
+    state = {}
+    for ours, theirs in names.items():
+        if theirs.startswith(classifier):
+            continue  # task-specific: a fresh classifier for our classes
+        if theirs not in tv:
+            raise ConfigError(f"{path} has no tensor {theirs!r}: it is not torchvision's {cfg.backbone}; download "
+                              f"{IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again")
+        state[ours] = tv[theirs]
+    return state

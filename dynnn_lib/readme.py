@@ -6,7 +6,11 @@ A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; e
 
 * ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
 * ``reproduction`` - the router and oracle tables of reports/reproduction.md;
-* ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases).
+* ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases);
+* ``baselines``    - reports/baselines.md (``make baselines``: DynamicNN beside LwF, EWC, replay, joint);
+* ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``).
+
+The last two are optional: without their report the block is left as it is.
 """
 from __future__ import annotations
 
@@ -38,7 +42,16 @@ def blocks(reports: Path) -> dict[str, str]:
     machine = next((l for l in fidelity.splitlines() if l.startswith("Machine:")), "")
     reproduction = read("reproduction.md")
     speed = read("speed.md").split("\n", 1)[1].strip()
-    return {"fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",
+    out = {}
+    if (reports / "baselines.md").exists():
+        out["baselines"] = read("baselines.md").split("\n", 1)[1].strip()
+    if (reports / "benchmarks.md").exists():
+        bench = read("benchmarks.md")
+        head = bench.split("\n\n")[1] if "\n\n" in bench else ""
+        section = [t for t in re.findall(r"^## (In-workbench baselines beside Avalanche's.*)$", bench, flags=re.M)]
+        if section:
+            out["benchmarks"] = head + "\n\n" + _section(bench, section[0])
+    return {**out, "fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",
             "reproduction": "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
                                         for rule in ("router", "oracle", "mean_prob")),
             "speed": speed}

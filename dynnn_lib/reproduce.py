@@ -9,9 +9,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import SEED_SCORES, VARIANTS, RunConfig, from_dict
+from .config import RunConfig, from_dict
+from .paper import PAPER_SCORES, VARIANTS
 from .metrics import aggregate
 from .runner import RunResult, run_many
+from .reporting import markdown_table, pm  # noqa: F401 (pm: re-exported)
 from .stats import mean_sd
 
 
@@ -69,25 +71,20 @@ def reproduce(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 
     return out
 
 
-def pm(mean: float, std: float, scale: float = 100.0) -> str:
-    return f"{mean * scale:.2f} ± {std * scale:.2f}"
-
-
 def summary_table(summaries: Sequence[VariantSummary]) -> str:
     """Markdown table in the poster's terms; 'square' is the mean of the full N x N matrix."""
-    lines = ["| variant | the paper | square (ours) | average acc. | final row | BWT | routing acc. | expanded at | s/run |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    rows = [["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT", "routing acc.", "expanded at",
+             "s/run"]]
     for s in summaries:
         m = s.agg["metrics"]
-        seed = SEED_SCORES.get(s.name)
+        seed = PAPER_SCORES.get(s.name)
         exp = sorted({tuple(e) for e in s.expansions})
         exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
         routing = s.routing
-        lines.append(f"| {s.name} | {'' if seed is None else f'{seed:.2f}'} | {pm(*m['overall'])} | "
-                     f"{pm(*m['average_accuracy'])} | {pm(*m['final'])} | {pm(*m['bwt'])} | "
-                     f"{'' if routing is None else pm(*routing)} | {exp_s} | {s.seconds:.1f} |")
+        rows.append([s.name, "" if seed is None else f"{seed:.2f}", pm(*m["overall"]), pm(*m["average_accuracy"]),
+                     pm(*m["final"]), pm(*m["bwt"]), "" if routing is None else pm(*routing), exp_s, f"{s.seconds:.1f}"])
     n = summaries[0].agg["n_seeds"] if summaries else 0
-    lines.append("")
+    lines = [markdown_table(rows), ""]
     lines.append(f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the paper's "
                  "'square performance'); BWT < 0 means forgetting; routing acc. = test images sent to the head "
                  "responsible for their task (final row). s/run: training + evaluation of one run (task 0 counted "

@@ -36,7 +36,8 @@ ROUTER_SHRINKAGE = 0.01
 def domain_features(trunk_out: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) trunk activations -> (N, 2C) per-channel mean and standard deviation (float64)."""
     f = trunk_out.double().flatten(2)
-    return torch.cat([f.mean(2), f.std(2)], 1)
+    spread = f.std(2) if f.shape[2] > 1 else torch.zeros_like(f[:, :, 0])  # a 1x1 map (tiny images) has no spread
+    return torch.cat([f.mean(2), spread], 1)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .config import VARIANTS
+from .paper import VARIANTS
 
 Variants = dict[str, dict[str, Any]]
 

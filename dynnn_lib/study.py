@@ -10,11 +10,15 @@ import plotly.graph_objects as go
 import numpy as np
 
 from . import viz
-from .config import SEED_SCORES
+from .paper import PAPER_SCORES
 from .metrics import aggregate
 from .notebook import record
-from .reproduce import VariantSummary, pm, reproduce, summary_table
+from .reporting import markdown_table, pm
+from .reproduce import VariantSummary, reproduce, summary_table
 from .routing import HEAD_RULES
+
+
+METRIC_NAMES = {"overall": "square", "final": "final row", "average_accuracy": "average acc.", "bwt": "BWT"}
 
 
 @dataclass
@@ -38,8 +42,30 @@ class Study:
         agg = self[name].agg
         return viz.task_curves(agg["matrix_mean"], agg["matrix_std"], title=f"{name}: accuracy per task over training")
 
+    def training(self, name: str, seed: int | None = None) -> go.Figure:
+        """One run's training log (first seed unless given): loss parts per epoch, learning rate, task actions."""
+        runs = self[name].results
+        r = next((r for r in runs if seed is None or r.config.seed == seed), runs[0])
+        return viz.training_log(r.logs, title=f"{name}, seed {r.config.seed}: loss per epoch and its parts")
+
+    def paired(self, name: str, others: list[str], metrics: tuple[str, ...] = ("overall", "final")) -> str:
+        """`name` minus each of `others` per seed (paired), mean with its 95 % interval and the verdict, as Markdown."""
+        from .stats import paired
+
+        a = {r.config.seed: r for r in self[name].results}
+        rows = [["compared with"] + [f"{name} − it, {METRIC_NAMES.get(m, m)} [95 % CI]" for m in metrics]]
+        for other in others:
+            b = {r.config.seed: r for r in self[other].results}
+            seeds = sorted(set(a) & set(b))
+            cells = []
+            for m in metrics:
+                p = paired([a[s].metrics[m] for s in seeds], [b[s].metrics[m] for s in seeds])
+                cells.append(f"{p.mean_diff * 100:+.2f} [{p.ci_low * 100:+.2f}, {p.ci_high * 100:+.2f}] {p.verdict}")
+            rows.append([f"{other} ({len(seeds)} seed{'' if len(seeds) == 1 else 's'})"] + cells)
+        return markdown_table(rows)
+
     def table(self) -> go.Figure:
-        return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, SEED_SCORES)
+        return viz.metrics_table({s.name: s.agg["metrics"] for s in self.summaries}, PAPER_SCORES)
 
     def summary(self) -> str:
         """The metrics of every variant as a Markdown table (mean ± std, percent), the paper's number beside."""
@@ -56,12 +82,11 @@ class Study:
 
     def rules(self, name: str) -> str:
         """The same runs scored under every head rule (no retraining), as a Markdown table."""
-        lines = ["| head rule | square | final row | average acc. | BWT |", "|---|---|---|---|---|"]
+        rows = [["head rule", "square", "final row", "average acc.", "BWT"]]
         for rule in HEAD_RULES:
             m = aggregate([r.matrices[rule] for r in self[name].results])["metrics"]
-            lines.append(f"| {rule} | {pm(*m['overall'])} | {pm(*m['final'])} | {pm(*m['average_accuracy'])} | "
-                         f"{pm(*m['bwt'])} |")
-        return "\n".join(lines)
+            rows.append([rule, pm(*m["overall"]), pm(*m["final"]), pm(*m["average_accuracy"]), pm(*m["bwt"])])
+        return markdown_table(rows)
 
     def heads(self, name: str) -> str:
         """Per seed: where the network expanded, and the head responsible for each task."""
@@ -80,11 +105,11 @@ class Study:
                 if log["action"] == "kd" and mine:
                     steps.setdefault((t, h), []).append((float(m[t - 1, mine].mean()), float(m[t, mine].mean())))
                 owner[t] = h
-        lines = ["| KD of task | into head | its earlier tasks before | after | change | seeds |", "|---|---|---|---|---|---|"]
+        rows = [["KD of task", "into head", "its earlier tasks before", "after", "change", "seeds"]]
         for (t, h), v in sorted(steps.items()):
             b, a = np.mean([x for x, _ in v]), np.mean([y for _, y in v])
-            lines.append(f"| {t} | {h} | {b * 100:.1f} | {a * 100:.1f} | {(a - b) * 100:+.1f} | {len(v)} |")
-        return "\n".join(lines)
+            rows.append([t, h, f"{b * 100:.1f}", f"{a * 100:.1f}", f"{(a - b) * 100:+.1f}", len(v)])
+        return markdown_table(rows)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}

@@ -77,3 +77,69 @@ def image_grid(images, nrow: int, title: str = "", labels: Sequence[str] | None 
                       xaxis={"visible": False}, yaxis={"visible": False},
                       width=min(1000, grid.shape[1] * 3 + 40), height=grid.shape[0] * 3 + 60)
     return fig
+
+
+def training_log(logs: Sequence[dict], title: str = "training, task by task") -> go.Figure:
+    """Loss per epoch split into its parts (ce, kd, reg...) over the whole stream, the learning rate on a second
+    axis, a line at each task boundary labelled with what the task did (full, expand, kd, lwf...)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x, series, lrs, bounds = 0, {}, [], []
+    for log in logs:
+        bounds.append((x, f"T{log['task']} {log['action']}" + (f" (known {log['known_fraction']:.0%})"
+                                                               if log.get("known_fraction") is not None else "")))
+        for e in log.get("epochs", []):
+            x += 1
+            for k, v in e.items():
+                if k not in ("epoch", "lr", "time_s"):
+                    series.setdefault(k, {})[x] = v
+            lrs.append((x, e["lr"]))
+    for k, pts in series.items():
+        fig.add_trace(go.Scatter(x=list(pts), y=list(pts.values()), mode="lines+markers", name=k,
+                                 line={"dash": "solid" if k == "loss" else "dot"}))
+    if lrs:
+        fig.add_trace(go.Scatter(x=[a for a, _ in lrs], y=[b for _, b in lrs], name="learning rate", mode="lines",
+                                 line={"color": "grey", "shape": "hv"}), secondary_y=True)
+    for pos, label in bounds:
+        fig.add_vline(x=pos + 0.5, line={"color": "#bbb", "width": 1})
+        fig.add_annotation(x=pos + 0.6, y=1.0, yref="paper", text=label, showarrow=False, xanchor="left",
+                           textangle=-90, yanchor="top", font={"size": 10})
+    fig.update_layout(title=title, height=380, xaxis_title="epoch (all tasks in order)", yaxis_title="loss per sample")
+    fig.update_yaxes(title_text="learning rate", type="log", secondary_y=True)
+    return fig
+
+
+def task_samples(stream, per_row: int = 10, title: str = "") -> go.Figure:
+    """One training image of each of the first `per_row` classes (columns) for every task (rows)."""
+    import torch
+
+    rows = []
+    for task in stream.tasks:
+        first = [int((task.train_y == c).nonzero()[0]) for c in range(min(per_row, stream.n_classes))]
+        rows.append(task.train_x[first])
+    return image_grid(torch.cat(rows), nrow=len(rows[0]),
+                      title=title or f"tasks 0-{len(rows) - 1} (rows) x classes (columns)")
+
+
+def factor_levels(n_classes: int, data_seed: int = 0, per_row: int = 10, image_size: int = 32) -> go.Figure:
+    """The embedded benchmark's objects under each level of one factor, the other factors at their neutral level."""
+    import torch
+
+    from .data import synthetic
+
+    protos = synthetic.class_prototypes(n_classes, data_seed)
+    labels = torch.arange(min(per_row, n_classes))
+    grids = [synthetic.render({factor: level}, labels, protos, image_size, torch.Generator().manual_seed(1))
+             for factor, levels in synthetic.LEVELS.items() for level in levels]
+    return image_grid(torch.cat(grids), nrow=len(labels),
+                      title="rows: " + " | ".join(f"{f}: {', '.join(l)}" for f, l in synthetic.LEVELS.items()))
+
+
+def class_balance(stream) -> go.Figure:
+    """Training images per class and task (grouped bars)."""
+    import torch
+
+    counts = [torch.bincount(t.train_y, minlength=stream.n_classes).tolist() for t in stream.tasks]
+    return go.Figure([go.Bar(name=f"task {i}", x=stream.class_names, y=c) for i, c in enumerate(counts)]).update_layout(
+        barmode="group", title="training images per class and task", height=350)

@@ -25,10 +25,8 @@ data_seed: int = 0  # the benchmark's seed
 per_row: int = 10  # images per row in the grids
 
 # %% tags=["nbval-check-output"]
-import torch
-from dynnn_lib import DataConfig
-from dynnn_lib.data import load_stream, synthetic
-from dynnn_lib import viz
+from dynnn_lib import DataConfig, viz
+from dynnn_lib.data import load_stream
 
 stream = load_stream(DataConfig(n_classes=n_classes, train_per_class=train_per_class, data_seed=data_seed))
 for task in stream.tasks:
@@ -39,32 +37,18 @@ for task in stream.tasks:
 # Each row shows one image of every class (in class order) from that task's training set.
 
 # %%
-rows = []
-for task in stream.tasks:
-    first = [int((task.train_y == c).nonzero()[0]) for c in range(min(per_row, stream.n_classes))]
-    rows.append(task.train_x[first])
-viz.image_grid(torch.cat(rows), nrow=len(rows[0]), title="tasks 0-8 (rows) x classes (columns)")
+viz.task_samples(stream, per_row)
 
 # %% [markdown]
 # ## One factor at a time
 # The same objects under each level of one factor, the other factors at their neutral level.
 
 # %%
-protos = synthetic.class_prototypes(n_classes, data_seed)
-labels = torch.arange(min(per_row, n_classes))
-grids = []
-for factor, levels in synthetic.LEVELS.items():
-    for level in levels:
-        grids.append(synthetic.render({factor: level}, labels, protos, 32, torch.Generator().manual_seed(1)))
-viz.image_grid(torch.cat(grids), nrow=len(labels),
-               title="rows: " + " | ".join(f"{f}: {', '.join(l)}" for f, l in synthetic.LEVELS.items()))
+viz.factor_levels(n_classes, data_seed, per_row)
 
 # %% [markdown]
 # ## Class balance
 # Every task holds the same number of images per class, so accuracy is not skewed by frequent classes.
 
 # %%
-import plotly.graph_objects as go
-counts = [torch.bincount(t.train_y, minlength=stream.n_classes).tolist() for t in stream.tasks]
-go.Figure([go.Bar(name=f"task {i}", x=stream.class_names, y=c) for i, c in enumerate(counts)]).update_layout(
-    barmode="group", title="training images per class and task", height=350)
+viz.class_balance(stream)

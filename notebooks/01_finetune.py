@@ -45,6 +45,12 @@ result.heatmap("finetune")
 # %%
 result.curves("finetune")
 
+# %% [markdown]
+# The loss per epoch over the whole stream, with the learning rate: each new domain starts with a jump in loss.
+
+# %%
+result.training("finetune")
+
 # %%
 result.table()
 

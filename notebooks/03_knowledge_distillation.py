@@ -46,6 +46,15 @@ result.heatmap("DynamicNN (no expand)")
 # %%
 result.curves("DynamicNN (no expand)")
 
+# %% [markdown]
+# ## What each task's training did
+# The loss per epoch split into cross-entropy and the distillation term, the learning rate (right axis), and at
+# each task boundary the action and the share of "known" samples (those the old model already got right: the
+# only ones distillation acts on).
+
+# %%
+result.training("DynamicNN (no expand)")
+
 # %%
 result.table()
 

@@ -53,6 +53,13 @@ result.heatmap(auto)
 result.heatmap(fixed)
 
 # %% [markdown]
+# The training log of the automatic rule: where it expanded (new head, cross-entropy only) and where it
+# distilled (CE + KD on the known samples), with the loss parts per epoch.
+
+# %%
+result.training(auto)
+
+# %% [markdown]
 # ## What distillation cost the heads it went into
 # Accuracy (task known) on the tasks a head already owned, just before and after each KD step into it:
 

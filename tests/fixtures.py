@@ -41,3 +41,17 @@ def make_folders(root: Path, n_tasks: int = 3, classes=("bottle", "cup", "knife"
                 for i in range(per_class):
                     _image(root / split / f"task{t}" / name / f"{i}.jpg", c, size=18 + t, seed=t * 100 + c * 10 + i)
     return root
+
+
+def make_current(root: Path, factors=("clutter", "illumination", "occlusion", "pixel"), n_segments: int = 3,
+                 instances=("bottle_01", "cup_02", "knife_03"), per_instance: int = 2, size: int = 20,
+                 splits=("train", "validation", "test")) -> Path:
+    """The dataset's current layout: <root>/{train,validation,test}/<factor>/segment<k>/<instance>/*.jpg."""
+    for s, split in enumerate(splits):
+        for f, factor in enumerate(factors):
+            for k in range(1, n_segments + 1):
+                for c, inst in enumerate(instances):
+                    for i in range(per_instance):
+                        _image(root / split / factor / f"segment{k}" / inst / f"{i}.jpg", c, size=size,
+                               seed=((s * 7 + f) * 31 + k) * 101 + c * 10 + i)
+    return root

@@ -3,11 +3,11 @@ import pytest
 
 from conftest import tiny
 from dynnn_lib import ConfigError, RunConfig, from_dict, run
-from dynnn_lib.config import VARIANTS
+from dynnn_lib.paper import VARIANTS
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"method": "magic"}, "method='magic' is not valid; choose one of: finetune, expand, kd, combined"),
+    ({"method": "magic"}, "method='magic' is not registered; choose one of: combined, ewc, expand, finetune, joint, kd, lwf, replay"),
     ({"method": "combined", "expand_at": [-1]}, "negative task index"),
     ({"method": "combined", "expand_at": []}, "needs expansion tasks"),
     ({"method": "combined", "expand_at": [1, 1]}, "lists a task twice"),

@@ -84,3 +84,39 @@ def test_threshold_and_ce_controls_map_to_the_automatic_rule(tmp_path):
     cfg = ex.configs()[0]
     assert cfg.expand_threshold == 0.5 and cfg.expand_at == () and cfg.ce_on == "unknown"
     assert ex.label() == "expanded: auto < 0.50"
+
+
+def test_the_method_menu_offers_baselines_and_a_method_registered_in_the_session(tmp_path):
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from dynnn_lib import Method, register
+    from dynnn_lib.methods.base import _REGISTRY
+
+    @register
+    class Quiet(Method):
+        """Finetune at half the loss."""
+
+        name = "quiet_test"
+
+        @dataclasses.dataclass(frozen=True)
+        class Params:
+            scale: float = 0.5
+
+        def train_task(self, ctx):
+            y = ctx.y
+            fn = lambda out, idx: self.params.scale * F.cross_entropy(out, y[idx])  # noqa: E731
+            return ctx.log("quiet", ctx.fit(ctx.network(), fn, ctx.task.train_x))
+
+    try:
+        ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+        assert {"DynamicNN", "lwf", "ewc", "replay", "joint", "finetune", "quiet_test"} <= set(ex.method.options)
+        ex.expand.value = (1,)
+        ex.method.value = "quiet_test"          # the expansion controls do not apply to it
+        assert ex.expand.disabled and ex.values()["method"] == "quiet_test" and ex.values()["expand_at"] == []
+        assert ex.train() and ex.status.value == "method: quiet_test"
+        ex.method.value = "DynamicNN"
+        assert not ex.expand.disabled and ex.values()["method"] == "combined"
+    finally:
+        _REGISTRY.pop("quiet_test", None)

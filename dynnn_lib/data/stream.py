@@ -1,4 +1,10 @@
-"""A stream is an ordered list of tasks, each with uint8 train/test images and labels."""
+"""A stream is an ordered list of tasks, each with uint8 train/test (and, when the layout has one, validation)
+images and labels.
+
+The embedded synthetic stream lives in memory (a cached ``.pt`` file); real data are memory-mapped uint8
+arrays decoded once into an on-disk cache (data/openloris.py), so a stream larger than memory reads only the
+pages a batch touches.  Both are plain ``torch.Tensor`` objects: training and evaluation index them the same way.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -24,6 +30,8 @@ class Task:
     test_x: torch.Tensor
     test_y: torch.Tensor
     factors: dict[str, str] = field(default_factory=dict)
+    val_x: torch.Tensor | None = None  # the layout's validation split, None when it has none (synthetic)
+    val_y: torch.Tensor | None = None
 
 
 @dataclass
@@ -93,6 +101,19 @@ def _synthetic_stream(cfg: DataConfig) -> Stream:
         tasks.append(Task(index=t, name=f"task {t}: " + synthetic.describe(factors), factors=full, **tens))
     names = [f"object {c}" for c in range(cfg.n_classes)]
     return Stream(tasks=tasks, n_classes=cfg.n_classes, class_names=names, source="synthetic")
+
+
+def decision_set(task: Task, cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels on which the old model's accuracy for the expansion decision is measured.
+
+    ``cfg.decide_on == "validation"`` (default): the task's validation split when the layout has one. The
+    sources do not say which split Hikvision measured it on [NF]; the challenge rules allow using validation data
+    and forbid test data, so validation is the honest choice when it exists. Otherwise (no validation split, or
+    ``decide_on="train"``): the task's training images, as before this option existed.
+    """
+    if cfg.decide_on == "validation" and task.val_x is not None and len(task.val_x):
+        return task.val_x, task.val_y
+    return task.train_x, task.train_y
 
 
 def check_labels(y: torch.Tensor, n_classes: int, where: str) -> None:

@@ -15,7 +15,7 @@ CASES = {
  "combined auto<0.5 routed": {"method": "combined", "expand_threshold": 0.5, "kd_head": "routed", "seed": 1},
  "kd mean_prob known": {"method": "kd", "known_rule": "mean_prob", "seed": 2},
 }
-out = {"base": BASE, "machine": platform.processor() or platform.machine(), "cases": {}}
+out = {"base": BASE, "machine": "<model name|cpu family|model|stepping, /proc/cpuinfo>", "cases": {}}
 with tempfile.TemporaryDirectory() as d:
     for name, ov in CASES.items():
         res = run(from_dict({**BASE, **ov}), d)

@@ -1,0 +1,250 @@
+"""What a method is: one class with a name, its parameters and what it does on task t >= 1.
+
+Task 0 is the same for every method (the paper's "full training": trunk and first head on the first task), so it
+is trained once per seed and shared (runner.py). A method sees each later task through a :class:`TaskContext`
+and returns a :class:`TaskLog`:
+
+    @register
+    class MyMethod(Method):
+        name = "mine"
+
+        @dataclass(frozen=True)
+        class Params:                    # its own parameters: cfg.method_params, validated here
+            alpha: float = 1.0
+
+        def train_task(self, ctx):
+            epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, ctx.y[idx]), ctx.task.train_x)
+            return ctx.log("finetune", epochs)
+
+A class declares what it does to the protocol, and results and tables say so: ``expands`` (adds heads),
+``frozen_trunk`` (the trunk stops training after task 0), ``uses_past_data`` (keeps or revisits earlier tasks'
+images: breaks the paper's "no previous data" rule) and ``incremental`` (False: an upper bound such as joint
+training). State a method keeps across tasks (a memory, a Fisher matrix) goes in :meth:`state_dict`, so an
+interrupted run resumes bit-identically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..data.stream import Stream, Task
+from ..errors import ConfigError
+from ..model import DynamicNet
+from .training import fit, task_seed
+
+# RunConfig fields read only by the DynamicNN family (expand, kd, combined); another method leaves them out of its
+# cache key, so changing them never retrains it
+DYNAMICNN_FIELDS = ("expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight", "ce_on", "known_rule",
+                    "head_init")
+
+
+@dataclass
+class TaskLog:
+    task: int
+    action: str                      # full | finetune | expand | kd | head_ce | a plugin's own word
+    head: int                        # the head that was trained (responsible for this task)
+    n_heads: int
+    acc_before: float | None = None  # old model on this task's decision data (validation if any, else train)
+    head_acc: list[float] = field(default_factory=list)
+    known_fraction: float | None = None
+    routed: list[float] = field(default_factory=list)  # share of the task's images the router sent to each head
+    train_s: float = 0.0
+    final_loss: float | None = None
+    trunk_changed: bool = False      # the trunk was trained (evaluation recomputes trunk features)
+    epochs: list[dict] = field(default_factory=list)  # per epoch: loss, its parts (ce, kd, reg...), lr, time_s
+    extra: dict = field(default_factory=dict)         # anything else a method wants in the result
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    pass
+
+
+@dataclass
+class TaskContext:
+    """Everything a method may use on task t: the model, the task, the configuration and its own parameters,
+    the earlier tasks' domain statistics and heads (``history``), and a seeded generator."""
+
+    model: DynamicNet
+    task: Task
+    cfg: RunConfig
+    params: Any
+    device: torch.device
+    history: Any                    # methods.dynamicnn.History
+    stream: Stream | None = None    # the whole stream; only methods with uses_past_data may read earlier tasks
+    progress: bool = False
+    uses_past_data: bool = False
+    gen: torch.Generator = None     # type: ignore[assignment]
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def t(self) -> int:
+        return self.task.index
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.task.train_y.to(self.device)
+
+    def past_tasks(self) -> list[Task]:
+        """Tasks 0..t-1 with their data (for methods that declare uses_past_data)."""
+        if not self.uses_past_data:
+            raise ConfigError("this method reads earlier tasks' data but does not declare uses_past_data = True")
+        if self.stream is None:
+            raise ConfigError("earlier tasks are not available here; run the method through dynnn_lib.run")
+        return self.stream.tasks[: self.t]
+
+    def network(self) -> nn.Module:
+        """Trunk + first head as one trainable network (single-head methods)."""
+        self.model.set_trunk_trainable(True)
+        return nn.Sequential(self.model.trunk, self.model.heads[0])
+
+    def fit(self, net: nn.Module, loss_fn, inputs, *, epochs: int | None = None, lr: float | None = None,
+            milestones: tuple[int, ...] | None = None, augment: bool = False, desc: str = "") -> list[dict]:
+        """The shared training loop with this task's schedule (incremental epochs, lr with the LR trick)."""
+        cfg = self.cfg
+        return fit(net, loss_fn, inputs, epochs=cfg.inc_epochs if epochs is None else epochs,
+                   lr=cfg.incremental_lr() if lr is None else lr,
+                   milestones=cfg.inc_milestones if milestones is None else milestones, gamma=cfg.lr_gamma,
+                   batch_size=cfg.batch_size, augment=augment, gen=self.gen, device=self.device,
+                   progress=self.progress, desc=desc or f"task {self.t}", task=self.t)
+
+    def log(self, action: str, epochs: list[dict], head: int = 0, trunk_changed: bool = True, **fields: Any) -> TaskLog:
+        return TaskLog(task=self.t, action=action, head=head, n_heads=len(self.model.heads),
+                       final_loss=epochs[-1]["loss"] if epochs else None, trunk_changed=trunk_changed,
+                       epochs=epochs, train_s=time.perf_counter() - self.start, **fields)
+
+
+class Method:
+    """Base class of every method; subclasses set ``name`` and implement :meth:`train_task`."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+    expands: ClassVar[bool] = False
+    frozen_trunk: ClassVar[bool] = False
+    uses_past_data: ClassVar[bool] = False
+    incremental: ClassVar[bool] = True
+    config_fields: ClassVar[tuple[str, ...]] = ()   # which DYNAMICNN_FIELDS of RunConfig the method reads
+
+    def __init__(self, cfg: RunConfig, params: Any):
+        self.cfg, self.params = cfg, params
+
+    @classmethod
+    def check(cls, cfg: RunConfig) -> None:
+        """Validate the RunConfig fields this method reads (one-line ConfigError); the default: no expansion."""
+        if not cls.expands and cfg.expand_at:
+            raise ConfigError(f"method {cls.name!r} never expands; drop expand_at or use method 'combined'")
+        if not cls.expands and cfg.expand_threshold is not None:
+            raise ConfigError(f"expand_threshold only applies to methods that expand ('expand', 'combined'), "
+                              f"not {cls.name!r}")
+
+    @classmethod
+    def make_params(cls, values: dict) -> Any:
+        """cfg.method_params -> this method's Params (unknown names and bad values: one-line ConfigError)."""
+        from ..config import build_dataclass
+
+        return build_dataclass(cls.Params, values, "method_params.")
+
+    @classmethod
+    def describe(cls) -> str:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else cls.name
+
+    @classmethod
+    def marks(cls) -> list[str]:
+        """How the method departs from the paper's protocol, for tables and results."""
+        out = []
+        if cls.uses_past_data:
+            out.append("stores or revisits earlier tasks' data")
+        if not cls.incremental:
+            out.append("not incremental: an upper bound")
+        return out
+
+    def train_task(self, ctx: TaskContext) -> TaskLog:  # pragma: no cover - the interface
+        raise NotImplementedError
+
+    def end_task(self, ctx: TaskContext) -> None:
+        """Called after every task, task 0 included (also when task 0 came from the shared cache): the place to
+        consolidate what was learnt (a Fisher matrix, a memory update) while the task's data is at hand."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool) -> TaskLog:
+    """Task 0 for every method: trunk and first head trained together, with flip augmentation."""
+    ctx = TaskContext(model=model, task=task, cfg=cfg, params=None, device=device, history=None, progress=progress,
+                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, 0)))
+    y = ctx.y
+    epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
+                     epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,
+                     desc="task 0 full")
+    return ctx.log("full", epochs)
+
+
+def params_dict(params: Any) -> dict:
+    return {} if params is None or not dataclasses.is_dataclass(params) else dataclasses.asdict(params)
+
+
+# ------------------------------------------------------------------ registry
+_REGISTRY: dict[str, type[Method]] = {}
+ENTRY_POINT_GROUP = "dynnn.methods"
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a Method available by its ``name`` (in run(), the CLI, the explorer, reports).
+    Registering the same name again replaces it (re-running a notebook cell)."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise ConfigError(f"@register takes a Method subclass, got {cls!r}")
+    if not cls.name or not isinstance(cls.name, str) or not cls.name.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"{cls.__name__}.name={cls.name!r}: give the method a short name of letters, digits, - or _")
+    if not dataclasses.is_dataclass(cls.Params):
+        raise ConfigError(f"{cls.__name__}.Params must be a dataclass of the method's parameters")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    """Methods other packages declare under the ``dynnn.methods`` entry point group (name = module:Class)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _REGISTRY:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as e:  # a broken plugin must not break the workbench
+            import warnings
+
+            warnings.warn(f"method plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
+            continue
+        if isinstance(cls, type) and issubclass(cls, Method):
+            if not cls.name:
+                cls.name = ep.name
+            register(cls)
+
+
+def available_methods() -> dict[str, type[Method]]:
+    _load_entry_points()
+    return dict(_REGISTRY)
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in _REGISTRY:
+        _load_entry_points()
+    if name not in _REGISTRY:
+        raise ConfigError(f"method={name!r} is not registered; choose one of: {', '.join(sorted(_REGISTRY))} "
+                          f"(a plugin: import its module first, e.g. dynnn run --import mymodule --method {name})")
+    return _REGISTRY[name]

@@ -1,0 +1,35 @@
+"""Learning without Forgetting (Li & Hoiem, 2016): the whole network is trained on the new task with
+cross-entropy plus distillation towards the previous model's outputs on the new task's images."""
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..evaluation import head_logits, trunk_features
+from .base import Method, register
+from .training import kd_loss
+
+
+@register
+class LwF(Method):
+    """LwF: whole network, CE + alpha * distillation from the previous model on the new images (no old data)."""
+
+    name = "lwf"
+
+    @dataclass(frozen=True)
+    class Params:
+        alpha: float = 1.0         # weight of the distillation term (Avalanche: alpha)
+        temperature: float = 2.0   # softening; our kd_loss scales by T^2 (Hinton), Avalanche's does not
+
+        def __post_init__(self):
+            if not self.alpha >= 0 or not self.temperature > 0:
+                raise ConfigError(f"method_params: lwf needs alpha >= 0 and temperature > 0, got {self}")
+
+    def train_task(self, ctx):
+        y, p = ctx.y, self.params
+        old = head_logits(ctx.model.heads[0], trunk_features(ctx.model, ctx.task.train_x, ctx.device)).to(ctx.device)
+
+        def loss_fn(out, idx):
+            return {"ce": F.cross_entropy(out, y[idx]), "kd": p.alpha * kd_loss(out, old[idx], p.temperature)}
+
+        return ctx.log("lwf", ctx.fit(ctx.network(), loss_fn, ctx.task.train_x, desc=f"task {ctx.t} lwf"))

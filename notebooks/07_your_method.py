@@ -1,0 +1,120 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Your method, beside DynamicNN and finetune
+#
+# A method is one small class: a `name`, its parameters (a dataclass, validated when a configuration is built)
+# and what it does on each task after the first (task 0 trains trunk and first head for every method, and is
+# shared between them). Register it with `@register` and it runs through the same `run(...)`, cache, resume,
+# metrics, notebooks, explorer and reports as the built-in ones.
+#
+# Here is an idea to try in an afternoon. DynamicNN decides to **expand** when the old model scores badly on the
+# new task *before* training, which needs the task's labels. Could the trunk's own statistics decide instead? The
+# router already keeps, for every task, the per-channel mean and spread of the frozen trunk's activations. A new
+# task whose mean activations sit far (in units of a known domain's spread) from **every** known domain is a new
+# domain: give it a new head. Otherwise distil into the head the new task's images are routed to.
+
+# %% tags=["parameters"]
+distance: float = 0.9  # expand when the new task is this far (mean |Δμ| / σ over channels) from every known domain
+seeds: int = 3  # number of seeds
+jobs: int = 2  # parallel processes (a method defined in a notebook trains in this process)
+base: dict = {}  # RunConfig overrides for every run
+runs_dir: str = "../runs"  # run cache shared with the CLI
+interactive: bool = True  # progress bars
+head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
+
+# %% [markdown]
+# ## The method: 20 lines
+# It reuses DynamicNN's frozen-trunk step (`FrozenTrunkMethod`: measure the old model, then train one head with
+# expansion or distillation) and only replaces the decision, `choose`. `ctx` holds the model, the task, the
+# configuration, this method's parameters and what earlier tasks left behind (`ctx.history.domains`).
+
+# %%
+from dataclasses import dataclass
+
+from dynnn_lib.methods import register
+from dynnn_lib.methods.dynamicnn import FrozenTrunkMethod
+from dynnn_lib.routing import domain_features
+
+
+@register
+class NoveltyExpand(FrozenTrunkMethod):
+    """DynamicNN that expands when the trunk's statistics say the task is a new domain (no labels needed)."""
+
+    name = "novelty"
+    expands = True
+
+    @dataclass(frozen=True)
+    class Params:
+        distance: float = 0.9  # in units of a known domain's per-channel standard deviation
+
+    def choose(self, ctx, before):
+        new = domain_features(before.features).double().mean(0).cpu()
+        gaps = [float(((new - d.mean).abs() / d.cov.diagonal().sqrt().clamp_min(1e-6)).mean())
+                for d in ctx.history.domains]
+        return "expand" if min(gaps) > self.params.distance else "kd"
+
+
+# %% [markdown]
+# ## Run it beside DynamicNN and finetune
+# The same seeds for every method, so each difference is paired. DynamicNN here is our best variant (expand when
+# the routed accuracy before training is below 0.5, distil into the routed head); the new method distils into
+# the routed head too, so the only difference is the signal that decides to expand.
+
+# %%
+from dynnn_lib import study
+from dynnn_lib.paper import AUTO_NAME, AUTO_OVERRIDES
+
+variants = {"finetune": {"method": "finetune"}, AUTO_NAME: AUTO_OVERRIDES,
+            "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance}, "kd_head": "routed"}}
+result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,
+                       head_rule=head_rule)
+result.record();
+
+# %% tags=["nbval-check-output"]
+print(result.heads("novelty (yours)"))
+
+# %% [markdown]
+# Where did each rule expand? With the default settings the trunk statistics put tasks 1 and 3 far from every
+# earlier domain: the tasks where the paper's finetune forgets most.
+
+# %%
+print(result.heads(AUTO_NAME))
+
+# %%
+result.table()
+
+# %%
+result.heatmap("novelty (yours)")
+
+# %%
+result.training("novelty (yours)")
+
+# %% [markdown]
+# ## Is it better? A paired interval, not a difference of means
+# `result.paired` puts each difference with its 95 % interval over the same seeds (held / not held /
+# inconclusive). With three seeds most differences between the two DynamicNN rules are inside the noise.
+
+# %%
+print(result.paired("novelty (yours)", [AUTO_NAME, "finetune"]))
+
+# %% [markdown]
+# ## Beyond this notebook
+# * **From the command line**: put the class in a module (say `mymethods.py`) and run
+#   `dynnn run --import mymethods --method novelty --param distance=0.9 --set kd_head=routed`.
+# * **From a package**: declare it under the `dynnn.methods` entry point group in your `pyproject.toml`
+#   (`[project.entry-points."dynnn.methods"]` then `novelty = "mymethods:NoveltyExpand"`); every workbench that
+#   has your package installed lists it (`dynnn methods`), including the explorer's method menu.
+# * **Keeping state across tasks** (a memory, a Fisher matrix): store it in `state_dict()` / `load_state_dict()`,
+#   so an interrupted run resumes exactly; `end_task(ctx)` runs after every task, task 0 included
+#   (see `dynnn_lib/methods/ewc.py` and `replay.py`).
+# * **Using earlier tasks' data** breaks the paper's rules: declare `uses_past_data = True` (results and tables
+#   then say so) and read them with `ctx.past_tasks()` (see `joint.py`).
