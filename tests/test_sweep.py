@@ -102,21 +102,42 @@ def test_local_sweep_dry_run_cache_and_report(tmp_path, capsys):
     np.testing.assert_array_equal(res[0].matrix, np.array(rep.runs[0]["matrix"], dtype=float))
 
 
+PLUGIN = '''
+import torch.nn.functional as F
+from dynnn_lib.methods import Method, register
+
+
+@register
+class SweepMine(Method):
+    """Finetune under a name of its own (a plugin the sweep's workers must import)."""
+
+    name = "sweep_mine_test"
+
+    def train_task(self, ctx):
+        y = ctx.y
+        return ctx.log("mine", ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), ctx.task.train_x))
+'''
+
+
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
-    """Two worker processes; one point points at a dataset that is not there."""
+    """Two worker processes (they import the plugin method too); one point points at a dataset that is not there."""
+    plugin = tmp_path / "sweep_plugin_test.py"
+    plugin.write_text(PLUGIN)
     spec = write_spec(tmp_path, name="fails", preset="tiny", base={"method": "kd"}, grid={"seed": [0, 1]},
-                      list=[{}, {"data": {"source": "openloris-folders", "root": str(tmp_path / "nowhere")}}])
+                      list=[{}, {"method": "sweep_mine_test"},
+                            {"data": {"source": "openloris-folders", "root": str(tmp_path / "nowhere")}}])
     rc = main(["sweep", spec, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--jobs", "2",
-               "--no-progress"])
+               "--no-progress", "--import", str(plugin)])
     cap = capsys.readouterr()
     assert rc == 1
-    assert "4 runs: 2 trained, 0 cached, 2 failed" in cap.out
+    assert "6 runs: 4 trained, 0 cached, 2 failed" in cap.out
     assert cap.err.count("failed: data.root=") == 2 and 'data.source="openloris-folders"' in cap.err
     assert "nowhere does not exist" in cap.err
     rep = load_sweep("fails", tmp_path / "rep")
-    assert [r["status"] for r in rep.runs] == ["done", "done", "failed", "failed"]
-    assert rep.runs[2]["error"].startswith("DataError")
-    assert rep.rows[1]["n"] == 0 and rep.rows[1]["failed"] == 2 and rep.rows[1]["mean"] is None
+    assert [r["status"] for r in rep.runs] == ["done"] * 4 + ["failed"] * 2
+    assert rep.runs[2]["config"]["method"] == "sweep_mine_test"
+    assert rep.runs[4]["error"].startswith("DataError")
+    assert rep.rows[2]["n"] == 0 and rep.rows[2]["failed"] == 2 and rep.rows[2]["mean"] is None
 
 
 def test_ray_missing_is_one_line(tmp_path, capsys, monkeypatch):
