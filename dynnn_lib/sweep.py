@@ -451,13 +451,12 @@ def _pct(x: float | None) -> str:
 
 
 def markdown_table(report: SweepReport) -> str:
+    from .reporting import markdown_table as table
+
     head = report.fields + ["seeds", "failed", f"{report.metric} mean (%)", "95 % CI ± (%)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in report.rows:
-        cells = [json.dumps(r["point"][f]) for f in report.fields]
-        cells += [str(r["n"]), str(r["failed"]), _pct(r["mean"]), _pct(r["ci95"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[json.dumps(r["point"][f]) for f in report.fields] + [r["n"], r["failed"], _pct(r["mean"]), _pct(r["ci95"])]
+            for r in report.rows]
+    return table([head] + rows)
 
 
 def _label(point: Mapping[str, Any], fields: Sequence[str]) -> str:
