@@ -23,7 +23,6 @@ stay on the worker's disk, and a retried run on another node starts again from t
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
