@@ -164,6 +164,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     meth = sub.add_parser("methods", help="list the registered methods and their parameters")
     meth.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import a plugin first")
+
+    sw = sub.add_parser("sweep", help="run a grid of configurations (YAML spec) locally or on Ray; report per point")
+    sw.add_argument("spec", help="sweep YAML: name, preset, base, grid, list, metric (see params/sweep_example.yaml)")
+    sw.add_argument("--dry-run", action="store_true", help="count the runs, the cached ones and the time; train nothing")
+    sw.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="local process pool (default) or Ray tasks (pip install 'dynnn[ray]')")
+    sw.add_argument("--address", help="Ray cluster to use: auto (the one started on this machine) or HOST:PORT; "
+                                      "default with --executor ray: a new local Ray instance")
+    sw.add_argument("--jobs", type=int, default=2, help="parallel runs: local processes, or CPUs of a new local Ray "
+                                                        "instance (default 2)")
+    sw.add_argument("--threads", type=int, default=None, help="torch threads per run (part of the cache key; "
+                                                              "default $DYNNN_THREADS or 1)")
+    sw.add_argument("--max-retries", type=int, default=3, help="retries of a run whose worker dies (default 3)")
+    sw.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS); "
+                                                     "on a cluster: a folder every node sees at the same path")
+    sw.add_argument("--out", default=None, help="report folder root (default reports/sweeps; report in <out>/<name>/)")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                    help="import a module (or a .py file) that registers methods; workers import it too")
     return parser
 
 
@@ -328,12 +347,34 @@ def _methods_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_cmd(args: argparse.Namespace) -> int:
+    from .sweep import load_spec, make_plan, run_sweep
+
+    import_plugins(args.imports)
+    spec = load_spec(args.spec)
+    if args.executor == "local" and args.address:
+        raise ConfigError("--address needs --executor ray (the local executor runs on this machine)")
+    if args.dry_run:
+        plan = make_plan(spec, args.runs_dir, args.threads)
+        print(f"sweep {spec.name}: " + plan.summary(args.jobs if args.executor == "local" else None))
+        return 0
+    report = run_sweep(spec, executor=args.executor, jobs=args.jobs, address=args.address, threads=args.threads,
+                       runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress,
+                       max_retries=args.max_retries)
+    print(report.table())
+    for r in report.failed:
+        print(f"failed: {', '.join(f'{k}={json.dumps(v)}' for k, v in r['assign'].items())}: {r['error']}",
+              file=sys.stderr)
+    return 1 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
-                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd}[args.command](args)
+                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
+                "sweep": _sweep_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2
