@@ -307,7 +307,7 @@ def test_ray_cluster_matches_local_and_retries_a_killed_worker(cluster, tmp_path
 
 @pytest.mark.ray
 def test_ray_driver_killed_then_rerun_redoes_no_finished_run(cluster, tmp_path, capsys):
-    spec = write_spec(tmp_path, name="resume", **SLOW, grid={"seed": {"range": [10, 14]}})
+    spec = write_spec(tmp_path, name="resume", **SLOW, grid={"seed": {"range": [10, 13]}})
     runs = tmp_path / "runs"
     args = [spec, "--executor", "ray", "--address", cluster, "--runs-dir", str(runs), "--out", str(tmp_path / "rep"),
             "--no-progress"]
@@ -321,10 +321,10 @@ def test_ray_driver_killed_then_rerun_redoes_no_finished_run(cluster, tmp_path, 
     driver.wait()
     time.sleep(3)  # a worker of the dead driver may still be finishing its run when Ray ends the job
     finished = {p: p.stat().st_mtime_ns for p in runs.glob("*/result.json")}
-    assert 1 <= len(finished) < 4
+    assert 1 <= len(finished) < 3
     assert main(["sweep", spec, "--dry-run", "--runs-dir", str(runs)]) == 0
-    assert f"4 runs, {len(finished)} cached, {4 - len(finished)} to run" in capsys.readouterr().out
+    assert f"3 runs, {len(finished)} cached, {3 - len(finished)} to run" in capsys.readouterr().out
     assert main(["sweep", *args]) == 0
-    assert f"4 runs: {4 - len(finished)} trained, {len(finished)} cached, 0 failed" in capsys.readouterr().out
+    assert f"3 runs: {3 - len(finished)} trained, {len(finished)} cached, 0 failed" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())   # no finished run was redone
-    assert len(list(runs.glob("*/result.json"))) == 4
+    assert len(list(runs.glob("*/result.json"))) == 3
