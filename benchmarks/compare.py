@@ -317,6 +317,8 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny stream and epochs: checks the script in seconds")
     ap.add_argument("--no-avalanche", action="store_true", help="only our methods and the bare loop")
     ap.add_argument("--n-tasks", type=int, help="only the first N tasks of the stream (a shorter, cheaper check)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a RunConfig field for every run, e.g. --set inc_epochs=4 (YAML values)")
     ap.add_argument("--only-pairs", action="store_true",
                     help="only the in-workbench baselines and Avalanche's implementations (no DynamicNN rows)")
     ap.add_argument("--no-isolate", action="store_true", help="run in this process (no per-run peak memory)")
@@ -335,6 +337,15 @@ def _main(argv: list[str] | None = None) -> int:
     base["device"] = args.device
     if args.n_tasks:
         base.setdefault("data", {})["n_tasks"] = args.n_tasks
+    for item in args.set:
+        import yaml
+
+        key, _, text = item.partition("=")
+        *path, last = key.strip().split(".")
+        node = base
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(text)
     cfg0 = from_dict(base)
     torch.set_num_threads(args.threads)
     stream = load_stream(cfg0.data)
