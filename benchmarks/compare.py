@@ -366,7 +366,10 @@ def _main(argv: list[str] | None = None) -> int:
         todo = [(s, n) for s in range(args.seeds) for n in names]  # interleaved: ours, theirs, ours, ...
         for seed, name in tqdm(todo, desc="runs", unit="run", file=sys.stderr):
             cfg = cfg0.replace(seed=seed, **OURS.get(name, {"method": "finetune"}))
-            args_ = (name, cfg.to_dict(), args.threads, runs_dir)
+            # a run folder of its own: nothing cached is reused (our methods would otherwise share a trained task 0,
+            # and their wall time would leave it out while Avalanche's includes it)
+            folder = Path(runs_dir) / f"seed{seed}-{names.index(name)}"
+            args_ = (name, cfg.to_dict(), args.threads, str(folder))
             out = one_run(*args_) if args.no_isolate else pool.submit(one_run, *args_).result()  # a fresh process each
             results[name].append(out)
 
