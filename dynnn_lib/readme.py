@@ -8,7 +8,8 @@ A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; e
 * ``reproduction`` - the router and oracle tables of reports/reproduction.md;
 * ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases);
 * ``baselines``    - reports/baselines.md (``make baselines``: DynamicNN beside LwF, EWC, replay, joint);
-* ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``).
+* ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``);
+* ``sweep-scaling`` - reports/sweep_scaling.json (``python benchmarks/sweep_scaling.py``: 1 vs 2 Ray workers).
 
 The last two are optional: without their report the block is left as it is.
 """
@@ -51,6 +52,20 @@ def blocks(reports: Path) -> dict[str, str]:
         section = [t for t in re.findall(r"^## (In-workbench baselines beside Avalanche's.*)$", bench, flags=re.M)]
         if section:
             out["benchmarks"] = head + "\n\n" + _section(bench, section[0])
+    if (reports / "sweep_scaling.json").exists():
+        import json
+
+        sc = json.loads(read("sweep_scaling.json"))
+        w = sc["wall_s"]
+        times = ", ".join(f"{k} worker{'s' if k != '1' else ''} {v:.1f} s" for k, v in w.items())
+        best = max(sc["speedup"], key=lambda k: sc["speedup"][k])
+        out["sweep-scaling"] = (
+            f"Measured speed-up of 1 vs 2 local Ray workers: {sc['runs']} runs (preset {sc['preset']}, "
+            f"{', '.join(sc['set'])}): {times}; {sc['speedup'][best]:.2f}x with {best} workers (Ray's start-up, "
+            f"{min(sc['ray_startup_s'].values()):.0f}-{max(sc['ray_startup_s'].values()):.0f} s, not counted). "
+            f"Machine: {sc['machine']['cpu']}, {sc['machine']['cores']} cores. Regenerate: "
+            f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
+            "`make readme`.")
     return {**out, "fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",
             "reproduction": "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
                                         for rule in ("router", "oracle", "mean_prob")),

@@ -18,5 +18,5 @@ def test_fill_replaces_only_the_named_block():
 
 def test_the_readme_has_every_generated_block():
     text = (ROOT / "README.md").read_text()
-    for name in ("fidelity", "reproduction", "speed", "baselines", "benchmarks"):
+    for name in ("fidelity", "reproduction", "speed", "baselines", "benchmarks", "sweep-scaling"):
         assert f"<!-- BEGIN {name} -->" in text and f"<!-- END {name} -->" in text
