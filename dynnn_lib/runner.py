@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .cache import (cached_result, default_runs_dir, exclusive_lock, load_checkpoint, load_outputs,  # noqa: F401
-                    save_checkpoint)
+                    run_dir, save_checkpoint)
 from .config import RunConfig, from_dict
 from .data.stream import Stream, load_stream
 from .errors import ConfigError, TrainingDiverged
@@ -54,7 +54,7 @@ def run(cfg: RunConfig, runs_dir: str | Path | None = None, progress: bool = Fal
     """Run `cfg` (or return its cached result). `stop_after_task` exists for tests of resuming."""
     if not isinstance(cfg, RunConfig):
         raise ConfigError(f"run() takes a RunConfig, got {type(cfg).__name__}; build one with RunConfig(...) or from_dict()")
-    folder = Path(runs_dir or default_runs_dir()) / cfg.key()
+    folder = run_dir(cfg, runs_dir)
     hit = cached_result(cfg, runs_dir)
     if hit is not None:
         return hit

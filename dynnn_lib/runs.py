@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .cache import default_runs_dir
 from .errors import ConfigError, DynnnError
-from .results import RunResult, load_result
+from .results import RunResult, load_result, method_card
 
 # configuration fields shown as columns (the rest are in the `config` column as JSON)
 KEY_FIELDS = ("method", "expand_at", "expand_threshold", "kd_head", "lr_trick", "backbone", "pretrained", "base_epochs",
@@ -54,7 +54,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
         key = res.path.parent.name if res.path else res.config.key()
         when = dt.datetime.fromtimestamp(res.path.stat().st_mtime) if res.path else None
         metrics = res.metrics if res.status == "complete" else {}
-        card = _card(res)
+        card = method_card(res.config)
         rows.append({
             "run": key, "method": res.config.method,
             **{f: _plain(cfg.get(f)) for f in KEY_FIELDS[1:]},
@@ -75,12 +75,6 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
     if long:
         return pd.DataFrame(cells, columns=["run", "method", "seed", "rule", "row", "column", "accuracy"])
     return pd.DataFrame(rows)
-
-
-def _card(res: RunResult) -> dict:
-    from .results import method_card
-
-    return method_card(res.config)
 
 
 def _plain(value):

@@ -194,9 +194,6 @@ def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torc
     return ctx.log("full", epochs)
 
 
-def params_dict(params: Any) -> dict:
-    return {} if params is None or not dataclasses.is_dataclass(params) else dataclasses.asdict(params)
-
 
 # ------------------------------------------------------------------ registry
 _REGISTRY: dict[str, type[Method]] = {}

@@ -81,10 +81,12 @@ def pick_head(head_acc: list[float], which: str, routed: list[float] | None = No
 
 
 def decide(cfg: RunConfig, t: int, before: Before) -> str:
-    """'expand', 'kd' or 'head_ce' for incremental task t >= 1 of a frozen-trunk method."""
-    if t in cfg.expand_at or (cfg.expand_threshold is not None and before.acc < cfg.expand_threshold):
-        return "expand"
-    return "kd" if cfg.method in ("kd", "combined") else "head_ce"
+    """'expand', 'kd' or 'head_ce' for incremental task t >= 1: what cfg's frozen-trunk method chooses there."""
+    from types import SimpleNamespace
+
+    from .base import get_method
+
+    return get_method(cfg.method)(cfg, cfg.params()).choose(SimpleNamespace(t=t), before)
 
 
 class FrozenTrunkMethod(Method):
@@ -94,9 +96,9 @@ class FrozenTrunkMethod(Method):
     frozen_trunk = True
     config_fields = DYNAMICNN_FIELDS
 
-    def choose(self, ctx: TaskContext, before: Before) -> str:
+    def choose(self, ctx: TaskContext, before: Before) -> str:  # pragma: no cover - the interface
         """'expand', 'kd' or 'head_ce' on this task: what the methods of this family differ in."""
-        return decide(self.cfg, ctx.t, before)
+        raise NotImplementedError
 
     def train_task(self, ctx: TaskContext) -> TaskLog:
         cfg, model, y = ctx.cfg, ctx.model, ctx.y

@@ -7,6 +7,7 @@ time, so a researcher can plot what each task's training did (``TaskLog.epochs``
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Sequence
 
@@ -98,7 +99,7 @@ def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milest
         sched.step()
         entry = {"epoch": epoch, "lr": epoch_lr, **{k: (v / max(n, 1)).item() for k, v in sums.items()},
                  "time_s": time.perf_counter() - start}
-        if not torch.isfinite(torch.tensor(entry.get("loss", 0.0))):
+        if not math.isfinite(entry["loss"]):
             raise TrainingDiverged(f"task {task}, epoch {epoch}: the loss became {entry['loss']}; lower the learning "
                                    f"rate (now {lr:g}) or check the data for NaN/inf values")
         epochs_log.append(entry)
