@@ -5,12 +5,16 @@
     python benchmarks/compare.py --tiny --no-avalanche      # seconds; what the test suite runs
 
 1. Accuracy and wall time.  The embedded stream (9 tasks), the same network (our trunk + one head, same
-   pretrained convs, same seed), the same optimiser (Adam, same learning rates and step decay, a fresh optimiser
-   per task), the same epochs and batch size, the same flip augmentation on task 0, the same seeds; every
+   pretrained convs, same seed), the same optimiser (Adam, same learning rates and step decay; Adam's state reset
+   at every task on both sides, or kept on both with --optimizer-state keep: Avalanche keeps it by default, so
+   its side clears it before each experience), the same epochs and batch size, the same flip augmentation on task 0, the same seeds; every
    accuracy matrix is measured by the same evaluation function.  Ours: finetune, KD (DynamicNN, no expand),
    combined (expand@1).  Avalanche 0.6: Naive, LwF (alpha = our kd_weight, T = our kd_temperature), EWC
    (lambda 100) and Replay (200 images).  Each run happens in a fresh process so its peak memory is its own;
    wall time is measured inside that process (import and process start excluded), evaluation included.
+   Each pair (an in-workbench baseline beside Avalanche's) is compared seed by seed (both sides start from the
+   same weights for a seed): the mean difference ours - Avalanche with its 95 % interval; an interval that
+   contains 0 finds no difference.
 2. Throughput (images/s) of one training job (task 0 data, same model, epochs and batch size) through our loop
    (dynnn_lib.methods.fit), a minimal hand-written PyTorch loop and Avalanche's Naive, alternated over rounds;
    ratios from the medians.
@@ -28,7 +32,6 @@ import multiprocessing as mp
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -49,6 +52,8 @@ warnings.filterwarnings("ignore", message="Call to deprecated function")  # insi
 from dynnn_lib import DynnnError, RunConfig, from_dict  # noqa: E402
 from dynnn_lib.paper import VARIANTS  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
+from dynnn_lib.fingerprint import machine_line  # noqa: E402
+from dynnn_lib.stats import paired  # noqa: E402
 from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
 from dynnn_lib.metrics import summarize  # noqa: E402
 from dynnn_lib.model import DynamicNet, build_model, model_size_bytes  # noqa: E402
@@ -152,6 +157,8 @@ def run_avalanche(kind: str, cfg: RunConfig, stream, device: torch.device) -> di
 
         def before_training_exp(self, strategy, **kw):
             first = strategy.experience.current_experience == 0
+            if cfg.optimizer_state == "reset":  # Avalanche keeps Adam's moments and step across experiences
+                strategy.optimizer.state.clear()
             lr = cfg.base_lr if first else cfg.incremental_lr()
             for g in strategy.optimizer.param_groups:
                 g["lr"] = g["initial_lr"] = lr
@@ -321,6 +328,8 @@ def _main(argv: list[str] | None = None) -> int:
                     help="override a RunConfig field for every run, e.g. --set inc_epochs=4 (YAML values)")
     ap.add_argument("--only-pairs", action="store_true",
                     help="only the in-workbench baselines and Avalanche's implementations (no DynamicNN rows)")
+    ap.add_argument("--optimizer-state", choices=("reset", "keep"), default="reset",
+                    help="Adam's state across tasks, the same on both sides (default reset: a fresh Adam per task)")
     ap.add_argument("--no-isolate", action="store_true", help="run in this process (no per-run peak memory)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks.md"))
     args = ap.parse_args(argv)
@@ -335,6 +344,7 @@ def _main(argv: list[str] | None = None) -> int:
             return 2
     base = json.loads(json.dumps(TINY)) if args.tiny else {}
     base["device"] = args.device
+    base["optimizer_state"] = args.optimizer_state
     if args.n_tasks:
         base.setdefault("data", {})["n_tasks"] = args.n_tasks
     for item in args.set:
@@ -352,8 +362,7 @@ def _main(argv: list[str] | None = None) -> int:
     build_model(cfg0, stream.n_classes)  # warm the pretrained-convs cache before anything is timed
     names = [n for n in ORDER if (with_av or n in OURS) and (not args.only_pairs or any(n in p for p in PAIRS))]
     device = resolve_device(cfg0.device)
-    print(f"# dynnn benchmarks\n\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, {args.threads} thread(s), device {device}; stream: {len(stream)} tasks x "
+    print(f"# dynnn benchmarks\n\n{machine_line(args.threads)}, torch {torch.__version__}, device {device}; stream: {len(stream)} tasks x "
           f"{stream.n_classes} classes x {cfg0.data.train_per_class} train images; epochs {cfg0.base_epochs} (task 0) "
           f"/ {cfg0.inc_epochs}; batch {cfg0.batch_size}; seeds 0..{args.seeds - 1}\n", flush=True)
 
@@ -389,14 +398,15 @@ def _main(argv: list[str] | None = None) -> int:
     for a, b in PAIRS:
         if a in by_name and b in by_name:
             for metric in ("final", "overall"):
-                diff = by_name[a][metric][0] - by_name[b][metric][0]
-                spread = max(by_name[a][metric][1], by_name[b][metric][1])
+                ours = [summarize(np.array(r["matrix"]))[metric] * 100 for r in results[a]]
+                theirs = [summarize(np.array(r["matrix"]))[metric] * 100 for r in results[b]]
+                p = paired(ours, theirs)
                 agree_rows.append([f"{a} vs {b}", {"final": "final row", "overall": "square"}[metric],
-                                   f"{diff * 100:+.2f}", f"{spread * 100:.2f}",
-                                   "yes" if abs(diff) <= spread else "no",
+                                   f"{p.mean_diff:+.2f} [{p.ci_low:+.2f}, {p.ci_high:+.2f}]",
+                                   "no difference found (0 inside)" if p.ci_low <= 0 <= p.ci_high else "**differ**",
                                    f"{by_name[a]['wall'] / by_name[b]['wall']:.2f}"])
-    agree_table = fmt_table(["pair", "metric", "ours − Avalanche", "seed-to-seed spread (larger std)",
-                             "within the spread", "time ratio ours / Avalanche"], agree_rows)
+    agree_table = fmt_table(["pair", "metric", "ours − Avalanche, paired over seeds [95 % CI]", "verdict",
+                             "time ratio ours / Avalanche"], agree_rows)
     res_rows = []
     for name in names:
         r0 = results[name][-1]
@@ -430,12 +440,13 @@ def _main(argv: list[str] | None = None) -> int:
     tp_text += f".\n{args.rounds} rounds, order rotated each round, {1 if args.tiny else args.epochs} epoch(s) of task 0 per job."
     print("## Training throughput\n\n" + tp_text + "\n", flush=True)
 
-    head = (f"# dynnn benchmarks\n\nMeasured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, torch "
-            f"{torch.__version__}, {args.threads} thread(s), device {device}; {len(stream)} tasks, seeds 0..{args.seeds - 1}"
+    head = (f"# dynnn benchmarks\n\nMeasured {time.strftime('%Y-%m-%d %H:%M')} on {machine_line(args.threads)}, torch "
+            f"{torch.__version__}, device {device}; Adam state {args.optimizer_state} per task on both sides; "
+            f"{len(stream)} tasks, seeds 0..{args.seeds - 1}"
             f"{' (--tiny)' if args.tiny else ''}. Command: `python benchmarks/compare.py {' '.join(argv or sys.argv[1:])}`\n")
     text = "\n".join([head, "## Accuracy and time (mean ± std over seeds, percent)\n", acc_table, "",
                       "## In-workbench baselines beside Avalanche's (same stream, network, optimiser, schedule, "
-                      "seeds)\n", agree_table if agree_rows else "(Avalanche not run)", "",
+                      "seeds; paired per seed, percent points)\n", agree_table if agree_rows else "(Avalanche not run)", "",
                       "Wall-time ratio ours / Avalanche (< 1: ours is faster)\n",
                       fmt_table(["pair", "ratio"], ratio_rows) if ratio_rows else "(Avalanche not run)", "",
                       "## Size, memory, inference\n", res_table, "", "## Training throughput\n", tp_text, ""])

@@ -37,14 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                    if l.startswith("model name")), cpu)
     import torch
 
-    return (f"{cpu}; {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable); torch {torch.__version__} "
-            f"with {torch.get_num_threads()} intra-op threads")
+    from dynnn_lib.fingerprint import cpu
+
+    c = cpu()
+    return (f"{c['model']} (CPU family {c['family']}, model {c['model_number']}); {os.cpu_count()} logical CPUs "
+            f"({len(os.sched_getaffinity(0))} usable); torch {torch.__version__} with {torch.get_num_threads()} "
+            f"intra-op threads")
 
 
 def _make_image(args):

@@ -46,9 +46,9 @@ TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_mileston
 
 
 def machine() -> str:
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                  if l.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {threads()} thread(s) per run"
+    from dynnn_lib.fingerprint import machine_line
+
+    return f"{machine_line()}, torch {torch.__version__}"
 
 
 def matmul_gflops(n: int = 1024, reps: int = 20) -> float:

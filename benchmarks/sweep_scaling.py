@@ -23,16 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     from dynnn_lib.cli import _parse_value
     from dynnn_lib.sweep import _set_path, parse_spec, run_sweep
@@ -71,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         print(f"{w} worker(s): sweep {times[w]:.1f} s for {len(report.runs)} runs (Ray start-up {startup[w]:.1f} s, "
               "not counted)")
-    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+    from dynnn_lib.fingerprint import cpu
+
+    machine = {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "python": platform.python_version()}
     result = {"machine": machine, "runs": 2 * args.seeds, "preset": args.preset, "set": args.set,
               "wall_s": {str(w): t for w, t in times.items()}, "ray_startup_s": {str(w): t for w, t in startup.items()}}
     if 1 in times and len(times) > 1:

@@ -27,6 +27,7 @@ KD_HEADS = ("best", "worst", "routed")
 HEAD_INIT = ("copy", "scratch")
 BACKBONES = ("small", "resnet18", "mobilenetv2")
 DEVICES = ("cpu", "cuda", "auto")
+OPTIMIZER_STATES = ("reset", "keep")  # Adam's state across tasks; see methods/training.py
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
@@ -177,6 +178,8 @@ class RunConfig:
     lr_gamma: float = 0.1
     lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
     lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
+    optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
+                                     # keep: Adam's moments and step carried across tasks (Avalanche's default)
     batch_size: int = 32
     seed: int = 0
     device: str = "cpu"
@@ -202,6 +205,7 @@ class RunConfig:
         _choice("known_rule", self.known_rule, KNOWN_RULES)
         _choice("head_init", self.head_init, HEAD_INIT)
         _choice("device", self.device, DEVICES)
+        _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
             _positive(name, getattr(self, name), int)
         for name in ("base_lr", "inc_lr", "lr_trick_lr", "kd_temperature", "lr_gamma"):

@@ -27,7 +27,6 @@ import datetime
 import html
 import json
 import os
-import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from .paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, 
                     V2_NAME, V2_OVERRIDES, VARIANTS)
 from .config import DataConfig, RunConfig
 from .errors import ConfigError, DynnnError
-from .fingerprint import threads
+from .fingerprint import cpu, machine_line as _machine_line, threads
 from .metrics import average_accuracy, diagonal, final, overall
 from .reporting import html_page, html_table, markdown_matrix, markdown_table, pm
 from .reproduce import VariantSummary, variant_configs
@@ -304,23 +303,15 @@ def routing_accuracy(by_instance: Instances) -> dict[str, dict[int, tuple[float,
 
 # ------------------------------------------------------------------ report
 def machine() -> dict:
-    """The machine the report came from: CPU model, core count, torch threads per run, date."""
-    cpu = platform.processor() or platform.machine() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads_per_run": threads(),
-            "date": datetime.date.today().isoformat()}
+    """The machine the report came from: CPU model and family, core count, torch threads per run, date."""
+    return {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "threads_per_run": threads(),
+            "line": _machine_line(), "date": datetime.date.today().isoformat()}
 
 
 def machine_line(m: Mapping[str, Any]) -> str:
     t = m["threads_per_run"]
-    return (f"Machine: {m['cpu']}, {m['cores']} cores, {t} torch thread{'s' if t != 1 else ''} per run; "
-            f"generated {m['date']}.")
+    where = m.get("line") or (f"{m['cpu']}, {m['cores']} cores, {t} torch thread{'s' if t != 1 else ''} per run")
+    return f"Machine: {where}; generated {m['date']}."
 
 
 def claims_table(cl: Sequence[Claim], instances: Sequence[int],

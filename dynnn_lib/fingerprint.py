@@ -6,7 +6,9 @@
   embedded stream is determined by its configuration and the generator's code (already fingerprinted);
 * :func:`threads` is the torch thread count every run is pinned to (``DYNNN_THREADS``, default 1): float
   summation order depends on it, so it is part of the key and recorded in the result;
-* :func:`git_state` records the commit and whether the tree had uncommitted changes.
+* :func:`git_state` records the commit and whether the tree had uncommitted changes;
+* :func:`cpu` names the processor (model, family, model number, stepping, AVX-512): float kernels and speed differ
+  between CPU generations (our machines differ up to 4x), so every timing and every recorded float names it.
 """
 from __future__ import annotations
 
@@ -152,3 +154,33 @@ def git_state() -> dict:
         return {"commit": commit, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu() -> dict:
+    """The first processor as /proc/cpuinfo describes it: {"model", "family", "model_number", "stepping",
+    "avx512", "signature"}; the signature ``model name|family|model|stepping`` tells CPU generations apart."""
+    import platform
+
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip() and info:
+                break
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    model = info.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    fields = (model, info.get("cpu family", "?"), info.get("model", "?"), info.get("stepping", "?"))
+    return {"model": model, "family": fields[1], "model_number": fields[2], "stepping": fields[3],
+            "avx512": "avx512f" in info.get("flags", "").split(), "signature": "|".join(fields)}
+
+
+def machine_line(run_threads: int | None = None) -> str:
+    """One line naming the machine a timing came from: CPU model and family, cores, torch threads per run."""
+    c = cpu()
+    t = threads() if run_threads is None else run_threads
+    return (f"{c['model']} (CPU family {c['family']}, model {c['model_number']}"
+            f"{', AVX-512' if c['avx512'] else ''}), {os.cpu_count()} cores, {t} torch thread{'s' if t != 1 else ''}"
+            f" per run")

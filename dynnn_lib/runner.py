@@ -27,7 +27,7 @@ from .data.stream import Stream, load_stream
 from .errors import ConfigError, TrainingDiverged
 from .evaluation import Evaluator, Outputs
 from .fingerprint import code_fingerprint, git_state, pinned_threads
-from .methods import History, TaskContext, get_method, task_seed, train_task
+from .methods import History, OptimizerMemory, TaskContext, get_method, task_seed, train_task
 from .model import build_model, model_size_bytes
 from .results import RunResult, load_result  # noqa: F401 (public here too)
 from .routing import HEAD_RULES
@@ -82,6 +82,7 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
     method = get_method(cfg.method)(cfg, cfg.params())
     state = load_checkpoint(cfg, folder)
     logs, timings, snapshots = [], {"train_s": [], "eval_s": []}, []
+    memory = OptimizerMemory(model, (state or {}).get("optimizer_state")) if cfg.optimizer_state == "keep" else None
     if state is not None:
         model.load_saved(state)
         model.to(device)
@@ -106,7 +107,7 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
             task = stream.tasks[t]
             heads_so_far = outputs.rows[-1]["task_heads"] if outputs.rows else []
             log = train_task(model, task, cfg, device, progress=progress, stream=stream, method=method,
-                             history=History(domains=outputs.domains[:t], task_heads=heads_so_far))
+                             history=History(domains=outputs.domains[:t], task_heads=heads_so_far), memory=memory)
             method.end_task(_context(model, task, cfg, method, device, stream))
             t0 = time.perf_counter()
             evaluator.add_domain(model, task.train_x)
@@ -122,7 +123,7 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
             save_checkpoint(cfg, folder, {
                 "key": cfg.key(), "completed": t + 1, "n_heads": len(model.heads), "model": current,
                 "outputs": outputs.state(), "snapshots": snapshots, "logs": logs, "timings": timings,
-                "method_state": method.state_dict()})
+                "method_state": method.state_dict(), **({"optimizer_state": memory.state_dict()} if memory else {})})
             if progress:
                 row = outputs.score(cfg.head_combine)[t]
                 bar.set_postfix(acc=f"{np.nanmean(row[:t + 1]):.3f}", heads=len(model.heads))

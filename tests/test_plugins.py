@@ -1,4 +1,4 @@
-"""Methods as plugins: the built-ins reproduce their pre-plugin matrices, a user method runs everywhere."""
+"""Methods as plugins: the built-ins reproduce their recorded reference runs, a user method runs everywhere."""
 import json
 from pathlib import Path
 
@@ -7,43 +7,77 @@ import pytest
 
 from dynnn_lib import run
 from dynnn_lib.config import from_dict
+from dynnn_lib.fingerprint import cpu
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "pre_plugin_results.json").read_text())
+def _recorder():
+    """tests/data/make_reference_runs.py: the cases and the CPU's file name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_reference_runs", Path(__file__).parent / "data" / "make_reference_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _cpu_model() -> str:
-    """model name|family|model|stepping of the first CPU (float kernels differ between CPU generations)."""
-    info = {}
-    try:
-        for line in open("/proc/cpuinfo"):
-            if not line.strip() and info:
-                break
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return "unknown"
-    return "|".join(info.get(k, "?") for k in ("model name", "cpu family", "model", "stepping"))
+REFERENCES = {p.stem: json.loads(p.read_text())
+              for p in sorted((Path(__file__).parent / "data" / "reference_runs").glob("*.json"))}
+CASES = sorted(next(iter(REFERENCES.values()))["cases"])
+# Across CPU generations float kernels differ. Measured on these 8 cases at 1 torch thread: Intel Xeon (family 6,
+# model 106) against AMD EPYC (family 25): matrices at most one test image per task apart (1/32), actions and heads
+# identical, final losses up to 2.9e-3 relative (both files of tests/data/reference_runs, 2026-11-29); AMD EPYC
+# family 26 against family 25 (issue 17): losses 3e-5 to 3e-3 relative, matrices within 1/32. The loss tolerance
+# is 1e-2, about 3x the largest difference seen; a real change of a loss or a schedule moves them further.
+ACROSS_CPUS_MATRIX_ATOL = 1 / 32 + 1e-9
+ACROSS_CPUS_LOSS_RTOL = 1e-2
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """Each recorded case run once here (shared by the two comparisons below)."""
+    rec = _recorder()
+    d = tmp_path_factory.mktemp("reference-runs")
+    return {name: run(from_dict({**rec.BASE, **rec.CASES[name]}), d) for name in CASES}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(REFERENCE["cases"]))
-def test_builtin_methods_reproduce_their_matrices_from_before_the_move(name, tmp_path):
-    """tests/data/pre_plugin_results.json was made by the single-file methods.py (commit 7f1e4ca). On the machine
-    that made it the plugins must match bit for bit; elsewhere float summation may differ, so a prediction may
-    flip: then at most one test image per task (1/32) is allowed to differ."""
-    case = REFERENCE["cases"][name]
-    res = run(from_dict({**REFERENCE["base"], **case["overrides"]}), tmp_path)
+@pytest.mark.parametrize("name", CASES)
+def test_builtin_methods_reproduce_this_cpus_reference_bit_for_bit(name, reference_runs):
+    """Same code, same CPU, same thread count: the same numbers, bit for bit (matrices under every head rule,
+    routing, heads, actions, final losses). Skipped, saying so, on a CPU with no recorded reference (record one with
+    tests/data/make_reference_runs.py); the cross-CPU comparison below still runs there."""
+    mine = _recorder().slug(cpu())
+    if mine not in REFERENCES:
+        pytest.skip(f"no reference recorded for this CPU ({cpu()['signature']}); "
+                    "run tests/data/make_reference_runs.py to record one")
+    case, res = REFERENCES[mine]["cases"][name], reference_runs[name]
     assert [log["action"] for log in res.logs] == case["actions"]
     assert [log["head"] for log in res.logs] == case["heads"]
     assert res.task_heads == case["task_heads"]
-    same_machine = _cpu_model() == REFERENCE["machine"]
     for rule, expected in case["matrices"].items():
-        got, want = res.matrices[rule], np.array(expected, dtype=float)
-        if same_machine:
-            np.testing.assert_array_equal(np.nan_to_num(got, nan=-1), np.nan_to_num(want, nan=-1), err_msg=rule)
-        else:
-            np.testing.assert_allclose(got, want, atol=1 / 32 + 1e-9, err_msg=rule)
-    np.testing.assert_allclose([log["final_loss"] for log in res.logs], case["final_loss"], rtol=1e-5)
+        np.testing.assert_array_equal(np.nan_to_num(res.matrices[rule], nan=-1),
+                                      np.nan_to_num(np.array(expected, dtype=float), nan=-1), err_msg=rule)
+    np.testing.assert_array_equal(res.routing, np.array(case["routing"], dtype=float))
+    assert [log["final_loss"] for log in res.logs] == case["final_loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASES)
+def test_builtin_methods_agree_with_other_cpus_references_within_measured_tolerance(name, reference_runs):
+    """Against every other CPU's recorded reference (the AMD family-25 one was made by the single-file methods.py
+    before the plugins, commit 7f1e4ca): the same actions and heads, matrices within one test image per task, final
+    losses within ACROSS_CPUS_LOSS_RTOL (the measurement above)."""
+    others = {k: v for k, v in REFERENCES.items() if k != _recorder().slug(cpu())}
+    assert others, "no other CPU's reference to compare with"
+    res = reference_runs[name]
+    for machine, ref in others.items():
+        case = ref["cases"][name]
+        assert [log["action"] for log in res.logs] == case["actions"], machine
+        assert [log["head"] for log in res.logs] == case["heads"], machine
+        for rule, expected in case["matrices"].items():
+            np.testing.assert_allclose(res.matrices[rule], np.array(expected, dtype=float),
+                                       atol=ACROSS_CPUS_MATRIX_ATOL, err_msg=f"{machine} {rule}")
+        np.testing.assert_allclose([log["final_loss"] for log in res.logs], case["final_loss"],
+                                   rtol=ACROSS_CPUS_LOSS_RTOL, err_msg=machine)
 
 
 # ------------------------------------------------------------------ a user's method

@@ -12,7 +12,7 @@ import torch
 from .base import (DYNAMICNN_FIELDS, Method, NoParams, TaskContext, TaskLog, available_methods, get_method,
                    register, train_first_task)
 from .dynamicnn import Before, History, decide, measure_before, pick_head
-from .training import Concat, ce_loss, fit, kd_loss, task_seed
+from .training import Concat, OptimizerMemory, ce_loss, fit, kd_loss, task_seed
 from ..evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
 from . import finetune, expand, kd, combined, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
 
@@ -20,22 +20,22 @@ BUILTIN = ("finetune", "expand", "kd", "combined", "lwf", "ewc", "replay", "join
 
 
 def train_task(model, task, cfg, device: torch.device, progress: bool = False, history: History | None = None,
-               stream=None, method: Method | None = None) -> TaskLog:
+               stream=None, method: Method | None = None, memory: OptimizerMemory | None = None) -> TaskLog:
     """Train `model` on `task` as `cfg` says (task 0: full training; later: the method's step)."""
     torch.manual_seed(task_seed(cfg.seed, task.index))
     if task.index == 0:
-        return train_first_task(model, task, cfg, device, progress)
+        return train_first_task(model, task, cfg, device, progress, memory)
     cls = get_method(cfg.method)
     method = method or cls(cfg, cfg.params())
     ctx = TaskContext(model=model, task=task, cfg=cfg, params=method.params, device=device,
                       history=history or History(), stream=stream, progress=progress,
                       uses_past_data=cls.uses_past_data,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index)))
+                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index)), memory=memory)
     log = method.train_task(ctx)
     log.n_heads = len(model.heads)
     return log
 
 
 __all__ = ["Method", "NoParams", "TaskContext", "TaskLog", "register", "get_method", "available_methods",
-           "train_task", "train_first_task", "fit", "ce_loss", "kd_loss", "task_seed", "Concat", "History", "Before",
+           "train_task", "train_first_task", "fit", "OptimizerMemory", "ce_loss", "kd_loss", "task_seed", "Concat", "History", "Before",
            "measure_before", "pick_head", "decide", "DYNAMICNN_FIELDS", "BUILTIN"]

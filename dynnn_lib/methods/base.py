@@ -37,7 +37,7 @@ from ..config import RunConfig
 from ..data.stream import Stream, Task
 from ..errors import ConfigError
 from ..model import DynamicNet
-from .training import fit, task_seed
+from .training import OptimizerMemory, fit, task_seed
 
 # RunConfig fields read only by the DynamicNN family (expand, kd, combined); another method leaves them out of its
 # cache key, so changing them never retrains it
@@ -85,6 +85,7 @@ class TaskContext:
     progress: bool = False
     uses_past_data: bool = False
     gen: torch.Generator = None     # type: ignore[assignment]
+    memory: OptimizerMemory | None = None  # Adam's state carried across tasks (cfg.optimizer_state="keep")
     start: float = field(default_factory=time.perf_counter)
 
     @property
@@ -116,7 +117,7 @@ class TaskContext:
                    lr=cfg.incremental_lr() if lr is None else lr,
                    milestones=cfg.inc_milestones if milestones is None else milestones, gamma=cfg.lr_gamma,
                    batch_size=cfg.batch_size, augment=augment, gen=self.gen, device=self.device,
-                   progress=self.progress, desc=desc or f"task {self.t}", task=self.t)
+                   progress=self.progress, desc=desc or f"task {self.t}", task=self.t, memory=self.memory)
 
     def log(self, action: str, epochs: list[dict], head: int = 0, trunk_changed: bool = True, **fields: Any) -> TaskLog:
         return TaskLog(task=self.t, action=action, head=head, n_heads=len(self.model.heads),
@@ -183,10 +184,11 @@ class Method:
         pass
 
 
-def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool) -> TaskLog:
+def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool,
+                     memory: OptimizerMemory | None = None) -> TaskLog:
     """Task 0 for every method: trunk and first head trained together, with flip augmentation."""
     ctx = TaskContext(model=model, task=task, cfg=cfg, params=None, device=device, history=None, progress=progress,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, 0)))
+                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, 0)), memory=memory)
     y = ctx.y
     epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,

@@ -4,6 +4,14 @@
 loss function gets the network's output and the batch indices and returns a tensor, or a dict of named parts
 (``ce``, ``kd``, ``reg``...) that are summed; every part is logged per epoch with the learning rate and the
 time, so a researcher can plot what each task's training did (``TaskLog.epochs``).
+
+Adam's state across tasks (``RunConfig.optimizer_state``): ``"reset"`` (the default) starts every task with a
+fresh Adam (no moments, step 0), as the paper's per-task schedule reads ("inc lr=0.003 @[50, 90]": a schedule of
+its own per task) and as FACIL (``Inc_Learning_Appr.train_loop`` builds a new optimiser per task) and Mammoth
+(``get_scheduler(..., reload_optim=True)``, "at least ONCE every task") do. ``"keep"`` carries each parameter's
+moments and step count into the next task, as Avalanche 0.6's strategies do by default (its optimiser is reset
+only before the first experience); the learning rate and its schedule start afresh either way.
+:class:`OptimizerMemory` holds that state by parameter name, so it survives new heads and checkpoints.
 """
 from __future__ import annotations
 
@@ -64,14 +72,45 @@ def ce_loss(logits: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None = 
     return F.cross_entropy(logits, y)
 
 
+class OptimizerMemory:
+    """Adam's per-parameter state (moments, step) kept across tasks, by the parameter's name in `model`
+    (``optimizer_state="keep"``); saved in checkpoints with :meth:`state_dict`."""
+
+    def __init__(self, model: nn.Module, state: dict[str, dict] | None = None):
+        self.model, self.state = model, dict(state or {})
+
+    def _names(self) -> dict[nn.Parameter, str]:
+        return {p: n for n, p in self.model.named_parameters()}
+
+    def restore(self, opt: torch.optim.Optimizer) -> None:
+        names = self._names()
+        for group in opt.param_groups:
+            for p in group["params"]:
+                saved = self.state.get(names.get(p, ""))
+                if saved is not None:
+                    opt.state[p] = {k: v.clone().to(p.device) for k, v in saved.items()}
+
+    def store(self, opt: torch.optim.Optimizer) -> None:
+        names = self._names()
+        for p, st in opt.state.items():
+            if p in names:
+                self.state[names[p]] = {k: v.detach().cpu().clone() for k, v in st.items()}
+
+    def state_dict(self) -> dict[str, dict]:
+        return self.state
+
+
 def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milestones: Sequence[int], gamma: float,
         batch_size: int, augment: bool, gen: torch.Generator, device: torch.device, progress: bool = False,
-        desc: str = "", task: int = 0) -> list[dict]:
-    """Adam + step decay over `epochs`; returns one log entry per epoch: loss, its parts, lr, seconds."""
+        desc: str = "", task: int = 0, memory: OptimizerMemory | None = None) -> list[dict]:
+    """Adam + step decay over `epochs`; returns one log entry per epoch: loss, its parts, lr, seconds.
+    With `memory`, Adam starts from the state it stored at the end of the previous task and stores its own."""
     from tqdm.auto import tqdm
 
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
+    if memory is not None:
+        memory.restore(opt)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
     n = len(inputs)
     epochs_log: list[dict] = []
@@ -103,5 +142,7 @@ def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milest
             raise TrainingDiverged(f"task {task}, epoch {epoch}: the loss became {entry['loss']}; lower the learning "
                                    f"rate (now {lr:g}) or check the data for NaN/inf values")
         epochs_log.append(entry)
+    if memory is not None:
+        memory.store(opt)
     net.eval()
     return epochs_log
