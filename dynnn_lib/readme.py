@@ -63,7 +63,9 @@ def blocks(reports: Path) -> dict[str, str]:
             f"Measured speed-up of 1 vs 2 local Ray workers: {sc['runs']} runs (preset {sc['preset']}, "
             f"{', '.join(sc['set'])}): {times}; {sc['speedup'][best]:.2f}x with {best} workers (Ray's start-up, "
             f"{min(sc['ray_startup_s'].values()):.0f}-{max(sc['ray_startup_s'].values()):.0f} s, not counted). "
-            f"Machine: {sc['machine']['cpu']}, {sc['machine']['cores']} cores. Regenerate: "
+            f"Machine: {sc['machine']['cpu']}"
+            f"{' (CPU family ' + str(sc['machine']['cpu_family']) + ')' if 'cpu_family' in sc['machine'] else ''}, "
+            f"{sc['machine']['cores']} cores (machines here differ up to 4x in speed). Regenerate: "
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
     return {**out, "fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",

@@ -328,3 +328,48 @@ def test_ray_driver_killed_then_rerun_redoes_no_finished_run(cluster, tmp_path, 
     assert f"3 runs: {3 - len(finished)} trained, {len(finished)} cached, 0 failed" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())   # no finished run was redone
     assert len(list(runs.glob("*/result.json"))) == 3
+
+
+def test_local_pool_retries_a_killed_worker_and_the_run_resumes_from_its_checkpoint(tmp_path, capsys):
+    """The local executor (2 worker processes): one worker is SIGKILLed after its run checkpointed a task. The
+    pool is rebuilt, the runs are resubmitted and resume from their checkpoints (the killed attempt's per-task
+    timings are carried over verbatim), and the matrices equal those of the same sweep run in-process."""
+    import torch
+
+    spec = write_spec(tmp_path, name="kill", **SLOW, grid={"seed": {"range": 2}})
+    inproc, pooled = tmp_path / "inproc", tmp_path / "pooled"
+    assert main(["sweep", spec, "--jobs", "1", "--runs-dir", str(inproc), "--out", str(inproc / "rep"),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    killed: dict = {}
+
+    def killer():  # SIGKILL the worker of the first run that has checkpointed at least one task
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            for ck in pooled.glob("*/checkpoint.pt"):
+                try:
+                    state = torch.load(ck, weights_only=False)
+                except Exception:
+                    continue
+                pid = _lock_holder(ck.parent)
+                if pid and pid != os.getpid() and state["completed"] < 5:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.update(pid=pid, key=ck.parent.name, completed=state["completed"],
+                                  train_s=list(state["timings"]["train_s"]))
+                    return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    rc = main(["sweep", spec, "--executor", "local", "--jobs", "2", "--runs-dir", str(pooled),
+               "--out", str(pooled / "rep"), "--no-progress"])
+    t.join(5)
+    assert rc == 0, capsys.readouterr().err
+    assert "2 runs: 2 trained, 0 cached, 0 failed" in capsys.readouterr().out
+    assert killed, "no worker was caught mid-run"
+    body = json.loads((pooled / killed["key"] / "result.json").read_text())
+    assert body["timings"]["train_s"][:killed["completed"]] == killed["train_s"]
+    a, b = load_sweep("kill", inproc / "rep"), load_sweep("kill", pooled / "rep")
+    assert [r["key"] for r in a.runs] == [r["key"] for r in b.runs]
+    for ra, rb in zip(a.runs, b.runs):
+        np.testing.assert_array_equal(np.array(ra["matrix"], float), np.array(rb["matrix"], float))
