@@ -11,7 +11,8 @@ A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; e
 * ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``);
 * ``sweep-scaling`` - reports/sweep_scaling.json (``python benchmarks/sweep_scaling.py``: 1 vs 2 Ray workers).
 
-The last two are optional: without their report the block is left as it is.
+A block whose report is missing is left as it is (and named), so `make bench` then `make readme` refreshes the
+benchmarks block alone.
 """
 from __future__ import annotations
 
@@ -32,27 +33,38 @@ def _section(md: str, title: str) -> str:
     return m.group(1).strip()
 
 
-def blocks(reports: Path) -> dict[str, str]:
-    def read(name: str) -> str:
-        p = reports / name
-        if not p.exists():
-            raise DynnnError(f"{p} does not exist; run make all (and make speed) first")
-        return p.read_text()
+def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
+    """Block name -> its text, for every block whose report exists; the names of the others go to `missing`
+    (their blocks are left as they are: e.g. after `make bench` alone only the benchmarks block changes)."""
+    missing = [] if missing is None else missing
 
-    fidelity = read("fidelity.md")
-    machine = next((l for l in fidelity.splitlines() if l.startswith("Machine:")), "")
-    reproduction = read("reproduction.md")
-    speed = read("speed.md").split("\n", 1)[1].strip()
+    def have(*names: str) -> bool:
+        absent = [n for n in names if not (reports / n).exists()]
+        missing.extend(absent)
+        return not absent
+
+    def read(name: str) -> str:
+        return (reports / name).read_text()
+
     out = {}
-    if (reports / "baselines.md").exists():
+    if have("fidelity.md", "fidelity_claims.md"):
+        machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
+        out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
+    if have("reproduction.md"):
+        reproduction = read("reproduction.md")
+        out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
+                                           for rule in ("router", "oracle", "mean_prob"))
+    if have("speed.md"):
+        out["speed"] = read("speed.md").split("\n", 1)[1].strip()
+    if have("baselines.md"):
         out["baselines"] = read("baselines.md").split("\n", 1)[1].strip()
-    if (reports / "benchmarks.md").exists():
+    if have("benchmarks.md"):
         bench = read("benchmarks.md")
         head = bench.split("\n\n")[1] if "\n\n" in bench else ""
         section = [t for t in re.findall(r"^## (In-workbench baselines beside Avalanche's.*)$", bench, flags=re.M)]
         if section:
             out["benchmarks"] = head + "\n\n" + _section(bench, section[0])
-    if (reports / "sweep_scaling.json").exists():
+    if have("sweep_scaling.json"):
         import json
 
         sc = json.loads(read("sweep_scaling.json"))
@@ -68,10 +80,7 @@ def blocks(reports: Path) -> dict[str, str]:
             f"{sc['machine']['cores']} cores (machines here differ up to 4x in speed). Regenerate: "
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
-    return {**out, "fidelity": f"{machine}\n\n{read('fidelity_claims.md').strip()}",
-            "reproduction": "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
-                                        for rule in ("router", "oracle", "mean_prob")),
-            "speed": speed}
+    return out
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -90,11 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         path = Path(args.readme)
-        atomic_text(path, fill(path.read_text(), blocks(Path(args.reports))))
+        missing: list[str] = []
+        values = blocks(Path(args.reports), missing)
+        if not values:
+            raise DynnnError(f"no report in {args.reports}/ to fill the README from; run make all (or make bench, "
+                             "make speed, make baselines) first")
+        atomic_text(path, fill(path.read_text(), values))
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2
-    print(f"updated {args.readme} from {args.reports}/")
+    print(f"updated {args.readme} from {args.reports}/: {', '.join(values)}"
+          + (f"; left as they were (no report): {', '.join(missing)}" if missing else ""))
     return 0
 
 
