@@ -63,6 +63,8 @@ def base_config(args: argparse.Namespace) -> dict:
         _set_nested(values, "data.root", args.data_root)
     if args.factor:
         _set_nested(values, "data.factor", args.factor)
+    if args.stream:
+        _set_nested(values, "data.stream", args.stream)
     if args.n_tasks is not None:
         _set_nested(values, "data.n_tasks", args.n_tasks)
     if args.device:
@@ -89,6 +91,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-source", choices=list(DATA_SOURCES))
     p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
     p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
+    p.add_argument("--stream", help="the tasks: round1 (default), benchmark1-<factor>, benchmark2 or a YAML file "
+                                    "(data/streams.py); generator knobs: --set data.generator.weak_gain=0.2")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
     p.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")

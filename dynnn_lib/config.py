@@ -60,6 +60,13 @@ class DataConfig:
         ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
         (all four factors in sequence, 12 tasks: one per factor and level); see data/openloris.py.
     n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
+    stream: the generated stream's tasks (data/streams.py): ``round1`` (the default: the challenge's round-1
+        batches), ``benchmark1-<factor>`` (one factor's 3 levels x 3 segments), ``benchmark2`` (12 tasks, each
+        factor's levels in sequence) or the path of a YAML file of your own. With the real current layout,
+        ``benchmark1-<factor>`` / ``benchmark2`` name the same protocol as ``openloris-benchmark1`` (with
+        ``factor``) / ``openloris-benchmark2``, so the two run with the same command but for the data source.
+    generator: the generator's strengths per factor level (data/synthetic.py ``Knobs``; unset ones keep their
+        defaults, the constants the embedded stream always had); stored with every default filled in.
     factor: openloris-benchmark1 only: clutter | illumination | occlusion | pixel.
     decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
         on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
@@ -72,6 +79,8 @@ class DataConfig:
     source: str = "synthetic"
     root: str | None = None
     n_tasks: int | None = None
+    stream: str | None = None        # synthetic: None = "round1"; see data/streams.py
+    generator: Mapping[str, Any] = field(default_factory=dict)
     image_size: int = 32
     resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
     # embedded benchmark only
@@ -89,6 +98,7 @@ class DataConfig:
         _choice("data.source", self.source, DATA_SOURCES)
         if self.source != "synthetic" and not self.root:
             raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
+        self._check_stream()
         if self.source == "openloris-benchmark1":
             if self.factor is None:
                 raise ConfigError("data.source='openloris-benchmark1' needs data.factor: one of " + ", ".join(FACTORS)
@@ -104,9 +114,9 @@ class DataConfig:
             if self.n_tasks < 2:
                 raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
             if self.source == "synthetic":
-                from .data.synthetic import ROUND1_STREAM
+                from .data.streams import load_spec
 
-                if self.n_tasks == len(ROUND1_STREAM):  # "all 9" is the same experiment as None: one cache key
+                if self.n_tasks == len(load_spec(self.stream)):  # "all of them" is the same experiment as None
                     object.__setattr__(self, "n_tasks", None)
         _positive("data.image_size", self.image_size, int)
         if self.image_size < 16:
@@ -118,6 +128,35 @@ class DataConfig:
         _positive("data.test_per_class", self.test_per_class, int)
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or self.data_seed < 0:
             raise ConfigError(f"data.data_seed={self.data_seed!r} must be a non-negative integer")
+
+
+    def _check_stream(self) -> None:
+        from .data.synthetic import Knobs
+
+        protocol = {"openloris-benchmark1": f"benchmark1-{self.factor}", "openloris-benchmark2": "benchmark2"}
+        if self.source == "synthetic":
+            from .data.streams import load_spec
+
+            object.__setattr__(self, "stream", self.stream or "round1")
+            load_spec(self.stream)  # a bad preset name or file: one line
+            if not isinstance(self.generator, Mapping):
+                raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
+            object.__setattr__(self, "generator", dataclasses.asdict(build_dataclass(Knobs, self.generator, "data.generator.")))
+            return
+        if self.generator:
+            raise ConfigError(f"data.generator only applies to data.source='synthetic', not {self.source!r}; drop it")
+        if self.source in protocol and self.stream is not None:
+            if self.source == "openloris-benchmark1" and self.factor is None and self.stream.startswith("benchmark1-"):
+                object.__setattr__(self, "factor", self.stream[len("benchmark1-"):])
+                _choice("data.factor", self.factor, FACTORS)
+                protocol["openloris-benchmark1"] = self.stream
+            if self.stream != protocol[self.source]:
+                raise ConfigError(f"data.stream={self.stream!r} does not match data.source={self.source!r} "
+                                  f"(which reads {protocol[self.source]})")
+            object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
+        elif self.stream is not None:
+            raise ConfigError(f"data.stream={self.stream!r} applies to the generated stream and the current "
+                              f"layout's protocols, not to data.source={self.source!r}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +217,8 @@ class RunConfig:
     lr_gamma: float = 0.1
     lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
     lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
+    base_photometric: float = 0.0    # task 0's "more data augmentation" (kinds not published): photometric jitter
+                                     # strength (brightness, contrast, colour; methods/training.py); 0 = flips only
     optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
                                      # keep: Adam's moments and step carried across tasks (Avalanche's default)
     batch_size: int = 32
@@ -206,6 +247,9 @@ class RunConfig:
         _choice("head_init", self.head_init, HEAD_INIT)
         _choice("device", self.device, DEVICES)
         _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
+        if isinstance(self.base_photometric, bool) or not isinstance(self.base_photometric, (int, float)) \
+                or not 0 <= self.base_photometric < 1:
+            raise ConfigError(f"base_photometric={self.base_photometric!r} must be a strength in [0, 1), e.g. 0.3")
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
             _positive(name, getattr(self, name), int)
         for name in ("base_lr", "inc_lr", "lr_trick_lr", "kd_temperature", "lr_gamma"):

@@ -242,9 +242,9 @@ def _check_stream(cfg: RunConfig) -> None:
     """expand_at beyond the embedded stream's length fails before any run starts (real data: when the run loads it)."""
     if cfg.data.source != "synthetic":
         return
-    from .data.synthetic import ROUND1_STREAM
+    from .data.streams import load_spec
 
-    n = cfg.data.n_tasks or len(ROUND1_STREAM)
+    n = cfg.data.n_tasks or len(load_spec(cfg.data.stream))
     bad = [t for t in cfg.expand_at if t >= n]
     if bad:
         raise ConfigError(f"expand_at={list(cfg.expand_at)} is out of range: the stream has {n} tasks (0..{n - 1})")

@@ -15,10 +15,17 @@ classes; tasks differ by domain only (data-incremental, as in the challenge).  T
 mirrors the round-1 batch composition table (``ROUND1_STREAM``): factors the table names are fixed at
 that level, the others stay at a neutral level (normal light, no occlusion, medium size, normal clutter).
 Generation is deterministic from ``data_seed`` and vectorised, a few hundred milliseconds per task.
+
+How strongly each factor level acts is :class:`Knobs` (``data.generator``): a small typed set of strengths, each
+defined per factor level and never per task (a knob per task could fit any accuracy matrix and would then predict
+nothing). Their defaults are the constants the generator always had, so the default stream is unchanged bit for
+bit. ``segment`` (data/streams.py) gives a task other viewpoints and backgrounds, as the dataset's segments of one
+level differ; segment 0 is the default.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -49,8 +56,57 @@ ROUND1_STREAM: tuple[dict[str, str], ...] = (
     {"illumination": "weak", "occlusion": "50%", "pixel": "large"},
 )
 
-_PIXEL_SCALE = {"large": 0.85, "medium": 0.55, "small": 0.32}
 _PROTO = 24  # prototype resolution
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The generator's strengths per factor level (``data.generator``); the defaults are the constants the embedded
+    stream was always generated with. ``dynnn calibrate`` fits them to the paper's matrices."""
+
+    strong_gain: float = 1.3            # strong light: exposure gain (x 1..1.2 per image), washes colours out
+    strong_cast: tuple[float, float, float] = (1.1, 1.0, 0.8)   # strong light: warm RGB cast
+    weak_gain: float = 0.3              # weak light: exposure gain (+0..0.12 per image)
+    weak_cast: tuple[float, float, float] = (0.75, 0.9, 1.25)   # weak light: blue RGB cast
+    weak_noise: float = 0.04            # weak light: sensor noise (std, on a 0..1 scale)
+    occlusion_scale: float = 1.0        # occluded share of the object's box = level (e.g. 25 %) x this
+    complex_distractors: int = 5        # complex clutter: distractor objects per image
+    complex_other_classes: bool = True  # complex clutter: distractors are other classes' objects (else plain discs)
+    complex_noise: float = 0.25         # complex clutter: weight of per-pixel background noise
+    pixel_large: float = 0.85           # large objects: share of the frame they span (medium: 0.55)
+    pixel_small: float = 0.32           # small objects: share of the frame they span
+    pose_spread: float = math.pi / 4    # in-plane rotation range of every object (radians)
+    class_similarity: float = 0.0       # 0: classes' own colours; 1: every class has the mean colours (shape only)
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"data.generator.{name}={getattr(self, name)!r} must be {what}")
+
+        num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        for name in ("strong_gain", "weak_gain"):
+            check(name, num(getattr(self, name)) and 0 < getattr(self, name) <= 3, "a gain in (0, 3]")
+        for name in ("strong_cast", "weak_cast"):
+            v = getattr(self, name)
+            check(name, isinstance(v, tuple) and len(v) == 3 and all(num(c) and 0 < c <= 3 for c in v),
+                  "three RGB gains in (0, 3], e.g. [1.1, 1.0, 0.8]")
+        check("weak_noise", num(self.weak_noise) and 0 <= self.weak_noise <= 0.5, "a noise std in [0, 0.5]")
+        check("occlusion_scale", num(self.occlusion_scale) and 0 <= self.occlusion_scale <= 1.9,
+              "a factor in [0, 1.9] (the covered share stays below 95 %)")
+        check("complex_distractors", isinstance(self.complex_distractors, int) and not isinstance(
+            self.complex_distractors, bool) and 0 <= self.complex_distractors <= 12, "an integer in 0..12")
+        check("complex_other_classes", isinstance(self.complex_other_classes, bool), "true or false")
+        check("complex_noise", num(self.complex_noise) and 0 <= self.complex_noise <= 1, "a weight in [0, 1]")
+        for name in ("pixel_large", "pixel_small"):
+            check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")
+        check("pose_spread", num(self.pose_spread) and 0 <= self.pose_spread <= 2 * math.pi, "radians in [0, 2 pi]")
+        check("class_similarity", num(self.class_similarity) and 0 <= self.class_similarity < 1, "in [0, 1)")
+
+    def pixel_scale(self, level: str) -> float:
+        return {"large": self.pixel_large, "medium": 0.55, "small": self.pixel_small}[level]
+
+
+DEFAULT_KNOBS = Knobs()
 
 
 def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
@@ -81,8 +137,9 @@ def _occlusion_fraction(level: str) -> float:
     return value
 
 
-def class_prototypes(n_classes: int, data_seed: int) -> torch.Tensor:
-    """(n_classes, 4, P, P) RGBA objects: silhouette (alpha), two colours and a stripe texture."""
+def class_prototypes(n_classes: int, data_seed: int, similarity: float = 0.0) -> torch.Tensor:
+    """(n_classes, 4, P, P) RGBA objects: silhouette (alpha), two colours and a stripe texture; `similarity`
+    pulls every class's colours toward the mean over classes (the shapes stay their own)."""
     g = torch.Generator().manual_seed(10_000 + data_seed)
     coords = torch.linspace(-1, 1, _PROTO)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -102,7 +159,10 @@ def class_prototypes(n_classes: int, data_seed: int) -> torch.Tensor:
         stripes = torch.sigmoid(6 * torch.sin(math.pi * freq * (xx * math.cos(th) + yy * math.sin(th))))
         rgb = c1[:, None, None] * stripes + c2[:, None, None] * (1 - stripes)
         protos.append(torch.cat([rgb, mask[None]], 0))
-    return torch.stack(protos)
+    out = torch.stack(protos)
+    if similarity > 0:
+        out[:, :3] = (1 - similarity) * out[:, :3] + similarity * out[:, :3].mean(0, keepdim=True)
+    return out
 
 
 def _place(protos: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, angle: torch.Tensor, size: int) -> torch.Tensor:
@@ -122,9 +182,12 @@ def _smooth_noise(n: int, cells: int, size: int, g: torch.Generator, channels: i
     return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def _background(clutter: str, n: int, size: int, protos: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _background(clutter: str, n: int, size: int, protos: torch.Tensor, g: torch.Generator,
+                knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> torch.Tensor:
     base = 0.25 + 0.5 * torch.rand(n, 3, 1, 1, generator=g)
     tint = base * (0.8 + 0.2 * torch.rand(n, 3, 1, 1, generator=g))
+    if segment:  # another place: the background palette turns (a segment of the dataset is another recording)
+        tint = tint * torch.tensor([1.25, 1.0, 0.75]).roll(segment % 3).view(1, 3, 1, 1)
     ramp = torch.linspace(-0.1, 0.1, size).view(1, 1, 1, size)
     bg = (tint + ramp).expand(n, 3, size, size).clone()
     if clutter == "simple":
@@ -133,8 +196,9 @@ def _background(clutter: str, n: int, size: int, protos: torch.Tensor, g: torch.
         bg = 0.6 * bg + 0.4 * _smooth_noise(n, 4, size, g)
         n_distractors, distractor_protos = 2, _blobs(len(protos), g)
     else:  # complex: busy texture and parts of other objects
-        bg = 0.4 * bg + 0.35 * _smooth_noise(n, 8, size, g) + 0.25 * torch.rand(n, 3, size, size, generator=g)
-        n_distractors, distractor_protos = 5, protos
+        bg = 0.4 * bg + 0.35 * _smooth_noise(n, 8, size, g) + knobs.complex_noise * torch.rand(n, 3, size, size, generator=g)
+        n_distractors = knobs.complex_distractors
+        distractor_protos = protos if knobs.complex_other_classes else _blobs(len(protos), g)
     for _ in range(n_distractors):
         idx = torch.randint(len(distractor_protos), (n,), generator=g)
         layer = _place(distractor_protos[idx], 0.12 + 0.13 * torch.rand(n, generator=g),
@@ -153,7 +217,7 @@ def _blobs(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.cat([colours.expand(-1, 3, _PROTO, _PROTO), disc.expand(len(colours), 1, _PROTO, _PROTO)], 1)
 
 
-def _illuminate(img: torch.Tensor, level: str, g: torch.Generator) -> torch.Tensor:
+def _illuminate(img: torch.Tensor, level: str, g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS) -> torch.Tensor:
     n, _, size, _ = img.shape
     angle = torch.rand(n, generator=g) * 2 * math.pi
     coords = torch.linspace(-1, 1, size)
@@ -163,33 +227,36 @@ def _illuminate(img: torch.Tensor, level: str, g: torch.Generator) -> torch.Tens
         gain = 0.9 + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
         return (img * gain * (1 + 0.1 * ramp[:, None])).clamp(0, 1)
     if level == "strong":  # over-exposed, warm, washed out
-        gain = 1.3 + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
-        cast = torch.tensor([1.1, 1.0, 0.8]).view(1, 3, 1, 1)
+        gain = knobs.strong_gain + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
+        cast = torch.tensor(knobs.strong_cast).view(1, 3, 1, 1)
         return (img * gain * cast * (1 + 0.25 * ramp[:, None]) + 0.08).clamp(0, 1)
     # weak: dark, blue cast, strong fall-off and sensor noise
-    gain = 0.3 + 0.12 * torch.rand(n, 1, 1, 1, generator=g)
-    cast = torch.tensor([0.75, 0.9, 1.25]).view(1, 3, 1, 1)
-    out = img * gain * cast * (1 + 0.4 * ramp[:, None]) + 0.04 * torch.randn(img.shape, generator=g)
+    gain = knobs.weak_gain + 0.12 * torch.rand(n, 1, 1, 1, generator=g)
+    cast = torch.tensor(knobs.weak_cast).view(1, 3, 1, 1)
+    out = img * gain * cast * (1 + 0.4 * ramp[:, None]) + knobs.weak_noise * torch.randn(img.shape, generator=g)
     return out.clamp(0, 1)
 
 
 def render(factors: Mapping[str, str], labels: torch.Tensor, protos: torch.Tensor, size: int,
-           g: torch.Generator) -> torch.Tensor:
-    """Render one image per label under the given factor levels; returns uint8 (N, 3, size, size)."""
+           g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> torch.Tensor:
+    """Render one image per label under the given factor levels; returns uint8 (N, 3, size, size). A segment
+    other than 0 turns the objects to other viewpoints and the backgrounds to another palette."""
     f = full_factors(factors)
     n = len(labels)
-    scale = _PIXEL_SCALE[f["pixel"]] * (0.9 + 0.2 * torch.rand(n, generator=g))
+    scale = knobs.pixel_scale(f["pixel"]) * (0.9 + 0.2 * torch.rand(n, generator=g))
     room = (1 - scale * 0.7).clamp(min=0)
     center = (torch.rand(n, 2, generator=g) * 2 - 1) * room[:, None]
-    angle = (torch.rand(n, generator=g) - 0.5) * (math.pi / 4)
+    angle = (torch.rand(n, generator=g) - 0.5) * knobs.pose_spread
+    if segment:  # other viewpoints: the objects seen turned by a third of a half-turn per segment
+        angle = angle + segment * (math.pi / 6)
     obj = _place(protos[labels], scale, center, angle, size)
-    img = _background(f["clutter"], n, size, protos, g)
+    img = _background(f["clutter"], n, size, protos, g, knobs, segment)
     alpha = obj[:, 3:4]
     img = img * (1 - alpha) + obj[:, :3] * alpha
-    occ = _occlusion_fraction(f["occlusion"])
+    occ = min(_occlusion_fraction(f["occlusion"]) * knobs.occlusion_scale, 0.95)
     if occ > 0:
         img = _occlude(img, occ, scale, center, g)
-    img = _illuminate(img, f["illumination"], g)
+    img = _illuminate(img, f["illumination"], g, knobs)
     return (img * 255).round().to(torch.uint8)
 
 
@@ -213,10 +280,10 @@ def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: to
 
 
 def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, size: int, data_seed: int,
-                  salt: int) -> tuple[torch.Tensor, torch.Tensor]:
+                  salt: int, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Balanced images for one task split; `salt` separates tasks and splits deterministically."""
-    protos = class_prototypes(n_classes, data_seed)
+    protos = class_prototypes(n_classes, data_seed, knobs.class_similarity)
     g = torch.Generator().manual_seed(data_seed * 1_000_003 + salt)
     labels = torch.arange(n_classes).repeat_interleave(per_class)
     labels = labels[torch.randperm(len(labels), generator=g)]
-    return render(factors, labels, protos, size, g), labels
+    return render(factors, labels, protos, size, g, knobs, segment), labels

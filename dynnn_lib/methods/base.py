@@ -110,14 +110,16 @@ class TaskContext:
         return nn.Sequential(self.model.trunk, self.model.heads[0])
 
     def fit(self, net: nn.Module, loss_fn, inputs, *, epochs: int | None = None, lr: float | None = None,
-            milestones: tuple[int, ...] | None = None, augment: bool = False, desc: str = "") -> list[dict]:
+            milestones: tuple[int, ...] | None = None, augment: bool = False, photometric: float = 0.0,
+            desc: str = "") -> list[dict]:
         """The shared training loop with this task's schedule (incremental epochs, lr with the LR trick)."""
         cfg = self.cfg
         return fit(net, loss_fn, inputs, epochs=cfg.inc_epochs if epochs is None else epochs,
                    lr=cfg.incremental_lr() if lr is None else lr,
                    milestones=cfg.inc_milestones if milestones is None else milestones, gamma=cfg.lr_gamma,
                    batch_size=cfg.batch_size, augment=augment, gen=self.gen, device=self.device,
-                   progress=self.progress, desc=desc or f"task {self.t}", task=self.t, memory=self.memory)
+                   progress=self.progress, desc=desc or f"task {self.t}", task=self.t, memory=self.memory,
+                   photometric=photometric)
 
     def log(self, action: str, epochs: list[dict], head: int = 0, trunk_changed: bool = True, **fields: Any) -> TaskLog:
         return TaskLog(task=self.t, action=action, head=head, n_heads=len(self.model.heads),
@@ -192,7 +194,7 @@ def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torc
     y = ctx.y
     epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,
-                     desc="task 0 full")
+                     photometric=cfg.base_photometric, desc="task 0 full")
     return ctx.log("full", epochs)
 
 

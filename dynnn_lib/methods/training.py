@@ -72,6 +72,20 @@ def ce_loss(logits: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None = 
     return F.cross_entropy(logits, y)
 
 
+def photometric_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    """Per image: brightness x (1 +- s), contrast about the image's mean x (1 +- s), each colour channel
+    x (1 +- s/2), uniform draws, clamped to [0, 1]. The paper trains its base model with "more data augmentation"
+    without naming the kinds; photometric jitter (brightness, contrast, colour) is its natural reading for a stream
+    whose domains are lighting, occlusion, size and clutter (RunConfig.base_photometric)."""
+    n = len(x)
+    u = (torch.rand(n, 5, generator=gen) * 2 - 1).to(x.device)
+    brightness = (1 + strength * u[:, 0]).view(n, 1, 1, 1)
+    contrast = (1 + strength * u[:, 1]).view(n, 1, 1, 1)
+    colour = (1 + strength / 2 * u[:, 2:5]).view(n, 3, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (((x - mean) * contrast + mean) * brightness * colour).clamp(0, 1)
+
+
 class OptimizerMemory:
     """Adam's per-parameter state (moments, step) kept across tasks, by the parameter's name in `model`
     (``optimizer_state="keep"``); saved in checkpoints with :meth:`state_dict`."""
@@ -102,9 +116,11 @@ class OptimizerMemory:
 
 def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milestones: Sequence[int], gamma: float,
         batch_size: int, augment: bool, gen: torch.Generator, device: torch.device, progress: bool = False,
-        desc: str = "", task: int = 0, memory: OptimizerMemory | None = None) -> list[dict]:
+        desc: str = "", task: int = 0, memory: OptimizerMemory | None = None, photometric: float = 0.0) -> list[dict]:
     """Adam + step decay over `epochs`; returns one log entry per epoch: loss, its parts, lr, seconds.
-    With `memory`, Adam starts from the state it stored at the end of the previous task and stores its own."""
+    With `memory`, Adam starts from the state it stored at the end of the previous task and stores its own.
+    With `augment`, a random half of each batch is flipped and, when `photometric` > 0, every image gets a random
+    brightness, contrast and colour change of that strength (:func:`photometric_jitter`)."""
     from tqdm.auto import tqdm
 
     params = [p for p in net.parameters() if p.requires_grad]
@@ -125,6 +141,8 @@ def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milest
             if augment:  # horizontal flip of a random half: the base task gets more augmentation
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb[flip.to(device)] = xb[flip.to(device)].flip(-1)
+                if photometric > 0:
+                    xb = photometric_jitter(xb, photometric, gen)
             out = loss_fn(net(xb), idx.to(device))
             parts = out if isinstance(out, dict) else {"loss": out}
             loss = None

@@ -1,0 +1,224 @@
+# A frozen copy of data/synthetic.py as it was before streams and knobs became data (commit c593b6a): the
+# default stream must still be generated from it bit for bit (tests/test_streams.py), on whatever CPU runs the test.
+"""The embedded default benchmark: a generated, factor-controlled, domain-incremental stream.
+
+It models OpenLORIS-Object's four factors with three levels each:
+
+* illumination (strong / normal / weak): a global gain, colour cast, directional light fall-off and,
+  in weak light, sensor noise - strong light washes colours out, weak light darkens and tints blue;
+* occlusion (0 % / 25 % / 50 %, any ``"N%"`` accepted): a flat occluder covering that fraction of the
+  object's bounding box;
+* object pixel size (large / medium / small): the object spans about 85 % / 50 % / 22 % of the frame;
+* clutter (simple / normal / complex): a flat background, a smooth textured one with two distractor
+  blobs, or a busy one with high-frequency texture and several distractor *objects of other classes*.
+
+Every class is an object with its own silhouette, two colours and a stripe texture.  All tasks share the
+classes; tasks differ by domain only (data-incremental, as in the challenge).  The default stream
+mirrors the round-1 batch composition table (``ROUND1_STREAM``): factors the table names are fixed at
+that level, the others stay at a neutral level (normal light, no occlusion, medium size, normal clutter).
+Generation is deterministic from ``data_seed`` and vectorised, a few hundred milliseconds per task.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+GENERATOR_VERSION = 1
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "illumination": ("strong", "normal", "weak"),
+    "occlusion": ("0%", "25%", "50%"),
+    "pixel": ("large", "medium", "small"),
+    "clutter": ("simple", "normal", "complex"),
+}
+NEUTRAL: dict[str, str] = {"illumination": "normal", "occlusion": "0%", "pixel": "medium", "clutter": "normal"}
+
+# Round-1 batch composition (OpenLORIS-Object page, 2019-07-16); task t = batch t+1.
+ROUND1_STREAM: tuple[dict[str, str], ...] = (
+    {"occlusion": "10%", "pixel": "small"},
+    {"illumination": "strong", "clutter": "complex"},
+    {"illumination": "normal", "clutter": "simple"},
+    {"illumination": "weak", "pixel": "large"},
+    {"occlusion": "0%", "clutter": "complex"},
+    {"occlusion": "50%", "pixel": "large"},
+    {"occlusion": "25%", "clutter": "simple"},
+    {"illumination": "strong", "pixel": "medium", "clutter": "complex"},
+    {"illumination": "weak", "occlusion": "50%", "pixel": "large"},
+)
+
+_PIXEL_SCALE = {"large": 0.85, "medium": 0.55, "small": 0.32}
+_PROTO = 24  # prototype resolution
+
+
+def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
+    """Complete a partial factor spec with the neutral levels and validate it."""
+    unknown = sorted(set(partial) - set(LEVELS))
+    if unknown:
+        raise ConfigError(f"unknown factor {unknown[0]!r}; factors are: {', '.join(LEVELS)}")
+    out = {**NEUTRAL, **partial}
+    for name, level in out.items():
+        if name == "occlusion":
+            _occlusion_fraction(level)
+        elif level not in LEVELS[name]:
+            raise ConfigError(f"{name}={level!r} is not a level; choose one of: {', '.join(LEVELS[name])}")
+    return out
+
+
+def describe(factors: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in factors.items())
+
+
+def _occlusion_fraction(level: str) -> float:
+    try:
+        value = float(str(level).rstrip("%")) / 100.0
+    except ValueError:
+        value = -1.0
+    if not str(level).endswith("%") or not 0.0 <= value < 1.0:
+        raise ConfigError(f"occlusion={level!r} must be a percentage below 100, e.g. '25%'")
+    return value
+
+
+def class_prototypes(n_classes: int, data_seed: int) -> torch.Tensor:
+    """(n_classes, 4, P, P) RGBA objects: silhouette (alpha), two colours and a stripe texture."""
+    g = torch.Generator().manual_seed(10_000 + data_seed)
+    coords = torch.linspace(-1, 1, _PROTO)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    protos = []
+    for _ in range(n_classes):
+        mask = torch.zeros(_PROTO, _PROTO)
+        for _ in range(3):  # union of three rotated ellipses
+            cx, cy = (torch.rand(2, generator=g) - 0.5) * 0.8
+            rx, ry = 0.25 + torch.rand(2, generator=g) * 0.5
+            th = torch.rand(1, generator=g).item() * math.pi
+            x = (xx - cx) * math.cos(th) + (yy - cy) * math.sin(th)
+            y = -(xx - cx) * math.sin(th) + (yy - cy) * math.cos(th)
+            mask = torch.maximum(mask, torch.sigmoid(8 * (1 - (x / rx) ** 2 - (y / ry) ** 2)))
+        c1, c2 = torch.rand(2, 3, generator=g) * 0.8 + 0.1
+        th = torch.rand(1, generator=g).item() * math.pi
+        freq = 1.0 + torch.rand(1, generator=g).item() * 2.5
+        stripes = torch.sigmoid(6 * torch.sin(math.pi * freq * (xx * math.cos(th) + yy * math.sin(th))))
+        rgb = c1[:, None, None] * stripes + c2[:, None, None] * (1 - stripes)
+        protos.append(torch.cat([rgb, mask[None]], 0))
+    return torch.stack(protos)
+
+
+def _place(protos: torch.Tensor, scale: torch.Tensor, center: torch.Tensor, angle: torch.Tensor, size: int) -> torch.Tensor:
+    """Render RGBA prototypes onto a size x size canvas with given scale (fraction of frame), centre, angle."""
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    inv = 1.0 / scale
+    theta = torch.zeros(len(protos), 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * inv, sin * inv
+    theta[:, 1, 0], theta[:, 1, 1] = -sin * inv, cos * inv
+    theta[:, :, 2] = -(theta[:, :, :2] @ center[:, :, None])[:, :, 0]
+    grid = F.affine_grid(theta, [len(protos), 4, size, size], align_corners=False)
+    return F.grid_sample(protos, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _smooth_noise(n: int, cells: int, size: int, g: torch.Generator, channels: int = 3) -> torch.Tensor:
+    low = torch.rand(n, channels, cells, cells, generator=g)
+    return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _background(clutter: str, n: int, size: int, protos: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    base = 0.25 + 0.5 * torch.rand(n, 3, 1, 1, generator=g)
+    tint = base * (0.8 + 0.2 * torch.rand(n, 3, 1, 1, generator=g))
+    ramp = torch.linspace(-0.1, 0.1, size).view(1, 1, 1, size)
+    bg = (tint + ramp).expand(n, 3, size, size).clone()
+    if clutter == "simple":
+        return bg.clamp(0, 1)
+    if clutter == "normal":
+        bg = 0.6 * bg + 0.4 * _smooth_noise(n, 4, size, g)
+        n_distractors, distractor_protos = 2, _blobs(len(protos), g)
+    else:  # complex: busy texture and parts of other objects
+        bg = 0.4 * bg + 0.35 * _smooth_noise(n, 8, size, g) + 0.25 * torch.rand(n, 3, size, size, generator=g)
+        n_distractors, distractor_protos = 5, protos
+    for _ in range(n_distractors):
+        idx = torch.randint(len(distractor_protos), (n,), generator=g)
+        layer = _place(distractor_protos[idx], 0.12 + 0.13 * torch.rand(n, generator=g),
+                       (torch.rand(n, 2, generator=g) - 0.5) * 1.8, torch.rand(n, generator=g) * 2 * math.pi, size)
+        a = layer[:, 3:4]
+        bg = bg * (1 - a) + layer[:, :3] * a
+    return bg.clamp(0, 1)
+
+
+def _blobs(n: int, g: torch.Generator) -> torch.Tensor:
+    """Plain coloured discs used as distractors in 'normal' clutter."""
+    coords = torch.linspace(-1, 1, _PROTO)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    disc = torch.sigmoid(8 * (1 - xx**2 - yy**2))
+    colours = torch.rand(max(n, 4), 3, 1, 1, generator=g)
+    return torch.cat([colours.expand(-1, 3, _PROTO, _PROTO), disc.expand(len(colours), 1, _PROTO, _PROTO)], 1)
+
+
+def _illuminate(img: torch.Tensor, level: str, g: torch.Generator) -> torch.Tensor:
+    n, _, size, _ = img.shape
+    angle = torch.rand(n, generator=g) * 2 * math.pi
+    coords = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    ramp = xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None]
+    if level == "normal":
+        gain = 0.9 + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
+        return (img * gain * (1 + 0.1 * ramp[:, None])).clamp(0, 1)
+    if level == "strong":  # over-exposed, warm, washed out
+        gain = 1.3 + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
+        cast = torch.tensor([1.1, 1.0, 0.8]).view(1, 3, 1, 1)
+        return (img * gain * cast * (1 + 0.25 * ramp[:, None]) + 0.08).clamp(0, 1)
+    # weak: dark, blue cast, strong fall-off and sensor noise
+    gain = 0.3 + 0.12 * torch.rand(n, 1, 1, 1, generator=g)
+    cast = torch.tensor([0.75, 0.9, 1.25]).view(1, 3, 1, 1)
+    out = img * gain * cast * (1 + 0.4 * ramp[:, None]) + 0.04 * torch.randn(img.shape, generator=g)
+    return out.clamp(0, 1)
+
+
+def render(factors: Mapping[str, str], labels: torch.Tensor, protos: torch.Tensor, size: int,
+           g: torch.Generator) -> torch.Tensor:
+    """Render one image per label under the given factor levels; returns uint8 (N, 3, size, size)."""
+    f = full_factors(factors)
+    n = len(labels)
+    scale = _PIXEL_SCALE[f["pixel"]] * (0.9 + 0.2 * torch.rand(n, generator=g))
+    room = (1 - scale * 0.7).clamp(min=0)
+    center = (torch.rand(n, 2, generator=g) * 2 - 1) * room[:, None]
+    angle = (torch.rand(n, generator=g) - 0.5) * (math.pi / 4)
+    obj = _place(protos[labels], scale, center, angle, size)
+    img = _background(f["clutter"], n, size, protos, g)
+    alpha = obj[:, 3:4]
+    img = img * (1 - alpha) + obj[:, :3] * alpha
+    occ = _occlusion_fraction(f["occlusion"])
+    if occ > 0:
+        img = _occlude(img, occ, scale, center, g)
+    img = _illuminate(img, f["illumination"], g)
+    return (img * 255).round().to(torch.uint8)
+
+
+def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: torch.Tensor,
+             g: torch.Generator) -> torch.Tensor:
+    """Cover `fraction` of each object's bounding box with a flat occluder entering from one side."""
+    n, _, size, _ = img.shape
+    coords = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    half = scale[:, None, None]
+    cx, cy = center[:, 0, None, None], center[:, 1, None, None]
+    inside = ((xx - cx).abs() <= half) & ((yy - cy).abs() <= half)
+    side = torch.randint(4, (n,), generator=g)[:, None, None]
+    depth = 2 * half * fraction
+    cut = torch.where(side == 0, xx <= cx - half + depth,
+          torch.where(side == 1, xx >= cx + half - depth,
+          torch.where(side == 2, yy <= cy - half + depth, yy >= cy + half - depth)))
+    mask = (inside & cut)[:, None].float()
+    colour = 0.2 + 0.6 * torch.rand(n, 1, 1, 1, generator=g)
+    return img * (1 - mask) + colour * mask
+
+
+def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, size: int, data_seed: int,
+                  salt: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Balanced images for one task split; `salt` separates tasks and splits deterministically."""
+    protos = class_prototypes(n_classes, data_seed)
+    g = torch.Generator().manual_seed(data_seed * 1_000_003 + salt)
+    labels = torch.arange(n_classes).repeat_interleave(per_class)
+    labels = labels[torch.randperm(len(labels), generator=g)]
+    return render(factors, labels, protos, size, g), labels
