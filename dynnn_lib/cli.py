@@ -187,7 +187,44 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                     help="import a module (or a .py file) that registers methods; workers import it too")
+    cal = sub.add_parser("calibrate", help="fit the generated stream's knobs to the paper's finetune matrix and V2' "
+                                           "diagonal (Optuna); reports/calibration.md|html|json")
+    cal.add_argument("--trials", type=int, default=30, help="trials to finish in all (a re-run continues; default 30)")
+    cal.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
+    cal.add_argument("--seeds", type=int, default=2, help="seeds per trial (default 2)")
+    cal.add_argument("--knobs", nargs="+", metavar="KNOB", help="fit only these knobs (default: all of calibrate.SPACE)")
+    cal.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="a RunConfig field every calibration run gets, e.g. --set inc_epochs=4 (YAML values)")
+    cal.add_argument("--executor", choices=["local", "ray"], default="local")
+    cal.add_argument("--address", help="Ray cluster address (with --executor ray)")
+    cal.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
+    cal.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    cal.add_argument("--out", default="reports", help="folder for calibration.md/.html/.json and the study (default reports/)")
+    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _calibrate_cmd(args: argparse.Namespace) -> int:
+    from .calibrate import SPACE, Calibration, calibrate, write_report
+
+    base: dict = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set inc_epochs=4")
+        key, _, text = item.partition("=")
+        _set_nested(base, key.strip(), _parse_value(text))
+    cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
+                      base=base, executor=args.executor, jobs=args.jobs, address=args.address, runs_dir=args.runs_dir,
+                      out=args.out, progress=not args.no_progress)
+    data = calibrate(cal)
+    paths = write_report(data, args.out)
+    b, a = data["before"], data["after"]
+    print(f"calibration: {data['trials']} trials; RMSE on the 54 calibration entries {b['rmse_calibration']:.2f} -> "
+          f"{a['rmse_calibration']:.2f} points (finetune {b['rmse_finetune_45']:.2f} -> {a['rmse_finetune_45']:.2f}, "
+          f"V2' diagonal {b['rmse_v2_diagonal_9']:.2f} -> {a['rmse_v2_diagonal_9']:.2f}); held out, V2' off-diagonal "
+          f"{b['held_out_rmse_v2_offdiagonal_36']:.2f} -> {a['held_out_rmse_v2_offdiagonal_36']:.2f}")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
@@ -378,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
                 "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
-                "sweep": _sweep_cmd}[args.command](args)
+                "sweep": _sweep_cmd, "calibrate": _calibrate_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2

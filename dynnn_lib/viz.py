@@ -38,6 +38,22 @@ def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequenc
     return fig
 
 
+def error_heatmap(diff: np.ndarray, title: str = "ours − the paper", limit: float = 30.0) -> go.Figure:
+    """A matrix of differences (fractions; shown in points) on a diverging scale centred on 0: blue above the
+    reference, red below; missing entries are gaps."""
+    d = np.asarray(diff, dtype=float) * 100
+    n = len(d)
+    ok = np.isfinite(d)
+    z = [[float(d[i, j]) if ok[i, j] else None for j in range(n)] for i in range(n)]
+    text = [[f"{d[i, j]:+.1f}" if ok[i, j] else "" for j in range(n)] for i in range(n)]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"T{j}" for j in range(n)], y=[f"after T{i}" for i in range(n)], text=text,
+                               texttemplate="%{text}", colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit,
+                               colorbar={"title": "points"}))
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, width=560, height=500,
+                      margin={"l": 80, "r": 20, "t": 60, "b": 40})
+    return fig
+
+
 def task_curves(mean: np.ndarray, std: np.ndarray | None = None, title: str = "accuracy per task over training") -> go.Figure:
     """One line per test task j: its accuracy after each training step i (forgetting shows as dips)."""
     mean = np.asarray(mean, dtype=float) * 100

@@ -1,0 +1,87 @@
+"""dynnn calibrate: the objective reads exactly the 54 published numbers it names; the search runs, resumes and
+reports (on a 9-task stream of tiny tasks, seconds)."""
+import json
+
+import numpy as np
+import pytest
+
+from dynnn_lib import paper
+from dynnn_lib.calibrate import Calibration, calibrate, calibration_entries, calibration_error, held_out
+from dynnn_lib.cli import main
+
+pytest.importorskip("optuna")
+
+TINY9 = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
+         "data": {"n_classes": 3, "train_per_class": 3, "test_per_class": 2, "image_size": 16}}
+
+
+def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagonal(monkeypatch):
+    """Every published number the objective does not name is replaced by garbage: the objective does not move.
+    Each of the 54 it names moves it."""
+    rng = np.random.default_rng(0)
+    ft, v2 = rng.uniform(0.5, 1, (9, 9)), rng.uniform(0.5, 1, (9, 9))
+    before = calibration_error(ft, v2)
+    garbage_ft, garbage_v2 = paper.PAPER_FINETUNE[0].copy(), paper.PAPER_DYNAMICNN[0].copy()
+    garbage_ft[np.triu_indices(9, 1)] = 7.0                     # finetune's upper triangle (not published anyway)
+    off = ~np.eye(9, dtype=bool)
+    garbage_v2[off] = 7.0                                       # V2' off the diagonal: held out
+    monkeypatch.setattr("dynnn_lib.calibrate.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.calibrate.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
+    assert calibration_error(ft, v2) == before
+    # our entries it does not read do not move it either; the 54 it reads each do
+    ft2, v22 = ft.copy(), v2.copy()
+    ft2[np.triu_indices(9, 1)] = 0.0
+    v22[off] = 0.0
+    assert calibration_error(ft2, v22) == before
+    monkeypatch.undo()
+    moved = 0
+    for i, j in zip(*np.tril_indices(9)):
+        f = ft.copy()
+        f[i, j] += 0.01
+        moved += calibration_error(f, v2) != before
+    for i in range(9):
+        v = v2.copy()
+        v[i, i] += 0.01
+        moved += calibration_error(ft, v) != before
+    assert moved == 54 and len(calibration_entries(ft, v2)) == 54
+    # the held-out score reads the 36 entries below V2's diagonal, none of the 54
+    assert held_out(paper.PAPER_DYNAMICNN[0]) == 0.0 and held_out(v22) != held_out(v2)
+
+
+def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
+    out, runs = tmp_path / "rep", tmp_path / "runs"
+    cal = Calibration(trials=3, seeds=2, base=TINY9, jobs=1, runs_dir=str(runs), out=str(out), progress=False,
+                      knobs=("weak_gain", "complex_other_classes"))
+    data = calibrate(cal)
+    assert data["trials"] == 3 and data["before"]["trial"] == 0
+    assert data["before"]["values"]["weak_gain"] == 0.3 and data["before"]["values"]["base_photometric"] == 0.0
+    assert data["after"]["rmse_calibration"] <= data["before"]["rmse_calibration"]
+    n_runs = len(list(runs.glob("*/result.json")))
+    # a second call with a larger budget continues the same study: 3 old trials + 1 new
+    again = calibrate(Calibration(**{**cal.__dict__, "trials": 4}))
+    assert again["trials"] == 4 and [h["trial"] for h in again["history"]][:3] == [0, 1, 2]
+    assert len(list(runs.glob("*/result.json"))) > n_runs
+    # the CLI writes the three files
+    rc = main(["calibrate", "--trials", "4", "--seeds", "2", "--jobs", "1", "--knobs", "weak_gain", "complex_other_classes",
+               "--runs-dir", str(runs), "--out", str(out), "--no-progress",
+               *[f"--set={k}={json.dumps(v)}" for k, v in TINY9.items()]])
+    assert rc == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "RMSE on the 54 calibration entries" in text and "held out" in text
+    body = json.loads((out / "calibration.json").read_text())
+    assert body["reads"] == ["PAPER_FINETUNE: the 45 entries on and below the diagonal",
+                             "PAPER_DYNAMICNN: the 9 diagonal entries"]
+    md = (out / "calibration.md").read_text()
+    assert "held out: RMSE, V2' off-diagonal (36), a prediction" in md and "## Search history" in md
+    assert "plotly" in (out / "calibration.html").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--trials", "0"], "--trials 0 must be a positive integer"),
+    (["--knobs", "weak_light"], "'weak_light' is not a calibrated knob"),
+    (["--set", "data.n_tasks=4"], "drop data.n_tasks"),
+])
+def test_calibrate_errors_are_one_line(tmp_path, capsys, argv, message):
+    assert main(["calibrate", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
