@@ -13,7 +13,8 @@ prediction, reported whatever it says (:func:`held_out`): the 36 off-diagonal en
 
 The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, data/synthetic.Knobs, and task 0's
 photometric augmentation), trial 0 being today's stream (the "before"). Each trial trains finetune and V2' for every
-calibration seed through the sweep executors (local pool or Ray); seeds are evaluated one after the other and a
+calibration seed through the sweep executors (local pool or Ray), ``jobs`` trials side by side; seeds are evaluated
+one after the other and a
 trial whose error after a seed is worse than the median of earlier trials at that seed is stopped early (Optuna's
 MedianPruner). The study lives in ``<out>/calibration.db`` (SQLite): a killed calibration re-run with the same
 settings continues where it stopped (the trials it was running are re-queued; their finished runs are cached).
@@ -190,15 +191,17 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
     seeds = list(range(cal.seeds))
     try:
         while finished() < cal.trials and (deadline is None or time.monotonic() < deadline):
-            batch = [study.ask() for _ in range(min(max(1, cal.jobs // 2), cal.trials - finished()))]
+            # `jobs` trials at a time: their finetune runs train side by side (each trains its task 0 and saves it),
+            # then their V2' runs, which start from that shared task 0
+            batch = [study.ask() for _ in range(min(max(1, cal.jobs), cal.trials - finished()))]
             values = {tr.number: {**default_values(), **_suggest(tr, cal.knobs)} for tr in batch}
             sums: dict[int, list[np.ndarray]] = {tr.number: [0.0, 0.0] for tr in batch}
             error: dict[int, float] = {}
             alive = list(batch)
             for step, seed in enumerate(seeds):
                 cfgs = {tr.number: trial_configs(values[tr.number], seed, cal.base) for tr in alive}
-                outcomes = execute([c for pair in cfgs.values() for c in pair], cal.runs_dir or _runs(), cal.executor,
-                                   cal.jobs, cal.address, progress=False)
+                ordered = [pair[0] for pair in cfgs.values()] + [pair[1] for pair in cfgs.values()]
+                outcomes = execute(ordered, cal.runs_dir or _runs(), cal.executor, cal.jobs, cal.address, progress=False)
                 still = []
                 for tr in alive:
                     ft, v2 = _matrices(cfgs[tr.number], outcomes)
