@@ -78,14 +78,18 @@ def held_out(v2: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ configurations of a trial
-def trial_configs(values: Mapping[str, Any], seed: int, base: Mapping[str, Any]) -> tuple[RunConfig, RunConfig]:
-    """(finetune, V2') for one seed with these knob values on top of `base` (RunConfig fields as plain data)."""
+def knob_config(values: Mapping[str, Any], seed: int, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> RunConfig:
+    """A run on the round-1 stream with these knob values on top of `base` (RunConfig fields as plain data)."""
     generator = {k: v for k, v in values.items() if k not in TRAINING_KNOBS}
     training = {k: v for k, v in values.items() if k in TRAINING_KNOBS}
     data = {**dict(base.get("data", {})), "stream": "round1"}
     data["generator"] = {**dict(data.get("generator", {})), **generator}
-    common = {**dict(base), **training, "data": data, "seed": seed}
-    return from_dict({**common, "method": "finetune"}), from_dict({**common, **V2_OVERRIDES})
+    return from_dict({**dict(base), **training, "data": data, "seed": seed, **overrides})
+
+
+def trial_configs(values: Mapping[str, Any], seed: int, base: Mapping[str, Any]) -> tuple[RunConfig, RunConfig]:
+    """(finetune, V2') for one seed: the two runs a trial's error is read from."""
+    return knob_config(values, seed, base, {"method": "finetune"}), knob_config(values, seed, base, V2_OVERRIDES)
 
 
 def default_values() -> dict[str, Any]:
@@ -268,6 +272,27 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
             "history": history}
 
 
+def predict_variants(data: dict[str, Any], cal: Calibration, seeds: int) -> dict[str, Any]:
+    """Predictions the fit never read: the paper's five variants' square scores on today's stream (before) and the
+    fitted one (after), `seeds` seeds each, beside the paper's. Adds ``data["variants"]`` and returns it."""
+    from .executors import execute
+    from .metrics import overall
+    from .paper import PAPER_SCORES, VARIANTS
+    from .stats import mean_sd
+
+    out: dict[str, Any] = {}
+    for side in ("before", "after"):
+        values = data[side]["values"]
+        cfgs = {name: [knob_config(values, s, cal.base, ov) for s in range(seeds)] for name, ov in VARIANTS.items()}
+        flat = [c for cs in cfgs.values() for c in cs]
+        outcomes = execute(flat, cal.runs_dir or _runs(), cal.executor, cal.jobs, cal.address, progress=cal.progress)
+        for name, cs in cfgs.items():
+            squares = [overall(np.asarray(m)) * 100 for m in _matrices(cs, outcomes)]
+            out.setdefault(name, {"paper": PAPER_SCORES[name]})[side] = mean_sd(squares)
+    data["variants"] = out
+    return out
+
+
 # ------------------------------------------------------------------ the report
 def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     """reports/calibration.md, .html (heatmaps of ours - the paper, before and after) and .json."""
@@ -284,6 +309,9 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
                        ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction")):
         rows.append([label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
     knob_rows = [["knob", "default", "fitted"]] + [[k, _fmt(b["values"][k]), _fmt(a["values"][k])] for k in data["knobs"]]
+    variant_rows = [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
+        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}", f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"]
+        for name, v in data.get("variants", {}).items()]
     hist = [["trial", "state", "RMSE (points)"]] + [[h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"]
                                                    for h in data["history"]]
     diff = lambda m, p: np.where(np.tril(np.ones((9, 9), bool)), np.asarray(m) - p, np.nan)  # noqa: E731
@@ -296,6 +324,8 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
         "## Finetune, ours − the paper (points), after", "", markdown_matrix(diff(a["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
         "## V2', ours − the paper (points), after (diagonal: calibrated; below it: predicted)", "",
         markdown_matrix(diff(a["v2"], PAPER_DYNAMICNN[0]), lower_only=True), "",
+        *(["## Predictions: the five variants' square scores (not read by the fit)", "", markdown_table(variant_rows), ""]
+          if len(variant_rows) > 1 else []),
         "## Search history", "", markdown_table(hist), ""])
     figs = []
     for title, m, p in (("finetune before: ours − paper", b["finetune"], PAPER_FINETUNE[0]),

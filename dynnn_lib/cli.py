@@ -200,12 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
     cal.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     cal.add_argument("--out", default="reports", help="folder for calibration.md/.html/.json and the study (default reports/)")
+    cal.add_argument("--predict-seeds", type=int, default=0, metavar="N",
+                     help="then run the paper's five variants on today's and the fitted stream, N seeds each: their "
+                          "square scores are predictions the fit never read (default 0: skip)")
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def _calibrate_cmd(args: argparse.Namespace) -> int:
-    from .calibrate import SPACE, Calibration, calibrate, write_report
+    from .calibrate import SPACE, Calibration, calibrate, predict_variants, write_report
 
     base: dict = {}
     for item in args.set or []:
@@ -217,6 +220,8 @@ def _calibrate_cmd(args: argparse.Namespace) -> int:
                       base=base, executor=args.executor, jobs=args.jobs, address=args.address, runs_dir=args.runs_dir,
                       out=args.out, progress=not args.no_progress)
     data = calibrate(cal)
+    if args.predict_seeds:
+        predict_variants(data, cal, args.predict_seeds)
     paths = write_report(data, args.out)
     b, a = data["before"], data["after"]
     print(f"calibration: {data['trials']} trials; RMSE on the 54 calibration entries {b['rmse_calibration']:.2f} -> "

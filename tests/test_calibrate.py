@@ -63,7 +63,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert len(list(runs.glob("*/result.json"))) > n_runs
     # the CLI writes the three files
     rc = main(["calibrate", "--trials", "4", "--seeds", "2", "--jobs", "1", "--knobs", "weak_gain", "complex_other_classes",
-               "--runs-dir", str(runs), "--out", str(out), "--no-progress",
+               "--runs-dir", str(runs), "--out", str(out), "--no-progress", "--predict-seeds", "2",
                *[f"--set={k}={json.dumps(v)}" for k, v in TINY9.items()]])
     assert rc == 0, capsys.readouterr().err
     text = capsys.readouterr().out
@@ -73,6 +73,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
                              "PAPER_DYNAMICNN: the 9 diagonal entries"]
     md = (out / "calibration.md").read_text()
     assert "held out: RMSE, V2' off-diagonal (36), a prediction" in md and "## Search history" in md
+    assert "| DynamicNN (expand@1) + LR trick | 96.83 |" in md and set(body["variants"]) == set(paper.PAPER_SCORES)
     assert "plotly" in (out / "calibration.html").read_text()
 
 
