@@ -260,34 +260,36 @@ def _lock_holder(run_dir: Path) -> int | None:
     return None
 
 
-@pytest.mark.ray
-def test_ray_cluster_matches_local_and_retries_a_killed_worker(cluster, tmp_path, capsys):
+def _kill_a_worker_mid_run(runs: Path, killed: dict, seconds: float) -> None:
+    """SIGKILL the worker process of the first run in `runs` that has checkpointed at least one task and not all 5
+    (the process holding its run folder's lock); what was killed goes into `killed`."""
     import torch
 
+    deadline = time.time() + seconds
+    while time.time() < deadline and not killed:
+        for ck in runs.glob("*/checkpoint.pt"):
+            try:
+                state = torch.load(ck, weights_only=False)
+            except Exception:
+                continue
+            pid = _lock_holder(ck.parent)
+            if pid and pid != os.getpid() and state["completed"] < 5:
+                os.kill(pid, signal.SIGKILL)
+                killed.update(pid=pid, key=ck.parent.name, completed=state["completed"],
+                              train_s=list(state["timings"]["train_s"]))
+                return
+        time.sleep(0.02)
+
+
+@pytest.mark.ray
+def test_ray_cluster_matches_local_and_retries_a_killed_worker(cluster, tmp_path, capsys):
     spec = write_spec(tmp_path, name="cmp", **SLOW, grid={"seed": {"range": 2}})
     local, remote = tmp_path / "local", tmp_path / "remote"
     assert main(["sweep", spec, "--jobs", "1", "--runs-dir", str(local), "--out", str(local / "rep"),
                  "--no-progress"]) == 0
 
     killed: dict = {}
-
-    def killer():  # SIGKILL the worker of the first run that has checkpointed at least one task
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
-            for ck in remote.glob("*/checkpoint.pt"):
-                try:
-                    state = torch.load(ck, weights_only=False)
-                except Exception:
-                    continue
-                pid = _lock_holder(ck.parent)
-                if pid and state["completed"] < 5:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(pid=pid, key=ck.parent.name, completed=state["completed"],
-                                  train_s=list(state["timings"]["train_s"]))
-                    return
-            time.sleep(0.05)
-
-    t = threading.Thread(target=killer, daemon=True)
+    t = threading.Thread(target=_kill_a_worker_mid_run, args=(remote, killed, 120), daemon=True)
     t.start()
     rc = main(["sweep", spec, "--executor", "ray", "--address", cluster, "--runs-dir", str(remote),
                "--out", str(remote / "rep"), "--no-progress"])
@@ -334,32 +336,13 @@ def test_local_pool_retries_a_killed_worker_and_the_run_resumes_from_its_checkpo
     """The local executor (2 worker processes): one worker is SIGKILLed after its run checkpointed a task. The
     pool is rebuilt, the runs are resubmitted and resume from their checkpoints (the killed attempt's per-task
     timings are carried over verbatim), and the matrices equal those of the same sweep run in-process."""
-    import torch
-
     spec = write_spec(tmp_path, name="kill", **SLOW, grid={"seed": {"range": 2}})
     inproc, pooled = tmp_path / "inproc", tmp_path / "pooled"
     assert main(["sweep", spec, "--jobs", "1", "--runs-dir", str(inproc), "--out", str(inproc / "rep"),
                  "--no-progress"]) == 0
     capsys.readouterr()
     killed: dict = {}
-
-    def killer():  # SIGKILL the worker of the first run that has checkpointed at least one task
-        deadline = time.time() + 300
-        while time.time() < deadline and not killed:
-            for ck in pooled.glob("*/checkpoint.pt"):
-                try:
-                    state = torch.load(ck, weights_only=False)
-                except Exception:
-                    continue
-                pid = _lock_holder(ck.parent)
-                if pid and pid != os.getpid() and state["completed"] < 5:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(pid=pid, key=ck.parent.name, completed=state["completed"],
-                                  train_s=list(state["timings"]["train_s"]))
-                    return
-            time.sleep(0.02)
-
-    t = threading.Thread(target=killer, daemon=True)
+    t = threading.Thread(target=_kill_a_worker_mid_run, args=(pooled, killed, 300), daemon=True)
     t.start()
     rc = main(["sweep", spec, "--executor", "local", "--jobs", "2", "--runs-dir", str(pooled),
                "--out", str(pooled / "rep"), "--no-progress"])
