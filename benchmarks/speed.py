@@ -177,8 +177,9 @@ def per_run_times(runs_dir: Path) -> str:
         if body.get("status") != "complete":
             continue
         cfg = body["config"]
-        name = cfg["method"] + (f" expand@{cfg['expand_at']}" if cfg["expand_at"] else "") + \
-            (f" auto<{cfg['expand_threshold']}" if cfg.get("expand_threshold") else "")
+        p = {**cfg, **(cfg.get("method_params") or {})}  # DynamicNN's parameters (top-level before issue 19)
+        name = cfg["method"] + (f" expand@{p['expand_at']}" if p.get("expand_at") else "") + \
+            (f" auto<{p['expand_threshold']}" if p.get("expand_threshold") else "")
         t = body["timings"]
         task0 = t["train_s"][0] + t["eval_s"][0]
         own = t["total_s"] - (task0 if t.get("task0_shared") else 0.0)

@@ -3,7 +3,7 @@
 The data path is one line: stream -> model -> method -> metrics -> results -> plots.
 
 >>> from dynnn_lib import RunConfig, run
->>> result = run(RunConfig(method="combined", expand_at=(1,)))      # doctest: +SKIP
+>>> result = run(RunConfig(method="combined", method_params={"expand_at": (1,)}))      # doctest: +SKIP
 >>> result.metrics["overall"]                                       # doctest: +SKIP
 """
 __version__ = "0.1.0"

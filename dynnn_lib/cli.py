@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DATA_SOURCES, FACTORS, HEAD_COMBINE, PRESETS, from_dict
+from .config import DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, from_dict
 from .errors import ConfigError, DynnnError
 
 
@@ -116,6 +116,27 @@ def import_plugins(names: Sequence[str] | None) -> None:
             raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
 
 
+def _dest(param: str) -> str:
+    return f"method_param_{param}"
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    """The registered methods' shortcuts for their parameters (Method.cli_options, e.g. DynamicNN's --expand)."""
+    from .methods import available_methods
+
+    seen: set[str] = set()
+    for cls in available_methods().values():
+        for param, (flag, kwargs) in cls.cli_options.items():
+            if flag not in seen:
+                seen.add(flag)
+                p.add_argument(flag, dest=_dest(param), default=None, **kwargs)
+
+
+def _method_options_given(args: argparse.Namespace) -> list[str]:
+    prefix = _dest("")
+    return [k[len(prefix):] for k, v in vars(args).items() if k.startswith(prefix) and v is not None]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,17 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "joint, or a plugin's (see dynnn methods)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
-    r.add_argument("--expand", type=int, nargs="+", metavar="TASK", help="expand at these task indices")
-    r.add_argument("--expand-threshold", type=float, help="expand automatically below this accuracy (0..1)")
-    r.add_argument("--kd-head", choices=["best", "worst", "routed"])
-    r.add_argument("--head-combine", choices=list(HEAD_COMBINE), help="test-time head rule (evaluation only: never retrains)")
+    _method_options(r)
+    r.add_argument("--head-combine", choices=list(HEAD_RULES), help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     _common(r)
 
     rep = sub.add_parser("reproduce", help="the paper's five variants, poster-style table per head rule")
     rep.add_argument("--out", default="reports", help="folder for reproduction.md/.json (default reports/)")
-    rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_COMBINE), default=["router", "oracle", "mean_prob"],
+    rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_RULES), default=["router", "oracle", "mean_prob"],
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
@@ -147,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
-    show.add_argument("--rule", choices=list(HEAD_COMBINE), help="score under this head rule (never retrains)")
+    show.add_argument("--rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
@@ -155,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the cached runs: method, key parameters, seed, status, metrics, when, commit")
     runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     runs.add_argument("--method", help="only this method")
-    runs.add_argument("--rule", choices=list(HEAD_COMBINE), help="metrics under this head rule")
+    runs.add_argument("--rule", choices=list(HEAD_RULES), help="metrics under this head rule")
 
     exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
     exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
@@ -192,12 +211,11 @@ def _run_cmd(args: argparse.Namespace) -> int:
 
     import_plugins(args.imports)
     values = base_config(args)
-    for flag, key in (("method", "method"), ("expand_threshold", "expand_threshold"), ("kd_head", "kd_head"),
-                      ("head_combine", "head_combine")):
+    for flag in ("method", "head_combine"):
         if getattr(args, flag) is not None:
-            values[key] = getattr(args, flag)
-    if args.expand is not None:
-        values["expand_at"] = args.expand
+            values[flag] = getattr(args, flag)
+    for param in _method_options_given(args):
+        values.setdefault("method_params", {})[param] = getattr(args, _dest(param))
     if args.lr_trick:
         values["lr_trick"] = True
     _check_counts(args)
@@ -311,7 +329,7 @@ def _runs_cmd(args: argparse.Namespace) -> int:
     if df.empty:
         print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
         return 0
-    cols = ["run", "method", "expand_at", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
+    cols = ["run", "method", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
             "when", "commit", "marks"]
     view = df[cols].copy()
     for m in ("overall", "final", "bwt"):

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .registry import get_method, is_retired_default, retired
 
 DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
 FACTORS = ("clutter", "illumination", "occlusion", "pixel")  # the dataset's factor folders (method_and_dataset.md 2.4)
 DECIDE_ON = ("validation", "train")
 PRETRAINED = (True, False, "imagenet")
 NORMS = ("group", "frozen_bn")
-CE_ON = ("all", "unknown")
-HEAD_COMBINE = ("router", "oracle", "mean_prob", "max_conf", "last")  # see routing.py
-KNOWN_RULES = ("router", "mean_prob", "max_conf", "last")
-KD_HEADS = ("best", "worst", "routed")
-HEAD_INIT = ("copy", "scratch")
+# test-time head rules (implemented in routing.py): which head answers an image when the task is not given
+HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
+LABEL_FREE_RULES = tuple(r for r in HEAD_RULES if r != "oracle")  # the rules that need no task label
 BACKBONES = ("small", "resnet18", "mobilenetv2")
 DEVICES = ("cpu", "cuda", "auto")
 OPTIMIZER_STATES = ("reset", "keep")  # Adam's state across tasks; see methods/training.py
@@ -132,13 +131,11 @@ class RunConfig:
                         with CE + knowledge distillation on the "known" samples (DynamicNN, no expand).
       * ``combined``  - expansion at ``expand_at`` and KD elsewhere (DynamicNN expand@k).
       * ``lwf``, ``ewc``, ``replay``, ``joint`` - baselines on the same loop, model and stream.
-    method_params: the method's own parameters (its ``Params`` dataclass; e.g. ``{"memory": 500}`` for replay),
-      validated by the method and stored with every default filled in.
-    The fields from expand_at to head_init are DynamicNN's parameters; a method that does not read them leaves
-    them out of its cache key.
-    expand_threshold: if set, expansion is decided automatically: expand when the old model's accuracy
-      on the new task's decision data (``data.decide_on``: its validation split when the layout has one, else
-      its training data), measured before training, is below this fraction.
+    method_params: the method's own parameters (its ``Params`` dataclass, documented in its module; e.g.
+      ``{"memory": 500}`` for replay, ``{"expand_at": [1], "kd_head": "worst"}`` for DynamicNN), validated by the
+      method and stored with every default filled in. In plain data (YAML, JSON, notebook parameters) a name of
+      the method's Params may also be given at the top level: ``{"method": "combined", "expand_at": [1]}`` is
+      stored as ``method_params.expand_at`` (from_dict).
     pretrained: ``True`` = generic convs pretrained on disjoint generated objects (pretrain.py, the offline
       stand-in); ``False`` = random initialisation; ``"imagenet"`` = torchvision's ImageNet weights for
       ``resnet18`` / ``mobilenetv2`` read from a local file, never downloaded (pretrain.imagenet_weights_path).
@@ -149,14 +146,6 @@ class RunConfig:
 
     method: str = "kd"
     method_params: Mapping[str, Any] = field(default_factory=dict)
-    expand_at: tuple[int, ...] = ()
-    expand_threshold: float | None = None
-    # knowledge distillation (form and temperature are not published: KL on softened logits, T=2)
-    kd_head: str = "best"            # sources disagree (text: best, table title: worst); routed: the head the
-                                     # router sends most of the new task's images to (its nearest known domain)
-    kd_temperature: float = 2.0
-    kd_weight: float = 1.0
-    ce_on: str = "all"               # poster/oral: CE on all samples; abstract figure: unknown only
     # model
     backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
     pretrained: bool | str = True    # True: generic convs pretrained offline (pretrain.py); "imagenet": torchvision's
@@ -165,9 +154,6 @@ class RunConfig:
     norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
     head_combine: str = "router"     # router | oracle | mean_prob | max_conf | last (routing.py)
-    known_rule: str = "router"       # how the old model predicts the new task before training (known samples,
-                                     # expansion rule): the same rules without the oracle
-    head_init: str = "copy"          # a new head starts as a copy of the best head, or from scratch
     # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
     base_epochs: int = 20
     inc_epochs: int = 8
@@ -190,8 +176,6 @@ class RunConfig:
         if not isinstance(self.method_params, Mapping):
             raise ConfigError(f"method_params must be a mapping of names to values, got {self.method_params!r}")
         object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
-        _choice("kd_head", self.kd_head, KD_HEADS)
-        _choice("ce_on", self.ce_on, CE_ON)
         _choice("backbone", self.backbone, BACKBONES)
         _choice("norm", self.norm, NORMS)
         if not any(self.pretrained is p for p in (True, False)) and self.pretrained != "imagenet":
@@ -201,14 +185,12 @@ class RunConfig:
                               "ImageNet weights for the small CNN)")
         if self.norm == "frozen_bn" and self.pretrained != "imagenet":
             raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
-        _choice("head_combine", self.head_combine, HEAD_COMBINE)
-        _choice("known_rule", self.known_rule, KNOWN_RULES)
-        _choice("head_init", self.head_init, HEAD_INIT)
+        _choice("head_combine", self.head_combine, HEAD_RULES)
         _choice("device", self.device, DEVICES)
         _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
             _positive(name, getattr(self, name), int)
-        for name in ("base_lr", "inc_lr", "lr_trick_lr", "kd_temperature", "lr_gamma"):
+        for name in ("base_lr", "inc_lr", "lr_trick_lr", "lr_gamma"):
             _positive(name, getattr(self, name))
         for name in ("base_lr", "inc_lr", "lr_trick_lr"):
             if getattr(self, name) > 10:
@@ -216,18 +198,13 @@ class RunConfig:
                                   f"(the paper used 0.003)")
         if self.lr_gamma > 1:
             raise ConfigError(f"lr_gamma={self.lr_gamma!r} would raise the learning rate at each milestone; use a value in (0, 1]")
-        if isinstance(self.kd_weight, bool) or not isinstance(self.kd_weight, (int, float)) or self.kd_weight < 0:
-            raise ConfigError(f"kd_weight={self.kd_weight!r} must be a number >= 0")
         _milestones("base_milestones", self.base_milestones)
         _milestones("inc_milestones", self.inc_milestones)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
-        self._check_expansion()
         cls.check(self)
 
     def method_class(self) -> type:
-        from .methods import get_method
-
         if not isinstance(self.method, str):
             raise ConfigError(f"method={self.method!r} must be a method name, e.g. 'kd'")
         return get_method(self.method)
@@ -235,23 +212,6 @@ class RunConfig:
     def params(self) -> Any:
         """The method's parameters as its Params dataclass."""
         return self.method_class().make_params(dict(self.method_params))
-
-    def _check_expansion(self) -> None:
-        tasks = self.expand_at
-        if any(isinstance(t, bool) or not isinstance(t, int) for t in tasks):
-            raise ConfigError(f"expand_at={list(tasks)!r} must be task indices (integers), e.g. [1, 3]")
-        if any(t < 0 for t in tasks):
-            raise ConfigError(f"expand_at={list(tasks)!r} has a negative task index; tasks count from 0")
-        if 0 in tasks:
-            raise ConfigError("expand_at contains 0: task 0 always trains the full network; expand at tasks >= 1")
-        if len(set(tasks)) != len(tasks):
-            raise ConfigError(f"expand_at={list(tasks)!r} lists a task twice; give each task once")
-        if self.expand_threshold is not None:
-            t = self.expand_threshold
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-                raise ConfigError(f"expand_threshold={t!r} must be a fraction in (0, 1], e.g. 0.8")
-            if tasks:
-                raise ConfigError("give either expand_at (fixed schedule) or expand_threshold (automatic), not both")
 
     # ---------------------------------------------------------------- helpers
     def incremental_lr(self) -> float:
@@ -265,12 +225,9 @@ class RunConfig:
         return d
 
     def training_dict(self) -> dict[str, Any]:
-        """The fields that shape training: evaluation-only fields (head_combine), data.load_workers (speed only)
-        and the DynamicNN fields a method does not read are left out."""
-        from .methods import DYNAMICNN_FIELDS
-
-        unread = set(DYNAMICNN_FIELDS) - set(self.method_class().config_fields)
-        d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY and k not in unread}
+        """The fields that shape training: evaluation-only fields (head_combine) and data.load_workers (speed only)
+        are left out."""
+        d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
         d["data"] = {k: v for k, v in d["data"].items() if k not in SPEED_ONLY_DATA}
         return d
 
@@ -300,15 +257,12 @@ EVALUATION_ONLY = frozenset({"head_combine"})
 # data fields that change speed, never the pixels or labels: not in the cache key
 SPEED_ONLY_DATA = frozenset({"load_workers"})
 # fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
-INCREMENTAL_ONLY = frozenset({"method", "method_params", "expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight",
-                              "ce_on", "head_init", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
-                              "lr_trick_lr", "known_rule"})
+INCREMENTAL_ONLY = frozenset({"method", "method_params", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
+                              "lr_trick_lr"})
 
 
 def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
-    from .fingerprint import code_fingerprint, data_fingerprint, threads
-
-    from .fingerprint import method_fingerprint
+    from .fingerprint import code_fingerprint, data_fingerprint, method_fingerprint, threads
 
     method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
     blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
@@ -338,13 +292,46 @@ def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> A
 
 
 def from_dict(values: Mapping[str, Any]) -> RunConfig:
-    """Build a validated RunConfig from plain data (YAML/JSON/papermill parameters)."""
+    """Build a validated RunConfig from plain data (YAML/JSON/papermill parameters).
+
+    A top-level name that is not a RunConfig field but a field of the method's ``Params`` is moved into
+    ``method_params`` (the short form, and configurations written before the method's parameters moved there);
+    a name a method retired from the top level (registry.retire) is dropped where the method does not read it
+    and still holds its old default, and refused with one line otherwise."""
     if not isinstance(values, Mapping):
         raise ConfigError("config must be a mapping of names to values")
-    values = dict(values)
+    values = _method_params_in_place(dict(values))
     data = values.pop("data", None) or {}
     values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
     return build_dataclass(RunConfig, values)
+
+
+def _method_params_in_place(values: dict[str, Any]) -> dict[str, Any]:
+    own = {f.name for f in dataclasses.fields(RunConfig)}
+    extra = [k for k in values if k not in own]
+    if not extra:
+        return values
+    method = values.get("method", RunConfig.method)
+    if not isinstance(method, str):
+        return values  # RunConfig says what is wrong with it
+    cls = get_method(method)
+    params = {f.name for f in dataclasses.fields(cls.Params)}
+    moved = values.get("method_params") or {}
+    if not isinstance(moved, Mapping):
+        return values  # RunConfig says what is wrong with it
+    moved = dict(moved)
+    old = retired()
+    for k in extra:
+        if k in params:
+            moved[k] = values.pop(k)
+        elif k in old:
+            value = values.pop(k)
+            if not is_retired_default(k, value):
+                raise ConfigError(f"{k}={value!r} is not a parameter of method {method!r} (it does not read it); "
+                                  f"drop it, or choose a method that has it")
+    if moved:
+        values["method_params"] = moved
+    return values
 
 
 # Named starting points. "tiny" is for smoke tests and CI: three small tasks, one epoch each.

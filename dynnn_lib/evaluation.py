@@ -159,3 +159,52 @@ class Evaluator:
         stats = DomainStats.fit(domain_features(trunk_features(model, train_x, self.device)).cpu())
         self.outputs.domains.append(stats)
         return stats
+
+
+# ------------------------------------------------------------------ the old model on a new task, before training
+@dataclass
+class Before:
+    acc: float
+    head_acc: list[float]
+    known: torch.Tensor  # bool (N,)
+    routed: list[float] = field(default_factory=list)  # fraction of the task's images the router sends to each head
+    logits: torch.Tensor | None = None  # (n_heads, N, C) every head on the task's images (a distillation teacher)
+    features: torch.Tensor | None = None  # (N, C, H, W) the trunk's output on the task's images
+
+
+@dataclass
+class History:
+    """What a task may know about the earlier ones: their domain statistics and the head responsible for each."""
+
+    domains: list[DomainStats] = field(default_factory=list)
+    task_heads: list[int] = field(default_factory=list)
+
+
+def measure_before(model, feats: torch.Tensor, y: torch.Tensor, rule: str = "router",
+                   history: History | None = None) -> Before:
+    """The old model on the new task's images, before training on it: its accuracy when its prediction is formed
+    by head rule `rule` (label-free; routing.py), each head's accuracy, the "known" mask (images it gets right)
+    and where the router sends them."""
+    logits = torch.stack([head_logits(h, feats) for h in model.heads])
+    yd = y.cpu()
+    history = history or History()
+    routed = routed_heads(history.task_heads or [len(model.heads) - 1], history.domains, domain_features(feats).cpu())
+    known = combine(rule, logits, routed if rule == "router" else None) == yd
+    head_acc = [(l.argmax(-1) == yd).float().mean().item() for l in logits]
+    share = torch.bincount(routed, minlength=len(model.heads)).double() / max(len(routed), 1)
+    return Before(acc=known.float().mean().item(), head_acc=head_acc, known=known.to(feats.device),
+                  routed=share.tolist(), logits=logits, features=feats)
+
+
+def decision_accuracy(model, task, data_cfg, device: torch.device, before: Before, rule: str = "router",
+                      history: History | None = None) -> float:
+    """The old model's accuracy a method decides on (DynamicNN: its expansion threshold): measured like
+    ``before.acc`` but on the task's decision set (data/stream.decision_set: its validation split when the layout
+    has one and ``data.decide_on="validation"``). Without a validation split it is ``before.acc`` itself (the
+    training data). The known mask, the teacher and the per-head accuracies stay on the training samples."""
+    from .data.stream import decision_set
+
+    x, y = decision_set(task, data_cfg)
+    if x is task.train_x:
+        return before.acc
+    return measure_before(model, trunk_features(model, x, device), y, rule, history).acc

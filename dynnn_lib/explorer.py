@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import viz
-from .config import HEAD_COMBINE, from_dict
+from .config import HEAD_RULES, from_dict
 from .errors import DynnnError
 from .methods import available_methods
 from .metrics import aggregate
@@ -45,7 +45,7 @@ class Explorer:
                                              tooltip="expand automatically below this accuracy (0 = off)")
         self.kd_head = widgets.ToggleButtons(options=["best", "worst", "routed"], description="KD head")
         self.ce_on = widgets.ToggleButtons(options=["all", "unknown"], description="CE on")
-        self.head_rule = widgets.Dropdown(options=list(HEAD_COMBINE), value="router", description="head rule")
+        self.head_rule = widgets.Dropdown(options=list(HEAD_RULES), value="router", description="head rule")
         self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
         self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
         self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
@@ -77,14 +77,14 @@ class Explorer:
         """RunConfig fields for the current selection (no expansion = the 'kd' method; a threshold > 0 replaces
         the fixed schedule by the automatic rule)."""
         tasks = sorted(self.expand.value)
-        values = {**self.base, "kd_head": self.kd_head.value, "lr_trick": self.lr_trick.value,
-                  "ce_on": self.ce_on.value, "head_combine": self.head_rule.value}
+        values = {**self.base, "lr_trick": self.lr_trick.value, "head_combine": self.head_rule.value}
         if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls only
-            values.update({"method": self.method.value, "expand_at": [], "expand_threshold": None})
-        elif self.threshold.value > 0:
-            values.update({"method": "combined", "expand_at": [], "expand_threshold": float(self.threshold.value)})
+            return {**values, "method": self.method.value, "data": {**values.get("data", {}), "n_tasks": self.n_tasks}}
+        dynamicnn = {"kd_head": self.kd_head.value, "ce_on": self.ce_on.value}  # DynamicNN's method_params
+        if self.threshold.value > 0:
+            values.update({"method": "combined", "method_params": {**dynamicnn, "expand_threshold": float(self.threshold.value)}})
         else:
-            values.update({"method": "combined", "expand_at": tasks} if tasks else {"method": "kd", "expand_at": []})
+            values.update({"method": "combined" if tasks else "kd", "method_params": {**dynamicnn, "expand_at": tasks}})
         values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
         return values
 

@@ -1,7 +1,9 @@
 """What a cached run depends on besides its configuration: the code, the data on disk, the thread count.
 
 * :func:`code_fingerprint` hashes the syntax trees (comments and formatting ignored) of every module that
-  shapes a result, so editing ``methods.py`` and re-running retrains instead of returning a stale result;
+  shapes a result whatever the method (the shared loop, model, data, evaluation), so editing one and re-running
+  retrains instead of returning a stale result; :func:`method_fingerprint` hashes a method's own modules, so
+  editing DynamicNN (``methods/dynamicnn/``) changes the keys of expand, kd and combined only;
 * :func:`data_fingerprint` hashes the file list (relative path, size, mtime) of a real dataset's root; the
   embedded stream is determined by its configuration and the generator's code (already fingerprinted);
 * :func:`threads` is the torch thread count every run is pinned to (``DYNNN_THREADS``, default 1): float
@@ -25,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parent
 # modules whose code changes a run's numbers (reporting, notebooks and the CLI do not)
 # (each method's own module is fingerprinted per run: method_fingerprint, so editing lwf.py retrains only LwF)
 RESULT_MODULES = ("config.py", "model.py", "methods/__init__.py", "methods/base.py", "methods/training.py",
-                  "methods/dynamicnn.py", "routing.py", "evaluation.py", "pretrain.py", "runner.py",
+                  "routing.py", "evaluation.py", "pretrain.py", "runner.py",
                   "data/stream.py", "data/synthetic.py", "data/openloris.py")
 
 

@@ -28,8 +28,8 @@ from typing import Sequence
 
 import torch
 
-HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
-LABEL_FREE_RULES = ("router", "mean_prob", "max_conf", "last")
+from .config import HEAD_RULES, LABEL_FREE_RULES  # noqa: F401 (the rules' names, defined once; implemented here)
+
 ROUTER_SHRINKAGE = 0.01
 
 

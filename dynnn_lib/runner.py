@@ -25,9 +25,9 @@ from .cache import (cached_result, default_runs_dir, exclusive_lock, load_checkp
 from .config import RunConfig, from_dict
 from .data.stream import Stream, load_stream
 from .errors import ConfigError, TrainingDiverged
-from .evaluation import Evaluator, Outputs
+from .evaluation import Evaluator, History, Outputs
 from .fingerprint import code_fingerprint, git_state, pinned_threads
-from .methods import History, OptimizerMemory, TaskContext, get_method, task_seed, train_task
+from .methods import OptimizerMemory, TaskContext, get_method, task_seed, train_task
 from .model import build_model, model_size_bytes
 from .results import RunResult, load_result  # noqa: F401 (public here too)
 from .routing import HEAD_RULES
@@ -43,10 +43,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def check_against_stream(cfg: RunConfig, stream: Stream) -> None:
-    n = len(stream)
-    bad = [t for t in cfg.expand_at if t >= n]
-    if bad:
-        raise ConfigError(f"expand_at={list(cfg.expand_at)} is out of range: the stream has {n} tasks (0..{n - 1})")
+    cfg.method_class().check_stream(cfg, len(stream))
 
 
 def run(cfg: RunConfig, runs_dir: str | Path | None = None, progress: bool = False, stream: Stream | None = None,

@@ -16,8 +16,8 @@ from .errors import ConfigError, DynnnError
 from .results import RunResult, load_result, method_card
 
 # configuration fields shown as columns (the rest are in the `config` column as JSON)
-KEY_FIELDS = ("method", "expand_at", "expand_threshold", "kd_head", "lr_trick", "backbone", "pretrained", "base_epochs",
-              "inc_epochs")
+# (the method's own parameters: the `method_params` column, those that differ from the method's defaults)
+KEY_FIELDS = ("method", "lr_trick", "backbone", "pretrained", "base_epochs", "inc_epochs")
 METRICS = ("overall", "final", "average_accuracy", "bwt", "diagonal")
 
 
@@ -58,7 +58,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
         rows.append({
             "run": key, "method": res.config.method,
             **{f: _plain(cfg.get(f)) for f in KEY_FIELDS[1:]},
-            "method_params": json.dumps(cfg.get("method_params") or {}, sort_keys=True),
+            "method_params": json.dumps(_changed_params(res.config), sort_keys=True),
             "n_tasks": len(res.task_names), "data_source": res.config.data.source,
             "data_seed": res.config.data.data_seed, "seed": res.config.seed, "head_rule": res.config.head_combine,
             "status": res.status, **{m: metrics.get(m, np.nan) for m in METRICS},
@@ -75,6 +75,14 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
     if long:
         return pd.DataFrame(cells, columns=["run", "method", "seed", "rule", "row", "column", "accuracy"])
     return pd.DataFrame(rows)
+
+
+def _changed_params(cfg) -> dict:
+    """The method's parameters that differ from its defaults (as plain data)."""
+    import dataclasses
+
+    defaults = dataclasses.asdict(cfg.method_class().Params())
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.method_params.items() if defaults.get(k) != v}
 
 
 def _plain(value):

@@ -231,6 +231,8 @@ def _check_path(base_cfg: RunConfig, dotted: str, source: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"{source}: unknown field {dotted!r}: {where} is a value, not a group of fields")
         if part not in node:
+            if i == 0 and _a_method_parameter(part):
+                return  # a method's own parameter in the short form (from_dict moves it into method_params)
             if node or i == 0:
                 valid = ", ".join(sorted(node))
                 raise ConfigError(f"{source}: unknown field {dotted!r}; valid {where + ' ' if where else ''}fields: {valid}")
@@ -238,16 +240,23 @@ def _check_path(base_cfg: RunConfig, dotted: str, source: str) -> None:
         node = node[part]
 
 
+def _a_method_parameter(name: str) -> bool:
+    import dataclasses
+
+    from .registry import available_methods
+
+    return any(name in {f.name for f in dataclasses.fields(c.Params)} for c in available_methods().values())
+
+
 def _check_stream(cfg: RunConfig) -> None:
-    """expand_at beyond the embedded stream's length fails before any run starts (real data: when the run loads it)."""
+    """A method's parameters that do not fit the embedded stream's length (DynamicNN: an expansion task beyond it)
+    fail before any run starts (real data: when the run loads it)."""
     if cfg.data.source != "synthetic":
         return
     from .data.synthetic import ROUND1_STREAM
 
     n = cfg.data.n_tasks or len(ROUND1_STREAM)
-    bad = [t for t in cfg.expand_at if t >= n]
-    if bad:
-        raise ConfigError(f"expand_at={list(cfg.expand_at)} is out of range: the stream has {n} tasks (0..{n - 1})")
+    cfg.method_class().check_stream(cfg, n)
 
 
 def _build(values: dict, assign: Mapping[str, Any]) -> RunConfig:

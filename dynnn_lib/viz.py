@@ -87,8 +87,7 @@ def training_log(logs: Sequence[dict], title: str = "training, task by task") ->
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x, series, lrs, bounds = 0, {}, [], []
     for log in logs:
-        bounds.append((x, f"T{log['task']} {log['action']}" + (f" (known {log['known_fraction']:.0%})"
-                                                               if log.get("known_fraction") is not None else "")))
+        bounds.append((x, f"T{log['task']} {log['action']}" + (f" ({log['note']})" if log.get("note") else "")))
         for e in log.get("epochs", []):
             x += 1
             for k, v in e.items():

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import (DYNAMICNN_FIELDS, Method, NoParams, TaskContext, TaskLog, available_methods, get_method,
-                   register, train_first_task)
-from .dynamicnn import Before, History, decide, measure_before, pick_head
+from .base import Method, NoParams, TaskContext, TaskLog, available_methods, get_method, register, train_first_task
 from .training import Concat, OptimizerMemory, ce_loss, fit, kd_loss, task_seed
-from ..evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
-from . import finetune, expand, kd, combined, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
+from ..evaluation import History
+from . import finetune, dynamicnn, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
 
 BUILTIN = ("finetune", "expand", "kd", "combined", "lwf", "ewc", "replay", "joint")
 
@@ -37,5 +35,5 @@ def train_task(model, task, cfg, device: torch.device, progress: bool = False, h
 
 
 __all__ = ["Method", "NoParams", "TaskContext", "TaskLog", "register", "get_method", "available_methods",
-           "train_task", "train_first_task", "fit", "OptimizerMemory", "ce_loss", "kd_loss", "task_seed", "Concat", "History", "Before",
-           "measure_before", "pick_head", "decide", "DYNAMICNN_FIELDS", "BUILTIN"]
+           "train_task", "train_first_task", "fit", "OptimizerMemory", "ce_loss", "kd_loss", "task_seed", "Concat",
+           "BUILTIN"]

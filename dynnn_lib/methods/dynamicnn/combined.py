@@ -1,6 +1,6 @@
 """DynamicNN: a new head on dissimilar tasks (``expand_at`` or ``expand_threshold``), knowledge distillation into
 an existing head on similar ones (the paper's method, e.g. "expand@1")."""
-from .base import register
+from ..base import register
 from .expand import Expand
 
 
@@ -11,4 +11,4 @@ class Combined(Expand):
     name = "combined"
 
     def choose(self, ctx, before):
-        return "expand" if ctx.t in self.cfg.expand_at or self._below(before) else "kd"
+        return "expand" if ctx.t in self.params.expand_at or self._below(before) else "kd"

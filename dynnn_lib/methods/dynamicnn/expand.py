@@ -1,8 +1,8 @@
 """Expansion only: trunk frozen after task 0, a new head at each task of ``expand_at`` (or when the old model
 scores below ``expand_threshold``); elsewhere the newest head is fine-tuned with cross-entropy, no distillation."""
-from ..errors import ConfigError
-from .base import register
-from .dynamicnn import FrozenTrunkMethod
+from ...errors import ConfigError
+from ..base import register
+from .frozen_trunk import FrozenTrunkMethod
 
 
 @register
@@ -14,13 +14,14 @@ class Expand(FrozenTrunkMethod):
 
     @classmethod
     def check(cls, cfg):
-        if not cfg.expand_at and cfg.expand_threshold is None:
+        p = cfg.params()
+        if not p.expand_at and p.expand_threshold is None:
             raise ConfigError(
                 f"method {cls.name!r} needs expansion tasks: pass expand_at (e.g. --expand 1 3) "
                 "or expand_threshold (e.g. --expand-threshold 0.8); for no expansion use method 'kd'")
 
     def choose(self, ctx, before):
-        return "expand" if ctx.t in self.cfg.expand_at or self._below(before) else "head_ce"
+        return "expand" if ctx.t in self.params.expand_at or self._below(before) else "head_ce"
 
     def _below(self, before):
-        return self.cfg.expand_threshold is not None and before.acc < self.cfg.expand_threshold
+        return self.params.expand_threshold is not None and before.acc < self.params.expand_threshold
