@@ -56,7 +56,8 @@ from dynnn_lib.fingerprint import machine_line  # noqa: E402
 from dynnn_lib.stats import paired  # noqa: E402
 from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
 from dynnn_lib.metrics import summarize  # noqa: E402
-from dynnn_lib.model import DynamicNet, build_model, model_size_bytes  # noqa: E402
+from dynnn_lib.model import DynamicNet, model_size_bytes  # noqa: E402
+from dynnn_lib.model_build import build_model  # noqa: E402
 from dynnn_lib.reporting import markdown_table, pm  # noqa: E402
 from dynnn_lib.runner import resolve_device, run  # noqa: E402
 

@@ -39,7 +39,7 @@ from dynnn_lib import DynnnError, from_dict  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
 from dynnn_lib.fingerprint import threads  # noqa: E402
 from dynnn_lib.methods import fit, to_float  # noqa: E402
-from dynnn_lib.model import build_model  # noqa: E402
+from dynnn_lib.model_build import build_model  # noqa: E402
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .registry import get_method, is_retired_default, retired
 
 DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
+EMBEDDED_TASKS = 9  # the embedded stream's length (data/synthetic.py: ROUND1_STREAM holds that many tasks)
 FACTORS = ("clutter", "illumination", "occlusion", "pixel")  # the dataset's factor folders (method_and_dataset.md 2.4)
 DECIDE_ON = ("validation", "train")
 PRETRAINED = (True, False, "imagenet")
@@ -102,11 +103,8 @@ class DataConfig:
             _positive("data.n_tasks", self.n_tasks, int)
             if self.n_tasks < 2:
                 raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
-            if self.source == "synthetic":
-                from .data.synthetic import ROUND1_STREAM
-
-                if self.n_tasks == len(ROUND1_STREAM):  # "all 9" is the same experiment as None: one cache key
-                    object.__setattr__(self, "n_tasks", None)
+            if self.source == "synthetic" and self.n_tasks == EMBEDDED_TASKS:
+                object.__setattr__(self, "n_tasks", None)  # "all 9" is the same experiment as None: one cache key
         _positive("data.image_size", self.image_size, int)
         if self.image_size < 16:
             raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")

@@ -159,24 +159,5 @@ class DynamicNet(nn.Module):
             p.requires_grad_(trainable)
 
 
-def build_model(cfg: RunConfig, n_classes: int) -> DynamicNet:
-    """A DynamicNet for `cfg`, initialised from the cached pretrained convs when cfg.pretrained is True, from
-    torchvision's ImageNet weights (a local file, pretrain.imagenet_state) when it is "imagenet"."""
-    from .pretrain import pretrained_state
-
-    state = pretrained_state(cfg, lambda n: DynamicNet(cfg, n))  # may train (and seed) on a cache miss
-    torch.manual_seed(cfg.seed)  # so the fresh classifier is the same whether the weights were cached or not
-    model = DynamicNet(cfg, n_classes)
-    if state is not None:
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as e:  # shapes differ: a file for another architecture
-            from .errors import ConfigError
-            raise ConfigError(f"pretrained weights do not fit backbone {cfg.backbone!r} "
-                              f"({str(e).splitlines()[-1].strip()}); use the file for this backbone") from None
-        assert not unexpected, unexpected
-    return model
-
-
 def model_size_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())

@@ -23,12 +23,13 @@ import torch
 from .cache import (cached_result, default_runs_dir, exclusive_lock, load_checkpoint, load_outputs,  # noqa: F401
                     run_dir, save_checkpoint)
 from .config import RunConfig, from_dict
-from .data.stream import Stream, load_stream
+from .data import Stream, load_stream
 from .errors import ConfigError, TrainingDiverged
 from .evaluation import Evaluator, History, Outputs
 from .fingerprint import code_fingerprint, git_state, pinned_threads
 from .methods import OptimizerMemory, TaskContext, get_method, task_seed, train_task
-from .model import build_model, model_size_bytes
+from .model import model_size_bytes
+from .model_build import build_model
 from .results import RunResult, load_result  # noqa: F401 (public here too)
 from .routing import HEAD_RULES
 from .store import atomic_torch_save, write_json_checked

@@ -12,7 +12,8 @@ from dynnn_lib.data import load_stream
 from dynnn_lib.evaluation import Before
 from dynnn_lib.methods import ce_loss, kd_loss, train_task
 from dynnn_lib.methods.dynamicnn import pick_head
-from dynnn_lib.model import DynamicNet, build_model
+from dynnn_lib.model import DynamicNet
+from dynnn_lib.model_build import build_model
 
 
 def _stream(cfg):

@@ -173,7 +173,7 @@ def test_imagenet_weights_missing_names_the_path(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("backbone, norm", [("resnet18", "group"), ("mobilenetv2", "frozen_bn")])
 def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, backbone, norm):
-    from dynnn_lib.model import build_model
+    from dynnn_lib.model_build import build_model
 
     monkeypatch.delenv("DYNNN_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

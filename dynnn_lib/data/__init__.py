@@ -1,4 +1,5 @@
 """Task streams: the embedded synthetic benchmark and loaders for OpenLORIS-Object on disk."""
-from .stream import Stream, Task, load_stream
+from .load import load_stream
+from .stream import Stream, Task
 
 __all__ = ["Stream", "Task", "load_stream"]

@@ -24,6 +24,7 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
+from ..config import EMBEDDED_TASKS
 from ..errors import ConfigError
 
 GENERATOR_VERSION = 1
@@ -48,6 +49,7 @@ ROUND1_STREAM: tuple[dict[str, str], ...] = (
     {"illumination": "strong", "pixel": "medium", "clutter": "complex"},
     {"illumination": "weak", "occlusion": "50%", "pixel": "large"},
 )
+assert len(ROUND1_STREAM) == EMBEDDED_TASKS, "config.EMBEDDED_TASKS names the embedded stream's length"
 
 _PIXEL_SCALE = {"large": 0.85, "medium": 0.55, "small": 0.32}
 _PROTO = 24  # prototype resolution
