@@ -37,16 +37,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dynnn_lib import DynnnError, from_dict  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
-from dynnn_lib.fingerprint import threads  # noqa: E402
-from dynnn_lib.methods import fit, to_float  # noqa: E402
-from dynnn_lib.model_build import build_model  # noqa: E402
+from dynnn_lib.core.fingerprint import threads  # noqa: E402
+from dynnn_lib.evaluation.outputs import to_float  # noqa: E402
+from dynnn_lib.methods import fit  # noqa: E402
+from dynnn_lib.model.build import build_model  # noqa: E402
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}
 
 
 def machine() -> str:
-    from dynnn_lib.fingerprint import machine_line
+    from dynnn_lib.core.fingerprint import machine_line
 
     return f"{machine_line()}, torch {torch.__version__}"
 
@@ -202,7 +203,7 @@ def phases(path: Path) -> str:
 
 
 def fmt(header: list[str], rows: list[list[str]]) -> str:
-    from dynnn_lib.reporting import markdown_table
+    from dynnn_lib.reports.tables import markdown_table
 
     return markdown_table([header, *rows])
 

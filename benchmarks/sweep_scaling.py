@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv: list[str] | None = None) -> int:
     from dynnn_lib.cli import _parse_value
-    from dynnn_lib.sweep import _set_path, parse_spec, run_sweep
+    from dynnn_lib.experiments.sweep import _set_path, parse_spec, run_sweep
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         print(f"{w} worker(s): sweep {times[w]:.1f} s for {len(report.runs)} runs (Ray start-up {startup[w]:.1f} s, "
               "not counted)")
-    from dynnn_lib.fingerprint import cpu
+    from dynnn_lib.core.fingerprint import cpu
 
     machine = {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "python": platform.python_version()}
     result = {"machine": machine, "runs": 2 * args.seeds, "preset": args.preset, "set": args.set,

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, from_dict
-from .errors import ConfigError, DynnnError
+from dynnn_lib.core.config import DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, from_dict
+from dynnn_lib.core.errors import ConfigError, DynnnError
 
 
 def _parse_value(text: str) -> Any:
@@ -122,7 +122,7 @@ def _dest(param: str) -> str:
 
 def _method_options(p: argparse.ArgumentParser) -> None:
     """The registered methods' shortcuts for their parameters (Method.cli_options, e.g. DynamicNN's --expand)."""
-    from .methods import available_methods
+    from dynnn_lib.methods import available_methods
 
     seen: set[str] = set()
     for cls in available_methods().values():
@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
-    from .metrics import aggregate
-    from .runner import run_seeds
+    from dynnn_lib.evaluation.metrics import aggregate
+    from dynnn_lib.engine.runner import run_seeds
 
     import_plugins(args.imports)
     values = base_config(args)
@@ -228,7 +228,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
                           "routing": [None if r.routing is None else r.routing.tolist() for r in results],
                           "expanded_at": [r.expanded_at for r in results], "keys": [r.config.key() for r in results]}))
         return 0
-    from .reporting import text_matrix
+    from dynnn_lib.reports.tables import text_matrix
 
     print(text_matrix(agg["matrix_mean"], agg["matrix_std"]))
     print()
@@ -248,8 +248,8 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _reproduce_cmd(args: argparse.Namespace) -> int:
-    from .reproduce import ordering_report, reproduce, summary_table
-    from .store import atomic_text
+    from dynnn_lib.experiments.reproduce import ordering_report, reproduce, summary_table
+    from dynnn_lib.core.store import atomic_text
 
     _check_counts(args)
     base = base_config(args)
@@ -271,9 +271,9 @@ def _reproduce_cmd(args: argparse.Namespace) -> int:
 
 
 def _show_cmd(args: argparse.Namespace) -> int:
-    from .cache import default_runs_dir
-    from .reporting import matrix_png, text_matrix
-    from .results import load_result
+    from dynnn_lib.engine.cache import default_runs_dir
+    from dynnn_lib.reports.tables import matrix_png, text_matrix
+    from dynnn_lib.engine.results import load_result
 
     path = Path(args.path)
     if not path.exists() and (Path(args.runs_dir or default_runs_dir()) / args.path).is_dir():
@@ -294,7 +294,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     if args.png:
         print(f"wrote {matrix_png(res.matrix, args.png, title)}")
     if args.html:
-        from . import viz
+        from dynnn_lib.reports import figures as viz
 
         out = Path(args.html)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -304,8 +304,8 @@ def _show_cmd(args: argparse.Namespace) -> int:
 
 
 def _baselines_cmd(args: argparse.Namespace) -> int:
-    from . import baselines
-    from .store import atomic_text
+    from dynnn_lib.experiments import baselines
+    from dynnn_lib.core.store import atomic_text
 
     _check_counts(args)
     import_plugins(args.imports)
@@ -321,7 +321,7 @@ def _baselines_cmd(args: argparse.Namespace) -> int:
 
 
 def _runs_cmd(args: argparse.Namespace) -> int:
-    from .runs import runs_table
+    from dynnn_lib.engine.runs import runs_table
 
     df = runs_table(args.runs_dir, rule=args.rule)
     if args.method:
@@ -345,7 +345,7 @@ def _runs_cmd(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
-    from .runs import export
+    from dynnn_lib.engine.runs import export
 
     for path in export(args.runs_dir, args.out, args.format):
         print(f"wrote {path}")
@@ -355,7 +355,7 @@ def _export_cmd(args: argparse.Namespace) -> int:
 def _methods_cmd(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .methods import available_methods
+    from dynnn_lib.methods import available_methods
 
     import_plugins(args.imports)
     for name, cls in sorted(available_methods().items()):
@@ -366,7 +366,7 @@ def _methods_cmd(args: argparse.Namespace) -> int:
 
 
 def _sweep_cmd(args: argparse.Namespace) -> int:
-    from .sweep import load_spec, make_plan, run_sweep
+    from dynnn_lib.experiments.sweep import load_spec, make_plan, run_sweep
 
     import_plugins(args.imports)
     spec = load_spec(args.spec)

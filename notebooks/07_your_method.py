@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from dynnn_lib.methods import register
 from dynnn_lib.methods.dynamicnn import FrozenTrunkMethod, Params as DynamicNNParams
-from dynnn_lib.routing import domain_features
+from dynnn_lib.evaluation.routing import domain_features
 
 
 @register
@@ -70,8 +70,8 @@ class NoveltyExpand(FrozenTrunkMethod):
 # the routed head too, so the only difference is the signal that decides to expand.
 
 # %%
-from dynnn_lib import study
-from dynnn_lib.paper import AUTO_NAME, AUTO_OVERRIDES
+from dynnn_lib.workbench import study
+from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES
 
 variants = {"finetune": {"method": "finetune"}, AUTO_NAME: AUTO_OVERRIDES,
             "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance, "kd_head": "routed"}}}

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import tiny
 from dynnn_lib import ConfigError, RunConfig, from_dict, run
-from dynnn_lib.paper import VARIANTS
+from dynnn_lib.experiments.paper import VARIANTS
 
 
 @pytest.mark.parametrize("values, message", [
@@ -97,8 +97,8 @@ def _old_config(**changes):
 def test_configs_and_results_written_before_dynamicnns_params_moved_are_migrated_on_load(tmp_path):
     import json
 
-    from dynnn_lib.results import load_result
-    from dynnn_lib.store import write_json_checked
+    from dynnn_lib.engine.results import load_result
+    from dynnn_lib.core.store import write_json_checked
 
     new = tiny(method="combined", expand_at=[1], kd_head="routed", known_rule="mean_prob")
     old = _old_config(method="combined", expand_at=[1], kd_head="routed", known_rule="mean_prob")
@@ -113,9 +113,9 @@ def test_configs_and_results_written_before_dynamicnns_params_moved_are_migrated
 
 
 def test_old_configs_that_cannot_be_migrated_are_refused_in_one_line(tmp_path):
-    from dynnn_lib.errors import ResultCorrupt
-    from dynnn_lib.results import load_result
-    from dynnn_lib.store import write_json_checked
+    from dynnn_lib.core.errors import ResultCorrupt
+    from dynnn_lib.engine.results import load_result
+    from dynnn_lib.core.store import write_json_checked
 
     odd = _old_config(method="lwf", kd_head="worst")  # a DynamicNN value on a method that never read it
     with pytest.raises(ConfigError, match="kd_head='worst' is not a parameter of method 'lwf'"):

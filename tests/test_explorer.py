@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DATA
-from dynnn_lib.explorer import Explorer
+from dynnn_lib.workbench.explorer import Explorer
 
 BASE = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": TINY_DATA}
@@ -58,7 +58,7 @@ def test_switching_the_head_rule_rescores_without_training(tmp_path, monkeypatch
     def no_training(*a, **k):
         raise AssertionError("a head rule change must not train")
     monkeypatch.setattr(methods, "train_task", no_training)
-    monkeypatch.setattr("dynnn_lib.runner.train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
     for rule in ("oracle", "mean_prob", "last"):
         ex.head_rule.value = rule
         assert ex.status.value == "expanded: 1" and f"head rule {rule}" in ex.fig.layout.title.text
@@ -71,7 +71,7 @@ def test_train_button_recovers_when_training_fails(tmp_path, monkeypatch):
 
     def broken(*a, **k):
         raise RuntimeError("disk full")
-    monkeypatch.setattr("dynnn_lib.explorer.run_many", broken)
+    monkeypatch.setattr("dynnn_lib.workbench.explorer.run_many", broken)
     ex.expand.value = (1,)
     assert ex.train() is False
     assert "training failed: disk full" in ex.status.value and not ex.train_button.disabled
@@ -93,7 +93,7 @@ def test_the_method_menu_offers_baselines_and_a_method_registered_in_the_session
     import torch.nn.functional as F
 
     from dynnn_lib import Method, register
-    from dynnn_lib.registry import _REGISTRY
+    from dynnn_lib.core.registry import _REGISTRY
 
     @register
     class Quiet(Method):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DATA
-from dynnn_lib import fidelity
-from dynnn_lib.metrics import average_accuracy, diagonal, final
-from dynnn_lib.reproduce import VariantSummary
-from dynnn_lib.routing import HEAD_RULES
-from dynnn_lib.stats import VERDICTS
+from dynnn_lib.experiments import fidelity
+from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final
+from dynnn_lib.experiments.reproduce import VariantSummary
+from dynnn_lib.evaluation.routing import HEAD_RULES
+from dynnn_lib.evaluation.stats import VERDICTS
 
 BASE = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {**TINY_DATA, "n_tasks": 4,  # V2' expands at task 3

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from conftest import tiny
 from dynnn_lib import run
 from dynnn_lib.data import load_stream
-from dynnn_lib.evaluation import Before
-from dynnn_lib.methods import ce_loss, kd_loss, train_task
-from dynnn_lib.methods.dynamicnn import pick_head
-from dynnn_lib.model import DynamicNet
-from dynnn_lib.model_build import build_model
+from dynnn_lib.evaluation.outputs import Before
+from dynnn_lib.methods import kd_loss, train_task
+from dynnn_lib.methods.dynamicnn.frozen_trunk import ce_loss, pick_head
+from dynnn_lib.model.network import DynamicNet
+from dynnn_lib.model.build import build_model
 
 
 def _stream(cfg):
@@ -123,7 +123,7 @@ def test_ce_on_unknown_only_ignores_known_samples():
 
 @pytest.mark.parametrize("mode", ["max_conf", "mean_prob", "last", "router"])
 def test_head_rules_on_hand_made_logits(mode):
-    from dynnn_lib.routing import combine
+    from dynnn_lib.evaluation.routing import combine
 
     logits = torch.tensor([[[5.0, 0.0, 0.0]], [[0.0, 2.0, 0.0]]])  # head 0 confident on class 0, head 1 on class 1
     routed = torch.tensor([1])                                     # the router sends the image to head 1

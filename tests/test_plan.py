@@ -3,7 +3,7 @@ from pathlib import Path
 
 import yaml
 
-from dynnn_lib.plan import main, notebook_configs, paper_configs, unique
+from dynnn_lib.workbench.plan import main, notebook_configs, paper_configs, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
@@ -14,7 +14,7 @@ def test_the_reports_and_the_notebooks_share_runs():
     assert len(paper) == 7 * 5 * 2  # 5 paper variants, V2', the automatic rule; 5 seeds; 2 instances
     books = notebook_configs(DEFAULT)
     from dynnn_lib import from_dict
-    from dynnn_lib.studies import lr_trick
+    from dynnn_lib.experiments.studies import lr_trick
 
     seeds = DEFAULT["all"]["seeds"]
     nb05 = [from_dict({**ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dynnn_lib import run
-from dynnn_lib.config import from_dict
-from dynnn_lib.fingerprint import cpu
+from dynnn_lib.core.config import from_dict
+from dynnn_lib.core.fingerprint import cpu
 
 def _recorder():
     """tests/data/make_reference_runs.py: the cases and the CPU's file name."""
@@ -91,7 +91,7 @@ import torch.nn.functional as F  # noqa: E402
 from conftest import tiny  # noqa: E402
 from dynnn_lib import ConfigError, Method, register, run_many  # noqa: E402
 from dynnn_lib.methods import available_methods, get_method  # noqa: E402
-from dynnn_lib.registry import _REGISTRY  # noqa: E402
+from dynnn_lib.core.registry import _REGISTRY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,7 +163,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
     """A method's own code is in its runs' keys: a module by its syntax tree, a notebook class by its bytecode."""
     import importlib
 
-    from dynnn_lib.fingerprint import method_fingerprint
+    from dynnn_lib.core.fingerprint import method_fingerprint
 
     (tmp_path / "edited_plugin.py").write_text(EDITED.replace("SCALE", "1.0"))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -190,7 +190,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
 def test_editing_dynamicnn_changes_the_keys_of_its_variants_only(monkeypatch):
     """DynamicNN is a method like the others: its package is in the keys of expand, kd and combined, never in the
     shared code fingerprint, so editing it keeps every other method's cached runs."""
-    from dynnn_lib import fingerprint
+    from dynnn_lib.core import fingerprint
 
     others = ("finetune", "lwf", "ewc", "replay", "joint")
     variants = {"expand": {"expand_at": [1]}, "kd": {}, "combined": {"expand_at": [1]}}
@@ -344,7 +344,7 @@ def test_training_log_records_loss_parts_lr_and_time_per_epoch(tmp_path):
     assert {"ce", "kd", "loss", "lr", "time_s"} <= set(kd["epochs"][0])
     assert [e["lr"] for e in kd["epochs"]] == pytest.approx([0.003, 0.003, 0.0003])
     assert kd["epochs"][-1]["loss"] == pytest.approx(kd["epochs"][-1]["ce"] + kd["epochs"][-1]["kd"])
-    from dynnn_lib import viz
+    from dynnn_lib.reports import figures as viz
 
     fig = viz.training_log(res.logs)
     assert {t.name for t in fig.data} >= {"ce", "kd", "loss", "learning rate"}

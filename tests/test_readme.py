@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from dynnn_lib.errors import DynnnError
-from dynnn_lib.readme import fill
+from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.reports.readme import fill
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -97,7 +97,7 @@ def test_decision_set_reads_validation_when_present(tmp_path):
 
 def test_expansion_decision_reads_validation_but_kd_known_mask_reads_train(tmp_path, monkeypatch):
     from dynnn_lib import run
-    from dynnn_lib import evaluation
+    from dynnn_lib.evaluation import outputs as evaluation
     from dynnn_lib.methods.dynamicnn import frozen_trunk
 
     seen = []
@@ -153,7 +153,7 @@ def test_images_are_decoded_once_into_a_memory_mapped_cache(tmp_path, monkeypatc
 # ------------------------------------------------------------------ ImageNet weights from a local file
 def _write_weights(folder, backbone):
     import torchvision
-    from dynnn_lib.pretrain import IMAGENET_FILES
+    from dynnn_lib.model.pretrain import IMAGENET_FILES
 
     net = {"resnet18": torchvision.models.resnet18, "mobilenetv2": torchvision.models.mobilenet_v2}[backbone]()
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ def test_imagenet_weights_missing_names_the_path(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("backbone, norm", [("resnet18", "group"), ("mobilenetv2", "frozen_bn")])
 def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, backbone, norm):
-    from dynnn_lib.model_build import build_model
+    from dynnn_lib.model.build import build_model
 
     monkeypatch.delenv("DYNNN_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

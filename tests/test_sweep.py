@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from dynnn_lib.cli import main
-from dynnn_lib.sweep import load_spec, load_sweep, make_plan
+from dynnn_lib.experiments.sweep import load_spec, load_sweep, make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"preset": "tiny", "base": {"method": "combined"}}

@@ -63,6 +63,6 @@ def test_stream_is_cached_on_disk(tmp_path):
 
 
 def test_the_configurations_count_of_embedded_tasks_is_the_streams():
-    from dynnn_lib.config import EMBEDDED_TASKS
+    from dynnn_lib.core.config import EMBEDDED_TASKS
 
     assert EMBEDDED_TASKS == len(synthetic.ROUND1_STREAM)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from ..config import DataConfig
-from ..errors import DataError
-from ..store import atomic_torch_save
-from . import synthetic
-from .openloris import load_openloris
-from .stream import Stream, Task, default_cache_dir
+from dynnn_lib.core.config import DataConfig
+from dynnn_lib.core.errors import DataError
+from dynnn_lib.core.store import atomic_torch_save
+from dynnn_lib.data import synthetic
+from dynnn_lib.data.openloris import load_openloris
+from dynnn_lib.data.stream import Stream, Task, default_cache_dir
 
 
 def load_stream(cfg: DataConfig) -> Stream:

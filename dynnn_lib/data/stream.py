@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..config import DataConfig
-from ..errors import DataError
+from dynnn_lib.core.config import DataConfig
+from dynnn_lib.core.errors import DataError
 
 
 @dataclass

@@ -24,8 +24,8 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from ..config import EMBEDDED_TASKS
-from ..errors import ConfigError
+from dynnn_lib.core.config import EMBEDDED_TASKS
+from dynnn_lib.core.errors import ConfigError
 
 GENERATOR_VERSION = 1
 

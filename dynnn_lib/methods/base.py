@@ -1,7 +1,7 @@
 """What a method is: one class with a name, its parameters and what it does on task t >= 1.
 
 Task 0 is the same for every method (the paper's "full training": trunk and first head on the first task), so it
-is trained once per seed and shared (runner.py). A method sees each later task through a :class:`TaskContext`
+is trained once per seed and shared (engine/runner.py). A method sees each later task through a :class:`TaskContext`
 and returns a :class:`TaskLog`:
 
     @register
@@ -33,13 +33,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..data.stream import Stream, Task
-from .. import registry
-from ..errors import ConfigError
-from ..evaluation import History
-from ..model import DynamicNet
-from .training import OptimizerMemory, fit, task_seed
+from dynnn_lib.core.config import RunConfig
+from dynnn_lib.data.stream import Stream, Task
+from dynnn_lib.core import registry
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.outputs import History
+from dynnn_lib.model.network import DynamicNet
+from dynnn_lib.methods.training import OptimizerMemory, fit, task_seed
 
 @dataclass
 class TaskLog:
@@ -147,7 +147,7 @@ class Method:
     @classmethod
     def make_params(cls, values: dict) -> Any:
         """cfg.method_params -> this method's Params (unknown names and bad values: one-line ConfigError)."""
-        from ..config import build_dataclass
+        from dynnn_lib.core.config import build_dataclass
 
         return build_dataclass(cls.Params, values, "method_params.")
 

@@ -1,8 +1,8 @@
 """Finetune: one head, the whole network trained on every task (the paper's baseline)."""
 import torch.nn.functional as F
 
-from ..evaluation import decision_accuracy, measure_before, trunk_features
-from .base import Method, register
+from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
+from dynnn_lib.methods.base import Method, register
 
 
 @register

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dynnn_lib.config import from_dict  # noqa: E402
-from dynnn_lib.fingerprint import cpu, git_state  # noqa: E402
-from dynnn_lib.runner import run  # noqa: E402
+from dynnn_lib.core.config import from_dict  # noqa: E402
+from dynnn_lib.core.fingerprint import cpu, git_state  # noqa: E402
+from dynnn_lib.engine.runner import run  # noqa: E402
 
 BASE = {"base_epochs": 2, "inc_epochs": 2, "base_milestones": [2], "inc_milestones": [2], "pretrained": False,
         "data": {"n_tasks": 4, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}

@@ -10,9 +10,9 @@ on load through ``registry.retire`` (config.from_dict). Imports: the package's m
 """
 from dataclasses import asdict
 
-from ... import registry
-from .frozen_trunk import FrozenTrunkMethod, Params, pick_head
-from . import expand, kd, combined  # noqa: F401,E402 (register the variants)
+from dynnn_lib.core import registry
+from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod, Params, pick_head
+from dynnn_lib.methods.dynamicnn import expand, kd, combined  # noqa: F401,E402 (register the variants)
 
 # these were top-level RunConfig fields until they became DynamicNN's own: older configs are migrated on load
 registry.retire(asdict(Params()))

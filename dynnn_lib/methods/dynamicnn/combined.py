@@ -1,7 +1,7 @@
 """DynamicNN: a new head on dissimilar tasks (``expand_at`` or ``expand_threshold``), knowledge distillation into
 an existing head on similar ones (the paper's method, e.g. "expand@1")."""
-from ..base import register
-from .expand import Expand
+from dynnn_lib.methods.base import register
+from dynnn_lib.methods.dynamicnn.expand import Expand
 
 
 @register

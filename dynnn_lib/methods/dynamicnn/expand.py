@@ -1,8 +1,8 @@
 """Expansion only: trunk frozen after task 0, a new head at each task of ``expand_at`` (or when the old model
 scores below ``expand_threshold``); elsewhere the newest head is fine-tuned with cross-entropy, no distillation."""
-from ...errors import ConfigError
-from ..base import register
-from .frozen_trunk import FrozenTrunkMethod
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.methods.base import register
+from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod
 
 
 @register

@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from ...config import LABEL_FREE_RULES
-from ...errors import ConfigError
-from ...evaluation import decision_accuracy, measure_before, trunk_features
-from ..base import Method, TaskContext, TaskLog
-from ..training import ce_loss, kd_loss
+from dynnn_lib.core.config import LABEL_FREE_RULES
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
+from dynnn_lib.methods.base import Method, TaskContext, TaskLog
+from dynnn_lib.methods.training import kd_loss
 
 KD_HEADS = ("best", "worst", "routed")
 CE_ON = ("all", "unknown")
@@ -44,7 +45,7 @@ class Params:
     kd_weight: float = 1.0              # not published: lambda = 1
     ce_on: str = "all"                  # poster/oral: CE on all samples; abstract figure: unknown only
     known_rule: str = "router"          # how the old model predicts the new task before training (known samples,
-                                        # expansion rule): a label-free head rule (routing.py)
+                                        # expansion rule): a label-free head rule (evaluation/routing.py)
     head_init: str = "copy"             # a new head starts as a copy of the best head (not published), or scratch
 
     def __post_init__(self) -> None:
@@ -74,6 +75,16 @@ class Params:
         w = self.kd_weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
             raise ConfigError(f"kd_weight={w!r} must be a number >= 0")
+
+
+def ce_loss(logits: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None = None, ce_on: str = "all") -> torch.Tensor:
+    """Cross-entropy on all samples, or (ce_on="unknown") only on those the old model got wrong."""
+    if ce_on == "unknown" and known is not None:
+        mask = ~known
+        if not mask.any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits[mask], y[mask])
+    return F.cross_entropy(logits, y)
 
 
 def pick_head(head_acc: list[float], which: str, routed: list[float] | None = None) -> int:

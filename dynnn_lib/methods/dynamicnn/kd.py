@@ -1,7 +1,7 @@
 """DynamicNN without expansion: trunk frozen after task 0, every later task trains one head (best, worst or
 routed: ``kd_head``) with cross-entropy plus knowledge distillation from its frozen copy on the known samples."""
-from ..base import register
-from .frozen_trunk import FrozenTrunkMethod
+from dynnn_lib.methods.base import register
+from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod
 
 
 @register
