@@ -12,7 +12,9 @@ from dynnn_lib.experiments.paper import PAPER_SCORES, VARIANTS  # noqa: E402
 from dynnn_lib.methods import Method, TaskContext, TaskLog, available_methods, register  # noqa: E402
 from dynnn_lib.core.errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
 from dynnn_lib.evaluation.metrics import aggregate, summarize  # noqa: E402
-from dynnn_lib.engine.runner import RunResult, load_result, run, run_many, run_seeds  # noqa: E402
+from dynnn_lib.engine.executors import run_many, run_seeds  # noqa: E402
+from dynnn_lib.engine.results import RunResult, load_result  # noqa: E402
+from dynnn_lib.engine.runner import run  # noqa: E402
 from dynnn_lib.engine.runs import runs_table  # noqa: E402
 
 __all__ = [

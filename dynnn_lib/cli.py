@@ -1,4 +1,5 @@
-"""Command line: ``dynnn run``, ``dynnn reproduce``, ``dynnn runs``, ``dynnn export``, ``dynnn show``, ``dynnn methods``.
+"""Command line, the one entry point: ``dynnn run | reproduce | baselines | sweep | runs | export | show | methods``
+and the workbench's ``dynnn plan | fidelity | batch | readme | nbval-refs`` (``python -m dynnn_lib.cli ...`` alike).
 
 Errors in the input come out as one line (``dynnn: error: ...``) with exit status 2; an interrupted run
 keeps its finished tasks and resumes when the same command is run again.
@@ -13,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, from_dict
+from dynnn_lib.core.config import DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, from_dict, read_yaml, set_path
 from dynnn_lib.core.errors import ConfigError, DynnnError
 
 
@@ -27,25 +28,10 @@ def _parse_value(text: str) -> Any:
 
 
 def _load_yaml(path: str) -> dict:
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass a YAML file of RunConfig fields")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml(path, "config file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of RunConfig fields")
     return data
-
-
-def _set_nested(d: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-    d[keys[-1]] = value
 
 
 def base_config(args: argparse.Namespace) -> dict:
@@ -58,13 +44,13 @@ def base_config(args: argparse.Namespace) -> dict:
             else:
                 values[k] = v
     if args.data_source:
-        _set_nested(values, "data.source", args.data_source)
+        set_path(values, "data.source", args.data_source)
     if args.data_root:
-        _set_nested(values, "data.root", args.data_root)
+        set_path(values, "data.root", args.data_root)
     if args.factor:
-        _set_nested(values, "data.factor", args.factor)
+        set_path(values, "data.factor", args.factor)
     if args.n_tasks is not None:
-        _set_nested(values, "data.n_tasks", args.n_tasks)
+        set_path(values, "data.n_tasks", args.n_tasks)
     if args.device:
         values["device"] = args.device
     for item in getattr(args, "param", None) or []:
@@ -76,7 +62,7 @@ def base_config(args: argparse.Namespace) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set kd_temperature=4")
         key, _, text = item.partition("=")
-        _set_nested(values, key.strip(), _parse_value(text))
+        set_path(values, key.strip(), _parse_value(text))
     return values
 
 
@@ -158,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
-    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 % CIs)")
+    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)")
     bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
     _common(bl)
     bl.set_defaults(seeds=3)
@@ -202,12 +188,30 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                     help="import a module (or a .py file) that registers methods; workers import it too")
+    _subcommands(sub)
     return parser
+
+
+def _subcommands(sub) -> None:
+    """The commands whose module defines add_arguments(parser) and command(args): one place, one error tail."""
+    from dynnn_lib.experiments import fidelity
+    from dynnn_lib.reports import readme
+    from dynnn_lib.workbench import batch, nbval_refs, plan
+
+    for name, module, help_ in (
+            ("plan", plan, "plan every run the reports and notebooks need and train the union once (make train)"),
+            ("fidelity", fidelity, "the fidelity report: the paper's claims with paired 95 %% intervals (make fidelity)"),
+            ("batch", batch, "run every notebook headless and build reports/ (make notebooks)"),
+            ("readme", readme, "refill the README's generated blocks from reports/ (make readme)"),
+            ("nbval-refs", nbval_refs, "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)")):
+        p = sub.add_parser(name, help=help_, description=module.command.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(func=module.command)
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.evaluation.metrics import aggregate
-    from dynnn_lib.engine.runner import run_seeds
+    from dynnn_lib.engine.executors import run_seeds
 
     import_plugins(args.imports)
     values = base_config(args)
@@ -390,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "func", None) is not None:
+            return args.func(args)
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
                 "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
                 "sweep": _sweep_cmd}[args.command](args)

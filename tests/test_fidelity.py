@@ -130,9 +130,11 @@ def test_report_from_real_runs(tmp_path):
 
 
 def test_bad_arguments_are_one_line(capsys):
-    assert fidelity.main(["--seeds", "0", "--out", "unused"]) == 2
-    assert fidelity.main(["--head-rule", "vote", "--out", "unused"]) == 2
-    assert fidelity.main(["--instances", "0", "0", "--out", "unused"]) == 2
+    from dynnn_lib.cli import main
+
+    assert main(["fidelity", "--seeds", "0", "--out", "unused"]) == 2
+    assert main(["fidelity", "--head-rule", "vote", "--out", "unused"]) == 2
+    assert main(["fidelity", "--instances", "0", "0", "--out", "unused"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(e.startswith("error: ") for e in err)
+    assert len(err) == 3 and all(e.startswith("dynnn: error: ") for e in err)  # the one error tail
     assert "router" in err[1] and "distinct" in err[2]

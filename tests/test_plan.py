@@ -3,7 +3,8 @@ from pathlib import Path
 
 import yaml
 
-from dynnn_lib.workbench.plan import main, notebook_configs, paper_configs, unique
+from dynnn_lib.cli import main
+from dynnn_lib.workbench.plan import notebook_configs, paper_configs, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
@@ -32,8 +33,8 @@ def test_head_rule_variants_are_one_run():
 
 
 def test_dry_run_counts_without_training(tmp_path, capsys):
-    assert main([str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "0", "--dry-run",
+    assert main(["plan", str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "0", "--dry-run",
                  "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "runs planned, 0 cached" in out and not any(tmp_path.iterdir())
-    assert main([str(tmp_path / "missing.yaml")]) == 2
+    assert main(["plan", str(tmp_path / "missing.yaml")]) == 2

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from dynnn_lib.core.errors import ConfigError
@@ -287,6 +288,32 @@ def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> A
         return cls(**kwargs)
     except TypeError as e:  # e.g. unhashable values
         raise ConfigError(f"invalid {prefix or ''}configuration: {e}") from None
+
+
+def set_path(d: dict, dotted: str, value: Any) -> None:
+    """Set a (possibly nested) field of plain configuration data: ``set_path(v, "data.n_tasks", 4)``."""
+    import copy
+
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        nxt = d.get(k)
+        if not isinstance(nxt, dict):
+            nxt = d[k] = {} if nxt is None else nxt
+        d = nxt
+    d[keys[-1]] = copy.deepcopy(value)
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file's data; a missing file or invalid YAML is a one-line ConfigError naming `what`."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {path} is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def from_dict(values: Mapping[str, Any]) -> RunConfig:

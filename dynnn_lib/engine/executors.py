@@ -1,6 +1,9 @@
-"""Where a sweep's runs train: a local process pool (default) or Ray tasks (``pip install 'dynnn[ray]'``).
+"""The one way to run many runs: a local process pool (default; one process when jobs=1) or Ray tasks
+(``pip install 'dynnn[ray]'``). :func:`execute` is used by :func:`run_many` (and so by run_seeds, the notebooks'
+studies, the reproduction, the fidelity report, the planner and the explorer) and by the sweeps.
 
-Both executors get the distinct trainings of a sweep (one configuration per cache key: points that differ only in
+Both executors get the distinct trainings (one configuration per cache key: configurations that differ only in
+evaluation-only fields are one training) (one configuration per cache key: points that differ only in
 evaluation-only fields are one training), skip the cached ones, and call :func:`dynnn_lib.engine.runner.run` in a worker
 for the rest. What makes that safe on many workers:
 
@@ -25,10 +28,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError
+
+if TYPE_CHECKING:
+    from dynnn_lib.engine.results import RunResult
 
 EXECUTORS = ("local", "ray")
 
@@ -40,11 +46,12 @@ class Outcome:
     result: Any = None               # RunResult (None when failed)
     error: str | None = None
     attempts: int = 0
+    exception: BaseException | None = None  # the run's own error (run_many raises it)
 
 
 def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = ()) -> dict:
     """What a worker runs (a local process or a Ray task): the run's result payload (``RunResult.to_payload``).
-    `plugins`: modules that register the run's method (imported first, as runner.run_many's workers do)."""
+    `plugins`: modules that register the run's method (imported first)."""
     import importlib
 
     from dynnn_lib.engine.runner import run
@@ -74,12 +81,12 @@ def _error_text(e: BaseException) -> str:
 class Progress:
     """One bar over the sweep's distinct trainings with done / cached / failed / running counts."""
 
-    def __init__(self, total: int, enabled: bool, labels: Mapping[str, str]):
+    def __init__(self, total: int, enabled: bool, labels: Mapping[str, str], desc: str = "runs"):
         from tqdm.auto import tqdm
 
         self.counts = {"done": 0, "cached": 0, "failed": 0, "running": 0, "queued": 0}
         self.labels = labels
-        self.bar = tqdm(total=total, desc="sweep", unit="run", disable=not enabled)
+        self.bar = tqdm(total=total, desc=desc, unit="run", disable=not enabled)
         self._tqdm = tqdm
 
     def finish(self, o: Outcome) -> None:
@@ -102,10 +109,10 @@ class Progress:
 
 def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = "local", jobs: int = 2,
             address: str | None = None, threads: int = 1, progress: bool = True, max_retries: int = 3,
-            labels: Mapping[str, str] | None = None) -> dict[str, Outcome]:
+            labels: Mapping[str, str] | None = None, desc: str = "runs") -> dict[str, Outcome]:
     """Train every configuration not cached yet; key -> Outcome. `configs` have distinct keys (computed with
     DYNNN_THREADS = `threads`)."""
-    from dynnn_lib.engine.runner import cached_result
+    from dynnn_lib.engine.cache import cached_result
 
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor {executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}")
@@ -114,14 +121,14 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
     runs_dir = Path(runs_dir)
     out: dict[str, Outcome] = {}
     todo: list[tuple[str, RunConfig]] = []
-    bar = Progress(len(configs), progress, labels or {})
+    bar = Progress(len(configs), progress, labels or {}, desc)
     try:
         for cfg in configs:
             key = cfg.key()
             try:
                 hit = cached_result(cfg, runs_dir)
             except DynnnError as e:
-                out[key] = Outcome(key, "failed", error=_error_text(e))
+                out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
                 bar.finish(out[key])
                 continue
             if hit is not None:
@@ -137,11 +144,57 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
                                       "a module and pass --import MODULE")
                 jobs = 1  # the local executor runs it in this process
             plugins = [m for m in plugins if m != "__main__"]
+            _warm_pretrained_cache([cfg for _, cfg in todo])  # once here, not once per worker
             run_all = _run_local if executor == "local" else _run_ray
             run_all(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins)
     finally:
         bar.close()
     return out
+
+
+def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, jobs: int = 1,
+             progress: bool = True) -> list[RunResult]:
+    """Run several configurations, `jobs` processes at a time (the local executor), results in input order.
+
+    Configurations that train the same run (equal keys: they differ only in evaluation-only fields such as the
+    head rule) are trained once; cache hits are read, not retrained. A failed run raises its own error once the
+    others have finished."""
+    from dynnn_lib.core.fingerprint import threads
+    from dynnn_lib.engine.cache import default_runs_dir
+
+    runs_dir = Path(runs_dir or default_runs_dir())
+    distinct = {}
+    for cfg in configs:
+        distinct.setdefault(cfg.key(), cfg)
+    outcomes = execute(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(),
+                       progress=progress)
+    failed = [o for o in outcomes.values() if o.status == "failed"]
+    if failed:
+        e = failed[0].exception
+        raise e if isinstance(e, DynnnError) else DynnnError(f"run {failed[0].key} failed: {failed[0].error}")
+    out = []
+    for cfg in configs:
+        res = outcomes[cfg.key()].result
+        out.append(res.with_rule(cfg.head_combine) if res.matrices else res)
+    return out
+
+
+def run_seeds(cfg: RunConfig, seeds: Iterable[int], runs_dir: str | Path | None = None, jobs: int = 1,
+              progress: bool = True) -> list[RunResult]:
+    return run_many([cfg.replace(seed=s) for s in seeds], runs_dir, jobs, progress)
+
+
+def _warm_pretrained_cache(configs: Sequence[RunConfig]) -> None:
+    """The offline-pretrained convs each configuration needs, made once here before any worker starts."""
+    from dynnn_lib.model.network import DynamicNet
+    from dynnn_lib.model.pretrain import pretrained_state
+
+    seen = set()
+    for cfg in configs:
+        spec = (cfg.pretrained, cfg.backbone, cfg.gn_groups, cfg.data.image_size, cfg.data.cache_dir)
+        if cfg.pretrained and spec not in seen:
+            seen.add(spec)
+            pretrained_state(cfg, lambda n, c=cfg: DynamicNet(c, n))
 
 
 def plugin_module(cfg: RunConfig) -> str | None:
@@ -155,7 +208,7 @@ def plugin_module(cfg: RunConfig) -> str | None:
 
 
 def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
-    from dynnn_lib.engine.runner import RunResult
+    from dynnn_lib.engine.results import RunResult
 
     path = runs_dir / key / "result.json"
     if not path.exists():  # the worker's runs folder is not shared with the driver: the driver keeps the result
@@ -181,7 +234,7 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, pl
             try:
                 out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads, plugins), runs_dir)
             except Exception as e:  # noqa: BLE001
-                out[key] = Outcome(key, "failed", error=_error_text(e))
+                out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
             out[key].attempts = 1
             bar.finish(out[key])
         bar.pending(0, 0)
@@ -209,7 +262,7 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, pl
                             continue
                         out[key] = Outcome(key, "failed", error=f"worker process died {attempts[key]} times")
                     except Exception as e:  # noqa: BLE001 - a failed run is reported, the others continue
-                        out[key] = Outcome(key, "failed", error=_error_text(e))
+                        out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
                     out[key].attempts = attempts[key]
                     bar.finish(out[key])
         remaining = retry

@@ -27,7 +27,6 @@ import datetime
 import html
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -43,7 +42,7 @@ from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final, over
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 from dynnn_lib.experiments.reproduce import VariantSummary, variant_configs
 from dynnn_lib.evaluation.routing import HEAD_RULES
-from dynnn_lib.engine.runner import run_many
+from dynnn_lib.engine.executors import run_many
 from dynnn_lib.evaluation.stats import HELD, INCONCLUSIVE, NOT_HELD, all_of, combine_verdicts, mean_sd, paired
 from dynnn_lib.core.store import atomic_text
 
@@ -481,8 +480,7 @@ def build(base: Mapping[str, Any] | None = None, seeds: int = 5, jobs: int = 2, 
     return report(by_instance, out_dir, head_rule)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.experiments.fidelity", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--instances", type=int, nargs="+", default=[0, 1],
@@ -490,16 +488,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head-rule", default="router", help=f"head rule of the report: {', '.join(HEAD_RULES)}")
     ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
     ap.add_argument("--out", default="reports")
-    args = ap.parse_args(argv)
-    try:
-        path = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out,
-                     instances=args.instances, head_rule=args.head_rule)
-    except DynnnError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn fidelity: the fidelity report (reports/fidelity.md, .html, .json)."""
+    path = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out,
+                 instances=args.instances, head_rule=args.head_rule)
     print(path.read_text())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

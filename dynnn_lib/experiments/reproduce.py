@@ -12,7 +12,8 @@ import numpy as np
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.experiments.paper import PAPER_SCORES, VARIANTS
 from dynnn_lib.evaluation.metrics import aggregate
-from dynnn_lib.engine.runner import RunResult, run_many
+from dynnn_lib.engine.executors import run_many
+from dynnn_lib.engine.results import RunResult
 from dynnn_lib.reports.tables import markdown_table, pm  # noqa: F401 (pm: re-exported)
 from dynnn_lib.evaluation.stats import mean_sd
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from dynnn_lib.core.config import PRESETS, RunConfig, from_dict
+from dynnn_lib.core.config import PRESETS, RunConfig, from_dict, read_yaml, set_path
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.evaluation.metrics import METRICS
 
@@ -111,27 +111,6 @@ def _flatten(mapping: Mapping, prefix: str = "", leaf=lambda v: not isinstance(v
     return out
 
 
-def _set_path(d: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        nxt = d.get(k)
-        if not isinstance(nxt, dict):
-            nxt = d[k] = {} if nxt is None else nxt
-        d = nxt
-    d[keys[-1]] = copy.deepcopy(value)
-
-
-def _read_yaml(path: Path, what: str) -> Any:
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} does not exist")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{what} {path} is not valid YAML ({str(e).splitlines()[0]})") from None
-
-
 def _range(field_name: str, spec: Any) -> list[int]:
     r = spec.get("range")
     args = r if isinstance(r, list) else [r]
@@ -174,7 +153,7 @@ def parse_spec(data: Any, source: str = "sweep", name: str | None = None, base_d
     if isinstance(over, str):  # a YAML file of RunConfig fields, relative to the spec
         p = Path(over)
         p = p if p.is_absolute() or base_dir is None else base_dir / p
-        over = _read_yaml(p, f"{source}: base config file") or {}
+        over = read_yaml(p, f"{source}: base config file") or {}
     if not isinstance(over, Mapping):
         raise ConfigError(f"{source}: base must be a mapping of RunConfig fields or the path of a YAML file of them")
     _deep_merge(base, over)
@@ -200,7 +179,7 @@ def parse_spec(data: Any, source: str = "sweep", name: str | None = None, base_d
 
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
-    return parse_spec(_read_yaml(path, "sweep file"), str(path), path.stem, path.parent)
+    return parse_spec(read_yaml(path, "sweep file"), str(path), path.stem, path.parent)
 
 
 @contextlib.contextmanager
@@ -262,7 +241,7 @@ def _check_stream(cfg: RunConfig) -> None:
 def _build(values: dict, assign: Mapping[str, Any]) -> RunConfig:
     v = copy.deepcopy(values)
     for k, x in assign.items():
-        _set_path(v, k, x)
+        set_path(v, k, x)
     cfg = from_dict(v)
     _check_stream(cfg)
     return cfg
@@ -403,7 +382,7 @@ def run_sweep(spec: SweepSpec, executor: str = "local", jobs: int = 2, address: 
     plan = make_plan(spec, runs_dir, threads)
     echo(plan.summary(jobs if executor == "local" else None))
     with thread_count(plan.threads):
-        outcomes = execute(plan.configs, runs_dir, executor=executor, jobs=jobs, address=address,
+        outcomes = execute(plan.configs, runs_dir, executor=executor, jobs=jobs, address=address, desc="sweep",
                            threads=plan.threads, progress=progress, max_retries=max_retries,
                            labels={p.config.key(): _fmt(p.assign) for p in plan.points})
         report = build_report(spec, plan, outcomes)  # keys again: under the same thread count

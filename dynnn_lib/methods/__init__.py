@@ -24,12 +24,9 @@ def train_task(model, task, cfg, device: torch.device, progress: bool = False, h
     torch.manual_seed(task_seed(cfg.seed, task.index))
     if task.index == 0:
         return train_first_task(model, task, cfg, device, progress, memory)
-    cls = get_method(cfg.method)
-    method = method or cls(cfg, cfg.params())
-    ctx = TaskContext(model=model, task=task, cfg=cfg, params=method.params, device=device,
-                      history=history or History(), stream=stream, progress=progress,
-                      uses_past_data=cls.uses_past_data,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index)), memory=memory)
+    method = method or get_method(cfg.method)(cfg, cfg.params())
+    ctx = TaskContext.build(model, task, cfg, device, method, history=history or History(), stream=stream,
+                            progress=progress, memory=memory)
     log = method.train_task(ctx)
     log.n_heads = len(model.heads)
     return log

@@ -83,6 +83,17 @@ class TaskContext:
     memory: OptimizerMemory | None = None  # Adam's state carried across tasks (cfg.optimizer_state="keep")
     start: float = field(default_factory=time.perf_counter)
 
+    @classmethod
+    def build(cls, model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, method: "Method | None" = None,
+              *, history: History | None = None, stream: Stream | None = None, progress: bool = False,
+              memory: OptimizerMemory | None = None, seed_offset: int = 0) -> "TaskContext":
+        """The one place a task's context is made: its generator seeded by (seed, task) (+1 for end_task, so that
+        consolidating draws other numbers than training did)."""
+        return cls(model=model, task=task, cfg=cfg, params=None if method is None else method.params, device=device,
+                   history=history, stream=stream, progress=progress,
+                   uses_past_data=method is not None and type(method).uses_past_data,
+                   gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index) + seed_offset), memory=memory)
+
     @property
     def t(self) -> int:
         return self.task.index
@@ -183,8 +194,7 @@ class Method:
 def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool,
                      memory: OptimizerMemory | None = None) -> TaskLog:
     """Task 0 for every method: trunk and first head trained together, with flip augmentation."""
-    ctx = TaskContext(model=model, task=task, cfg=cfg, params=None, device=device, history=None, progress=progress,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, 0)), memory=memory)
+    ctx = TaskContext.build(model, task, cfg, device, progress=progress, memory=memory)
     y = ctx.y
     epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
 from dynnn_lib.core.errors import DynnnError
@@ -81,20 +80,14 @@ def fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.reports.readme", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--readme", default="README.md")
     ap.add_argument("--reports", default="reports")
-    args = ap.parse_args(argv)
-    try:
-        path = Path(args.readme)
-        atomic_text(path, fill(path.read_text(), blocks(Path(args.reports))))
-    except DynnnError as e:
-        print(f"dynnn: error: {e}", file=sys.stderr)
-        return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn readme: refill the generated blocks of the README (and docs/) from reports/."""
+    path = Path(args.readme)
+    atomic_text(path, fill(path.read_text(), blocks(Path(args.reports))))
     print(f"updated {args.readme} from {args.reports}/")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,6 @@ import argparse
 import html
 import json
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Mapping
@@ -122,31 +121,25 @@ def build_report(out_dir: str | Path) -> Path:
     return out_dir / "index.html"
 
 
-def main(argv: list[str] | None = None) -> int:
-    import yaml
-
-    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.workbench.batch", description="run every notebook headless, build reports/")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", nargs="?", help="YAML: {all: {...}, 01_finetune: {...}}")
     ap.add_argument("--out", default="reports")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", nargs="+", help="notebook names to run")
-    args = ap.parse_args(argv)
-    try:
-        params: dict = {}
-        if args.params:
-            p = Path(args.params)
-            if not p.is_file():
-                raise ConfigError(f"parameter file {p} does not exist")
-            params = yaml.safe_load(p.read_text()) or {}
-            if not isinstance(params, dict):
-                raise ConfigError(f"{p} must map notebook names to parameter mappings")
-        report = run_all(params, args.out, args.jobs, args.only)
-    except DynnnError as e:
-        print(f"dynnn: error: {e}", file=sys.stderr)
-        return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn batch: every notebook headless, then reports/index.html and summary.md."""
+    import yaml
+
+    params: dict = {}
+    if args.params:
+        p = Path(args.params)
+        if not p.is_file():
+            raise ConfigError(f"parameter file {p} does not exist")
+        params = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{p} must map notebook names to parameter mappings")
+    report = run_all(params, args.out, args.jobs, args.only)
     print(f"wrote {report} and {Path(args.out) / 'summary.md'}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,8 @@ from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.methods import available_methods
 from dynnn_lib.evaluation.metrics import aggregate
 from dynnn_lib.reports.tables import html_table, pm
-from dynnn_lib.engine.runner import cached_result, run_many
+from dynnn_lib.engine.cache import cached_result
+from dynnn_lib.engine.executors import run_many
 
 
 DYNAMICNN = ("expand", "kd", "combined")  # driven by the expansion controls as "DynamicNN"

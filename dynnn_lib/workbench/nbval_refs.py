@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +22,7 @@ from typing import Any, Mapping
 import yaml
 
 from dynnn_lib.workbench.batch import NOTEBOOK_DIR, plan
-from dynnn_lib.core.errors import DynnnError
+
 from dynnn_lib.workbench.notebook import load_notebook, run_notebook, temporary_env
 
 ROOT = NOTEBOOK_DIR.parent
@@ -110,18 +109,12 @@ def stale(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAUL
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.workbench.nbval_refs", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--params", default=str(DEFAULT_PARAMS), help="tiny parameter YAML (default params/tiny.yaml)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the reference notebooks (default tests/nbval)")
-    args = ap.parse_args(argv)
-    try:
-        build(args.params, args.out)
-    except DynnnError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn nbval-refs: regenerate tests/nbval/*.ipynb after editing a notebook."""
+    build(args.params, args.out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

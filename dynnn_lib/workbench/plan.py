@@ -10,12 +10,11 @@ the later phases only read the run cache.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.config import RunConfig, from_dict
-from dynnn_lib.core.errors import ConfigError, DynnnError
+from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
 
@@ -54,45 +53,40 @@ def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    import time
-
-    import yaml
-
-    from dynnn_lib.engine.runner import cached_result, default_runs_dir, run_many
-
-    ap = argparse.ArgumentParser(prog="python -m dynnn_lib.workbench.plan", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of the reproduction and fidelity report")
     ap.add_argument("--instances", type=int, nargs="+", default=[0, 1], help="benchmark instances (data.data_seed)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
-    args = ap.parse_args(argv)
-    try:
-        if args.seeds < 1 or args.jobs < 1:
-            raise ConfigError("--seeds and --jobs must be at least 1")
-        p = Path(args.params)
-        if not p.is_file():
-            raise ConfigError(f"parameter file {p} does not exist")
-        params = yaml.safe_load(p.read_text()) or {}
-        configs = unique(paper_configs(args.seeds, args.instances) + notebook_configs(params))
-        runs_dir = Path(args.runs_dir or default_runs_dir())
-        cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
-        per_run = sum(r.timings.get("total_s", 0.0) for r in cached) / max(len(cached), 1)
-        todo = len(configs) - len(cached)
-        estimate = f"~{todo * per_run / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
-        print(f"{len(configs)} runs planned, {len(cached)} cached, {todo} to train ({estimate} at {args.jobs} jobs)")
-        if args.dry_run:
-            return 0
-        t = time.perf_counter()
-        run_many(configs, runs_dir, jobs=args.jobs, progress=True)
-        print(f"trained {todo} runs in {time.perf_counter() - t:.0f} s")
-    except DynnnError as e:
-        print(f"dynnn: error: {e}", file=sys.stderr)
-        return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn plan: every run the reports and notebooks need, planned first and trained once."""
+    import time
+
+    import yaml
+
+    from dynnn_lib.engine.cache import cached_result, default_runs_dir
+    from dynnn_lib.engine.executors import run_many
+
+    if args.seeds < 1 or args.jobs < 1:
+        raise ConfigError("--seeds and --jobs must be at least 1")
+    p = Path(args.params)
+    if not p.is_file():
+        raise ConfigError(f"parameter file {p} does not exist")
+    params = yaml.safe_load(p.read_text()) or {}
+    configs = unique(paper_configs(args.seeds, args.instances) + notebook_configs(params))
+    runs_dir = Path(args.runs_dir or default_runs_dir())
+    cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
+    per_run = sum(r.timings.get("total_s", 0.0) for r in cached) / max(len(cached), 1)
+    todo = len(configs) - len(cached)
+    estimate = f"~{todo * per_run / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
+    print(f"{len(configs)} runs planned, {len(cached)} cached, {todo} to train ({estimate} at {args.jobs} jobs)")
+    if args.dry_run:
+        return 0
+    t = time.perf_counter()
+    run_many(configs, runs_dir, jobs=args.jobs, progress=True)
+    print(f"trained {todo} runs in {time.perf_counter() - t:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
