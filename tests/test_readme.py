@@ -1,4 +1,4 @@
-"""The README's measured blocks are filled from the reports, never typed."""
+"""The generated blocks of the README and docs/ are filled from the reports and the code, never typed."""
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,12 @@ def test_fill_replaces_only_the_named_block():
         fill(text, {"fidelity": "x"})
 
 
-def test_the_readme_has_every_generated_block():
-    text = (ROOT / "README.md").read_text()
-    for name in ("fidelity", "reproduction", "speed", "baselines", "benchmarks", "sweep-scaling"):
-        assert f"<!-- BEGIN {name} -->" in text and f"<!-- END {name} -->" in text
+def test_each_block_is_filled_in_the_one_document_that_holds_it(tmp_path):
+    from dynnn_lib.reports.readme import fill_files
+
+    a, b = tmp_path / "README.md", tmp_path / "speed.md"
+    a.write_text("front door\n")
+    b.write_text("x\n<!-- BEGIN speed -->\nold\n<!-- END speed -->\n")
+    assert fill_files([a, b], {"speed": "new"}) == [b] and "new" in b.read_text() and a.read_text() == "front door\n"
+    with pytest.raises(DynnnError, match="exactly one file"):
+        fill_files([a, b], {"fidelity": "x"})

@@ -1,9 +1,11 @@
-"""Methods as plugins: one small module each, one interface (:class:`Method`), one registry.
+"""Methods as plugins: one small module each behind one interface; DynamicNN in dynamicnn/.
 
+One interface (:class:`Method`, base.py), one shared loop (training.py), one registry (core/registry.py).
 Built in: the paper's ``finetune``, ``expand``, ``kd``, ``combined`` and the baselines ``lwf``, ``ewc``,
 ``replay`` and ``joint``. Register your own with :func:`register` (from a notebook or a module) or under the
 ``dynnn.methods`` entry point group of your package; then ``run(RunConfig(method="yours"))``, the CLI
 (``dynnn run --import yourmodule --method yours``), the batch report and the explorer run it like the others.
+Imports core, data, model and evaluation; never the engine, a report or an experiment.
 """
 from __future__ import annotations
 

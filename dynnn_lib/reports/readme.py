@@ -1,8 +1,15 @@
-"""Regenerate the README's measured blocks from the reports, so no number in it is typed by hand.
+"""Regenerate the generated blocks of the README and docs/ from the reports and the code, so no number or list
+in them is typed by hand.
 
-    python -m dynnn_lib.reports.readme [--readme README.md] [--reports reports]      (make readme, after make all / make speed)
+    dynnn readme [--readme README.md] [--docs docs] [--reports reports]   (make readme, after make all / make speed)
 
-A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; each is filled from one report:
+A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``, in whichever of README.md and
+docs/*.md holds it (each block lives in one file). Two come from the code itself (:func:`code_blocks`):
+
+* ``layout``       - the package's folders, a line each, from each folder's ``__init__`` docstring;
+* ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.RESULT_MODULES``).
+
+The others are each filled from one report:
 
 * ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
 * ``reproduction`` - the router and oracle tables of reports/reproduction.md;
@@ -71,6 +78,42 @@ def blocks(reports: Path) -> dict[str, str]:
             "speed": speed}
 
 
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def code_blocks() -> dict[str, str]:
+    """The blocks that come from the code: the folder tree and the fingerprinted modules."""
+    import ast
+
+    from dynnn_lib.core.fingerprint import RESULT_MODULES
+
+    rows = []
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        rows.append(f"dynnn_lib/{init.parent.name + '/':<13} {doc.splitlines()[0].rstrip('.') if doc else ''}")
+    rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
+    layout = "```\n" + "\n".join(rows) + "\n```"
+    modules = ", ".join(f"`{m}`" for m in RESULT_MODULES)
+    return {"layout": layout, "fingerprinted": f"{modules} (under `dynnn_lib/`)."}
+
+
+def fill_files(paths: list[Path], values: dict[str, str]) -> list[Path]:
+    """Fill each block in the one file of `paths` that holds it; returns the files changed."""
+    texts = {p: p.read_text() for p in paths}
+    changed = []
+    for name, body in values.items():
+        holders = [p for p, t in texts.items() if f"<!-- BEGIN {name} -->" in t]
+        if len(holders) != 1:
+            where = ", ".join(map(str, holders)) or "none of " + ", ".join(map(str, paths))
+            raise DynnnError(f"block '<!-- BEGIN {name} -->' must be in exactly one file; found in {where}")
+        texts[holders[0]] = fill(texts[holders[0]], {name: body})
+    for p, t in texts.items():
+        if t != p.read_text():
+            atomic_text(p, t)
+            changed.append(p)
+    return changed
+
+
 def fill(text: str, values: dict[str, str]) -> str:
     for name, body in values.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", flags=re.S)
@@ -82,12 +125,16 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--readme", default="README.md")
+    ap.add_argument("--docs", default="docs", help="folder of the other documents (default docs)")
     ap.add_argument("--reports", default="reports")
+    ap.add_argument("--code-only", action="store_true", help="only the blocks that come from the code (no reports)")
 
 
 def command(args: argparse.Namespace) -> int:
-    """dynnn readme: refill the generated blocks of the README (and docs/) from reports/."""
-    path = Path(args.readme)
-    atomic_text(path, fill(path.read_text(), blocks(Path(args.reports))))
-    print(f"updated {args.readme} from {args.reports}/")
+    """dynnn readme: refill the generated blocks of the README and docs/ from reports/ and the code."""
+    paths = [Path(args.readme), *sorted(Path(args.docs).glob("*.md"))]
+    values = code_blocks() if args.code_only else {**blocks(Path(args.reports)), **code_blocks()}
+    changed = fill_files(paths, values)
+    print(f"updated {', '.join(map(str, changed)) or 'nothing (already current)'} from "
+          f"{'the code' if args.code_only else args.reports + '/ and the code'}")
     return 0
