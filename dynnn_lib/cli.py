@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
     _method_options(r)
-    r.add_argument("--head-combine", choices=list(HEAD_RULES), help="test-time head rule (evaluation only: never retrains)")
+    r.add_argument("--head-rule", "--head-combine", dest="head_rule", choices=list(HEAD_RULES),
+                   help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     _common(r)
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
-    show.add_argument("--rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
+    show.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the cached runs: method, key parameters, seed, status, metrics, when, commit")
     runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     runs.add_argument("--method", help="only this method")
-    runs.add_argument("--rule", choices=list(HEAD_RULES), help="metrics under this head rule")
+    runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
 
     exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
     exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
@@ -215,7 +216,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
 
     import_plugins(args.imports)
     values = base_config(args)
-    for flag in ("method", "head_combine"):
+    for flag in ("method", "head_rule"):
         if getattr(args, flag) is not None:
             values[flag] = getattr(args, flag)
     for param in _method_options_given(args):
@@ -290,7 +291,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     if args.rule:
         res = res.with_rule(args.rule)
     cfg = res.config
-    title = f"{cfg.method} seed {cfg.seed}, head rule {cfg.head_combine}"
+    title = f"{cfg.method} seed {cfg.seed}, head rule {cfg.head_rule}"
     print(f"{title}; status: {res.status}" + (f" ({res.error})" if res.error else ""))
     print(text_matrix(res.matrix, color=not args.no_color and sys.stdout.isatty()))
     if res.status == "complete":

@@ -26,7 +26,7 @@ from dynnn_lib.experiments.paper import VARIANTS
     ({"base_epochs": 2.5}, "must be a positive integer"),
     ({"base_milestones": [9, 3]}, "strictly increasing"),
     ({"kd_head": "middle"}, "kd_head='middle' is not valid"),
-    ({"head_combine": "vote"}, "choose one of: router, oracle, mean_prob, max_conf, last"),
+    ({"head_rule": "vote"}, "choose one of: router, oracle, mean_prob, max_conf, last"),
     ({"seed": -1}, "seed=-1"),
     ({"typo_param": 3}, "unknown parameter typo_param; valid names:"),
     ({"data": {"n_task": 3}}, "unknown parameter data.n_task"),
@@ -86,8 +86,9 @@ def test_dynamicnns_parameters_are_its_own_method_params_and_written_there():
 
 
 def _old_config(**changes):
-    """config.json as written before issue 19: DynamicNN's parameters as top-level fields of every config."""
-    old = {k: v for k, v in tiny().to_dict().items() if k != "method_params"}
+    """config.json as written before issue 19: DynamicNN's parameters as top-level fields of every config, the head
+    rule under its old name head_combine."""
+    old = {("head_combine" if k == "head_rule" else k): v for k, v in tiny().to_dict().items() if k != "method_params"}
     old.update({"method_params": {}, "expand_at": [], "expand_threshold": None, "kd_head": "best",
                 "kd_temperature": 2.0, "kd_weight": 1.0, "ce_on": "all", "known_rule": "router", "head_init": "copy"})
     old.update(changes)

@@ -28,7 +28,7 @@ def test_the_reports_and_the_notebooks_share_runs():
 
 def test_head_rule_variants_are_one_run():
     cfgs = paper_configs(1, (0,))
-    rescored = [c.replace(head_combine="oracle") for c in cfgs]
+    rescored = [c.replace(head_rule="oracle") for c in cfgs]
     assert len(unique(cfgs + rescored)) == len(cfgs)
 
 

@@ -85,12 +85,12 @@ def test_scoring_a_stored_run_under_another_head_rule_trains_nothing(tmp_path, m
         raise AssertionError("re-scoring must not train")
     monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
     for rule in ("oracle", "mean_prob", "max_conf", "last"):
-        res = run(cfg.replace(head_combine=rule), tmp_path)
-        assert res.cached and res.config.head_combine == rule
+        res = run(cfg.replace(head_rule=rule), tmp_path)
+        assert res.cached and res.config.head_rule == rule
         np.testing.assert_array_equal(res.matrix, trained.matrices[rule])
         np.testing.assert_array_equal(load_outputs(res).score(rule), trained.matrices[rule])
-    assert cfg.replace(head_combine="last").key() == cfg.key()
-    assert cached_result(cfg.replace(head_combine="oracle"), tmp_path).config.head_combine == "oracle"
+    assert cfg.replace(head_rule="last").key() == cfg.key()
+    assert cached_result(cfg.replace(head_rule="oracle"), tmp_path).config.head_rule == "oracle"
 
 
 def test_methods_share_task_0_without_changing_results(tmp_path):

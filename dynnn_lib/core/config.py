@@ -152,7 +152,7 @@ class RunConfig:
     gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
     norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
-    head_combine: str = "router"     # router | oracle | mean_prob | max_conf | last (evaluation/routing.py)
+    head_rule: str = "router"     # router | oracle | mean_prob | max_conf | last (evaluation/routing.py)
     # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
     base_epochs: int = 20
     inc_epochs: int = 8
@@ -184,7 +184,7 @@ class RunConfig:
                               "ImageNet weights for the small CNN)")
         if self.norm == "frozen_bn" and self.pretrained != "imagenet":
             raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
-        _choice("head_combine", self.head_combine, HEAD_RULES)
+        _choice("head_rule", self.head_rule, HEAD_RULES)
         _choice("device", self.device, DEVICES)
         _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
@@ -224,7 +224,7 @@ class RunConfig:
         return d
 
     def training_dict(self) -> dict[str, Any]:
-        """The fields that shape training: evaluation-only fields (head_combine) and data.load_workers (speed only)
+        """The fields that shape training: evaluation-only fields (head_rule) and data.load_workers (speed only)
         are left out."""
         d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
         d["data"] = {k: v for k, v in d["data"].items() if k not in SPEED_ONLY_DATA}
@@ -251,8 +251,10 @@ class RunConfig:
         return cfg
 
 
+# fields renamed since configurations were first stored: the old name is read as the new one
+RENAMED = {"head_combine": "head_rule"}
 # evaluation-only: never part of the cache key (a stored run is re-scored under any value)
-EVALUATION_ONLY = frozenset({"head_combine"})
+EVALUATION_ONLY = frozenset({"head_rule"})
 # data fields that change speed, never the pixels or labels: not in the cache key
 SPEED_ONLY_DATA = frozenset({"load_workers"})
 # fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
@@ -325,7 +327,7 @@ def from_dict(values: Mapping[str, Any]) -> RunConfig:
     and still holds its old default, and refused with one line otherwise."""
     if not isinstance(values, Mapping):
         raise ConfigError("config must be a mapping of names to values")
-    values = _method_params_in_place(dict(values))
+    values = _method_params_in_place({RENAMED.get(k, k): v for k, v in values.items()})
     data = values.pop("data", None) or {}
     values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
     return build_dataclass(RunConfig, values)

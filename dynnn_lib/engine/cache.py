@@ -33,7 +33,7 @@ def run_dir(cfg: RunConfig, runs_dir: str | Path | None = None) -> Path:
 
 
 def cached_result(cfg: RunConfig, runs_dir: str | Path | None = None) -> RunResult | None:
-    """The stored complete result of `cfg` scored under cfg.head_combine, or None. A corrupt file raises
+    """The stored complete result of `cfg` scored under cfg.head_rule, or None. A corrupt file raises
     ResultCorrupt. Evaluation-only fields never retrain: the stored run is re-scored."""
     path = run_dir(cfg, runs_dir) / "result.json"
     if not path.exists():
@@ -41,7 +41,7 @@ def cached_result(cfg: RunConfig, runs_dir: str | Path | None = None) -> RunResu
     res = load_result(path)
     if res.status != "complete":
         return None
-    return res.with_rule(cfg.head_combine) if res.matrices else res
+    return res.with_rule(cfg.head_rule) if res.matrices else res
 
 
 def load_outputs(result: RunResult) -> Outputs:

@@ -175,7 +175,7 @@ def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, j
     out = []
     for cfg in configs:
         res = outcomes[cfg.key()].result
-        out.append(res.with_rule(cfg.head_combine) if res.matrices else res)
+        out.append(res.with_rule(cfg.head_rule) if res.matrices else res)
     return out
 
 

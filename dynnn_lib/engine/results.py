@@ -53,7 +53,7 @@ class RunResult:
         """The same run scored under another head rule (no training; see evaluation.Outputs.score)."""
         if rule not in self.matrices:
             raise ConfigError(f"head rule {rule!r} is not stored in this result; rules: {', '.join(self.matrices)}")
-        return dataclasses.replace(self, matrix=self.matrices[rule], config=self.config.replace(head_combine=rule))
+        return dataclasses.replace(self, matrix=self.matrices[rule], config=self.config.replace(head_rule=rule))
 
     @property
     def expanded_at(self) -> list[int]:

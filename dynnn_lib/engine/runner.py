@@ -100,7 +100,7 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
             _train_task(r, t, progress)
             _checkpoint(r, t)
             if progress:
-                row = r.evaluator.outputs.score(cfg.head_combine)[t]
+                row = r.evaluator.outputs.score(cfg.head_rule)[t]
                 bar.set_postfix(acc=f"{np.nanmean(row[:t + 1]):.3f}", heads=len(r.model.heads))
             if stop_after_task is not None and t >= stop_after_task and t < n - 1:
                 result.status = "interrupted"
@@ -186,7 +186,7 @@ def _complete(result: RunResult, r: _Run) -> RunResult:
 def _finish(result: RunResult, outputs: Outputs, cfg: RunConfig) -> None:
     """Score the stored outputs under every head rule (milliseconds)."""
     result.matrices = {rule: outputs.score(rule) for rule in HEAD_RULES}
-    result.matrix = result.matrices[cfg.head_combine]
+    result.matrix = result.matrices[cfg.head_rule]
     result.routing = outputs.routing()
     result.task_heads = list(outputs.rows[-1]["task_heads"]) if outputs.rows else []
 

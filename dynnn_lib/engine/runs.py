@@ -40,7 +40,7 @@ def stored_results(runs_dir: str | Path | None = None) -> list[RunResult]:
 def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str | None = None):
     """One row per stored run (``long=False``), or one row per matrix entry and head rule (``long=True``).
 
-    rule: score every run under this head rule (default: each run's own ``head_combine``)."""
+    rule: score every run under this head rule (default: each run's own ``head_rule``)."""
     import json
 
     import numpy as np
@@ -60,7 +60,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
             **{f: _plain(cfg.get(f)) for f in KEY_FIELDS[1:]},
             "method_params": json.dumps(_changed_params(res.config), sort_keys=True),
             "n_tasks": len(res.task_names), "data_source": res.config.data.source,
-            "data_seed": res.config.data.data_seed, "seed": res.config.seed, "head_rule": res.config.head_combine,
+            "data_seed": res.config.data.data_seed, "seed": res.config.seed, "head_rule": res.config.head_rule,
             "status": res.status, **{m: metrics.get(m, np.nan) for m in METRICS},
             "expanded_at": _plain(res.expanded_at), "n_heads": len(set(res.task_heads)) if res.task_heads else None,
             "train_s": float(sum(res.timings.get("train_s", []))), "marks": "; ".join(card.get("marks", [])),
@@ -68,7 +68,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
             "config": json.dumps(cfg, sort_keys=True),
         })
         if long:
-            for name, m in (res.matrices or {res.config.head_combine: res.matrix}).items():
+            for name, m in (res.matrices or {res.config.head_rule: res.matrix}).items():
                 for i, j in zip(*np.nonzero(~np.isnan(m))):
                     cells.append({"run": key, "method": res.config.method, "seed": res.config.seed, "rule": name,
                                   "row": int(i), "column": int(j), "accuracy": float(m[i, j])})

@@ -47,7 +47,7 @@ def report(summaries: Sequence[VariantSummary]) -> tuple[str, dict]:
     text = "\n".join([markdown_table(rows), "", f"{machine_line(machine())} Runs trained at commit(s) {', '.join(commits)}.",
                       "",
                       f"Mean ± sample std over {n} seeds (the same seeds for every method), percent, head rule "
-                      f"{ours.results[0].config.head_combine}. DynamicNN = {OURS}. A difference is *held* when its "
+                      f"{ours.results[0].config.head_rule}. DynamicNN = {OURS}. A difference is *held* when its "
                       "paired 95 % interval lies above 0 (DynamicNN better), *not held* below 0, *inconclusive* "
                       "when it contains 0. Replay and joint see earlier tasks' images, which the paper's rules "
                       "forbid: they are reference points, not competitors."])

@@ -448,7 +448,7 @@ def _instance_base(base: Mapping[str, Any] | None, instance: int, head_rule: str
         data = dataclasses.asdict(data)
     if not isinstance(data, Mapping):
         raise ConfigError(f"base['data'] must be a mapping of data settings, got {type(data).__name__}")
-    return {**values, "head_combine": head_rule, "data": {**data, "data_seed": instance}}
+    return {**values, "head_rule": head_rule, "data": {**data, "data_seed": instance}}
 
 
 def plan(base: Mapping[str, Any] | None = None, seeds: int = 5, instances: Sequence[int] = (0, 1),

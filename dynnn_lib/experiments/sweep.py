@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from dynnn_lib.core.config import PRESETS, RunConfig, from_dict, read_yaml, set_path
+from dynnn_lib.core.config import PRESETS, RENAMED, RunConfig, from_dict, read_yaml, set_path
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.evaluation.metrics import METRICS
 
@@ -210,6 +210,8 @@ def _check_path(base_cfg: RunConfig, dotted: str, source: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"{source}: unknown field {dotted!r}: {where} is a value, not a group of fields")
         if part not in node:
+            if i == 0 and part in RENAMED:
+                return  # an old name of a field (from_dict reads it as the new one)
             if i == 0 and _a_method_parameter(part):
                 return  # a method's own parameter in the short form (from_dict moves it into method_params)
             if node or i == 0:
@@ -361,7 +363,7 @@ class SweepReport:
         out = []
         for r in self.runs:
             p = d / r["key"] / "result.json"
-            out.append(load_result(p).with_rule(r["config"]["head_combine"]) if r["status"] != "failed" and p.exists()
+            out.append(load_result(p).with_rule(r["config"].get("head_rule", r["config"].get("head_combine"))) if r["status"] != "failed" and p.exists()
                        else None)
         return out
 
@@ -414,7 +416,7 @@ def build_report(spec: SweepSpec, plan: Plan, outcomes: Mapping[str, Any]) -> Sw
     for p in plan.points:
         key = p.config.key()
         o = outcomes[key]
-        res = o.result.with_rule(p.config.head_combine) if o.result is not None and o.result.matrices else o.result
+        res = o.result.with_rule(p.config.head_rule) if o.result is not None and o.result.matrices else o.result
         metrics = res.metrics if res is not None and o.status != "failed" else {}
         runs.append({"assign": p.assign, "seed": p.config.seed, "key": key, "status": o.status, "error": o.error,
                      "metrics": metrics, "matrix": None if res is None else _rows(res.matrix),

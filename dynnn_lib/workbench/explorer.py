@@ -78,7 +78,7 @@ class Explorer:
         """RunConfig fields for the current selection (no expansion = the 'kd' method; a threshold > 0 replaces
         the fixed schedule by the automatic rule)."""
         tasks = sorted(self.expand.value)
-        values = {**self.base, "lr_trick": self.lr_trick.value, "head_combine": self.head_rule.value}
+        values = {**self.base, "lr_trick": self.lr_trick.value, "head_rule": self.head_rule.value}
         if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls only
             return {**values, "method": self.method.value, "data": {**values.get("data", {}), "n_tasks": self.n_tasks}}
         dynamicnn = {"kd_head": self.kd_head.value, "ce_on": self.ce_on.value}  # DynamicNN's method_params

@@ -121,6 +121,6 @@ def compare(variants: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] |
             jobs: int = 2, runs_dir: str | Path | None = None, progress: bool = True, head_rule: str = "router") -> Study:
     """Run every variant (RunConfig overrides on top of `base`) for seeds 0..seeds-1 and collect them, scored under
     `head_rule` (evaluation-only: changing it re-scores the same runs)."""
-    base = {**(base or {}), "head_combine": head_rule}
+    base = {**(base or {}), "head_rule": head_rule}
     return Study(reproduce(base, seeds=range(seeds), jobs=jobs, runs_dir=runs_dir, progress=progress,
                            variants=variants))
