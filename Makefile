@@ -75,7 +75,8 @@ test: setup browser-deps
 nbval-refs: setup
 	$(PY) -m dynnn_lib.cli nbval-refs
 
-# refill the README's measured blocks (fidelity, reproduction, speed) from reports/ after make all and make speed
+# refill the generated blocks of README.md and docs/ (fidelity, reproduction, speed, ...; the folder tree and the
+# fingerprinted modules from the code) from reports/ after make all and make speed
 readme: setup
 	$(PY) -m dynnn_lib.cli readme
 
