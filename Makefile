@@ -32,13 +32,13 @@ $(VENV)/.installed: pyproject.toml
 
 # every run of the phases below, planned first and trained once (two at a time); later phases read the cache
 train: setup
-	$(PY) -m dynnn_lib.plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS)
+	$(PY) -m dynnn_lib.cli plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS)
 
 reproduce: setup
 	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS) --no-progress
 
 fidelity: setup
-	$(PY) -m dynnn_lib.fidelity --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS) --out reports >/dev/null
+	$(PY) -m dynnn_lib.cli fidelity --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS) --out reports >/dev/null
 	@echo "wrote reports/fidelity.md, fidelity.html and fidelity.json"
 
 # DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over 3 seeds
@@ -56,7 +56,7 @@ speed: setup
 	$(PY) benchmarks/speed.py
 
 notebooks: setup
-	$(PY) -m dynnn_lib.batch params/default.yaml --out reports --jobs $(JOBS)
+	$(PY) -m dynnn_lib.cli batch params/default.yaml --out reports --jobs $(JOBS)
 
 # The browser test (JupyterLab in headless Chromium) needs Debian's chromium: installed here when we can
 # (root + apt-get, as in CI); otherwise that one test is skipped and says why.
@@ -73,11 +73,12 @@ test: setup browser-deps
 
 # regenerate tests/nbval/*.ipynb after editing a notebook (a test says when they are stale)
 nbval-refs: setup
-	$(PY) -m dynnn_lib.nbval_refs
+	$(PY) -m dynnn_lib.cli nbval-refs
 
-# refill the README's measured blocks (fidelity, reproduction, speed) from reports/ after make all and make speed
+# refill the generated blocks of README.md and docs/ (fidelity, reproduction, speed, ...; the folder tree and the
+# fingerprinted modules from the code) from reports/ after make all and make speed
 readme: setup
-	$(PY) -m dynnn_lib.readme
+	$(PY) -m dynnn_lib.cli readme
 
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update *.py >/dev/null

@@ -50,15 +50,18 @@ warnings.filterwarnings("ignore", message="No loggers specified")  # we evaluate
 warnings.filterwarnings("ignore", message="Call to deprecated function")  # inside Avalanche 0.6 Replay
 
 from dynnn_lib import DynnnError, RunConfig, from_dict  # noqa: E402
-from dynnn_lib.paper import VARIANTS  # noqa: E402
+from dynnn_lib.core.config import apply_assignments  # noqa: E402
+from dynnn_lib.experiments.paper import VARIANTS  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
-from dynnn_lib.fingerprint import machine_line  # noqa: E402
-from dynnn_lib.stats import paired  # noqa: E402
-from dynnn_lib.methods import EVAL_BATCH, fit, to_float  # noqa: E402
-from dynnn_lib.metrics import summarize  # noqa: E402
-from dynnn_lib.model import DynamicNet, build_model, model_size_bytes  # noqa: E402
-from dynnn_lib.reporting import markdown_table, pm  # noqa: E402
-from dynnn_lib.runner import resolve_device, run  # noqa: E402
+from dynnn_lib.core.fingerprint import machine_line  # noqa: E402
+from dynnn_lib.evaluation.stats import paired  # noqa: E402
+from dynnn_lib.evaluation.outputs import EVAL_BATCH, to_float  # noqa: E402
+from dynnn_lib.methods import fit  # noqa: E402
+from dynnn_lib.evaluation.metrics import summarize  # noqa: E402
+from dynnn_lib.model.network import DynamicNet, model_size_bytes  # noqa: E402
+from dynnn_lib.model.build import build_model  # noqa: E402
+from dynnn_lib.reports.tables import markdown_table, pm  # noqa: E402
+from dynnn_lib.engine.runner import resolve_device, run  # noqa: E402
 
 EWC_LAMBDA = 100.0
 REPLAY_MEM = 200
@@ -347,15 +350,7 @@ def _main(argv: list[str] | None = None) -> int:
     base["optimizer_state"] = args.optimizer_state
     if args.n_tasks:
         base.setdefault("data", {})["n_tasks"] = args.n_tasks
-    for item in args.set:
-        import yaml
-
-        key, _, text = item.partition("=")
-        *path, last = key.strip().split(".")
-        node = base
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(text)
+    apply_assignments(base, args.set)
     cfg0 = from_dict(base)
     torch.set_num_threads(args.threads)
     stream = load_stream(cfg0.data)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 def machine() -> str:
     import torch
 
-    from dynnn_lib.fingerprint import cpu
+    from dynnn_lib.core.fingerprint import cpu
 
     c = cpu()
     return (f"{c['model']} (CPU family {c['family']}, model {c['model_number']}); {os.cpu_count()} logical CPUs "
@@ -127,7 +127,7 @@ def measure(kind: str, root: str, cache: str, size: int, workers: int, batch: in
                 n += len(xb)
         return {"images": n, "seconds": time.perf_counter() - t0}
     if kind == "memory":
-        from dynnn_lib.evaluation import EVAL_BATCH
+        from dynnn_lib.evaluation.outputs import EVAL_BATCH
 
         stream = load_stream(_cfg(root, cache, size, workers, n_tasks))
         peak_anon = _rss_anon_kb()

@@ -37,16 +37,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dynnn_lib import DynnnError, from_dict  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
-from dynnn_lib.fingerprint import threads  # noqa: E402
-from dynnn_lib.methods import fit, to_float  # noqa: E402
-from dynnn_lib.model import build_model  # noqa: E402
+from dynnn_lib.core.fingerprint import threads  # noqa: E402
+from dynnn_lib.evaluation.outputs import to_float  # noqa: E402
+from dynnn_lib.methods import fit  # noqa: E402
+from dynnn_lib.model.build import build_model  # noqa: E402
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}
 
 
 def machine() -> str:
-    from dynnn_lib.fingerprint import machine_line
+    from dynnn_lib.core.fingerprint import machine_line
 
     return f"{machine_line()}, torch {torch.__version__}"
 
@@ -177,8 +178,9 @@ def per_run_times(runs_dir: Path) -> str:
         if body.get("status") != "complete":
             continue
         cfg = body["config"]
-        name = cfg["method"] + (f" expand@{cfg['expand_at']}" if cfg["expand_at"] else "") + \
-            (f" auto<{cfg['expand_threshold']}" if cfg.get("expand_threshold") else "")
+        p = {**cfg, **(cfg.get("method_params") or {})}  # DynamicNN's parameters (top-level before issue 19)
+        name = cfg["method"] + (f" expand@{p['expand_at']}" if p.get("expand_at") else "") + \
+            (f" auto<{p['expand_threshold']}" if p.get("expand_threshold") else "")
         t = body["timings"]
         task0 = t["train_s"][0] + t["eval_s"][0]
         own = t["total_s"] - (task0 if t.get("task0_shared") else 0.0)
@@ -201,7 +203,7 @@ def phases(path: Path) -> str:
 
 
 def fmt(header: list[str], rows: list[list[str]]) -> str:
-    from dynnn_lib.reporting import markdown_table
+    from dynnn_lib.reports.tables import markdown_table
 
     return markdown_table([header, *rows])
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dynnn_lib.cli import _parse_value
-    from dynnn_lib.sweep import _set_path, parse_spec, run_sweep
+    from dynnn_lib.core.config import apply_assignments
+    from dynnn_lib.experiments.sweep import parse_spec, run_sweep
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4)
@@ -34,10 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--out", default=str(ROOT / "reports" / "sweep_scaling.json"))
     args = ap.parse_args(argv)
-    base: dict = {}
-    for item in args.set:
-        k, _, v = item.partition("=")
-        _set_path(base, k.strip(), _parse_value(v))
+    base = apply_assignments({}, args.set)
     spec = parse_spec({"name": "scaling", **({"preset": args.preset} if args.preset else {}), "base": base,
                        "list": [{"method": "kd"}, {"method": "combined", "expand_at": [1]}],
                        "grid": {"seed": {"range": args.seeds}}}, "benchmark")
@@ -61,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         print(f"{w} worker(s): sweep {times[w]:.1f} s for {len(report.runs)} runs (Ray start-up {startup[w]:.1f} s, "
               "not counted)")
-    from dynnn_lib.fingerprint import cpu
+    from dynnn_lib.core.fingerprint import cpu
 
     machine = {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "python": platform.python_version()}
     result = {"machine": machine, "runs": 2 * args.seeds, "preset": args.preset, "set": args.set,

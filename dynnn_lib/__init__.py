@@ -3,18 +3,19 @@
 The data path is one line: stream -> model -> method -> metrics -> results -> plots.
 
 >>> from dynnn_lib import RunConfig, run
->>> result = run(RunConfig(method="combined", expand_at=(1,)))      # doctest: +SKIP
+>>> result = run(RunConfig(method="combined", method_params={"expand_at": (1,)}))      # doctest: +SKIP
 >>> result.metrics["overall"]                                       # doctest: +SKIP
 """
-__version__ = "0.1.0"
-
-from .config import DataConfig, RunConfig, from_dict  # noqa: E402
-from .paper import PAPER_SCORES, VARIANTS  # noqa: E402
-from .methods import Method, TaskContext, TaskLog, available_methods, register  # noqa: E402
-from .errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
-from .metrics import aggregate, summarize  # noqa: E402
-from .runner import RunResult, load_result, run, run_many, run_seeds  # noqa: E402
-from .runs import runs_table  # noqa: E402
+from dynnn_lib.core import __version__  # noqa: E402,F401
+from dynnn_lib.core.config import DataConfig, RunConfig, from_dict  # noqa: E402
+from dynnn_lib.experiments.paper import PAPER_SCORES, VARIANTS  # noqa: E402
+from dynnn_lib.methods import Method, TaskContext, TaskLog, available_methods, register  # noqa: E402
+from dynnn_lib.core.errors import ConfigError, DataError, DynnnError, ResultCorrupt, TrainingDiverged  # noqa: E402
+from dynnn_lib.evaluation.metrics import aggregate, summarize  # noqa: E402
+from dynnn_lib.engine.executors import run_many, run_seeds  # noqa: E402
+from dynnn_lib.engine.results import RunResult, load_result  # noqa: E402
+from dynnn_lib.engine.runner import run  # noqa: E402
+from dynnn_lib.engine.runs import runs_table  # noqa: E402
 
 __all__ = [
     "DataConfig", "RunConfig", "VARIANTS", "PAPER_SCORES", "Method", "TaskContext", "TaskLog", "available_methods",

@@ -1,4 +1,5 @@
-"""Command line: ``dynnn run``, ``dynnn reproduce``, ``dynnn runs``, ``dynnn export``, ``dynnn show``, ``dynnn methods``.
+"""Command line, the one entry point: ``dynnn run | reproduce | baselines | sweep | runs | export | show | methods``
+and the workbench's ``dynnn plan | fidelity | batch | readme | nbval-refs`` (``python -m dynnn_lib.cli ...`` alike).
 
 Errors in the input come out as one line (``dynnn: error: ...``) with exit status 2; an interrupted run
 keeps its finished tasks and resumes when the same command is run again.
@@ -13,39 +14,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DATA_SOURCES, FACTORS, HEAD_COMBINE, PRESETS, from_dict
-from .errors import ConfigError, DynnnError
-
-
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+from dynnn_lib.core.config import (DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
+                                   parse_value, read_yaml, set_path)
+from dynnn_lib.core.errors import ConfigError, DynnnError
 
 
 def _load_yaml(path: str) -> dict:
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass a YAML file of RunConfig fields")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml(path, "config file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of RunConfig fields")
     return data
-
-
-def _set_nested(d: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-    d[keys[-1]] = value
 
 
 def base_config(args: argparse.Namespace) -> dict:
@@ -58,28 +36,23 @@ def base_config(args: argparse.Namespace) -> dict:
             else:
                 values[k] = v
     if args.data_source:
-        _set_nested(values, "data.source", args.data_source)
+        set_path(values, "data.source", args.data_source)
     if args.data_root:
-        _set_nested(values, "data.root", args.data_root)
+        set_path(values, "data.root", args.data_root)
     if args.factor:
-        _set_nested(values, "data.factor", args.factor)
+        set_path(values, "data.factor", args.factor)
     if args.stream:
-        _set_nested(values, "data.stream", args.stream)
+        set_path(values, "data.stream", args.stream)
     if args.n_tasks is not None:
-        _set_nested(values, "data.n_tasks", args.n_tasks)
+        set_path(values, "data.n_tasks", args.n_tasks)
     if args.device:
         values["device"] = args.device
     for item in getattr(args, "param", None) or []:
         if "=" not in item:
             raise ConfigError(f"--param {item!r} must look like name=value, e.g. --param memory=500")
         key, _, text = item.partition("=")
-        values.setdefault("method_params", {})[key.strip()] = _parse_value(text)
-    for item in args.set or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set kd_temperature=4")
-        key, _, text = item.partition("=")
-        _set_nested(values, key.strip(), _parse_value(text))
-    return values
+        values.setdefault("method_params", {})[key.strip()] = parse_value(text)
+    return apply_assignments(values, args.set or [])
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -120,6 +93,27 @@ def import_plugins(names: Sequence[str] | None) -> None:
             raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
 
 
+def _dest(param: str) -> str:
+    return f"method_param_{param}"
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    """The registered methods' shortcuts for their parameters (Method.cli_options, e.g. DynamicNN's --expand)."""
+    from dynnn_lib.methods import available_methods
+
+    seen: set[str] = set()
+    for cls in available_methods().values():
+        for param, (flag, kwargs) in cls.cli_options.items():
+            if flag not in seen:
+                seen.add(flag)
+                p.add_argument(flag, dest=_dest(param), default=None, **kwargs)
+
+
+def _method_options_given(args: argparse.Namespace) -> list[str]:
+    prefix = _dest("")
+    return [k[len(prefix):] for k, v in vars(args).items() if k.startswith(prefix) and v is not None]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,21 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "joint, or a plugin's (see dynnn methods)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
-    r.add_argument("--expand", type=int, nargs="+", metavar="TASK", help="expand at these task indices")
-    r.add_argument("--expand-threshold", type=float, help="expand automatically below this accuracy (0..1)")
-    r.add_argument("--kd-head", choices=["best", "worst", "routed"])
-    r.add_argument("--head-combine", choices=list(HEAD_COMBINE), help="test-time head rule (evaluation only: never retrains)")
+    _method_options(r)
+    r.add_argument("--head-rule", "--head-combine", dest="head_rule", choices=list(HEAD_RULES),
+                   help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     _common(r)
 
     rep = sub.add_parser("reproduce", help="the paper's five variants, poster-style table per head rule")
     rep.add_argument("--out", default="reports", help="folder for reproduction.md/.json (default reports/)")
-    rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_COMBINE), default=["router", "oracle", "mean_prob"],
+    rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_RULES), default=["router", "oracle", "mean_prob"],
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
-    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 % CIs)")
+    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)")
     bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
     _common(bl)
     bl.set_defaults(seeds=3)
@@ -151,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
-    show.add_argument("--rule", choices=list(HEAD_COMBINE), help="score under this head rule (never retrains)")
+    show.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
@@ -159,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the cached runs: method, key parameters, seed, status, metrics, when, commit")
     runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     runs.add_argument("--method", help="only this method")
-    runs.add_argument("--rule", choices=list(HEAD_COMBINE), help="metrics under this head rule")
+    runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
 
     exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
     exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
@@ -187,63 +180,40 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                     help="import a module (or a .py file) that registers methods; workers import it too")
-    cal = sub.add_parser("calibrate", help="fit the generated stream's knobs to the paper's finetune matrix and V2' "
-                                           "diagonal (Optuna); reports/calibration.md|html|json")
-    cal.add_argument("--trials", type=int, default=30, help="trials to finish in all (a re-run continues; default 30)")
-    cal.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
-    cal.add_argument("--seeds", type=int, default=2, help="seeds per trial (default 2)")
-    cal.add_argument("--knobs", nargs="+", metavar="KNOB", help="fit only these knobs (default: all of calibrate.SPACE)")
-    cal.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="a RunConfig field every calibration run gets, e.g. --set inc_epochs=4 (YAML values)")
-    cal.add_argument("--executor", choices=["local", "ray"], default="local")
-    cal.add_argument("--address", help="Ray cluster address (with --executor ray)")
-    cal.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
-    cal.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
-    cal.add_argument("--out", default="reports", help="folder for calibration.md/.html/.json and the study (default reports/)")
-    cal.add_argument("--predict-seeds", type=int, default=0, metavar="N",
-                     help="then run the paper's five variants on today's and the fitted stream, N seeds each: their "
-                          "square scores are predictions the fit never read (default 0: skip)")
-    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _subcommands(sub)
     return parser
 
 
-def _calibrate_cmd(args: argparse.Namespace) -> int:
-    from .calibrate import SPACE, Calibration, calibrate, predict_variants, write_report
+def _subcommands(sub) -> None:
+    """The commands whose module defines add_arguments(parser) and command(args): one place, one error tail."""
+    from dynnn_lib.experiments import calibrate, fidelity
+    from dynnn_lib.reports import readme
+    from dynnn_lib.workbench import batch, nbval_refs, plan
 
-    base: dict = {}
-    for item in args.set or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set inc_epochs=4")
-        key, _, text = item.partition("=")
-        _set_nested(base, key.strip(), _parse_value(text))
-    cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
-                      base=base, executor=args.executor, jobs=args.jobs, address=args.address, runs_dir=args.runs_dir,
-                      out=args.out, progress=not args.no_progress)
-    data = calibrate(cal)
-    if args.predict_seeds:
-        predict_variants(data, cal, args.predict_seeds)
-    paths = write_report(data, args.out)
-    b, a = data["before"], data["after"]
-    print(f"calibration: {data['trials']} trials; RMSE on the 54 calibration entries {b['rmse_calibration']:.2f} -> "
-          f"{a['rmse_calibration']:.2f} points (finetune {b['rmse_finetune_45']:.2f} -> {a['rmse_finetune_45']:.2f}, "
-          f"V2' diagonal {b['rmse_v2_diagonal_9']:.2f} -> {a['rmse_v2_diagonal_9']:.2f}); held out, V2' off-diagonal "
-          f"{b['held_out_rmse_v2_offdiagonal_36']:.2f} -> {a['held_out_rmse_v2_offdiagonal_36']:.2f}")
-    print("wrote " + ", ".join(map(str, paths)))
-    return 0
+    for name, module, help_ in (
+            ("plan", plan, "plan every run the reports and notebooks need and train the union once (make train)"),
+            ("fidelity", fidelity, "the fidelity report: the paper's claims with paired 95 %% intervals (make fidelity)"),
+            ("batch", batch, "run every notebook headless and build reports/ (make notebooks)"),
+            ("readme", readme, "refill the README's generated blocks from reports/ (make readme)"),
+            ("nbval-refs", nbval_refs, "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)"),
+            ("calibrate", calibrate, "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal "
+                                     "(Optuna); reports/calibration.md|html|json")):
+        p = sub.add_parser(name, help=help_, description=module.command.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(func=module.command)
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
-    from .metrics import aggregate
-    from .runner import run_seeds
+    from dynnn_lib.evaluation.metrics import aggregate
+    from dynnn_lib.engine.executors import run_seeds
 
     import_plugins(args.imports)
     values = base_config(args)
-    for flag, key in (("method", "method"), ("expand_threshold", "expand_threshold"), ("kd_head", "kd_head"),
-                      ("head_combine", "head_combine")):
+    for flag in ("method", "head_rule"):
         if getattr(args, flag) is not None:
-            values[key] = getattr(args, flag)
-    if args.expand is not None:
-        values["expand_at"] = args.expand
+            values[flag] = getattr(args, flag)
+    for param in _method_options_given(args):
+        values.setdefault("method_params", {})[param] = getattr(args, _dest(param))
     if args.lr_trick:
         values["lr_trick"] = True
     _check_counts(args)
@@ -256,7 +226,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
                           "routing": [None if r.routing is None else r.routing.tolist() for r in results],
                           "expanded_at": [r.expanded_at for r in results], "keys": [r.config.key() for r in results]}))
         return 0
-    from .reporting import text_matrix
+    from dynnn_lib.reports.tables import text_matrix
 
     print(text_matrix(agg["matrix_mean"], agg["matrix_std"]))
     print()
@@ -276,8 +246,8 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def _reproduce_cmd(args: argparse.Namespace) -> int:
-    from .reproduce import ordering_report, reproduce, summary_table
-    from .store import atomic_text
+    from dynnn_lib.experiments.reproduce import ordering_report, reproduce, summary_table
+    from dynnn_lib.core.store import atomic_text
 
     _check_counts(args)
     base = base_config(args)
@@ -299,9 +269,9 @@ def _reproduce_cmd(args: argparse.Namespace) -> int:
 
 
 def _show_cmd(args: argparse.Namespace) -> int:
-    from .cache import default_runs_dir
-    from .reporting import matrix_png, text_matrix
-    from .results import load_result
+    from dynnn_lib.engine.cache import default_runs_dir
+    from dynnn_lib.reports.tables import matrix_png, text_matrix
+    from dynnn_lib.engine.results import load_result
 
     path = Path(args.path)
     if not path.exists() and (Path(args.runs_dir or default_runs_dir()) / args.path).is_dir():
@@ -314,7 +284,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     if args.rule:
         res = res.with_rule(args.rule)
     cfg = res.config
-    title = f"{cfg.method} seed {cfg.seed}, head rule {cfg.head_combine}"
+    title = f"{cfg.method} seed {cfg.seed}, head rule {cfg.head_rule}"
     print(f"{title}; status: {res.status}" + (f" ({res.error})" if res.error else ""))
     print(text_matrix(res.matrix, color=not args.no_color and sys.stdout.isatty()))
     if res.status == "complete":
@@ -322,7 +292,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     if args.png:
         print(f"wrote {matrix_png(res.matrix, args.png, title)}")
     if args.html:
-        from . import viz
+        from dynnn_lib.reports import figures as viz
 
         out = Path(args.html)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -332,8 +302,8 @@ def _show_cmd(args: argparse.Namespace) -> int:
 
 
 def _baselines_cmd(args: argparse.Namespace) -> int:
-    from . import baselines
-    from .store import atomic_text
+    from dynnn_lib.experiments import baselines
+    from dynnn_lib.core.store import atomic_text
 
     _check_counts(args)
     import_plugins(args.imports)
@@ -349,7 +319,7 @@ def _baselines_cmd(args: argparse.Namespace) -> int:
 
 
 def _runs_cmd(args: argparse.Namespace) -> int:
-    from .runs import runs_table
+    from dynnn_lib.engine.runs import runs_table
 
     df = runs_table(args.runs_dir, rule=args.rule)
     if args.method:
@@ -357,7 +327,7 @@ def _runs_cmd(args: argparse.Namespace) -> int:
     if df.empty:
         print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
         return 0
-    cols = ["run", "method", "expand_at", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
+    cols = ["run", "method", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
             "when", "commit", "marks"]
     view = df[cols].copy()
     for m in ("overall", "final", "bwt"):
@@ -373,7 +343,7 @@ def _runs_cmd(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
-    from .runs import export
+    from dynnn_lib.engine.runs import export
 
     for path in export(args.runs_dir, args.out, args.format):
         print(f"wrote {path}")
@@ -383,7 +353,7 @@ def _export_cmd(args: argparse.Namespace) -> int:
 def _methods_cmd(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .methods import available_methods
+    from dynnn_lib.methods import available_methods
 
     import_plugins(args.imports)
     for name, cls in sorted(available_methods().items()):
@@ -394,7 +364,7 @@ def _methods_cmd(args: argparse.Namespace) -> int:
 
 
 def _sweep_cmd(args: argparse.Namespace) -> int:
-    from .sweep import load_spec, make_plan, run_sweep
+    from dynnn_lib.experiments.sweep import load_spec, make_plan, run_sweep
 
     import_plugins(args.imports)
     spec = load_spec(args.spec)
@@ -418,9 +388,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "func", None) is not None:
+            return args.func(args)
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
                 "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
-                "sweep": _sweep_cmd, "calibrate": _calibrate_cmd}[args.command](args)
+                "sweep": _sweep_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2

@@ -25,7 +25,8 @@ data_seed: int = 0  # the benchmark's seed
 per_row: int = 10  # images per row in the grids
 
 # %% tags=["nbval-check-output"]
-from dynnn_lib import DataConfig, viz
+from dynnn_lib import DataConfig
+from dynnn_lib.reports import figures as viz
 from dynnn_lib.data import load_stream
 
 stream = load_stream(DataConfig(n_classes=n_classes, train_per_class=train_per_class, data_seed=data_seed))

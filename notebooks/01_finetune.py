@@ -27,7 +27,8 @@ runs_dir: str = "../runs"  # run cache shared with the CLI
 interactive: bool = True  # progress bars (set False in batch runs)
 
 # %%
-from dynnn_lib import studies, study
+from dynnn_lib.experiments import studies
+from dynnn_lib.workbench import study
 
 result = study.compare(studies.finetune(), base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive)
 result.record();

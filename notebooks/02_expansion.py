@@ -31,7 +31,8 @@ interactive: bool = True  # progress bars
 head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
 
 # %%
-from dynnn_lib import studies, study
+from dynnn_lib.experiments import studies
+from dynnn_lib.workbench import study
 
 variants = studies.expansion(expand_at)
 print(variants)

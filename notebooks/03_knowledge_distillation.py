@@ -33,7 +33,8 @@ interactive: bool = True  # progress bars
 head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
 
 # %%
-from dynnn_lib import studies, study
+from dynnn_lib.experiments import studies
+from dynnn_lib.workbench import study
 
 variants = studies.distillation(kd_temperature, kd_weight)
 result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,

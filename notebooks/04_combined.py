@@ -31,7 +31,8 @@ runs_dir: str = "../runs"  # run cache shared with the CLI
 interactive: bool = True  # progress bars
 
 # %%
-from dynnn_lib import studies, study
+from dynnn_lib.experiments import studies
+from dynnn_lib.workbench import study
 
 variants = studies.combined(expand_at, expand_threshold)
 result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,

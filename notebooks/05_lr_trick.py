@@ -26,7 +26,8 @@ interactive: bool = True  # progress bars
 head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
 
 # %%
-from dynnn_lib import studies, study
+from dynnn_lib.experiments import studies
+from dynnn_lib.workbench import study
 
 variants = studies.lr_trick(lr_trick_lr)
 result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,
@@ -40,7 +41,7 @@ result.table()
 print(result.summary())
 
 # %%
-from dynnn_lib.reproduce import ordering_report
+from dynnn_lib.experiments.reproduce import ordering_report
 print(ordering_report(result.summaries))
 
 # %%

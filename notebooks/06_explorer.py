@@ -25,7 +25,7 @@ runs_dir: str = "../runs"  # run cache shared with the CLI and the other noteboo
 interactive: bool = True  # False in batch runs: a static figure instead of a live widget
 
 # %%
-from dynnn_lib.explorer import Explorer
+from dynnn_lib.workbench.explorer import Explorer
 
 explorer = Explorer(base=base, n_tasks=n_tasks, runs_dir=runs_dir, live=interactive)
 explorer.show()

@@ -41,8 +41,8 @@ head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
 from dataclasses import dataclass
 
 from dynnn_lib.methods import register
-from dynnn_lib.methods.dynamicnn import FrozenTrunkMethod
-from dynnn_lib.routing import domain_features
+from dynnn_lib.methods.dynamicnn import FrozenTrunkMethod, Params as DynamicNNParams
+from dynnn_lib.evaluation.routing import domain_features
 
 
 @register
@@ -53,7 +53,7 @@ class NoveltyExpand(FrozenTrunkMethod):
     expands = True
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(DynamicNNParams):  # DynamicNN's parameters (kd_head, ...) and one of its own
         distance: float = 0.9  # in units of a known domain's per-channel standard deviation
 
     def choose(self, ctx, before):
@@ -70,11 +70,11 @@ class NoveltyExpand(FrozenTrunkMethod):
 # the routed head too, so the only difference is the signal that decides to expand.
 
 # %%
-from dynnn_lib import study
-from dynnn_lib.paper import AUTO_NAME, AUTO_OVERRIDES
+from dynnn_lib.workbench import study
+from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES
 
 variants = {"finetune": {"method": "finetune"}, AUTO_NAME: AUTO_OVERRIDES,
-            "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance}, "kd_head": "routed"}}
+            "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance, "kd_head": "routed"}}}
 result = study.compare(variants, base=base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=interactive,
                        head_rule=head_rule)
 result.record();
@@ -109,7 +109,7 @@ print(result.paired("novelty (yours)", [AUTO_NAME, "finetune"]))
 # %% [markdown]
 # ## Beyond this notebook
 # * **From the command line**: put the class in a module (say `mymethods.py`) and run
-#   `dynnn run --import mymethods --method novelty --param distance=0.9 --set kd_head=routed`.
+#   `dynnn run --import mymethods --method novelty --param distance=0.9 --kd-head routed`.
 # * **From a package**: declare it under the `dynnn.methods` entry point group in your `pyproject.toml`
 #   (`[project.entry-points."dynnn.methods"]` then `novelty = "mymethods:NoveltyExpand"`); every workbench that
 #   has your package installed lists it (`dynnn methods`), including the explorer's method menu.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dynnn_lib.nbval_refs import parameterized
+from dynnn_lib.workbench.nbval_refs import parameterized
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from dynnn_lib import paper
-from dynnn_lib.calibrate import Calibration, calibrate, calibration_entries, calibration_error, held_out
+from dynnn_lib.experiments import paper
+from dynnn_lib.experiments.calibrate import Calibration, calibrate, calibration_entries, calibration_error, held_out
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -25,8 +25,8 @@ def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagona
     garbage_ft[np.triu_indices(9, 1)] = 7.0                     # finetune's upper triangle (not published anyway)
     off = ~np.eye(9, dtype=bool)
     garbage_v2[off] = 7.0                                       # V2' off the diagonal: held out
-    monkeypatch.setattr("dynnn_lib.calibrate.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
-    monkeypatch.setattr("dynnn_lib.calibrate.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
     assert calibration_error(ft, v2) == before
     # our entries it does not read do not move it either; the 54 it reads each do
     ft2, v22 = ft.copy(), v2.copy()

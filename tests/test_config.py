@@ -3,7 +3,7 @@ import pytest
 
 from conftest import tiny
 from dynnn_lib import ConfigError, RunConfig, from_dict, run
-from dynnn_lib.paper import VARIANTS
+from dynnn_lib.experiments.paper import VARIANTS
 
 
 @pytest.mark.parametrize("values, message", [
@@ -26,7 +26,7 @@ from dynnn_lib.paper import VARIANTS
     ({"base_epochs": 2.5}, "must be a positive integer"),
     ({"base_milestones": [9, 3]}, "strictly increasing"),
     ({"kd_head": "middle"}, "kd_head='middle' is not valid"),
-    ({"head_combine": "vote"}, "choose one of: router, oracle, mean_prob, max_conf, last"),
+    ({"head_rule": "vote"}, "choose one of: router, oracle, mean_prob, max_conf, last"),
     ({"seed": -1}, "seed=-1"),
     ({"typo_param": 3}, "unknown parameter typo_param; valid names:"),
     ({"data": {"n_task": 3}}, "unknown parameter data.n_task"),
@@ -62,10 +62,67 @@ def test_config_key_is_stable_and_sensitive():
 
 def test_lists_from_yaml_become_tuples():
     cfg = from_dict({"method": "combined", "expand_at": [1, 3]})
-    assert cfg.expand_at == (1, 3)
+    assert cfg.params().expand_at == (1, 3) and cfg.method_params["expand_at"] == (1, 3)
 
 
 def test_all_tasks_spelled_out_is_the_same_run_as_the_default():
     """The explorer says n_tasks=9, the reproduction leaves it unset: one experiment, one cache entry."""
     assert from_dict({"data": {"n_tasks": 9}}).key() == RunConfig().key()
     assert from_dict({"data": {"n_tasks": 4}}).key() != RunConfig().key()
+
+
+def test_dynamicnns_parameters_are_its_own_method_params_and_written_there():
+    cfg = from_dict({"method": "combined", "method_params": {"expand_at": [1], "kd_head": "worst"}})
+    assert cfg.params().kd_head == "worst" and cfg.params().expand_at == (1,)
+    d = cfg.to_dict()
+    assert "kd_head" not in d and "expand_at" not in d and d["method_params"]["kd_head"] == "worst"
+    # the short form (a name of the method's Params at the top level) is the same configuration
+    assert from_dict({"method": "combined", "expand_at": [1], "kd_head": "worst"}).key() == cfg.key()
+    # a method that does not read DynamicNN's parameters refuses them (one line), and its key ignores them
+    with pytest.raises(ConfigError, match="kd_head='worst' is not a parameter of method 'lwf'"):
+        from_dict({"method": "lwf", "kd_head": "worst"})
+    with pytest.raises(ConfigError, match="unknown parameter method_params.kd_head"):
+        from_dict({"method": "lwf", "method_params": {"kd_head": "worst"}})
+
+
+def _old_config(**changes):
+    """config.json as written before issue 19: DynamicNN's parameters as top-level fields of every config, the head
+    rule under its old name head_combine."""
+    old = {("head_combine" if k == "head_rule" else k): v for k, v in tiny().to_dict().items() if k != "method_params"}
+    old.update({"method_params": {}, "expand_at": [], "expand_threshold": None, "kd_head": "best",
+                "kd_temperature": 2.0, "kd_weight": 1.0, "ce_on": "all", "known_rule": "router", "head_init": "copy"})
+    old.update(changes)
+    return old
+
+
+def test_configs_and_results_written_before_dynamicnns_params_moved_are_migrated_on_load(tmp_path):
+    import json
+
+    from dynnn_lib.engine.results import load_result
+    from dynnn_lib.core.store import write_json_checked
+
+    new = tiny(method="combined", expand_at=[1], kd_head="routed", known_rule="mean_prob")
+    old = _old_config(method="combined", expand_at=[1], kd_head="routed", known_rule="mean_prob")
+    assert from_dict(old) == new and from_dict(json.loads(json.dumps(old))).key() == new.key()
+    lwf = _old_config(method="lwf")  # DynamicNN's fields at their defaults: never read by LwF, dropped
+    assert from_dict(lwf) == tiny(method="lwf") and from_dict(_old_config(method="finetune")) == tiny()
+
+    body = {"status": "complete", "config": old, "task_names": ["a", "b", "c"], "logs": [],
+            "matrix": [[1.0, None, None], [0.5, 1.0, None], [0.5, 0.5, 1.0]]}
+    write_json_checked(tmp_path / "result.json", body)
+    assert load_result(tmp_path / "result.json").config == new
+
+
+def test_old_configs_that_cannot_be_migrated_are_refused_in_one_line(tmp_path):
+    from dynnn_lib.core.errors import ResultCorrupt
+    from dynnn_lib.engine.results import load_result
+    from dynnn_lib.core.store import write_json_checked
+
+    odd = _old_config(method="lwf", kd_head="worst")  # a DynamicNN value on a method that never read it
+    with pytest.raises(ConfigError, match="kd_head='worst' is not a parameter of method 'lwf'"):
+        from_dict(odd)
+    write_json_checked(tmp_path / "result.json", {"status": "complete", "config": odd, "task_names": ["a", "b"],
+                                                  "logs": [], "matrix": [[1.0, None], [0.5, 1.0]]})
+    with pytest.raises(ResultCorrupt) as e:
+        load_result(tmp_path / "result.json")
+    assert "does not match the result schema" in str(e.value) and "\n" not in str(e.value)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DATA
-from dynnn_lib.explorer import Explorer
+from dynnn_lib.workbench.explorer import Explorer
 
 BASE = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": TINY_DATA}
@@ -20,7 +20,7 @@ def test_selecting_expansion_tasks_trains_then_updates_the_heatmap(tmp_path, liv
     json.dumps(ex.fig.to_plotly_json()["data"], allow_nan=False)
 
     ex.expand.value = (1,)
-    assert ex.values()["method"] == "combined" and ex.values()["expand_at"] == [1]
+    assert ex.values()["method"] == "combined" and ex.values()["method_params"]["expand_at"] == [1]
     ex.train_button.click()
     assert ex.status.value == "expanded: 1"
     z_expand = np.array(ex.fig.data[0].z, dtype=float)
@@ -45,7 +45,7 @@ def test_controls_map_to_config(tmp_path):
     ex.seeds.value = 2
     cfgs = ex.configs()
     assert [c.seed for c in cfgs] == [0, 1]
-    assert cfgs[0].kd_head == "worst" and cfgs[0].lr_trick and cfgs[0].data.n_tasks == 3
+    assert cfgs[0].params().kd_head == "worst" and cfgs[0].lr_trick and cfgs[0].data.n_tasks == 3
 
 
 def test_switching_the_head_rule_rescores_without_training(tmp_path, monkeypatch):
@@ -58,7 +58,7 @@ def test_switching_the_head_rule_rescores_without_training(tmp_path, monkeypatch
     def no_training(*a, **k):
         raise AssertionError("a head rule change must not train")
     monkeypatch.setattr(methods, "train_task", no_training)
-    monkeypatch.setattr("dynnn_lib.runner.train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
     for rule in ("oracle", "mean_prob", "last"):
         ex.head_rule.value = rule
         assert ex.status.value == "expanded: 1" and f"head rule {rule}" in ex.fig.layout.title.text
@@ -71,7 +71,7 @@ def test_train_button_recovers_when_training_fails(tmp_path, monkeypatch):
 
     def broken(*a, **k):
         raise RuntimeError("disk full")
-    monkeypatch.setattr("dynnn_lib.explorer.run_many", broken)
+    monkeypatch.setattr("dynnn_lib.workbench.explorer.run_many", broken)
     ex.expand.value = (1,)
     assert ex.train() is False
     assert "training failed: disk full" in ex.status.value and not ex.train_button.disabled
@@ -82,7 +82,8 @@ def test_threshold_and_ce_controls_map_to_the_automatic_rule(tmp_path):
     ex.threshold.value = 0.5
     ex.ce_on.value = "unknown"
     cfg = ex.configs()[0]
-    assert cfg.expand_threshold == 0.5 and cfg.expand_at == () and cfg.ce_on == "unknown"
+    p = cfg.params()
+    assert p.expand_threshold == 0.5 and p.expand_at == () and p.ce_on == "unknown"
     assert ex.label() == "expanded: auto < 0.50"
 
 
@@ -92,7 +93,7 @@ def test_the_method_menu_offers_baselines_and_a_method_registered_in_the_session
     import torch.nn.functional as F
 
     from dynnn_lib import Method, register
-    from dynnn_lib.methods.base import _REGISTRY
+    from dynnn_lib.core.registry import _REGISTRY
 
     @register
     class Quiet(Method):
@@ -114,7 +115,7 @@ def test_the_method_menu_offers_baselines_and_a_method_registered_in_the_session
         assert {"DynamicNN", "lwf", "ewc", "replay", "joint", "finetune", "quiet_test"} <= set(ex.method.options)
         ex.expand.value = (1,)
         ex.method.value = "quiet_test"          # the expansion controls do not apply to it
-        assert ex.expand.disabled and ex.values()["method"] == "quiet_test" and ex.values()["expand_at"] == []
+        assert ex.expand.disabled and ex.values()["method"] == "quiet_test" and "method_params" not in ex.values()
         assert ex.train() and ex.status.value == "method: quiet_test"
         ex.method.value = "DynamicNN"
         assert not ex.expand.disabled and ex.values()["method"] == "combined"

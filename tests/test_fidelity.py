@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DATA
-from dynnn_lib import fidelity
-from dynnn_lib.metrics import average_accuracy, diagonal, final
-from dynnn_lib.reproduce import VariantSummary
-from dynnn_lib.routing import HEAD_RULES
-from dynnn_lib.stats import VERDICTS
+from dynnn_lib.experiments import fidelity
+from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final
+from dynnn_lib.experiments.reproduce import VariantSummary
+from dynnn_lib.evaluation.routing import HEAD_RULES
+from dynnn_lib.evaluation.stats import VERDICTS
 
 BASE = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {**TINY_DATA, "n_tasks": 4,  # V2' expands at task 3
@@ -130,9 +130,11 @@ def test_report_from_real_runs(tmp_path):
 
 
 def test_bad_arguments_are_one_line(capsys):
-    assert fidelity.main(["--seeds", "0", "--out", "unused"]) == 2
-    assert fidelity.main(["--head-rule", "vote", "--out", "unused"]) == 2
-    assert fidelity.main(["--instances", "0", "0", "--out", "unused"]) == 2
+    from dynnn_lib.cli import main
+
+    assert main(["fidelity", "--seeds", "0", "--out", "unused"]) == 2
+    assert main(["fidelity", "--head-rule", "vote", "--out", "unused"]) == 2
+    assert main(["fidelity", "--instances", "0", "0", "--out", "unused"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(e.startswith("error: ") for e in err)
+    assert len(err) == 3 and all(e.startswith("dynnn: error: ") for e in err)  # the one error tail
     assert "router" in err[1] and "distinct" in err[2]

@@ -13,7 +13,7 @@ configs = st.fixed_dictionaries(
         "expand_threshold": st.one_of(st.none(), st.floats(-1, 2), odd_floats),
         "kd_head": st.sampled_from(["best", "worst", "x"]),
         "ce_on": st.sampled_from(["all", "unknown", "none"]),
-        "head_combine": st.sampled_from(["router", "oracle", "max_conf", "mean_prob", "last", "y"]),
+        "head_rule": st.sampled_from(["router", "oracle", "max_conf", "mean_prob", "last", "y"]),
         "head_init": st.sampled_from(["copy", "scratch", "z"]),
         "base_lr": st.one_of(st.floats(-1, 1), odd_floats, st.text(max_size=1)),
         "inc_lr": st.one_of(st.floats(-1, 1), odd_floats),

@@ -1,5 +1,6 @@
 """Every method does what the paper describes, observed on the weights and the task logs."""
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,8 +9,11 @@ import torch.nn.functional as F
 from conftest import tiny
 from dynnn_lib import run
 from dynnn_lib.data import load_stream
-from dynnn_lib.methods import Before, ce_loss, decide, kd_loss, pick_head, train_task
-from dynnn_lib.model import DynamicNet, build_model
+from dynnn_lib.evaluation.outputs import Before
+from dynnn_lib.methods import kd_loss, train_task
+from dynnn_lib.methods.dynamicnn.frozen_trunk import ce_loss, pick_head
+from dynnn_lib.model.network import DynamicNet
+from dynnn_lib.model.build import build_model
 
 
 def _stream(cfg):
@@ -45,7 +49,7 @@ def test_kd_freezes_trunk_and_trains_only_the_chosen_head():
     assert log.action == "kd" and log.head == 0 and len(model.heads) == 1
     assert _same(trunk, _params(model.trunk))
     assert not _same(head, _params(model.heads[0]))
-    assert 0.0 <= log.known_fraction <= 1.0
+    assert 0.0 <= log.extra["known_fraction"] <= 1.0 and log.note.startswith("known ")
 
 
 def test_expand_adds_a_head_at_the_given_tasks_only():
@@ -89,8 +93,10 @@ def test_automatic_expansion_follows_the_threshold(runs_dir):
     cfg_always = tiny(method="combined", expand_threshold=1.0)   # accuracy < 100 %: always expand
     assert run(cfg_always, runs_dir=runs_dir).expanded_at == [1, 2]
     before = Before(acc=0.5, head_acc=[0.5], known=torch.ones(3, dtype=torch.bool), routed=[1.0])
-    assert decide(tiny(method="combined", expand_threshold=0.4), 1, before) == "kd"
-    assert decide(tiny(method="combined", expand_threshold=0.6), 1, before) == "expand"
+    for threshold, action in ((0.4, "kd"), (0.6, "expand")):
+        cfg = tiny(method="combined", expand_threshold=threshold)
+        ctx = SimpleNamespace(t=1)  # choose reads only the task index here
+        assert cfg.method_class()(cfg, cfg.params()).choose(ctx, before) == action
 
 
 def test_pick_head_best_and_worst():
@@ -117,7 +123,7 @@ def test_ce_on_unknown_only_ignores_known_samples():
 
 @pytest.mark.parametrize("mode", ["max_conf", "mean_prob", "last", "router"])
 def test_head_rules_on_hand_made_logits(mode):
-    from dynnn_lib.routing import combine
+    from dynnn_lib.evaluation.routing import combine
 
     logits = torch.tensor([[[5.0, 0.0, 0.0]], [[0.0, 2.0, 0.0]]])  # head 0 confident on class 0, head 1 on class 1
     routed = torch.tensor([1])                                     # the router sends the image to head 1

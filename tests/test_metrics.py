@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dynnn_lib import aggregate, summarize
-from dynnn_lib import metrics
+from dynnn_lib.evaluation import metrics
 
 # A hand-worked 3x3 matrix.
 R = np.array([[0.9, 0.2, 0.1],

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from dynnn_lib import ConfigError, DynnnError
-from dynnn_lib.batch import build_report, notebooks, plan, run_all
-from dynnn_lib.notebook import load_notebook, parameters_of, read_records, run_notebook
+from dynnn_lib.workbench.batch import build_report, notebooks, plan, run_all
+from dynnn_lib.workbench.notebook import load_notebook, parameters_of, read_records, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text())
@@ -66,7 +66,7 @@ def test_report_without_results_says_so(tmp_path):
 
 def test_nbval_references_match_the_notebooks():
     """tests/nbval/*.ipynb are the notebooks + tiny parameters; editing a notebook without them fails here."""
-    from dynnn_lib.nbval_refs import stale
+    from dynnn_lib.workbench.nbval_refs import stale
 
     out_of_date = stale()
     assert not out_of_date, f"tests/nbval references are stale for {out_of_date}: run `make nbval-refs`"
@@ -75,7 +75,7 @@ def test_nbval_references_match_the_notebooks():
 def test_stale_reference_is_detected(tmp_path):
     import shutil
 
-    from dynnn_lib.nbval_refs import DEFAULT_OUT, stale
+    from dynnn_lib.workbench.nbval_refs import DEFAULT_OUT, stale
 
     for p in DEFAULT_OUT.glob("*.ipynb"):
         shutil.copy(p, tmp_path / p.name)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import yaml
 
-from dynnn_lib.plan import main, notebook_configs, paper_configs, unique
+from dynnn_lib.cli import main
+from dynnn_lib.workbench.plan import notebook_configs, paper_configs, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
@@ -14,7 +15,7 @@ def test_the_reports_and_the_notebooks_share_runs():
     assert len(paper) == 7 * 5 * 2  # 5 paper variants, V2', the automatic rule; 5 seeds; 2 instances
     books = notebook_configs(DEFAULT)
     from dynnn_lib import from_dict
-    from dynnn_lib.studies import lr_trick
+    from dynnn_lib.experiments.studies import lr_trick
 
     seeds = DEFAULT["all"]["seeds"]
     nb05 = [from_dict({**ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]
@@ -27,13 +28,13 @@ def test_the_reports_and_the_notebooks_share_runs():
 
 def test_head_rule_variants_are_one_run():
     cfgs = paper_configs(1, (0,))
-    rescored = [c.replace(head_combine="oracle") for c in cfgs]
+    rescored = [c.replace(head_rule="oracle") for c in cfgs]
     assert len(unique(cfgs + rescored)) == len(cfgs)
 
 
 def test_dry_run_counts_without_training(tmp_path, capsys):
-    assert main([str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "0", "--dry-run",
+    assert main(["plan", str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "0", "--dry-run",
                  "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "runs planned, 0 cached" in out and not any(tmp_path.iterdir())
-    assert main([str(tmp_path / "missing.yaml")]) == 2
+    assert main(["plan", str(tmp_path / "missing.yaml")]) == 2

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dynnn_lib import run
-from dynnn_lib.config import from_dict
-from dynnn_lib.fingerprint import cpu
+from dynnn_lib.core.config import from_dict
+from dynnn_lib.core.fingerprint import cpu
 
 def _recorder():
     """tests/data/make_reference_runs.py: the cases and the CPU's file name."""
@@ -91,7 +91,7 @@ import torch.nn.functional as F  # noqa: E402
 from conftest import tiny  # noqa: E402
 from dynnn_lib import ConfigError, Method, register, run_many  # noqa: E402
 from dynnn_lib.methods import available_methods, get_method  # noqa: E402
-from dynnn_lib.methods.base import _REGISTRY  # noqa: E402
+from dynnn_lib.core.registry import _REGISTRY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,14 +131,15 @@ def test_method_parameters_are_validated_in_one_line():
         tiny(method="head_only_test", method_params={"scal": 2})
     with pytest.raises(ConfigError, match="method_params.memory=0 must be a positive number of images"):
         tiny(method="replay", method_params={"memory": 0})
-    with pytest.raises(ConfigError, match="method 'lwf' never expands"):
+    with pytest.raises(ConfigError, match=r"expand_at=\[1\] is not a parameter of method 'lwf'"):
         tiny(method="lwf", expand_at=[1])
     with pytest.raises(ConfigError, match="is not registered; choose one of: .*head_only_test"):
         tiny(method="nope")
-    # switching method drops the other method's parameters; fields a method never reads stay out of its key
+    # switching method drops the other method's parameters; another method's parameters are not in its config
     assert tiny(method="replay", method_params={"memory": 5}).replace(method="lwf").method_params == \
         {"alpha": 1.0, "temperature": 2.0}
-    assert tiny(method="lwf").key() == tiny(method="lwf", kd_head="worst", ce_on="unknown").key()
+    assert "kd_head" not in tiny(method="lwf").to_dict() and "kd_head" not in tiny(method="lwf").method_params
+    assert tiny(method="kd", kd_head="worst").replace(method="lwf") == tiny(method="lwf")
     assert tiny(method="kd").key() != tiny(method="kd", kd_head="worst").key()
 
 
@@ -162,7 +163,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
     """A method's own code is in its runs' keys: a module by its syntax tree, a notebook class by its bytecode."""
     import importlib
 
-    from dynnn_lib.fingerprint import method_fingerprint
+    from dynnn_lib.core.fingerprint import method_fingerprint
 
     (tmp_path / "edited_plugin.py").write_text(EDITED.replace("SCALE", "1.0"))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -184,6 +185,28 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
     finally:
         _REGISTRY.pop("edited_test", None)
         sys.modules.pop("edited_plugin", None)
+
+
+def test_editing_dynamicnn_changes_the_keys_of_its_variants_only(monkeypatch):
+    """DynamicNN is a method like the others: its package is in the keys of expand, kd and combined, never in the
+    shared code fingerprint, so editing it keeps every other method's cached runs."""
+    from dynnn_lib.core import fingerprint
+
+    others = ("finetune", "lwf", "ewc", "replay", "joint")
+    variants = {"expand": {"expand_at": [1]}, "kd": {}, "combined": {"expand_at": [1]}}
+    keys = lambda: {m: tiny(method=m, **variants.get(m, {})).key() for m in others + tuple(variants)}  # noqa: E731
+    real = fingerprint._normalised
+    fingerprint.code_fingerprint.cache_clear()
+    before = keys()
+    monkeypatch.setattr(fingerprint, "_normalised",
+                        lambda p: real(p) + ("# edited" if "dynamicnn" in p.parts else ""))
+    fingerprint.code_fingerprint.cache_clear()
+    try:
+        after = keys()
+    finally:
+        fingerprint.code_fingerprint.cache_clear()
+    assert all(after[m] == before[m] for m in others)
+    assert all(after[m] != before[m] for m in variants)
 
 
 def test_cli_imports_a_plugin_file_and_runs_it(tmp_path, capsys):
@@ -321,7 +344,7 @@ def test_training_log_records_loss_parts_lr_and_time_per_epoch(tmp_path):
     assert {"ce", "kd", "loss", "lr", "time_s"} <= set(kd["epochs"][0])
     assert [e["lr"] for e in kd["epochs"]] == pytest.approx([0.003, 0.003, 0.0003])
     assert kd["epochs"][-1]["loss"] == pytest.approx(kd["epochs"][-1]["ce"] + kd["epochs"][-1]["kd"])
-    from dynnn_lib import viz
+    from dynnn_lib.reports import figures as viz
 
     fig = viz.training_log(res.logs)
     assert {t.name for t in fig.data} >= {"ce", "kd", "loss", "learning rate"}

@@ -1,10 +1,10 @@
-"""The README's measured blocks are filled from the reports, never typed."""
+"""The generated blocks of the README and docs/ are filled from the reports and the code, never typed."""
 from pathlib import Path
 
 import pytest
 
-from dynnn_lib.errors import DynnnError
-from dynnn_lib.readme import fill
+from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.reports.readme import fill
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,28 +16,28 @@ def test_fill_replaces_only_the_named_block():
         fill(text, {"fidelity": "x"})
 
 
-def test_the_readme_has_every_generated_block():
-    text = (ROOT / "README.md").read_text()
-    for name in ("fidelity", "reproduction", "speed", "baselines", "benchmarks", "sweep-scaling"):
-        assert f"<!-- BEGIN {name} -->" in text and f"<!-- END {name} -->" in text
+def test_each_block_is_filled_in_the_one_document_that_holds_it(tmp_path):
+    from dynnn_lib.reports.readme import fill_files
+
+    a, b = tmp_path / "README.md", tmp_path / "speed.md"
+    a.write_text("front door\n")
+    b.write_text("x\n<!-- BEGIN speed -->\nold\n<!-- END speed -->\n")
+    assert fill_files([a, b], {"speed": "new"}) == [b] and "new" in b.read_text() and a.read_text() == "front door\n"
+    with pytest.raises(DynnnError, match="exactly one file"):
+        fill_files([a, b], {"fidelity": "x"})
 
 
-def test_a_report_alone_refreshes_its_block_and_leaves_the_others(tmp_path, capsys):
-    """After `make bench` alone: the benchmarks block changes, every other block stays and is named."""
-    from dynnn_lib.readme import main
+def test_a_report_alone_refreshes_its_block_and_leaves_the_others(tmp_path):
+    """After `make bench` alone: the benchmarks block is filled, every other block is left and named."""
+    from dynnn_lib.reports.readme import blocks
 
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- BEGIN benchmarks -->\nold\n<!-- END benchmarks -->\n"
-                      "<!-- BEGIN speed -->\nkept\n<!-- END speed -->\n")
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "benchmarks.md").write_text("# dynnn benchmarks\n\nMeasured on CPU X (CPU family 6).\n\n"
                                            "## In-workbench baselines beside Avalanche's (paired)\n\n| a | b |\n")
-    assert main(["--readme", str(readme), "--reports", str(reports)]) == 0
-    text = readme.read_text()
+    missing: list[str] = []
+    values = blocks(reports, missing)
+    assert list(values) == ["benchmarks"] and "speed.md" in missing and "fidelity.md" in missing
+    text = fill("<!-- BEGIN benchmarks -->\nold\n<!-- END benchmarks -->\n<!-- BEGIN speed -->\nkept\n<!-- END speed -->\n",
+                values)
     assert "Measured on CPU X (CPU family 6).\n\n| a | b |" in text and "old" not in text and "kept" in text
-    out = capsys.readouterr().out
-    assert "updated" in out and "benchmarks" in out and "speed.md" in out
-    (reports / "benchmarks.md").unlink()
-    assert main(["--readme", str(readme), "--reports", str(reports)]) == 2
-    assert "no report" in capsys.readouterr().err

@@ -97,16 +97,18 @@ def test_decision_set_reads_validation_when_present(tmp_path):
 
 def test_expansion_decision_reads_validation_but_kd_known_mask_reads_train(tmp_path, monkeypatch):
     from dynnn_lib import run
-    from dynnn_lib.methods import dynamicnn as methods
+    from dynnn_lib.evaluation import outputs as evaluation
+    from dynnn_lib.methods.dynamicnn import frozen_trunk
 
     seen = []
-    real = methods.measure_before
+    real = evaluation.measure_before
 
     def spy(model, feats, y, *a, **kw):
         seen.append(len(y))
         return real(model, feats, y, *a, **kw)
 
-    monkeypatch.setattr(methods, "measure_before", spy)
+    monkeypatch.setattr(frozen_trunk, "measure_before", spy)  # the known mask
+    monkeypatch.setattr(evaluation, "measure_before", spy)    # the decision (evaluation.decision_accuracy)
     root = make_round1(tmp_path / "r1", per_class=4)  # 12 train images per batch
     for p in (root / "validation/batch2").glob("*"):  # a smaller validation split for batch 2: 3 images
         if p.name != "label.csv":
@@ -120,7 +122,7 @@ def test_expansion_decision_reads_validation_but_kd_known_mask_reads_train(tmp_p
                        "load_workers": 0}}
     res = run(from_dict(values), tmp_path / "runs")
     assert seen == [12, 3]  # known mask on the 12 training images, the decision on the 3 validation images
-    assert res.logs[1]["known_fraction"] is not None
+    assert res.logs[1]["extra"]["known_fraction"] is not None
     seen.clear()
     run(from_dict({**values, "data": {**values["data"], "decide_on": "train"}}), tmp_path / "runs")
     assert seen == [12]
@@ -151,7 +153,7 @@ def test_images_are_decoded_once_into_a_memory_mapped_cache(tmp_path, monkeypatc
 # ------------------------------------------------------------------ ImageNet weights from a local file
 def _write_weights(folder, backbone):
     import torchvision
-    from dynnn_lib.pretrain import IMAGENET_FILES
+    from dynnn_lib.model.pretrain import IMAGENET_FILES
 
     net = {"resnet18": torchvision.models.resnet18, "mobilenetv2": torchvision.models.mobilenet_v2}[backbone]()
     folder.mkdir(parents=True, exist_ok=True)
@@ -171,7 +173,7 @@ def test_imagenet_weights_missing_names_the_path(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("backbone, norm", [("resnet18", "group"), ("mobilenetv2", "frozen_bn")])
 def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, backbone, norm):
-    from dynnn_lib.model import build_model
+    from dynnn_lib.model.build import build_model
 
     monkeypatch.delenv("DYNNN_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

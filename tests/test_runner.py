@@ -12,7 +12,7 @@ import pytest
 
 from conftest import tiny
 from dynnn_lib import ResultCorrupt, TrainingDiverged, load_result, run, run_seeds
-from dynnn_lib.config import from_dict
+from dynnn_lib.core.config import from_dict
 
 
 def test_run_produces_full_matrix_and_documented_result_file(runs_dir):
@@ -39,7 +39,7 @@ def test_identical_config_is_a_cache_hit(runs_dir, monkeypatch):
     def nothing(*a, **k):
         raise AssertionError("a cache hit must not build, train or evaluate anything")
     for name in ("train_task", "build_model", "load_stream", "Evaluator"):
-        monkeypatch.setattr(f"dynnn_lib.runner.{name}", nothing)
+        monkeypatch.setattr(f"dynnn_lib.engine.runner.{name}", nothing)
     second = run(from_dict(cfg.to_dict()), runs_dir)
     assert second.cached
     monkeypatch.undo()
@@ -78,7 +78,7 @@ def slow(model, task, *a, **k):
         print("IN-TASK-2", flush=True)
         import time; time.sleep(60)
     return orig(model, task, *a, **k)
-import dynnn_lib.runner as r
+import dynnn_lib.engine.runner as r
 r.train_task = slow
 run(cfg, {runs!r})
 """
@@ -162,7 +162,7 @@ def test_results_and_reports_get_normal_file_permissions(tmp_path):
     import os
     import stat
 
-    from dynnn_lib.store import atomic_text
+    from dynnn_lib.core.store import atomic_text
 
     old = os.umask(0o022)
     try:

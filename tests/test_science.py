@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from dynnn_lib import from_dict, run
-from dynnn_lib.metrics import bwt
-from dynnn_lib.routing import LABEL_FREE_RULES, DomainStats, Router
+from dynnn_lib.evaluation.metrics import bwt
+from dynnn_lib.evaluation.routing import LABEL_FREE_RULES, DomainStats, Router
 
 SHORT = {"base_epochs": 10, "inc_epochs": 4, "base_milestones": [8], "inc_milestones": [3], "pretrained": True,
          "data": {"n_tasks": 4, "n_classes": 5, "train_per_class": 40, "test_per_class": 20}}
@@ -76,21 +76,21 @@ def test_router_separates_domains_and_a_random_router_would_not():
 
 def test_scoring_a_stored_run_under_another_head_rule_trains_nothing(tmp_path, monkeypatch):
     from conftest import tiny
-    from dynnn_lib.runner import cached_result, load_outputs
+    from dynnn_lib.engine.runner import cached_result, load_outputs
 
     cfg = tiny(method="combined", expand_at=[1])
     trained = run(cfg, tmp_path)
 
     def no_training(*a, **k):
         raise AssertionError("re-scoring must not train")
-    monkeypatch.setattr("dynnn_lib.runner.train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
     for rule in ("oracle", "mean_prob", "max_conf", "last"):
-        res = run(cfg.replace(head_combine=rule), tmp_path)
-        assert res.cached and res.config.head_combine == rule
+        res = run(cfg.replace(head_rule=rule), tmp_path)
+        assert res.cached and res.config.head_rule == rule
         np.testing.assert_array_equal(res.matrix, trained.matrices[rule])
         np.testing.assert_array_equal(load_outputs(res).score(rule), trained.matrices[rule])
-    assert cfg.replace(head_combine="last").key() == cfg.key()
-    assert cached_result(cfg.replace(head_combine="oracle"), tmp_path).config.head_combine == "oracle"
+    assert cfg.replace(head_rule="last").key() == cfg.key()
+    assert cached_result(cfg.replace(head_rule="oracle"), tmp_path).config.head_rule == "oracle"
 
 
 def test_methods_share_task_0_without_changing_results(tmp_path):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from dynnn_lib import aggregate
-from dynnn_lib.errors import ConfigError
-from dynnn_lib.stats import HELD, INCONCLUSIVE, NOT_HELD, VERDICTS, combine_verdicts, mean_sd, paired, t95
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.stats import HELD, INCONCLUSIVE, NOT_HELD, VERDICTS, combine_verdicts, mean_sd, paired, t95
 
 
 def test_t_quantiles_match_the_published_table():

@@ -7,9 +7,9 @@ import torch
 import yaml
 
 from dynnn_lib import ConfigError, from_dict
-from dynnn_lib.config import DataConfig
+from dynnn_lib.core.config import DataConfig
 from dynnn_lib.data import load_stream
-from dynnn_lib.data.streams import PRESETS, load_spec
+from dynnn_lib.core.streams import PRESETS, load_spec
 
 SMALL = {"n_classes": 3, "train_per_class": 4, "test_per_class": 2}
 
@@ -17,7 +17,7 @@ SMALL = {"n_classes": 3, "train_per_class": 4, "test_per_class": 2}
 def _frozen_generator():
     """tests/data/synthetic_v1.py: the generator before streams and knobs were data, loaded as a module."""
     src = (Path(__file__).parent / "data" / "synthetic_v1.py").read_text()
-    src = src.replace("from ..errors import ConfigError", "from dynnn_lib.errors import ConfigError")
+    src = src.replace("from ..errors import ConfigError", "from dynnn_lib.core.errors import ConfigError")
     mod = type(sys)("synthetic_v1")
     exec(compile(src, "synthetic_v1.py", "exec"), mod.__dict__)
     return mod

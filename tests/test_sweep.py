@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from dynnn_lib.cli import main
-from dynnn_lib.sweep import load_spec, load_sweep, make_plan
+from dynnn_lib.experiments.sweep import load_spec, load_sweep, make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"preset": "tiny", "base": {"method": "combined"}}
@@ -83,7 +83,7 @@ def test_local_sweep_dry_run_cache_and_report(tmp_path, capsys):
     assert "2 runs: 2 trained, 0 cached, 0 failed" in text and "| [1] | 1 | 0 |" in text
     # a larger sweep over the same runs: the two finished runs are cached; a head rule is a re-score, not a run
     big = write_spec(tmp_path, "big", name="demo", **TINY, grid={"expand_at": [[1], [2]], "seed": {"range": 2},
-                                                                   "head_combine": ["router", "oracle"]})
+                                                                   "head_rule": ["router", "oracle"]})
     assert main(["sweep", big, "--dry-run", *common]) == 0
     dry = capsys.readouterr().out
     assert "8 runs (4 distinct trainings), 2 cached, 2 to run; estimate ~" in dry
@@ -92,7 +92,7 @@ def test_local_sweep_dry_run_cache_and_report(tmp_path, capsys):
     assert "8 runs: 2 trained, 2 cached, 0 failed" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())   # cached runs are not recomputed
     rep = load_sweep("demo", out)
-    assert rep.fields == ["expand_at", "head_combine"] and len(rep.rows) == 4 and len(rep.runs) == 8
+    assert rep.fields == ["expand_at", "head_rule"] and len(rep.rows) == 4 and len(rep.runs) == 8
     assert all(r["n"] == 2 and r["ci95"] is not None for r in rep.rows)
     folder = Path(out) / "demo"
     assert {"table.md", "runs.csv", "sweep.json", "figure.html"} <= {p.name for p in folder.iterdir()}

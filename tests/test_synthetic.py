@@ -60,3 +60,9 @@ def test_stream_is_cached_on_disk(tmp_path):
     files[0].write_bytes(b"damaged")        # a damaged cache is regenerated, not trusted
     again = load_stream(cfg)
     assert torch.equal(first.tasks[1].test_x, again.tasks[1].test_x)
+
+
+def test_the_configurations_count_of_embedded_tasks_is_the_streams():
+    from dynnn_lib.core.config import EMBEDDED_TASKS
+
+    assert EMBEDDED_TASKS == len(synthetic.ROUND1_STREAM)

@@ -48,9 +48,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..config import FACTORS, DataConfig
-from ..errors import DataError
-from .stream import Stream, Task, default_cache_dir
+from dynnn_lib.core.config import FACTORS, DataConfig
+from dynnn_lib.core.errors import DataError
+from dynnn_lib.data.stream import Stream, Task, default_cache_dir
 
 SPLITS = ("train", "test")
 OPTIONAL_SPLITS = ("validation",)
@@ -213,7 +213,7 @@ def cache_key(paths: list[Path], size: int, resize: bool) -> str:
 def cached_images(paths: list[Path], size: int, resize: bool, cache_dir: Path, workers: int = 0) -> torch.Tensor:
     """(N, 3, H, W) uint8 tensor of `paths`, memory-mapped from ``<cache_dir>/images/<key>.npy`` (decoded and
     written once, by `workers` DataLoader processes; concurrent runs wait on a lock and share the file)."""
-    from ..store import exclusive_lock
+    from dynnn_lib.core.store import exclusive_lock
 
     if not paths:
         return torch.zeros(0, 3, size, size, dtype=torch.uint8)

@@ -16,125 +16,27 @@ mirrors the round-1 batch composition table (``ROUND1_STREAM``): factors the tab
 that level, the others stay at a neutral level (normal light, no occlusion, medium size, normal clutter).
 Generation is deterministic from ``data_seed`` and vectorised, a few hundred milliseconds per task.
 
-How strongly each factor level acts is :class:`Knobs` (``data.generator``): a small typed set of strengths, each
-defined per factor level and never per task (a knob per task could fit any accuracy matrix and would then predict
-nothing). Their defaults are the constants the generator always had, so the default stream is unchanged bit for
-bit. ``segment`` (data/streams.py) gives a task other viewpoints and backgrounds, as the dataset's segments of one
-level differ; segment 0 is the default.
+What the factors, their levels and the streams are, and how strongly each level acts, is data in core/streams.py
+(``Knobs``, ``data.generator``: a small typed set of strengths, each defined per factor level and never per task,
+since a knob per task could fit any accuracy matrix and would then predict nothing; their defaults are the
+constants the generator always had, so the default stream is unchanged bit for bit). This module renders it. A
+task's ``segment`` other than 0 gives it other viewpoints and backgrounds, as the dataset's segments of a level
+differ.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from dynnn_lib.core.streams import (DEFAULT_KNOBS, LEVELS, NEUTRAL, ROUND1_STREAM, Knobs,  # noqa: F401 (the factor
+                                    describe, full_factors, occlusion_fraction)             # vocabulary lives there)
 
 GENERATOR_VERSION = 1
 
-LEVELS: dict[str, tuple[str, ...]] = {
-    "illumination": ("strong", "normal", "weak"),
-    "occlusion": ("0%", "25%", "50%"),
-    "pixel": ("large", "medium", "small"),
-    "clutter": ("simple", "normal", "complex"),
-}
-NEUTRAL: dict[str, str] = {"illumination": "normal", "occlusion": "0%", "pixel": "medium", "clutter": "normal"}
-
-# Round-1 batch composition (OpenLORIS-Object page, 2019-07-16); task t = batch t+1.
-ROUND1_STREAM: tuple[dict[str, str], ...] = (
-    {"occlusion": "10%", "pixel": "small"},
-    {"illumination": "strong", "clutter": "complex"},
-    {"illumination": "normal", "clutter": "simple"},
-    {"illumination": "weak", "pixel": "large"},
-    {"occlusion": "0%", "clutter": "complex"},
-    {"occlusion": "50%", "pixel": "large"},
-    {"occlusion": "25%", "clutter": "simple"},
-    {"illumination": "strong", "pixel": "medium", "clutter": "complex"},
-    {"illumination": "weak", "occlusion": "50%", "pixel": "large"},
-)
-
 _PROTO = 24  # prototype resolution
-
-
-@dataclass(frozen=True)
-class Knobs:
-    """The generator's strengths per factor level (``data.generator``); the defaults are the constants the embedded
-    stream was always generated with. ``dynnn calibrate`` fits them to the paper's matrices."""
-
-    strong_gain: float = 1.3            # strong light: exposure gain (x 1..1.2 per image), washes colours out
-    strong_cast: tuple[float, float, float] = (1.1, 1.0, 0.8)   # strong light: warm RGB cast
-    weak_gain: float = 0.3              # weak light: exposure gain (+0..0.12 per image)
-    weak_cast: tuple[float, float, float] = (0.75, 0.9, 1.25)   # weak light: blue RGB cast
-    weak_noise: float = 0.04            # weak light: sensor noise (std, on a 0..1 scale)
-    occlusion_scale: float = 1.0        # occluded share of the object's box = level (e.g. 25 %) x this
-    complex_distractors: int = 5        # complex clutter: distractor objects per image
-    complex_other_classes: bool = True  # complex clutter: distractors are other classes' objects (else plain discs)
-    complex_noise: float = 0.25         # complex clutter: weight of per-pixel background noise
-    pixel_large: float = 0.85           # large objects: share of the frame they span (medium: 0.55)
-    pixel_small: float = 0.32           # small objects: share of the frame they span
-    pose_spread: float = math.pi / 4    # in-plane rotation range of every object (radians)
-    class_similarity: float = 0.0       # 0: classes' own colours; 1: every class has the mean colours (shape only)
-
-    def __post_init__(self) -> None:
-        def check(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                raise ConfigError(f"data.generator.{name}={getattr(self, name)!r} must be {what}")
-
-        num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-        for name in ("strong_gain", "weak_gain"):
-            check(name, num(getattr(self, name)) and 0 < getattr(self, name) <= 3, "a gain in (0, 3]")
-        for name in ("strong_cast", "weak_cast"):
-            v = getattr(self, name)
-            check(name, isinstance(v, tuple) and len(v) == 3 and all(num(c) and 0 < c <= 3 for c in v),
-                  "three RGB gains in (0, 3], e.g. [1.1, 1.0, 0.8]")
-        check("weak_noise", num(self.weak_noise) and 0 <= self.weak_noise <= 0.5, "a noise std in [0, 0.5]")
-        check("occlusion_scale", num(self.occlusion_scale) and 0 <= self.occlusion_scale <= 1.9,
-              "a factor in [0, 1.9] (the covered share stays below 95 %)")
-        check("complex_distractors", isinstance(self.complex_distractors, int) and not isinstance(
-            self.complex_distractors, bool) and 0 <= self.complex_distractors <= 12, "an integer in 0..12")
-        check("complex_other_classes", isinstance(self.complex_other_classes, bool), "true or false")
-        check("complex_noise", num(self.complex_noise) and 0 <= self.complex_noise <= 1, "a weight in [0, 1]")
-        for name in ("pixel_large", "pixel_small"):
-            check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")
-        check("pose_spread", num(self.pose_spread) and 0 <= self.pose_spread <= 2 * math.pi, "radians in [0, 2 pi]")
-        check("class_similarity", num(self.class_similarity) and 0 <= self.class_similarity < 1, "in [0, 1)")
-
-    def pixel_scale(self, level: str) -> float:
-        return {"large": self.pixel_large, "medium": 0.55, "small": self.pixel_small}[level]
-
-
-DEFAULT_KNOBS = Knobs()
-
-
-def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
-    """Complete a partial factor spec with the neutral levels and validate it."""
-    unknown = sorted(set(partial) - set(LEVELS))
-    if unknown:
-        raise ConfigError(f"unknown factor {unknown[0]!r}; factors are: {', '.join(LEVELS)}")
-    out = {**NEUTRAL, **partial}
-    for name, level in out.items():
-        if name == "occlusion":
-            _occlusion_fraction(level)
-        elif level not in LEVELS[name]:
-            raise ConfigError(f"{name}={level!r} is not a level; choose one of: {', '.join(LEVELS[name])}")
-    return out
-
-
-def describe(factors: Mapping[str, str]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in factors.items())
-
-
-def _occlusion_fraction(level: str) -> float:
-    try:
-        value = float(str(level).rstrip("%")) / 100.0
-    except ValueError:
-        value = -1.0
-    if not str(level).endswith("%") or not 0.0 <= value < 1.0:
-        raise ConfigError(f"occlusion={level!r} must be a percentage below 100, e.g. '25%'")
-    return value
 
 
 def class_prototypes(n_classes: int, data_seed: int, similarity: float = 0.0) -> torch.Tensor:
@@ -253,7 +155,7 @@ def render(factors: Mapping[str, str], labels: torch.Tensor, protos: torch.Tenso
     img = _background(f["clutter"], n, size, protos, g, knobs, segment)
     alpha = obj[:, 3:4]
     img = img * (1 - alpha) + obj[:, :3] * alpha
-    occ = min(_occlusion_fraction(f["occlusion"]) * knobs.occlusion_scale, 0.95)
+    occ = min(occlusion_fraction(f["occlusion"]) * knobs.occlusion_scale, 0.95)
     if occ > 0:
         img = _occlude(img, occ, scale, center, g)
     img = _illuminate(img, f["illumination"], g, knobs)

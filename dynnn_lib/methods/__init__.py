@@ -1,20 +1,21 @@
-"""Methods as plugins: one small module each, one interface (:class:`Method`), one registry.
+"""Methods as plugins: one small module each behind one interface; DynamicNN in dynamicnn/.
 
+One interface (:class:`Method`, base.py), one shared loop (training.py), one registry (core/registry.py).
 Built in: the paper's ``finetune``, ``expand``, ``kd``, ``combined`` and the baselines ``lwf``, ``ewc``,
 ``replay`` and ``joint``. Register your own with :func:`register` (from a notebook or a module) or under the
 ``dynnn.methods`` entry point group of your package; then ``run(RunConfig(method="yours"))``, the CLI
 (``dynnn run --import yourmodule --method yours``), the batch report and the explorer run it like the others.
+Imports core, data, model and evaluation; never the engine, a report or an experiment.
 """
 from __future__ import annotations
 
 import torch
 
-from .base import (DYNAMICNN_FIELDS, Method, NoParams, TaskContext, TaskLog, available_methods, get_method,
-                   register, train_first_task)
-from .dynamicnn import Before, History, decide, measure_before, pick_head
-from .training import Concat, OptimizerMemory, ce_loss, fit, kd_loss, task_seed
-from ..evaluation import EVAL_BATCH, head_logits, to_float, trunk_features  # noqa: F401 (re-exported)
-from . import finetune, expand, kd, combined, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
+from dynnn_lib.methods.base import (Method, NoParams, TaskContext, TaskLog, available_methods, get_method, register,
+                                    train_first_task)
+from dynnn_lib.methods.training import Concat, OptimizerMemory, fit, kd_loss, task_seed
+from dynnn_lib.evaluation.outputs import History
+from dynnn_lib.methods import finetune, dynamicnn, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
 
 BUILTIN = ("finetune", "expand", "kd", "combined", "lwf", "ewc", "replay", "joint")
 
@@ -25,17 +26,14 @@ def train_task(model, task, cfg, device: torch.device, progress: bool = False, h
     torch.manual_seed(task_seed(cfg.seed, task.index))
     if task.index == 0:
         return train_first_task(model, task, cfg, device, progress, memory)
-    cls = get_method(cfg.method)
-    method = method or cls(cfg, cfg.params())
-    ctx = TaskContext(model=model, task=task, cfg=cfg, params=method.params, device=device,
-                      history=history or History(), stream=stream, progress=progress,
-                      uses_past_data=cls.uses_past_data,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index)), memory=memory)
+    method = method or get_method(cfg.method)(cfg, cfg.params())
+    ctx = TaskContext.build(model, task, cfg, device, method, history=history or History(), stream=stream,
+                            progress=progress, memory=memory)
     log = method.train_task(ctx)
     log.n_heads = len(model.heads)
     return log
 
 
 __all__ = ["Method", "NoParams", "TaskContext", "TaskLog", "register", "get_method", "available_methods",
-           "train_task", "train_first_task", "fit", "OptimizerMemory", "ce_loss", "kd_loss", "task_seed", "Concat", "History", "Before",
-           "measure_before", "pick_head", "decide", "DYNAMICNN_FIELDS", "BUILTIN"]
+           "train_task", "train_first_task", "fit", "OptimizerMemory", "kd_loss", "task_seed", "Concat",
+           "BUILTIN"]

@@ -1,7 +1,7 @@
 """What a method is: one class with a name, its parameters and what it does on task t >= 1.
 
 Task 0 is the same for every method (the paper's "full training": trunk and first head on the first task), so it
-is trained once per seed and shared (runner.py). A method sees each later task through a :class:`TaskContext`
+is trained once per seed and shared (engine/runner.py). A method sees each later task through a :class:`TaskContext`
 and returns a :class:`TaskLog`:
 
     @register
@@ -33,17 +33,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..data.stream import Stream, Task
-from ..errors import ConfigError
-from ..model import DynamicNet
-from .training import OptimizerMemory, fit, task_seed
-
-# RunConfig fields read only by the DynamicNN family (expand, kd, combined); another method leaves them out of its
-# cache key, so changing them never retrains it
-DYNAMICNN_FIELDS = ("expand_at", "expand_threshold", "kd_head", "kd_temperature", "kd_weight", "ce_on", "known_rule",
-                    "head_init")
-
+from dynnn_lib.core.config import RunConfig
+from dynnn_lib.data.stream import Stream, Task
+from dynnn_lib.core import registry
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.outputs import History
+from dynnn_lib.model.network import DynamicNet
+from dynnn_lib.methods.training import OptimizerMemory, fit, task_seed
 
 @dataclass
 class TaskLog:
@@ -51,15 +47,14 @@ class TaskLog:
     action: str                      # full | finetune | expand | kd | head_ce | a plugin's own word
     head: int                        # the head that was trained (responsible for this task)
     n_heads: int
-    acc_before: float | None = None  # old model on this task's decision data (validation if any, else train)
-    head_acc: list[float] = field(default_factory=list)
-    known_fraction: float | None = None
-    routed: list[float] = field(default_factory=list)  # share of the task's images the router sent to each head
+    acc_before: float | None = None  # the old model on this task before training (decision data: validation if any)
+    head_acc: list[float] = field(default_factory=list)  # each head's accuracy on it, before training
+    note: str = ""                   # a short phrase shown beside the action in the training figure
     train_s: float = 0.0
     final_loss: float | None = None
     trunk_changed: bool = False      # the trunk was trained (evaluation recomputes trunk features)
     epochs: list[dict] = field(default_factory=list)  # per epoch: loss, its parts (ce, kd, reg...), lr, time_s
-    extra: dict = field(default_factory=dict)         # anything else a method wants in the result
+    extra: dict = field(default_factory=dict)         # anything else a method wants in the result (its own words)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,13 +75,24 @@ class TaskContext:
     cfg: RunConfig
     params: Any
     device: torch.device
-    history: Any                    # methods.dynamicnn.History
+    history: History | None         # the earlier tasks' domain statistics and responsible heads
     stream: Stream | None = None    # the whole stream; only methods with uses_past_data may read earlier tasks
     progress: bool = False
     uses_past_data: bool = False
     gen: torch.Generator = None     # type: ignore[assignment]
     memory: OptimizerMemory | None = None  # Adam's state carried across tasks (cfg.optimizer_state="keep")
     start: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def build(cls, model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, method: "Method | None" = None,
+              *, history: History | None = None, stream: Stream | None = None, progress: bool = False,
+              memory: OptimizerMemory | None = None, seed_offset: int = 0) -> "TaskContext":
+        """The one place a task's context is made: its generator seeded by (seed, task) (+1 for end_task, so that
+        consolidating draws other numbers than training did)."""
+        return cls(model=model, task=task, cfg=cfg, params=None if method is None else method.params, device=device,
+                   history=history, stream=stream, progress=progress,
+                   uses_past_data=method is not None and type(method).uses_past_data,
+                   gen=torch.Generator().manual_seed(task_seed(cfg.seed, task.index) + seed_offset), memory=memory)
 
     @property
     def t(self) -> int:
@@ -136,24 +142,25 @@ class Method:
     frozen_trunk: ClassVar[bool] = False
     uses_past_data: ClassVar[bool] = False
     incremental: ClassVar[bool] = True
-    config_fields: ClassVar[tuple[str, ...]] = ()   # which DYNAMICNN_FIELDS of RunConfig the method reads
+    # command-line shortcuts for parameters: {param: (flag, argparse keyword arguments)}; dynnn run adds them
+    cli_options: ClassVar[dict[str, tuple[str, dict]]] = {}
 
     def __init__(self, cfg: RunConfig, params: Any):
         self.cfg, self.params = cfg, params
 
     @classmethod
     def check(cls, cfg: RunConfig) -> None:
-        """Validate the RunConfig fields this method reads (one-line ConfigError); the default: no expansion."""
-        if not cls.expands and cfg.expand_at:
-            raise ConfigError(f"method {cls.name!r} never expands; drop expand_at or use method 'combined'")
-        if not cls.expands and cfg.expand_threshold is not None:
-            raise ConfigError(f"expand_threshold only applies to methods that expand ('expand', 'combined'), "
-                              f"not {cls.name!r}")
+        """Validate the method's parameters against the rest of the configuration (one-line ConfigError). Each
+        parameter alone is validated by ``Params`` itself; the default checks nothing more."""
+
+    @classmethod
+    def check_stream(cls, cfg: RunConfig, n_tasks: int) -> None:
+        """Validate the parameters against the stream's length, once it is known (before any training)."""
 
     @classmethod
     def make_params(cls, values: dict) -> Any:
         """cfg.method_params -> this method's Params (unknown names and bad values: one-line ConfigError)."""
-        from ..config import build_dataclass
+        from dynnn_lib.core.config import build_dataclass
 
         return build_dataclass(cls.Params, values, "method_params.")
 
@@ -189,8 +196,7 @@ class Method:
 def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torch.device, progress: bool,
                      memory: OptimizerMemory | None = None) -> TaskLog:
     """Task 0 for every method: trunk and first head trained together, with flip augmentation."""
-    ctx = TaskContext(model=model, task=task, cfg=cfg, params=None, device=device, history=None, progress=progress,
-                      gen=torch.Generator().manual_seed(task_seed(cfg.seed, 0)), memory=memory)
+    ctx = TaskContext.build(model, task, cfg, device, progress=progress, memory=memory)
     y = ctx.y
     epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,
@@ -200,8 +206,9 @@ def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torc
 
 
 # ------------------------------------------------------------------ registry
-_REGISTRY: dict[str, type[Method]] = {}
 ENTRY_POINT_GROUP = "dynnn.methods"
+available_methods = registry.available_methods
+get_method = registry.get_method
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -213,8 +220,7 @@ def register(cls: type[Method]) -> type[Method]:
         raise ConfigError(f"{cls.__name__}.name={cls.name!r}: give the method a short name of letters, digits, - or _")
     if not dataclasses.is_dataclass(cls.Params):
         raise ConfigError(f"{cls.__name__}.Params must be a dataclass of the method's parameters")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return registry.add(cls)
 
 
 def _load_entry_points() -> None:
@@ -222,7 +228,7 @@ def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _REGISTRY:
+        if ep.name in registry._REGISTRY:
             continue
         try:
             cls = ep.load()
@@ -237,15 +243,4 @@ def _load_entry_points() -> None:
             register(cls)
 
 
-def available_methods() -> dict[str, type[Method]]:
-    _load_entry_points()
-    return dict(_REGISTRY)
-
-
-def get_method(name: str) -> type[Method]:
-    if name not in _REGISTRY:
-        _load_entry_points()
-    if name not in _REGISTRY:
-        raise ConfigError(f"method={name!r} is not registered; choose one of: {', '.join(sorted(_REGISTRY))} "
-                          f"(a plugin: import its module first, e.g. dynnn run --import mymodule --method {name})")
-    return _REGISTRY[name]
+registry.add_loader(_load_entry_points)

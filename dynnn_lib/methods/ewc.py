@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..evaluation import to_float
-from .base import Method, register
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.outputs import to_float
+from dynnn_lib.methods.base import Method, register
 
 
 @register

@@ -3,8 +3,8 @@ Avalanche's Cumulative strategy does. Not incremental: it is the upper bound the
 import torch
 import torch.nn.functional as F
 
-from .base import Method, register
-from .training import Concat
+from dynnn_lib.methods.base import Method, register
+from dynnn_lib.methods.training import Concat
 
 
 @register

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..evaluation import head_logits, trunk_features
-from .base import Method, register
-from .training import kd_loss
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.evaluation.outputs import head_logits, trunk_features
+from dynnn_lib.methods.base import Method, register
+from dynnn_lib.methods.training import kd_loss
 
 
 @register

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from .base import Method, register
-from .training import task_seed
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.methods.base import Method, register
+from dynnn_lib.methods.training import task_seed
 
 
 class _WithMemory:

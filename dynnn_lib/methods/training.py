@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import TrainingDiverged
-from ..evaluation import to_float
+from dynnn_lib.core.errors import TrainingDiverged
+from dynnn_lib.evaluation.outputs import to_float
 
 Loss = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | dict[str, torch.Tensor]"]
 
@@ -60,16 +60,6 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
     t = temperature
     return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean",
                     log_target=True) * (t * t)
-
-
-def ce_loss(logits: torch.Tensor, y: torch.Tensor, known: torch.Tensor | None = None, ce_on: str = "all") -> torch.Tensor:
-    """Cross-entropy on all samples, or (ce_on="unknown") only on those the old model got wrong."""
-    if ce_on == "unknown" and known is not None:
-        mask = ~known
-        if not mask.any():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits[mask], y[mask])
-    return F.cross_entropy(logits, y)
 
 
 def photometric_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:

@@ -21,21 +21,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dynnn_lib.config import from_dict  # noqa: E402
-from dynnn_lib.fingerprint import cpu, git_state  # noqa: E402
-from dynnn_lib.runner import run  # noqa: E402
+from dynnn_lib.core.config import from_dict  # noqa: E402
+from dynnn_lib.core.fingerprint import cpu, git_state  # noqa: E402
+from dynnn_lib.engine.runner import run  # noqa: E402
 
 BASE = {"base_epochs": 2, "inc_epochs": 2, "base_milestones": [2], "inc_milestones": [2], "pretrained": False,
         "data": {"n_tasks": 4, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}
-CASES = {
+CASES = {  # DynamicNN's parameters in method_params (issue 19; the files were recorded with them top-level)
     "finetune": {"method": "finetune"},
-    "expand@1,3": {"method": "expand", "expand_at": [1, 3]},
-    "expand@2 scratch": {"method": "expand", "expand_at": [2], "head_init": "scratch"},
+    "expand@1,3": {"method": "expand", "method_params": {"expand_at": [1, 3]}},
+    "expand@2 scratch": {"method": "expand", "method_params": {"expand_at": [2], "head_init": "scratch"}},
     "kd best": {"method": "kd"},
-    "kd worst ce unknown": {"method": "kd", "kd_head": "worst", "ce_on": "unknown"},
-    "combined@1 lr trick": {"method": "combined", "expand_at": [1], "lr_trick": True},
-    "combined auto<0.5 routed": {"method": "combined", "expand_threshold": 0.5, "kd_head": "routed", "seed": 1},
-    "kd mean_prob known": {"method": "kd", "known_rule": "mean_prob", "seed": 2},
+    "kd worst ce unknown": {"method": "kd", "method_params": {"kd_head": "worst", "ce_on": "unknown"}},
+    "combined@1 lr trick": {"method": "combined", "method_params": {"expand_at": [1]}, "lr_trick": True},
+    "combined auto<0.5 routed": {"method": "combined", "method_params": {"expand_threshold": 0.5, "kd_head": "routed"},
+                                 "seed": 1},
+    "kd mean_prob known": {"method": "kd", "method_params": {"known_rule": "mean_prob"}, "seed": 2},
 }
 REFERENCES = Path(__file__).parent / "reference_runs"
 

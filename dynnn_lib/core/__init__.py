@@ -1,0 +1,11 @@
+"""The leaf: configuration, errors, storage, fingerprints and the method registry.
+
+The leaf: configuration, errors, storage, fingerprints and the method registry.
+
+``config`` (RunConfig, DataConfig, the head rules' names: typed and validated at the edge), ``errors`` (the one
+exception family, one-line messages), ``store`` (atomic, checksummed files and locks), ``fingerprint`` (what a run
+depends on besides its configuration: code, data, threads, CPU) and ``registry`` (method names -> classes, so that
+the configuration validates a method's parameters without importing the methods). Imports nothing of the package
+outside this folder.
+"""
+__version__ = "0.1.0"

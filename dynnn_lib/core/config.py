@@ -1,0 +1,429 @@
+"""Typed run configuration, validated at the edge.
+
+Everything a run depends on is a field here; the cache key of a run is the hash of this
+configuration, so two identical configurations share results.  Fields the sources leave open
+(backbone, head layers, KD temperature, test-time head choice...) are parameters with a default
+and a comment saying why that default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.registry import get_method, is_retired_default, retired
+from dynnn_lib.core.streams import ROUND1_STREAM, Knobs, load_spec
+
+DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
+EMBEDDED_TASKS = len(ROUND1_STREAM)  # the embedded default stream's length (core/streams.py)
+FACTORS = ("clutter", "illumination", "occlusion", "pixel")  # the dataset's factor folders (method_and_dataset.md 2.4)
+DECIDE_ON = ("validation", "train")
+PRETRAINED = (True, False, "imagenet")
+NORMS = ("group", "frozen_bn")
+# test-time head rules (implemented in evaluation/routing.py): which head answers an image when the task is not given
+HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
+LABEL_FREE_RULES = tuple(r for r in HEAD_RULES if r != "oracle")  # the rules that need no task label
+BACKBONES = ("small", "resnet18", "mobilenetv2")
+DEVICES = ("cpu", "cuda", "auto")
+OPTIMIZER_STATES = ("reset", "keep")  # Adam's state across tasks; see methods/training.py
+
+
+def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(options)}")
+
+
+def _positive(name: str, value: Any, kind: type = float) -> None:
+    ok_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types) or not value > 0:
+        what = "a positive integer" if kind is int else "a positive number"
+        raise ConfigError(f"{name}={value!r} must be {what}")
+
+
+def _milestones(name: str, value: tuple[int, ...]) -> None:
+    if any(isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in value):
+        raise ConfigError(f"{name}={list(value)!r} must be positive epoch numbers, e.g. [50, 90]")
+    if list(value) != sorted(set(value)):
+        raise ConfigError(f"{name}={list(value)!r} must be strictly increasing, e.g. [50, 90]")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the task stream comes from.
+
+    source: ``synthetic`` (the embedded factor-controlled benchmark, no download),
+        ``openloris-round1`` (``<root>/{train,validation,test}/batch<k>/label.csv``),
+        ``openloris-folders`` (``<root>/{train,validation,test}/task<k>/<class>/*.jpg``), or the dataset's current
+        layout ``<root>/{train,validation,test}/<factor>/segment<k>/<instance>/*.jpg`` read as
+        ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
+        (all four factors in sequence, 12 tasks: one per factor and level); see data/openloris.py.
+    n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
+    stream: the generated stream's tasks (data/streams.py): ``round1`` (the default: the challenge's round-1
+        batches), ``benchmark1-<factor>`` (one factor's 3 levels x 3 segments), ``benchmark2`` (12 tasks, each
+        factor's levels in sequence) or the path of a YAML file of your own. With the real current layout,
+        ``benchmark1-<factor>`` / ``benchmark2`` name the same protocol as ``openloris-benchmark1`` (with
+        ``factor``) / ``openloris-benchmark2``, so the two run with the same command but for the data source.
+    generator: the generator's strengths per factor level (data/synthetic.py ``Knobs``; unset ones keep their
+        defaults, the constants the embedded stream always had); stored with every default filled in.
+    factor: openloris-benchmark1 only: clutter | illumination | occlusion | pixel.
+    decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
+        on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
+        validation data; test data never), else its training data; ``train`` = always the training data.
+        The KD "known" samples are always the training samples (KD trains on them); the matrix always uses test.
+    load_workers: processes decoding real images into the on-disk cache (0 = in this process). Not part of the
+        run key: it changes speed, not the pixels.
+    """
+
+    source: str = "synthetic"
+    root: str | None = None
+    n_tasks: int | None = None
+    stream: str | None = None        # synthetic: None = "round1"; see data/streams.py
+    generator: Mapping[str, Any] = field(default_factory=dict)
+    image_size: int = 32
+    resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
+    # embedded benchmark only
+    n_classes: int = 10
+    train_per_class: int = 100
+    test_per_class: int = 30
+    data_seed: int = 0
+    cache_dir: str | None = None
+    # real data
+    factor: str | None = None        # openloris-benchmark1: which factor's 9 segments form the stream
+    decide_on: str = "validation"    # expansion decision on the validation split when present (else train)
+    load_workers: int = 2            # decoding processes for the on-disk image cache (speed only)
+
+    def __post_init__(self) -> None:
+        _choice("data.source", self.source, DATA_SOURCES)
+        if self.source != "synthetic" and not self.root:
+            raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
+        self._check_stream()
+        if self.source == "openloris-benchmark1":
+            if self.factor is None:
+                raise ConfigError("data.source='openloris-benchmark1' needs data.factor: one of " + ", ".join(FACTORS)
+                                  + " (e.g. --factor illumination)")
+            _choice("data.factor", self.factor, FACTORS)
+        elif self.factor is not None:
+            raise ConfigError(f"data.factor={self.factor!r} only applies to data.source='openloris-benchmark1'; drop it")
+        _choice("data.decide_on", self.decide_on, DECIDE_ON)
+        if isinstance(self.load_workers, bool) or not isinstance(self.load_workers, int) or self.load_workers < 0:
+            raise ConfigError(f"data.load_workers={self.load_workers!r} must be an integer >= 0 (0 = no worker processes)")
+        if self.n_tasks is not None:
+            _positive("data.n_tasks", self.n_tasks, int)
+            if self.n_tasks < 2:
+                raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
+            if self.source == "synthetic" and self.n_tasks == len(load_spec(self.stream)):
+                object.__setattr__(self, "n_tasks", None)  # "all of them" is the same experiment as None: one key
+        _positive("data.image_size", self.image_size, int)
+        if self.image_size < 16:
+            raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")
+        _positive("data.n_classes", self.n_classes, int)
+        if self.n_classes < 2:
+            raise ConfigError("data.n_classes must be at least 2")
+        _positive("data.train_per_class", self.train_per_class, int)
+        _positive("data.test_per_class", self.test_per_class, int)
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or self.data_seed < 0:
+            raise ConfigError(f"data.data_seed={self.data_seed!r} must be a non-negative integer")
+
+
+    def _check_stream(self) -> None:
+        protocol = {"openloris-benchmark1": f"benchmark1-{self.factor}", "openloris-benchmark2": "benchmark2"}
+        if self.source == "synthetic":
+            object.__setattr__(self, "stream", self.stream or "round1")
+            load_spec(self.stream)  # a bad preset name or file: one line
+            if not isinstance(self.generator, Mapping):
+                raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
+            object.__setattr__(self, "generator", dataclasses.asdict(build_dataclass(Knobs, self.generator, "data.generator.")))
+            return
+        if self.generator:
+            raise ConfigError(f"data.generator only applies to data.source='synthetic', not {self.source!r}; drop it")
+        if self.source in protocol and self.stream is not None:
+            if self.source == "openloris-benchmark1" and self.factor is None and self.stream.startswith("benchmark1-"):
+                object.__setattr__(self, "factor", self.stream[len("benchmark1-"):])
+                _choice("data.factor", self.factor, FACTORS)
+                protocol["openloris-benchmark1"] = self.stream
+            if self.stream != protocol[self.source]:
+                raise ConfigError(f"data.stream={self.stream!r} does not match data.source={self.source!r} "
+                                  f"(which reads {protocol[self.source]})")
+            object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
+        elif self.stream is not None:
+            raise ConfigError(f"data.stream={self.stream!r} applies to the generated stream and the current "
+                              f"layout's protocols, not to data.source={self.source!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of one method on one stream with one seed.
+
+    method: a registered method (``dynnn_lib.methods``; ``available_methods()`` lists them):
+      * ``finetune``  - one head, the whole network trained on every task (the baseline).
+      * ``expand``    - trunk frozen after task 0; a new head at each task in ``expand_at``;
+                        elsewhere the newest head is fine-tuned with cross-entropy only.
+      * ``kd``        - trunk frozen after task 0; never expands; every later task trains one head
+                        with CE + knowledge distillation on the "known" samples (DynamicNN, no expand).
+      * ``combined``  - expansion at ``expand_at`` and KD elsewhere (DynamicNN expand@k).
+      * ``lwf``, ``ewc``, ``replay``, ``joint`` - baselines on the same loop, model and stream.
+    method_params: the method's own parameters (its ``Params`` dataclass, documented in its module; e.g.
+      ``{"memory": 500}`` for replay, ``{"expand_at": [1], "kd_head": "worst"}`` for DynamicNN), validated by the
+      method and stored with every default filled in. In plain data (YAML, JSON, notebook parameters) a name of
+      the method's Params may also be given at the top level: ``{"method": "combined", "expand_at": [1]}`` is
+      stored as ``method_params.expand_at`` (from_dict).
+    pretrained: ``True`` = generic convs pretrained on disjoint generated objects (model/pretrain.py, the offline
+      stand-in); ``False`` = random initialisation; ``"imagenet"`` = torchvision's ImageNet weights for
+      ``resnet18`` / ``mobilenetv2`` read from a local file, never downloaded (pretrain.imagenet_weights_path).
+    norm: ``group`` = GroupNorm everywhere (the paper's choice; with ImageNet weights the BatchNorm affine
+      parameters are copied and the statistics are computed per sample); ``frozen_bn`` = BatchNorm whose
+      running statistics stay at ImageNet's values (needs ``pretrained="imagenet"``). See model/network.py.
+    """
+
+    method: str = "kd"
+    method_params: Mapping[str, Any] = field(default_factory=dict)
+    # model
+    backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
+    pretrained: bool | str = True    # True: generic convs pretrained offline (model/pretrain.py); "imagenet": torchvision's
+                                     # ImageNet weights from a local file (resnet18 / mobilenetv2 only)
+    gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
+    norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
+    # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
+    head_rule: str = "router"     # router | oracle | mean_prob | max_conf | last (evaluation/routing.py)
+    # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
+    base_epochs: int = 20
+    inc_epochs: int = 8
+    base_lr: float = 0.003
+    inc_lr: float = 0.003
+    base_milestones: tuple[int, ...] = (12, 17)
+    inc_milestones: tuple[int, ...] = (5,)
+    lr_gamma: float = 0.1
+    lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
+    lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
+    base_photometric: float = 0.0    # task 0's "more data augmentation" (kinds not published): photometric jitter
+                                     # strength (brightness, contrast, colour; methods/training.py); 0 = flips only
+    optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
+                                     # keep: Adam's moments and step carried across tasks (Avalanche's default)
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        cls = self.method_class()
+        if not isinstance(self.method_params, Mapping):
+            raise ConfigError(f"method_params must be a mapping of names to values, got {self.method_params!r}")
+        object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("norm", self.norm, NORMS)
+        if not any(self.pretrained is p for p in (True, False)) and self.pretrained != "imagenet":
+            raise ConfigError(f"pretrained={self.pretrained!r} is not valid; choose true, false or 'imagenet'")
+        if self.pretrained == "imagenet" and self.backbone == "small":
+            raise ConfigError("pretrained='imagenet' needs backbone 'resnet18' or 'mobilenetv2' (torchvision has no "
+                              "ImageNet weights for the small CNN)")
+        if self.norm == "frozen_bn" and self.pretrained != "imagenet":
+            raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
+        _choice("head_rule", self.head_rule, HEAD_RULES)
+        _choice("device", self.device, DEVICES)
+        _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
+        if isinstance(self.base_photometric, bool) or not isinstance(self.base_photometric, (int, float)) \
+                or not 0 <= self.base_photometric < 1:
+            raise ConfigError(f"base_photometric={self.base_photometric!r} must be a strength in [0, 1), e.g. 0.3")
+        for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
+            _positive(name, getattr(self, name), int)
+        for name in ("base_lr", "inc_lr", "lr_trick_lr", "lr_gamma"):
+            _positive(name, getattr(self, name))
+        for name in ("base_lr", "inc_lr", "lr_trick_lr"):
+            if getattr(self, name) > 10:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not a usable learning rate; use a value in (0, 10] "
+                                  f"(the paper used 0.003)")
+        if self.lr_gamma > 1:
+            raise ConfigError(f"lr_gamma={self.lr_gamma!r} would raise the learning rate at each milestone; use a value in (0, 1]")
+        _milestones("base_milestones", self.base_milestones)
+        _milestones("inc_milestones", self.inc_milestones)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        cls.check(self)
+
+    def method_class(self) -> type:
+        if not isinstance(self.method, str):
+            raise ConfigError(f"method={self.method!r} must be a method name, e.g. 'kd'")
+        return get_method(self.method)
+
+    def params(self) -> Any:
+        """The method's parameters as its Params dataclass."""
+        return self.method_class().make_params(dict(self.method_params))
+
+    # ---------------------------------------------------------------- helpers
+    def incremental_lr(self) -> float:
+        return self.lr_trick_lr if self.lr_trick else self.inc_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in list(d.items()):
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that shape training: evaluation-only fields (head_rule) and data.load_workers (speed only)
+        are left out."""
+        d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
+        d["data"] = {k: v for k, v in d["data"].items() if k not in SPEED_ONLY_DATA}
+        return d
+
+    def key(self) -> str:
+        """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
+        code that shapes results, the data on disk and the torch thread count (see core/fingerprint.py)."""
+        return _hash(self.training_dict(), self, with_method=True)
+
+    def base_key(self) -> str:
+        """Hash of what shapes task 0 alone (full training is the same for every method): runs that differ only
+        in incremental settings share their trained task 0."""
+        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self, with_method=False)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        data = changes.pop("data", None)
+        if "method" in changes and changes["method"] != self.method and "method_params" not in changes:
+            changes["method_params"] = {}  # another method's parameters do not carry over
+        cfg = from_dict({**self.to_dict(), **changes})
+        if data is not None:
+            data = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
+            cfg = dataclasses.replace(cfg, data=data)
+        return cfg
+
+
+# fields renamed since configurations were first stored: the old name is read as the new one
+RENAMED = {"head_combine": "head_rule"}
+# evaluation-only: never part of the cache key (a stored run is re-scored under any value)
+EVALUATION_ONLY = frozenset({"head_rule"})
+# data fields that change speed, never the pixels or labels: not in the cache key
+SPEED_ONLY_DATA = frozenset({"load_workers"})
+# fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
+INCREMENTAL_ONLY = frozenset({"method", "method_params", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
+                              "lr_trick_lr"})
+
+
+def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
+    from dynnn_lib.core.fingerprint import code_fingerprint, data_fingerprint, method_fingerprint, threads
+
+    method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
+    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
+                       "threads": threads(),
+                       "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of names to values")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(prefix + u for u in unknown)}; "
+            f"valid names: {', '.join(sorted(names))}")
+    kwargs = {}
+    for k, v in values.items():
+        if isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # e.g. unhashable values
+        raise ConfigError(f"invalid {prefix or ''}configuration: {e}") from None
+
+
+def set_path(d: dict, dotted: str, value: Any) -> None:
+    """Set a (possibly nested) field of plain configuration data: ``set_path(v, "data.n_tasks", 4)``."""
+    import copy
+
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        nxt = d.get(k)
+        if not isinstance(nxt, dict):
+            nxt = d[k] = {} if nxt is None else nxt
+        d = nxt
+    d[keys[-1]] = copy.deepcopy(value)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value read as YAML (``4`` -> 4, ``[1, 3]`` -> [1, 3]); text that is not YAML stays text."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_assignments(values: dict, items: Sequence[str], flag: str = "--set") -> dict:
+    """Apply ``KEY=VALUE`` items (dotted keys, YAML values) to plain configuration data; returns `values`."""
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{flag} {item!r} must look like key=value, e.g. {flag} kd_temperature=4")
+        key, _, text = item.partition("=")
+        set_path(values, key.strip(), parse_value(text))
+    return values
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML file's data; a missing file or invalid YAML is a one-line ConfigError naming `what`."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {path} is not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def from_dict(values: Mapping[str, Any]) -> RunConfig:
+    """Build a validated RunConfig from plain data (YAML/JSON/papermill parameters).
+
+    A top-level name that is not a RunConfig field but a field of the method's ``Params`` is moved into
+    ``method_params`` (the short form, and configurations written before the method's parameters moved there);
+    a name a method retired from the top level (registry.retire) is dropped where the method does not read it
+    and still holds its old default, and refused with one line otherwise."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("config must be a mapping of names to values")
+    values = _method_params_in_place({RENAMED.get(k, k): v for k, v in values.items()})
+    data = values.pop("data", None) or {}
+    values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
+    return build_dataclass(RunConfig, values)
+
+
+def _method_params_in_place(values: dict[str, Any]) -> dict[str, Any]:
+    own = {f.name for f in dataclasses.fields(RunConfig)}
+    extra = [k for k in values if k not in own]
+    if not extra:
+        return values
+    method = values.get("method", RunConfig.method)
+    if not isinstance(method, str):
+        return values  # RunConfig says what is wrong with it
+    cls = get_method(method)
+    params = {f.name for f in dataclasses.fields(cls.Params)}
+    moved = values.get("method_params") or {}
+    if not isinstance(moved, Mapping):
+        return values  # RunConfig says what is wrong with it
+    moved = dict(moved)
+    old = retired()
+    for k in extra:
+        if k in params:
+            moved[k] = values.pop(k)
+        elif k in old:
+            value = values.pop(k)
+            if not is_retired_default(k, value):
+                raise ConfigError(f"{k}={value!r} is not a parameter of method {method!r} (it does not read it); "
+                                  f"drop it, or choose a method that has it")
+    if moved:
+        values["method_params"] = moved
+    return values
+
+
+# Named starting points. "tiny" is for smoke tests and CI: three small tasks, one epoch each.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
+             "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}},
+}

@@ -1,0 +1,72 @@
+"""The method registry: names -> Method classes, and the names a method retired from the top level of RunConfig.
+
+A leaf below the configuration (it imports nothing of the package at module level), so that ``config`` can
+validate ``method_params`` by the method's own ``Params`` without importing the methods (no import circle). The
+built-in methods register themselves the first time a name is looked up (their package is loaded then, like a
+plugin); other packages declare theirs under the ``dynnn.methods`` entry point group (``methods/base.py``).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from dynnn_lib.core.errors import ConfigError
+
+BUILTIN_PACKAGE = "dynnn_lib.methods"
+_REGISTRY: dict[str, type] = {}
+_LOADERS: list[Callable[[], None]] = []   # called when a name is missing (entry points)
+# name -> the default it had when it was a RunConfig field (configs written before it moved into a method's Params)
+_RETIRED: dict[str, Any] = {}
+
+
+def add(cls: type) -> type:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def add_loader(fn: Callable[[], None]) -> None:
+    if fn not in _LOADERS:
+        _LOADERS.append(fn)
+
+
+def retire(defaults: dict[str, Any]) -> None:
+    """Declare names that were top-level RunConfig fields and now belong to a method's Params (with their old
+    defaults): a stored configuration still carrying them is migrated on load (config.from_dict)."""
+    _RETIRED.update({k: _plain(v) for k, v in defaults.items()})
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def is_retired_default(name: str, value: Any) -> bool:
+    return _plain(value) == _RETIRED.get(name)
+
+
+def retired() -> dict[str, Any]:
+    _builtins()
+    return dict(_RETIRED)
+
+
+def _builtins() -> None:
+    importlib.import_module(BUILTIN_PACKAGE)  # registers the built-ins (a no-op once imported)
+
+
+def _load() -> None:
+    _builtins()
+    for fn in list(_LOADERS):
+        fn()
+
+
+def available_methods() -> dict[str, type]:
+    _load()
+    return dict(_REGISTRY)
+
+
+def get_method(name: str) -> type:
+    if name not in _REGISTRY:
+        _load()
+    if name not in _REGISTRY:
+        raise ConfigError(f"method={name!r} is not registered; choose one of: {', '.join(sorted(_REGISTRY))} "
+                          f"(a plugin: import its module first, e.g. dynnn run --import mymodule --method {name})")
+    return _REGISTRY[name]

@@ -1,0 +1,244 @@
+"""What a generated stream is, as data: the four factors and their levels, the generator's knobs, the task list.
+
+The configuration validates ``data.stream`` and ``data.generator`` against this module, and data/synthetic.py
+renders what it describes (this is the description; the pixels are made there).
+
+A stream is a :class:`StreamSpec`: an ordered list of tasks, each a name, the levels of the four factors
+(illumination, occlusion, pixel size, clutter; a factor left out stays at its neutral level) and a ``segment``
+(0 = the default viewpoints and backgrounds; 1, 2, ... = other ones, as the dataset's segments of one level
+differ). ``data.stream`` names one:
+
+* ``round1`` - the IROS 2019 challenge's round-1 batches (OpenLORIS-Object page, 2019-07-16; 9 tasks): the
+  embedded default, generated bit for bit as before streams were data;
+* ``benchmark1-<factor>`` - the dataset's first protocol for one factor (clutter, illumination, occlusion,
+  pixel): its 3 levels x 3 segments, 9 tasks, level by level, segments 1..3 within a level (the order the
+  real ``openloris-benchmark1`` layout reads them in, data/openloris.py);
+* ``benchmark2`` - the second protocol: 12 tasks, each factor's 3 levels in sequence (illumination,
+  occlusion, pixel, clutter, as ``openloris-benchmark2`` reads them);
+* a path to a YAML file of your own::
+
+      name: my-stream
+      tasks:
+        - {name: bright, illumination: strong}
+        - {name: dark and cluttered, illumination: weak, clutter: complex, segment: 1}
+
+The class count and split sizes are ``data.n_classes``, ``data.train_per_class`` and ``data.test_per_class``.
+A bad spec is one line naming the task and the field.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from dynnn_lib.core.errors import ConfigError
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "illumination": ("strong", "normal", "weak"),
+    "occlusion": ("0%", "25%", "50%"),
+    "pixel": ("large", "medium", "small"),
+    "clutter": ("simple", "normal", "complex"),
+}
+NEUTRAL: dict[str, str] = {"illumination": "normal", "occlusion": "0%", "pixel": "medium", "clutter": "normal"}
+
+# Round-1 batch composition (OpenLORIS-Object page, 2019-07-16); task t = batch t+1.
+ROUND1_STREAM: tuple[dict[str, str], ...] = (
+    {"occlusion": "10%", "pixel": "small"},
+    {"illumination": "strong", "clutter": "complex"},
+    {"illumination": "normal", "clutter": "simple"},
+    {"illumination": "weak", "pixel": "large"},
+    {"occlusion": "0%", "clutter": "complex"},
+    {"occlusion": "50%", "pixel": "large"},
+    {"occlusion": "25%", "clutter": "simple"},
+    {"illumination": "strong", "pixel": "medium", "clutter": "complex"},
+    {"illumination": "weak", "occlusion": "50%", "pixel": "large"},
+)
+
+@dataclass(frozen=True)
+class Knobs:
+    """The generator's strengths per factor level (``data.generator``); the defaults are the constants the embedded
+    stream was always generated with. ``dynnn calibrate`` fits them to the paper's matrices."""
+
+    strong_gain: float = 1.3            # strong light: exposure gain (x 1..1.2 per image), washes colours out
+    strong_cast: tuple[float, float, float] = (1.1, 1.0, 0.8)   # strong light: warm RGB cast
+    weak_gain: float = 0.3              # weak light: exposure gain (+0..0.12 per image)
+    weak_cast: tuple[float, float, float] = (0.75, 0.9, 1.25)   # weak light: blue RGB cast
+    weak_noise: float = 0.04            # weak light: sensor noise (std, on a 0..1 scale)
+    occlusion_scale: float = 1.0        # occluded share of the object's box = level (e.g. 25 %) x this
+    complex_distractors: int = 5        # complex clutter: distractor objects per image
+    complex_other_classes: bool = True  # complex clutter: distractors are other classes' objects (else plain discs)
+    complex_noise: float = 0.25         # complex clutter: weight of per-pixel background noise
+    pixel_large: float = 0.85           # large objects: share of the frame they span (medium: 0.55)
+    pixel_small: float = 0.32           # small objects: share of the frame they span
+    pose_spread: float = math.pi / 4    # in-plane rotation range of every object (radians)
+    class_similarity: float = 0.0       # 0: classes' own colours; 1: every class has the mean colours (shape only)
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"data.generator.{name}={getattr(self, name)!r} must be {what}")
+
+        num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        for name in ("strong_gain", "weak_gain"):
+            check(name, num(getattr(self, name)) and 0 < getattr(self, name) <= 3, "a gain in (0, 3]")
+        for name in ("strong_cast", "weak_cast"):
+            v = getattr(self, name)
+            check(name, isinstance(v, tuple) and len(v) == 3 and all(num(c) and 0 < c <= 3 for c in v),
+                  "three RGB gains in (0, 3], e.g. [1.1, 1.0, 0.8]")
+        check("weak_noise", num(self.weak_noise) and 0 <= self.weak_noise <= 0.5, "a noise std in [0, 0.5]")
+        check("occlusion_scale", num(self.occlusion_scale) and 0 <= self.occlusion_scale <= 1.9,
+              "a factor in [0, 1.9] (the covered share stays below 95 %)")
+        check("complex_distractors", isinstance(self.complex_distractors, int) and not isinstance(
+            self.complex_distractors, bool) and 0 <= self.complex_distractors <= 12, "an integer in 0..12")
+        check("complex_other_classes", isinstance(self.complex_other_classes, bool), "true or false")
+        check("complex_noise", num(self.complex_noise) and 0 <= self.complex_noise <= 1, "a weight in [0, 1]")
+        for name in ("pixel_large", "pixel_small"):
+            check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")
+        check("pose_spread", num(self.pose_spread) and 0 <= self.pose_spread <= 2 * math.pi, "radians in [0, 2 pi]")
+        check("class_similarity", num(self.class_similarity) and 0 <= self.class_similarity < 1, "in [0, 1)")
+
+    def pixel_scale(self, level: str) -> float:
+        return {"large": self.pixel_large, "medium": 0.55, "small": self.pixel_small}[level]
+
+
+DEFAULT_KNOBS = Knobs()
+
+
+def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
+    """Complete a partial factor spec with the neutral levels and validate it."""
+    unknown = sorted(set(partial) - set(LEVELS))
+    if unknown:
+        raise ConfigError(f"unknown factor {unknown[0]!r}; factors are: {', '.join(LEVELS)}")
+    out = {**NEUTRAL, **partial}
+    for name, level in out.items():
+        if name == "occlusion":
+            occlusion_fraction(level)
+        elif level not in LEVELS[name]:
+            raise ConfigError(f"{name}={level!r} is not a level; choose one of: {', '.join(LEVELS[name])}")
+    return out
+
+
+def describe(factors: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in factors.items())
+
+
+def occlusion_fraction(level: str) -> float:
+    try:
+        value = float(str(level).rstrip("%")) / 100.0
+    except ValueError:
+        value = -1.0
+    if not str(level).endswith("%") or not 0.0 <= value < 1.0:
+        raise ConfigError(f"occlusion={level!r} must be a percentage below 100, e.g. '25%'")
+    return value
+
+
+# the first protocol's level order (dataset page: strong/normal/weak light, 0/25/50 % occlusion, large/medium/small
+# objects, simple/normal/complex clutter): the "easy" level first, as its level-1 segment folders are
+LEVEL_ORDER: dict[str, tuple[str, ...]] = {
+    "illumination": ("strong", "normal", "weak"),
+    "occlusion": ("0%", "25%", "50%"),
+    "pixel": ("large", "medium", "small"),
+    "clutter": ("simple", "normal", "complex"),
+}
+BENCHMARK2_FACTORS = ("illumination", "occlusion", "pixel", "clutter")  # as data/openloris.py reads them
+SEGMENTS_PER_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    factors: Mapping[str, str] = field(default_factory=dict)  # as given; full_factors completes them
+    segment: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **dict(self.factors), **({"segment": self.segment} if self.segment else {})}
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    tasks: tuple[TaskSpec, ...]
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: what the data cache key and a YAML file hold."""
+        return {"name": self.name, "tasks": [t.to_dict() for t in self.tasks]}
+
+
+def _round1() -> StreamSpec:
+    return StreamSpec("round1", tuple(TaskSpec(f"task {t}: " + describe(f), dict(f))
+                                      for t, f in enumerate(ROUND1_STREAM)))
+
+
+def _benchmark1(factor: str) -> StreamSpec:
+    tasks = []
+    for level in LEVEL_ORDER[factor]:
+        for seg in range(1, SEGMENTS_PER_LEVEL + 1):
+            tasks.append(TaskSpec(f"task {len(tasks)}: {factor} {level}, segment {seg}", {factor: level}, seg))
+    return StreamSpec(f"benchmark1-{factor}", tuple(tasks))
+
+
+def _benchmark2() -> StreamSpec:
+    tasks = [TaskSpec(f"task {k}: {factor} {level}", {factor: level})
+             for k, (factor, level) in enumerate((f, lv) for f in BENCHMARK2_FACTORS for lv in LEVEL_ORDER[f])]
+    return StreamSpec("benchmark2", tuple(tasks))
+
+
+PRESETS = ("round1", *(f"benchmark1-{f}" for f in LEVEL_ORDER), "benchmark2")
+
+
+def from_dict(body: Any, where: str) -> StreamSpec:
+    """A spec from plain data (a parsed YAML file); errors name the task and the field."""
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{where}: a stream is a mapping with 'name' and 'tasks'")
+    unknown = sorted(set(body) - {"name", "tasks"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}; a stream has 'name' and 'tasks'")
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list) or len(tasks) < 2:
+        raise ConfigError(f"{where}: 'tasks' must list at least 2 tasks (incremental learning needs a sequence)")
+    out = []
+    for i, task in enumerate(tasks):
+        label = f"{where}: task {i}"
+        if not isinstance(task, Mapping):
+            raise ConfigError(f"{label}: a task is a mapping such as {{name: dark, illumination: weak}}")
+        for key, value in task.items():
+            if key not in ("name", "segment", *LEVELS):
+                raise ConfigError(f"{label}: unknown field {key!r}; use name, segment or a factor: "
+                                  f"{', '.join(LEVELS)}")
+        segment = task.get("segment", 0)
+        if isinstance(segment, bool) or not isinstance(segment, int) or segment < 0:
+            raise ConfigError(f"{label}: segment={segment!r} must be an integer >= 0 (0: the default viewpoints)")
+        factors = {k: str(v) for k, v in task.items() if k in LEVELS}
+        try:
+            full_factors(factors)
+        except ConfigError as e:
+            raise ConfigError(f"{label}: {e}") from None
+        name = str(task.get("name") or f"task {i}: " + describe(factors))
+        out.append(TaskSpec(name, factors, segment))
+    return StreamSpec(str(body.get("name") or where), tuple(out))
+
+
+def load_spec(stream: str) -> StreamSpec:
+    """A preset's name or a YAML file's path -> its StreamSpec (one-line ConfigError otherwise)."""
+    if stream == "round1":
+        return _round1()
+    if stream == "benchmark2":
+        return _benchmark2()
+    if stream.startswith("benchmark1-") and stream[len("benchmark1-"):] in LEVEL_ORDER:
+        return _benchmark1(stream[len("benchmark1-"):])
+    path = Path(stream)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"data.stream={stream!r}: no such file")
+        import yaml
+
+        try:
+            body = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"data.stream={stream!r}: not valid YAML ({str(e).splitlines()[0]})") from None
+        return from_dict(body, str(path))
+    raise ConfigError(f"data.stream={stream!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file")

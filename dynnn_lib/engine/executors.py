@@ -1,0 +1,324 @@
+"""The one way to run many runs: a local process pool (default; one process when jobs=1) or Ray tasks
+(``pip install 'dynnn[ray]'``). :func:`execute` is used by :func:`run_many` (and so by run_seeds, the notebooks'
+studies, the reproduction, the fidelity report, the planner and the explorer) and by the sweeps.
+
+Both executors get the distinct trainings (one configuration per cache key: configurations that differ only in
+evaluation-only fields are one training) (one configuration per cache key: points that differ only in
+evaluation-only fields are one training), skip the cached ones, and call :func:`dynnn_lib.engine.runner.run` in a worker
+for the rest. What makes that safe on many workers:
+
+* **one owner per result** - keys are deduplicated before anything is submitted, and ``run()`` takes a file lock
+  on the run folder, so two workers never train or write the same result (on shared storage the lock is shared);
+* **thread count** - every worker pins torch to ``threads`` threads (``DYNNN_THREADS``); the count is part of
+  the cache key, so the driver computes keys with the same count and each task checks that its key matches the
+  driver's (different code, data or thread count on a worker is an error, not a silent second result);
+* **a worker that dies** (killed, out of memory, node lost) - Ray retries the task (``max_retries``); the local
+  pool is rebuilt and the unfinished runs resubmitted. The retried ``run()`` resumes from the run's
+  ``checkpoint.pt`` (written after every task) when the runs folder is shared with the worker that died;
+* **a run that fails** (an exception in training, a missing dataset) is reported with its configuration and
+  error and is not retried; the other runs continue.
+
+Without shared storage (Ray workers on other machines with their own disks) the runs train in the workers' local
+runs folders (same path), the result comes back to the driver over Ray and the driver writes ``result.json``
+into its own runs folder, so the sweep's report and a re-run see it as cached; checkpoints, outputs and weights
+stay on the worker's disk, and a retried run on another node starts again from task 0.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.core.errors import ConfigError, DynnnError
+
+if TYPE_CHECKING:
+    from dynnn_lib.engine.results import RunResult
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class Outcome:
+    key: str
+    status: str                      # cached | done | failed
+    result: Any = None               # RunResult (None when failed)
+    error: str | None = None
+    attempts: int = 0
+    exception: BaseException | None = None  # the run's own error (run_many raises it)
+
+
+def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = ()) -> dict:
+    """What a worker runs (a local process or a Ray task): the run's result payload (``RunResult.to_payload``).
+    `plugins`: modules that register the run's method (imported first)."""
+    import importlib
+
+    from dynnn_lib.engine.runner import run
+
+    for module in plugins:
+        importlib.import_module(module)
+    os.environ["DYNNN_THREADS"] = str(threads)
+    cfg = from_dict(cfg_dict)
+    mine = cfg.key()
+    if mine != key:
+        raise ConfigError(f"the worker computes key {mine} for this run, the driver {key}: the worker has other "
+                          f"code, data or thread count (DYNNN_THREADS={threads}); install the same dynnn version there")
+    res = run(cfg, runs_dir)
+    if res.status != "complete":
+        raise DynnnError(f"run ended with status {res.status}: {res.error}")
+    return res.to_payload()
+
+
+def _error_text(e: BaseException) -> str:
+    cause = getattr(e, "cause", None)  # ray.exceptions.RayTaskError wraps the task's exception
+    if isinstance(cause, BaseException):
+        e = cause
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class Progress:
+    """One bar over the sweep's distinct trainings with done / cached / failed / running counts."""
+
+    def __init__(self, total: int, enabled: bool, labels: Mapping[str, str], desc: str = "runs"):
+        from tqdm.auto import tqdm
+
+        self.counts = {"done": 0, "cached": 0, "failed": 0, "running": 0, "queued": 0}
+        self.labels = labels
+        self.bar = tqdm(total=total, desc=desc, unit="run", disable=not enabled)
+        self._tqdm = tqdm
+
+    def finish(self, o: Outcome) -> None:
+        self.counts[o.status] += 1
+        self.bar.update(1)
+        if o.status == "failed":
+            self._tqdm.write(f"run failed ({self.labels.get(o.key, '')}; key {o.key}): {o.error}")
+        self.show()
+
+    def pending(self, running: int, queued: int) -> None:
+        self.counts["running"], self.counts["queued"] = running, queued
+        self.show()
+
+    def show(self) -> None:
+        self.bar.set_postfix({k: v for k, v in self.counts.items()}, refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = "local", jobs: int = 2,
+            address: str | None = None, threads: int = 1, progress: bool = True, max_retries: int = 3,
+            labels: Mapping[str, str] | None = None, desc: str = "runs") -> dict[str, Outcome]:
+    """Train every configuration not cached yet; key -> Outcome. `configs` have distinct keys (computed with
+    DYNNN_THREADS = `threads`)."""
+    from dynnn_lib.engine.cache import cached_result
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor {executor!r} is not valid; choose one of: {', '.join(EXECUTORS)}")
+    if executor == "local" and address:
+        raise ConfigError("--address needs --executor ray (the local executor runs on this machine)")
+    runs_dir = Path(runs_dir)
+    out: dict[str, Outcome] = {}
+    todo: list[tuple[str, RunConfig]] = []
+    bar = Progress(len(configs), progress, labels or {}, desc)
+    try:
+        for cfg in configs:
+            key = cfg.key()
+            try:
+                hit = cached_result(cfg, runs_dir)
+            except DynnnError as e:
+                out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
+                bar.finish(out[key])
+                continue
+            if hit is not None:
+                out[key] = Outcome(key, "cached", hit)
+                bar.finish(out[key])
+            else:
+                todo.append((key, cfg))
+        if todo:
+            plugins = sorted({plugin_module(cfg) for _, cfg in todo} - {None})
+            if "__main__" in plugins:
+                if executor == "ray":
+                    raise ConfigError("a method defined in this notebook/script cannot run on Ray workers; put it in "
+                                      "a module and pass --import MODULE")
+                jobs = 1  # the local executor runs it in this process
+            plugins = [m for m in plugins if m != "__main__"]
+            _warm_pretrained_cache([cfg for _, cfg in todo])  # once here, not once per worker
+            run_all = _run_local if executor == "local" else _run_ray
+            run_all(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins)
+    finally:
+        bar.close()
+    return out
+
+
+def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, jobs: int = 1,
+             progress: bool = True) -> list[RunResult]:
+    """Run several configurations, `jobs` processes at a time (the local executor), results in input order.
+
+    Configurations that train the same run (equal keys: they differ only in evaluation-only fields such as the
+    head rule) are trained once; cache hits are read, not retrained. A failed run raises its own error once the
+    others have finished."""
+    from dynnn_lib.core.fingerprint import threads
+    from dynnn_lib.engine.cache import default_runs_dir
+
+    runs_dir = Path(runs_dir or default_runs_dir())
+    distinct = {}
+    for cfg in configs:
+        distinct.setdefault(cfg.key(), cfg)
+    outcomes = execute(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(),
+                       progress=progress)
+    failed = [o for o in outcomes.values() if o.status == "failed"]
+    if failed:
+        e = failed[0].exception
+        raise e if isinstance(e, DynnnError) else DynnnError(f"run {failed[0].key} failed: {failed[0].error}")
+    out = []
+    for cfg in configs:
+        res = outcomes[cfg.key()].result
+        out.append(res.with_rule(cfg.head_rule) if res.matrices else res)
+    return out
+
+
+def run_seeds(cfg: RunConfig, seeds: Iterable[int], runs_dir: str | Path | None = None, jobs: int = 1,
+              progress: bool = True) -> list[RunResult]:
+    return run_many([cfg.replace(seed=s) for s in seeds], runs_dir, jobs, progress)
+
+
+def _warm_pretrained_cache(configs: Sequence[RunConfig]) -> None:
+    """The offline-pretrained convs each configuration needs, made once here before any worker starts."""
+    from dynnn_lib.model.network import DynamicNet
+    from dynnn_lib.model.pretrain import pretrained_state
+
+    seen = set()
+    for cfg in configs:
+        spec = (cfg.pretrained, cfg.backbone, cfg.gn_groups, cfg.data.image_size, cfg.data.cache_dir)
+        if cfg.pretrained and spec not in seen:
+            seen.add(spec)
+            pretrained_state(cfg, lambda n, c=cfg: DynamicNet(c, n))
+
+
+def plugin_module(cfg: RunConfig) -> str | None:
+    """The module a worker must import for cfg's method (None for the built-in ones; '__main__' for a method
+    defined in a notebook or script, which no worker can import)."""
+    method_class = getattr(cfg, "method_class", None)
+    if method_class is None:
+        return None
+    module = method_class().__module__
+    return None if module.startswith("dynnn_lib.") else module
+
+
+def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
+    from dynnn_lib.engine.results import RunResult
+
+    path = runs_dir / key / "result.json"
+    if not path.exists():  # the worker's runs folder is not shared with the driver: the driver keeps the result
+        from dynnn_lib.core.store import exclusive_lock, write_json_checked
+
+        with exclusive_lock(path.parent / ".lock"):
+            if not path.exists():
+                write_json_checked(path, payload)
+    res = RunResult.from_payload(payload, path)
+    res.cached = False
+    return Outcome(key, "done", res)
+
+
+# ------------------------------------------------------------------ local processes
+def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    if jobs <= 1:  # one at a time in this process (no worker start-up); a failed run is reported, the rest go on
+        for i, (key, cfg) in enumerate(todo):
+            bar.pending(1, len(todo) - i - 1)
+            try:
+                out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads, plugins), runs_dir)
+            except Exception as e:  # noqa: BLE001
+                out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
+            out[key].attempts = 1
+            bar.finish(out[key])
+        bar.pending(0, 0)
+        return
+    attempts = {key: 0 for key, _ in todo}
+    remaining = list(todo)
+    while remaining:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {}
+            for key, cfg in remaining:
+                attempts[key] += 1
+                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins)] = (key, cfg)
+            retry = []
+            pending = set(futures)
+            while pending:
+                bar.pending(min(jobs, len(pending)), max(0, len(pending) - jobs))
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key, cfg = futures[fut]
+                    try:
+                        out[key] = _done(key, fut.result(), runs_dir)
+                    except BrokenProcessPool:
+                        if attempts[key] <= max_retries:
+                            retry.append((key, cfg))
+                            continue
+                        out[key] = Outcome(key, "failed", error=f"worker process died {attempts[key]} times")
+                    except Exception as e:  # noqa: BLE001 - a failed run is reported, the others continue
+                        out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
+                    out[key].attempts = attempts[key]
+                    bar.finish(out[key])
+        remaining = retry
+    bar.pending(0, 0)
+
+
+# ------------------------------------------------------------------ Ray
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'dynnn[ray]' (or pip install 'ray[default]')") from None
+    return ray
+
+
+def _run_ray(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins) -> None:
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+        if address:
+            kwargs["address"] = address
+        else:  # a local Ray instance with `jobs` parallel runs
+            kwargs.update(num_cpus=jobs * threads, include_dashboard=False)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"could not connect to Ray at {address or 'a new local instance'}: "
+                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < threads:
+            raise ConfigError(f"the Ray cluster has {cpus} CPUs; a run needs {threads} (--threads)")
+        slots = max(1, cpus // threads)
+        task = ray.remote(num_cpus=threads, max_retries=max_retries, retry_exceptions=False)(run_task)
+        refs = {task.remote(cfg.to_dict(), str(runs_dir), key, threads, plugins): key for key, cfg in todo}
+        while refs:
+            bar.pending(min(slots, len(refs)), max(0, len(refs) - slots))
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in ready:
+                key = refs.pop(ref)
+                try:
+                    out[key] = _done(key, ray.get(ref), runs_dir)
+                except Exception as e:  # noqa: BLE001 - RayTaskError (the run raised), WorkerCrashedError (retries spent)
+                    out[key] = Outcome(key, "failed", error=_error_text(e))
+                bar.finish(out[key])
+        bar.pending(0, 0)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+

@@ -1,0 +1,58 @@
+"""The experiments behind each notebook, as data: variant name -> RunConfig overrides.
+
+The notebooks call these (and show them), and the batch planner (:mod:`dynnn_lib.workbench.plan`) collects them together
+with the reproduction and the fidelity report, so that ``make all`` trains the union once, two runs at a time.
+The head rule is evaluation-only, so variants that differ only in it share one trained run.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from dynnn_lib.experiments.paper import VARIANTS
+
+Variants = dict[str, dict[str, Any]]
+
+
+def finetune() -> Variants:
+    return {"finetune": {"method": "finetune"}}
+
+
+def expansion(expand_at: Sequence[int] = (1, 3)) -> Variants:
+    """Frozen trunk, a new head at `expand_at`, the newest head fine-tuned elsewhere (no distillation)."""
+    return {**finetune(), f"expand@{list(expand_at)}": {"method": "expand", "expand_at": list(expand_at)}}
+
+
+def distillation(kd_temperature: float = 2.0, kd_weight: float = 1.0) -> Variants:
+    """KD on known samples; the KD head choice (best / worst / routed) only exists with two heads or more."""
+    kd = {"method": "kd", "kd_temperature": kd_temperature, "kd_weight": kd_weight}
+    expand1 = {**kd, "method": "combined", "expand_at": [1]}
+    return {**finetune(), "DynamicNN (no expand)": kd,
+            "KD from the best head, expand@1": {**expand1, "kd_head": "best"},
+            "KD from the worst head, expand@1": {**expand1, "kd_head": "worst"},
+            "KD into the routed head, expand@1": {**expand1, "kd_head": "routed"},
+            "CE on unknown only": {**kd, "ce_on": "unknown"}}
+
+
+def combined(expand_at: Sequence[int] = (1,), expand_threshold: float = 0.5) -> Variants:
+    """DynamicNN: a fixed expansion schedule vs the automatic rule (expand when the old model's routed accuracy on
+    the new task is below `expand_threshold`), distilling into the best or into the routed head."""
+    auto = {"method": "combined", "expand_threshold": expand_threshold}
+    return {"DynamicNN (no expand)": {"method": "kd"},
+            f"DynamicNN (expand@{list(expand_at)})": {"method": "combined", "expand_at": list(expand_at)},
+            f"DynamicNN (auto < {expand_threshold})": auto,
+            f"DynamicNN (auto < {expand_threshold}, routed KD)": {**auto, "kd_head": "routed"}}
+
+
+def lr_trick(lr_trick_lr: float = 0.001) -> Variants:
+    """The paper's five headline variants (the LR trick ones with the given small learning rate)."""
+    return {name: {**ov, "lr_trick_lr": lr_trick_lr} if ov.get("lr_trick") else dict(ov) for name, ov in VARIANTS.items()}
+
+
+# notebook -> (study function, the notebook parameters it takes)
+NOTEBOOK_STUDIES = {
+    "01_finetune": (finetune, ()),
+    "02_expansion": (expansion, ("expand_at",)),
+    "03_knowledge_distillation": (distillation, ("kd_temperature", "kd_weight")),
+    "04_combined": (combined, ("expand_at", "expand_threshold")),
+    "05_lr_trick": (lr_trick, ("lr_trick_lr",)),
+}

@@ -1,0 +1,14 @@
+"""DynamicNN: a new head on dissimilar tasks (``expand_at`` or ``expand_threshold``), knowledge distillation into
+an existing head on similar ones (the paper's method, e.g. "expand@1")."""
+from dynnn_lib.methods.base import register
+from dynnn_lib.methods.dynamicnn.expand import Expand
+
+
+@register
+class Combined(Expand):
+    """Frozen trunk; expands on dissimilar tasks and distils into an existing head on similar ones (DynamicNN)."""
+
+    name = "combined"
+
+    def choose(self, ctx, before):
+        return "expand" if ctx.t in self.params.expand_at or self._below(before) else "kd"

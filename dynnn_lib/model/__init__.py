@@ -1,0 +1,5 @@
+"""The network: trunk and heads, its offline pretraining, and building one for a configuration.
+
+The network: a trunk and its heads (``network``), its offline pretraining (``pretrain``) and ``build``, the one
+place that joins the two for a configuration. Imports ``core`` and ``data`` (pretraining generates its images).
+"""

@@ -1,0 +1,163 @@
+"""Shared trunk + a list of heads, GroupNorm throughout (or, with ImageNet weights, optionally BatchNorm with
+frozen ImageNet statistics).
+
+A *head* is the last conv stage plus the classifier: a linear-only head would leave almost no
+plasticity once the trunk is frozen after task 0 (the sources do not say which layers a head has).
+At test time the task identity is unknown: which head answers is a *head rule* applied to stored outputs
+(:mod:`dynnn_lib.evaluation.routing`, :mod:`dynnn_lib.evaluation.outputs`); ``forward`` averages the heads' probabilities.
+
+Backbones: ``small`` (a 3-block CNN for laptop CPUs), ``resnet18`` (head = layer4 + classifier) and
+``mobilenetv2`` (the challenge baseline's backbone [S: BASE]; head = the stride-32 stage, features[14:], plus the
+1x1 conv to 1280 channels and the classifier). Which layers a head holds is our choice [NF in the sources].
+
+Normalisation (``RunConfig.norm``), and what it does to the frozen-trunk methods (expand, kd, combined):
+
+* ``group`` (default; the paper replaced BatchNorm by GroupNorm [S: poster, oral slide 7]): every norm layer is a
+  GroupNorm with ``gn_groups`` groups. Its statistics are computed per sample, so a trunk frozen after task 0 is
+  a fixed function of each image: no running statistics can drift towards a later domain, and train and eval
+  modes compute the same thing. ImageNet BatchNorm weights cannot supply GroupNorm's statistics: with
+  ``pretrained="imagenet"`` only the affine parameters (gamma, beta) are copied and the running mean/var are
+  dropped, so the loaded trunk is *not* ImageNet's function until task 0 has trained it (our choice: the
+  sources do not say how they converted the weights [NF]).
+* ``frozen_bn``: BatchNorm layers that always normalise with ImageNet's running statistics, in training too
+  (:class:`FrozenStatsBatchNorm2d`; affine parameters still train with their module). The loaded trunk computes
+  exactly ImageNet's features, statistics never adapt to any task (no drift after the trunk is frozen, no
+  dependence on batch composition), but they also never adapt to OpenLORIS: domain shift (weak light, clutter)
+  reaches the heads un-normalised. Heads (layer4 / the last MobileNet stage) hold frozen-statistics BN as well.
+
+ImageNet inputs are normalised with ImageNet's mean and std; the other initialisations keep ``(x - 0.5) / 0.25``.
+
+Weights and activations are kept ``channels_last``: on the CPU that made a training step of the default
+network 1.3x (full) to 1.4x (head) faster than NCHW (benchmarks/speed.py).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from dynnn_lib.core.config import RunConfig
+
+
+def _gn(channels: int, groups: int) -> nn.GroupNorm:
+    g = min(groups, channels)
+    while channels % g:
+        g -= 1
+    return nn.GroupNorm(g, channels)
+
+
+def _block(cin: int, cout: int, groups: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), _gn(cout, groups), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(2))
+
+
+class _Normalize(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) / 0.25
+
+
+class _ImageNetNormalize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class FrozenStatsBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that always normalises with its running statistics (loaded from ImageNet) and never updates
+    them, in training mode too; weight and bias remain trainable parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+def _torchvision_net(cfg: RunConfig, n_classes: int) -> nn.Module:
+    groups = cfg.gn_groups
+    norm = FrozenStatsBatchNorm2d if cfg.norm == "frozen_bn" else (lambda c: _gn(c, groups))
+    if cfg.backbone == "resnet18":
+        from torchvision.models import resnet18
+        return resnet18(weights=None, num_classes=n_classes, norm_layer=norm)
+    from torchvision.models import mobilenet_v2
+    return mobilenet_v2(weights=None, num_classes=n_classes, norm_layer=norm)
+
+
+def _split(cfg: RunConfig, net: nn.Module) -> tuple[nn.Module, nn.Module]:
+    normalize = _ImageNetNormalize() if cfg.pretrained == "imagenet" else _Normalize()
+    if cfg.backbone == "resnet18":  # head = layer4 + classifier
+        trunk = nn.Sequential(normalize, net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
+        head = nn.Sequential(net.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), net.fc)
+        return trunk, head
+    trunk = nn.Sequential(normalize, *net.features[:MOBILENET_HEAD_FROM])  # mobilenetv2: head = stride-32 stage on
+    head = nn.Sequential(*net.features[MOBILENET_HEAD_FROM:], nn.AdaptiveAvgPool2d(1), nn.Flatten(), net.classifier)
+    return trunk, head
+
+
+MOBILENET_HEAD_FROM = 14  # features[14:] = the 160- and 320-channel blocks and the 1x1 conv to 1280 channels
+
+
+def build_trunk_and_head(cfg: RunConfig, n_classes: int) -> tuple[nn.Module, nn.Module]:
+    groups = cfg.gn_groups
+    if cfg.backbone == "small":  # ~8 M multiply-adds per 32x32 image: seconds per task on a laptop CPU
+        trunk = nn.Sequential(_Normalize(), _block(3, 32, groups))
+        head = nn.Sequential(_block(32, 64, groups), _block(64, 64, groups), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(64, n_classes))
+        return trunk, head
+    return _split(cfg, _torchvision_net(cfg, n_classes))
+
+
+def torchvision_names(cfg: RunConfig) -> dict[str, str]:
+    """DynamicNet state-dict key -> the torchvision model's key of the same tensor (for loading its weights)."""
+    net = _torchvision_net(cfg, 2)
+    trunk, head = _split(cfg, net)
+    holder = nn.Module()
+    holder.trunk, holder.heads = trunk, nn.ModuleList([head])
+    by_id = {id(t): k for k, t in net.state_dict(keep_vars=True).items()}
+    return {k: by_id[id(t)] for k, t in holder.state_dict(keep_vars=True).items() if id(t) in by_id}
+
+
+class DynamicNet(nn.Module):
+    def __init__(self, cfg: RunConfig, n_classes: int):
+        super().__init__()
+        trunk, head = build_trunk_and_head(cfg, n_classes)
+        self.trunk = trunk
+        self.heads = nn.ModuleList([head])
+        self.to(memory_format=torch.channels_last)
+
+    def add_head(self, init_from: int | None) -> int:
+        """Append a head: a copy of head `init_from`, or freshly initialised when None. Returns its index."""
+        head = copy.deepcopy(self.heads[0 if init_from is None else init_from])
+        if init_from is None:
+            for m in head.modules():
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+        for p in head.parameters():
+            p.requires_grad_(True)
+        self.heads.append(head)
+        return len(self.heads) - 1
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(n_heads, N, C) logits of every head on trunk features."""
+        return torch.stack([h(features) for h in self.heads])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C) class probabilities, averaged over the heads (the evaluation applies a head rule instead)."""
+        return self.head_logits(self.trunk(x.contiguous(memory_format=torch.channels_last))).softmax(-1).mean(0)
+
+    def load_saved(self, state: dict) -> None:
+        """Load a saved {"n_heads", "model"} state (checkpoint or model.pt): grow to its heads, then load."""
+        for _ in range(state["n_heads"] - len(self.heads)):
+            self.add_head(0)
+        self.load_state_dict(state["model"])
+
+    def set_trunk_trainable(self, trainable: bool) -> None:
+        for p in self.trunk.parameters():
+            p.requires_grad_(trainable)
+
+
+def model_size_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())

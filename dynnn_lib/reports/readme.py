@@ -1,0 +1,154 @@
+"""Regenerate the generated blocks of the README and docs/ from the reports and the code, so no number or list
+in them is typed by hand.
+
+    dynnn readme [--readme README.md] [--docs docs] [--reports reports]   (make readme, after make all / make speed)
+
+A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``, in whichever of README.md and
+docs/*.md holds it (each block lives in one file). Two come from the code itself (:func:`code_blocks`):
+
+* ``layout``       - the package's folders, a line each, from each folder's ``__init__`` docstring;
+* ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.RESULT_MODULES``).
+
+The others are each filled from one report:
+
+* ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
+* ``reproduction`` - the router and oracle tables of reports/reproduction.md;
+* ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases);
+* ``baselines``    - reports/baselines.md (``make baselines``: DynamicNN beside LwF, EWC, replay, joint);
+* ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``);
+* ``sweep-scaling`` - reports/sweep_scaling.json (``python benchmarks/sweep_scaling.py``: 1 vs 2 Ray workers).
+
+A block whose report is missing is left as it is (and named), so `make bench` then `make readme` refreshes the
+benchmarks block alone.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.core.store import atomic_text
+
+
+def _section(md: str, title: str) -> str:
+    """The body of the '## title' section of a Markdown report."""
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", md, flags=re.S | re.M)
+    if not m:
+        raise DynnnError(f"the report has no section '## {title}'; regenerate it with make all")
+    return m.group(1).strip()
+
+
+def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
+    """Block name -> its text, for every block whose report exists; the names of the others go to `missing`
+    (their blocks are left as they are: e.g. after `make bench` alone only the benchmarks block changes)."""
+    missing = [] if missing is None else missing
+
+    def have(*names: str) -> bool:
+        absent = [n for n in names if not (reports / n).exists()]
+        missing.extend(absent)
+        return not absent
+
+    def read(name: str) -> str:
+        return (reports / name).read_text()
+
+    out = {}
+    if have("fidelity.md", "fidelity_claims.md"):
+        machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
+        out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
+    if have("reproduction.md"):
+        reproduction = read("reproduction.md")
+        out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
+                                           for rule in ("router", "oracle", "mean_prob"))
+    if have("speed.md"):
+        out["speed"] = read("speed.md").split("\n", 1)[1].strip()
+    if have("baselines.md"):
+        out["baselines"] = read("baselines.md").split("\n", 1)[1].strip()
+    if have("benchmarks.md"):
+        bench = read("benchmarks.md")
+        head = bench.split("\n\n")[1] if "\n\n" in bench else ""
+        section = [t for t in re.findall(r"^## (In-workbench baselines beside Avalanche's.*)$", bench, flags=re.M)]
+        if section:
+            out["benchmarks"] = head + "\n\n" + _section(bench, section[0])
+    if have("sweep_scaling.json"):
+        import json
+
+        sc = json.loads(read("sweep_scaling.json"))
+        w = sc["wall_s"]
+        times = ", ".join(f"{k} worker{'s' if k != '1' else ''} {v:.1f} s" for k, v in w.items())
+        best = max(sc["speedup"], key=lambda k: sc["speedup"][k])
+        out["sweep-scaling"] = (
+            f"Measured speed-up of 1 vs 2 local Ray workers: {sc['runs']} runs (preset {sc['preset']}, "
+            f"{', '.join(sc['set'])}): {times}; {sc['speedup'][best]:.2f}x with {best} workers (Ray's start-up, "
+            f"{min(sc['ray_startup_s'].values()):.0f}-{max(sc['ray_startup_s'].values()):.0f} s, not counted). "
+            f"Machine: {sc['machine']['cpu']}"
+            f"{' (CPU family ' + str(sc['machine']['cpu_family']) + ')' if 'cpu_family' in sc['machine'] else ''}, "
+            f"{sc['machine']['cores']} cores (machines here differ up to 4x in speed). Regenerate: "
+            f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
+            "`make readme`.")
+    return out
+
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def code_blocks() -> dict[str, str]:
+    """The blocks that come from the code: the folder tree and the fingerprinted modules."""
+    import ast
+
+    from dynnn_lib.core.fingerprint import RESULT_MODULES
+
+    rows = []
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        rows.append(f"dynnn_lib/{init.parent.name + '/':<13} {doc.splitlines()[0].rstrip('.') if doc else ''}")
+    rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
+    layout = "```\n" + "\n".join(rows) + "\n```"
+    modules = ", ".join(f"`{m}`" for m in RESULT_MODULES)
+    return {"layout": layout, "fingerprinted": f"{modules} (under `dynnn_lib/`)."}
+
+
+def fill_files(paths: list[Path], values: dict[str, str]) -> list[Path]:
+    """Fill each block in the one file of `paths` that holds it; returns the files changed."""
+    texts = {p: p.read_text() for p in paths}
+    changed = []
+    for name, body in values.items():
+        holders = [p for p, t in texts.items() if f"<!-- BEGIN {name} -->" in t]
+        if len(holders) != 1:
+            where = ", ".join(map(str, holders)) or "none of " + ", ".join(map(str, paths))
+            raise DynnnError(f"block '<!-- BEGIN {name} -->' must be in exactly one file; found in {where}")
+        texts[holders[0]] = fill(texts[holders[0]], {name: body})
+    for p, t in texts.items():
+        if t != p.read_text():
+            atomic_text(p, t)
+            changed.append(p)
+    return changed
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    for name, body in values.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", flags=re.S)
+        if not pattern.search(text):
+            raise DynnnError(f"README has no block '<!-- BEGIN {name} -->' ... '<!-- END {name} -->'")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--readme", default="README.md")
+    ap.add_argument("--docs", default="docs", help="folder of the other documents (default docs)")
+    ap.add_argument("--reports", default="reports")
+    ap.add_argument("--code-only", action="store_true", help="only the blocks that come from the code (no reports)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn readme: refill the generated blocks of the README and docs/ from reports/ and the code; a block whose
+    report is missing is left as it was, and named."""
+    paths = [Path(args.readme), *sorted(Path(args.docs).glob("*.md"))]
+    missing: list[str] = []
+    values = code_blocks() if args.code_only else {**blocks(Path(args.reports), missing), **code_blocks()}
+    changed = fill_files(paths, values)
+    print(f"updated {', '.join(map(str, changed)) or 'nothing (already current)'} from "
+          f"{'the code' if args.code_only else args.reports + '/ and the code'}"
+          + (f"; left as they were (no report): {', '.join(missing)}" if missing and not args.code_only else ""))
+    return 0

@@ -1,0 +1,174 @@
+"""The interactive expansion explorer: choose the method (DynamicNN, a baseline or a registered plugin), the
+expansion tasks (or the automatic threshold rule), KD head, CE samples, LR trick, seeds and the test-time head
+rule; the heatmap, the metrics and the routing accuracy update in place.
+
+Changing a control only reads the run cache (cheap, keeps the kernel responsive); the head rule is
+evaluation-only, so switching it re-scores stored runs and never trains.  A configuration that was never
+trained is trained by the **Train** button, with a progress bar; if training fails the status says why and
+the button is enabled again.  All logic is here so that it is tested without a browser; the notebook only
+displays ``Explorer(...).ui``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+
+from dynnn_lib.reports import figures as viz
+from dynnn_lib.core.config import HEAD_RULES, from_dict
+from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.methods import available_methods
+from dynnn_lib.evaluation.metrics import aggregate
+from dynnn_lib.reports.tables import html_table, pm
+from dynnn_lib.engine.cache import cached_result
+from dynnn_lib.engine.executors import run_many
+
+
+DYNAMICNN = ("expand", "kd", "combined")  # driven by the expansion controls as "DynamicNN"
+
+
+class Explorer:
+    def __init__(self, base: Mapping[str, Any] | None = None, n_tasks: int = 9, max_seeds: int = 5,
+                 runs_dir: str | Path | None = None, live: bool = True, jobs: int = 1):
+        self.base = dict(base or {})
+        self.runs_dir = runs_dir
+        self.jobs = jobs
+        self.n_tasks = n_tasks
+        others = sorted(m for m in available_methods() if m not in DYNAMICNN)
+        self.method = widgets.Dropdown(options=["DynamicNN"] + others, value="DynamicNN", description="method",
+                                       tooltip="DynamicNN uses the expansion controls below; other methods their defaults")
+        self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
+                                             description="expand at")
+        self.threshold = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="auto <",
+                                             tooltip="expand automatically below this accuracy (0 = off)")
+        self.kd_head = widgets.ToggleButtons(options=["best", "worst", "routed"], description="KD head")
+        self.ce_on = widgets.ToggleButtons(options=["all", "unknown"], description="CE on")
+        self.head_rule = widgets.Dropdown(options=list(HEAD_RULES), value="router", description="head rule")
+        self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
+        self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
+        self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
+        self.status = widgets.Label()
+        self.summary = widgets.HTML()
+        empty = np.full((n_tasks, n_tasks), np.nan)
+        fig = viz.heatmap(empty, None, title="pick expansion tasks")
+        self.fig = go.FigureWidget(fig) if live else fig
+        for w in (self.method, self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick, self.seeds):
+            w.observe(lambda _change: self.refresh(), names="value")
+        self.train_button.on_click(lambda _b: self.train())
+        controls = widgets.VBox([self.method, self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick,
+                                 self.seeds, widgets.HBox([self.train_button, self.status])])
+        top = widgets.HBox([controls, self.summary])
+        self.ui = widgets.VBox([top, self.fig]) if live else top  # a static Figure is shown beside, not inside
+        self.live = live
+        self.refresh()
+
+    def show(self) -> None:
+        """Display the controls and the heatmap (live widget, or a static figure in batch runs)."""
+        from IPython.display import display
+
+        display(self.ui)
+        if not self.live:
+            display(self.fig)
+
+    # ------------------------------------------------------------------ state
+    def values(self) -> dict[str, Any]:
+        """RunConfig fields for the current selection (no expansion = the 'kd' method; a threshold > 0 replaces
+        the fixed schedule by the automatic rule)."""
+        tasks = sorted(self.expand.value)
+        values = {**self.base, "lr_trick": self.lr_trick.value, "head_rule": self.head_rule.value}
+        if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls only
+            return {**values, "method": self.method.value, "data": {**values.get("data", {}), "n_tasks": self.n_tasks}}
+        dynamicnn = {"kd_head": self.kd_head.value, "ce_on": self.ce_on.value}  # DynamicNN's method_params
+        if self.threshold.value > 0:
+            values.update({"method": "combined", "method_params": {**dynamicnn, "expand_threshold": float(self.threshold.value)}})
+        else:
+            values.update({"method": "combined" if tasks else "kd", "method_params": {**dynamicnn, "expand_at": tasks}})
+        values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
+        return values
+
+    def configs(self):
+        cfg = from_dict(self.values())
+        return [cfg.replace(seed=s) for s in range(self.seeds.value)]
+
+    def label(self) -> str:
+        if self.method.value != "DynamicNN":
+            return f"method: {self.method.value}"
+        if self.threshold.value > 0:
+            return f"expanded: auto < {self.threshold.value:.2f}"
+        tasks = sorted(self.expand.value)
+        return "expanded: " + (",".join(map(str, tasks)) if tasks else "none")
+
+    # ------------------------------------------------------------------ actions
+    def refresh(self) -> bool:
+        """Show the selection from the cache; returns whether it was there."""
+        dynamicnn = self.method.value == "DynamicNN"
+        for w in (self.expand, self.threshold, self.kd_head, self.ce_on):
+            w.disabled = not dynamicnn
+        try:
+            configs = self.configs()
+        except DynnnError as e:
+            self.train_button.disabled = True
+            self.status.value = f"invalid selection: {e}"
+            return False
+        results = [cached_result(c, self.runs_dir) for c in configs]
+        missing = sum(r is None for r in results)
+        if missing:
+            self.train_button.disabled = False
+            self.status.value = f"{self.label()} | {missing} run(s) not trained yet: press Train"
+            return False
+        self._show(results)
+        return True
+
+    def train(self) -> bool:
+        """Train what the selection lacks; on failure the status shows the error and Train is enabled again."""
+        self.train_button.disabled = True
+        self.status.value = f"{self.label()} | training..."
+        try:
+            results = run_many(self.configs(), self.runs_dir, jobs=self.jobs, progress=True)
+        except Exception as e:  # noqa: BLE001 - the widget must recover whatever went wrong
+            self.status.value = f"{self.label()} | training failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            self.train_button.disabled = False
+            return False
+        self._show(results)
+        return True
+
+    def _show(self, results) -> None:
+        agg = aggregate([r.matrix for r in results])
+        mean, std = agg["matrix_mean"], agg["matrix_std"]
+        fresh = viz.heatmap(mean, std, results[0].task_names, title=self._title(agg))
+        trace = fresh.data[0]
+        with _batch(self.fig):
+            self.fig.data[0].z = trace.z
+            self.fig.data[0].text = trace.text
+            self.fig.data[0].customdata = trace.customdata
+            self.fig.layout.title.text = fresh.layout.title.text
+        rows = [["metric", "mean ± std"]] + [[viz.METRIC_LABELS[k], pm(m, s)] for k, (m, s) in agg["metrics"].items()]
+        routing = [float(np.nanmean(r.routing[-1])) for r in results if r.routing is not None]
+        if routing:
+            rows.append(["routing acc. (final row)", f"{np.mean(routing) * 100:.2f}"])
+        heads = sorted({tuple(r.task_heads) for r in results})
+        rows.append(["head per task", "; ".join(str(list(h)) for h in heads)])
+        self.summary.value = html_table(rows)
+        self.train_button.disabled = True
+        self.status.value = self.label()
+
+    def _title(self, agg) -> str:
+        m, s = agg["metrics"]["overall"]
+        return (f"{self.label()} | square {m * 100:.2f} ± {s * 100:.2f} ({agg['n_seeds']} seed(s), "
+                f"head rule {self.head_rule.value})")
+
+
+class _batch:
+    """fig.batch_update() for a FigureWidget, a no-op context for a plain Figure."""
+
+    def __init__(self, fig):
+        self.ctx = fig.batch_update() if hasattr(fig, "batch_update") else None
+
+    def __enter__(self):
+        return self.ctx.__enter__() if self.ctx else None
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc) if self.ctx else False

@@ -1,0 +1,92 @@
+"""Plan every run ``make all`` needs, then train the union once.
+
+    python -m dynnn_lib.workbench.plan params/default.yaml [--seeds 5] [--instances 0 1] [--jobs 2] [--dry-run]
+
+The reproduction, the fidelity report (five paper variants and V2', ``--seeds`` seeds on each benchmark
+instance) and the notebooks (their studies with the parameters of ``params/default.yaml``) are collected
+first; configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, so that
+the later phases only read the run cache.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
+
+
+
+def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None
+                  ) -> list[RunConfig]:
+    """The fidelity report's runs (the five headline variants, V2', the automatic rule) for seeds 0..seeds-1 on every
+    benchmark instance (data.data_seed); the reproduction uses the same runs on instance 0."""
+    from dynnn_lib.experiments.fidelity import plan as fidelity_plan
+
+    return [c for cfgs in fidelity_plan(base, seeds, instances).values() for c in cfgs]
+
+
+def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
+    """The runs the notebooks' studies make with these batch parameters (see params/default.yaml)."""
+    from dynnn_lib.workbench.batch import plan as notebook_plan
+
+    out = []
+    for path, p in notebook_plan(params).items():
+        if path.stem not in NOTEBOOK_STUDIES:
+            continue
+        study, names = NOTEBOOK_STUDIES[path.stem]
+        variants = study(**{k: p[k] for k in names if k in p})
+        base = dict(p.get("base", {}))
+        for ov in variants.values():
+            out += [from_dict({**base, **ov, "seed": s}) for s in range(int(p.get("seeds", 3)))]
+    return out
+
+
+def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
+    seen, out = set(), []
+    for c in configs:
+        if c.key() not in seen:
+            seen.add(c.key())
+            out.append(c)
+    return out
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds of the reproduction and fidelity report")
+    ap.add_argument("--instances", type=int, nargs="+", default=[0, 1], help="benchmark instances (data.data_seed)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--runs-dir", default=None)
+    ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn plan: every run the reports and notebooks need, planned first and trained once."""
+    import time
+
+    import yaml
+
+    from dynnn_lib.engine.cache import cached_result, default_runs_dir
+    from dynnn_lib.engine.executors import run_many
+
+    if args.seeds < 1 or args.jobs < 1:
+        raise ConfigError("--seeds and --jobs must be at least 1")
+    p = Path(args.params)
+    if not p.is_file():
+        raise ConfigError(f"parameter file {p} does not exist")
+    params = yaml.safe_load(p.read_text()) or {}
+    configs = unique(paper_configs(args.seeds, args.instances) + notebook_configs(params))
+    runs_dir = Path(args.runs_dir or default_runs_dir())
+    cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
+    per_run = sum(r.timings.get("total_s", 0.0) for r in cached) / max(len(cached), 1)
+    todo = len(configs) - len(cached)
+    estimate = f"~{todo * per_run / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
+    print(f"{len(configs)} runs planned, {len(cached)} cached, {todo} to train ({estimate} at {args.jobs} jobs)")
+    if args.dry_run:
+        return 0
+    t = time.perf_counter()
+    run_many(configs, runs_dir, jobs=args.jobs, progress=True)
+    print(f"trained {todo} runs in {time.perf_counter() - t:.0f} s")
+    return 0

@@ -1,0 +1,158 @@
+"""The README and docs/: links resolve, documented command lines parse, facts come from the code or a generated
+block (never typed), and the README stays a front door."""
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+GENERATED = ("fidelity", "reproduction", "speed", "baselines", "benchmarks", "sweep-scaling", "layout", "fingerprinted")
+
+
+def _text(p: Path) -> str:
+    return p.read_text()
+
+
+def _code_blocks(text: str) -> list[str]:
+    return re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_relative_link_resolves(doc):
+    prose = re.sub(r"^```.*?^```", "", _text(doc), flags=re.S | re.M)
+    links = re.findall(r"\]\(([^)\s]+)\)", prose)
+    missing = [l for l in links if not re.match(r"[a-z]+://", l)
+               and not (doc.parent / l.split("#")[0]).exists()]
+    assert not missing, f"{doc.name}: links that do not resolve: {missing}"
+
+
+def _command_lines():
+    for doc in DOCS:
+        for block in _code_blocks(_text(doc)):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in line.split("&&"):
+                    part = part.split(" #")[0].strip()
+                    m = re.match(r"^(?:\.venv/bin/)?(dynnn|make|python -m dynnn_lib\.cli)\s+(.*)$", part)
+                    if m:
+                        yield doc.name, m.group(1), m.group(2)
+
+
+COMMANDS = list(_command_lines())
+
+
+def test_the_docs_document_command_lines():
+    assert len(COMMANDS) > 20
+
+
+@pytest.mark.parametrize("doc, tool, args", COMMANDS, ids=[f"{d}: {t} {a}"[:80] for d, t, a in COMMANDS])
+def test_every_documented_command_line_parses(doc, tool, args):
+    if tool == "make":
+        targets = re.findall(r"^([a-z][\w-]*):", _text(ROOT / "Makefile"), flags=re.M)
+        assert args.split()[0] in targets, f"{doc}: make {args}: no such target"
+        return
+    from dynnn_lib.cli import build_parser
+
+    argv = shlex.split(args.replace("<key>", "KEY").replace("<run folder>", "runs/KEY"))
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as e:
+        pytest.fail(f"{doc}: dynnn {args}: does not parse (exit {e.code})")
+
+
+def test_the_readmes_command_table_names_real_subcommands():
+    from dynnn_lib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    named = set(re.findall(r"^\| `dynnn (\S+?)`", _text(ROOT / "README.md"), flags=re.M))
+    named |= set(re.findall(r"`dynnn (\w[\w-]*)`", _text(ROOT / "README.md")))
+    assert named and named <= set(sub.choices), named - set(sub.choices)
+    assert set(sub.choices) <= named, f"subcommands the README's table does not list: {set(sub.choices) - named}"
+
+
+def test_the_readme_is_a_front_door():
+    text = _text(ROOT / "README.md")
+    assert len(text.splitlines()) <= 160
+    assert "## Two commands" in text and "## Where to go next" in text
+    assert text.index("A five-minute tour") < text.index("Where to go next")
+    assert "<!-- BEGIN" not in text  # the measured tables live in docs/, the README links to them
+
+
+def test_every_generated_block_lives_in_exactly_one_document():
+    for name in GENERATED:
+        holders = [p.name for p in DOCS if f"<!-- BEGIN {name} -->" in _text(p) and f"<!-- END {name} -->" in _text(p)]
+        assert len(holders) == 1, f"block {name}: {holders}"
+
+
+def test_the_blocks_that_come_from_the_code_are_current():
+    """`dynnn readme` fills them from the code; a stale one (a folder or a fingerprinted module added) fails here."""
+    from dynnn_lib.reports.readme import code_blocks, fill
+
+    for p in DOCS:
+        text = _text(p)
+        wanted = {k: v for k, v in code_blocks().items() if f"<!-- BEGIN {k} -->" in text}
+        assert fill(text, wanted) == text, f"{p.name}: run `dynnn readme --code-only`"
+
+
+def test_facts_about_the_model_and_the_stream_match_the_code():
+    import torch.nn as nn
+
+    from dynnn_lib.core.config import EMBEDDED_TASKS, DataConfig, RunConfig
+    from dynnn_lib.model.network import build_trunk_and_head
+
+    trunk, head = build_trunk_and_head(RunConfig(pretrained=False), 10)
+    blocks = [m for m in [*trunk.modules(), *head.modules()] if isinstance(m, nn.GroupNorm)]
+    head_blocks = [m for m in head.modules() if isinstance(m, nn.GroupNorm)]
+    words = {2: "two", 3: "three", 4: "four"}
+    method = _text(ROOT / "docs" / "method.md")
+    assert f"`small` ({len(blocks)} GroupNorm conv blocks)" in method
+    assert f"last {words[len(head_blocks)]} conv stages" in method
+    readme = " ".join(_text(ROOT / "README.md").split())
+    d = DataConfig()
+    assert f"{EMBEDDED_TASKS} tasks of {d.n_classes} generated objects" in readme
+    assert f"{len(list((ROOT / 'notebooks').glob('[0-9]*.py')))} tutorial notebooks" in readme
+    bench = " ".join(_text(ROOT / "docs" / "benchmark.md").split())
+    for fact in (f"{d.n_classes} object classes", f"rendered at {d.image_size}×{d.image_size}",
+                 f"The {EMBEDDED_TASKS} tasks", f"{d.train_per_class} training and {d.test_per_class} test images"):
+        assert fact in bench, fact
+
+
+def test_the_documented_defaults_are_the_codes():
+    """docs/method.md's table of open choices: each default is the one RunConfig, DataConfig or DynamicNN's Params
+    holds (a typed number that drifted from the code fails here)."""
+    import dataclasses
+
+    from dynnn_lib.core.config import DataConfig, RunConfig
+    from dynnn_lib.methods.dynamicnn import Params
+
+    defaults = {**{f"data.{k}": v for k, v in dataclasses.asdict(DataConfig()).items()},
+                **dataclasses.asdict(Params()), **{k: v for k, v in RunConfig().to_dict().items() if k != "data"}}
+    method = _text(ROOT / "docs" / "method.md")
+    rows = re.findall(r"^\| (`[\w.]+`(?:, `[\w.]+`)*) \| `?([^|`]+?)`?(?: \(.*?\))? \|", method, flags=re.M)
+    checked = 0
+    for names, value in rows:
+        names = re.findall(r"`([\w.]+)`", names)
+        if not all(n in defaults for n in names):
+            continue
+        values = [v.strip() for v in value.split(",")]
+        for n, v in zip(names, values):
+            expected = defaults[n]
+            shown = {True: "true", False: "false"}.get(expected, str(expected)) if isinstance(expected, bool) \
+                else str(expected)
+            assert v == shown, f"docs/method.md says {n} defaults to {v}; the code: {expected!r}"
+            checked += 1
+    assert checked >= 10
+    cfg = RunConfig()
+    assert (f"lr {cfg.base_lr}" in method and f"base {cfg.base_epochs} epochs @{list(cfg.base_milestones)}" in method
+            and f"incremental {cfg.inc_epochs} epochs @{list(cfg.inc_milestones)}" in method), "the optimiser row"
+
+
+def test_timing_blocks_say_which_machine_and_that_machines_differ():
+    for p in DOCS:
+        text = _text(p)
+        if any(f"<!-- BEGIN {b} -->" in text for b in ("speed", "sweep-scaling")):
+            assert "CPU model and family" in text and "up to 4x" in text, p.name
+    from dynnn_lib.core.fingerprint import machine_line
+
+    assert "family" in machine_line(1)

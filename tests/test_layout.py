@@ -1,0 +1,103 @@
+"""The package's shape: folders by purpose, imports one way (no circle between modules, no folder importing a
+folder above it), read from the code's own import statements (module level and inside functions alike)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "dynnn_lib"
+# bottom to top: a folder may import only folders before it in this list (and itself)
+LAYERS = ("core", "data", "model", "evaluation", "methods", "engine", "reports", "experiments", "workbench", "cli")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in PKG.rglob("*.py"):
+        parts = list(p.relative_to(PKG).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(["dynnn_lib", *parts])] = p
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package's modules that `name` imports (a name imported from a package counts as its submodule when
+    one exists by that name)."""
+    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
+            target = ".".join(x for x in (base, node.module or "") if x)
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                out.add(sub if sub in modules else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m in modules and m != name}
+
+
+def _graph():
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def test_no_import_circle_in_the_package():
+    graph = _graph()
+    state, stack, circles = {}, [], []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                circles.append(stack[stack.index(n):] + [n])
+            elif n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_folder_imports_only_the_folders_below_it():
+    upward = [f"{m} -> {n}" for m, deps in _graph().items() for n in deps
+              if _layer(m) is not None and _layer(n) is not None and _layer(n) > _layer(m)]
+    assert not upward, "imports that run up: " + ", ".join(sorted(upward))
+
+
+@pytest.mark.parametrize("folder", [p for p in sorted(PKG.iterdir()) if p.is_dir() and (p / "__init__.py").exists()],
+                         ids=lambda p: p.name)
+def test_every_folder_says_what_lives_there(folder):
+    doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
+    assert doc and len(doc.split()) >= 20, f"{folder.name}/__init__.py needs a docstring saying what lives there"
+    assert {p.parent.name for p in PKG.glob("*/__init__.py")} | {"cli"} >= set(LAYERS) - {"cli"}
+
+
+def test_nothing_outside_dynamicnns_package_names_its_parameters():
+    """DynamicNN is a method like the others: the generic layers never name its parameters (the experiments,
+    which describe DynamicNN's variants, and the explorer, its own controls, may)."""
+    from dataclasses import fields
+
+    from dynnn_lib.methods.dynamicnn import Params
+
+    names = {f.name for f in fields(Params)}
+    generic = ("core", "data", "model", "evaluation", "engine", "reports")
+    leaks = []
+    for p in PKG.rglob("*.py"):
+        rel = p.relative_to(PKG)
+        if rel.parts[0] in generic or rel.parts[0] in ("methods",) and rel.parts[1] != "dynamicnn":
+            for node in ast.walk(ast.parse(p.read_text())):
+                word = node.attr if isinstance(node, ast.Attribute) else node.value if isinstance(node, ast.Constant) \
+                    else node.id if isinstance(node, ast.Name) else None
+                if isinstance(word, str) and word in names:
+                    leaks.append(f"{rel}:{node.lineno} {word}")
+    assert not leaks, "DynamicNN's parameters named outside its package: " + ", ".join(leaks)
