@@ -46,9 +46,11 @@ baselines: setup
 	$(PY) -m dynnn_lib.cli baselines --seeds 3 --jobs $(JOBS) --no-progress --out reports
 
 # side-by-side benchmarks vs Avalanche and a bare PyTorch loop (installs the [bench] extra); see benchmarks/compare.py
+# (3 seeds, one thread per run, one run at a time: about 1.5 h on a 2-core Intel Xeon family 6; make readme after it)
+BENCH_SEEDS ?= 3
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) benchmarks/compare.py --seeds $(SEEDS)
+	$(PY) benchmarks/compare.py --seeds $(BENCH_SEEDS) --threads 1
 
 # throughput ours vs a bare loop vs Avalanche Naive, per-run time of each method, make all's phases (reports/speed.md)
 speed: setup
