@@ -86,3 +86,19 @@ def test_calibrate_errors_are_one_line(tmp_path, capsys, argv, message):
     assert main(["calibrate", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):
+    """A trial left RUNNING by a killed process is failed and its values queued again on the next call."""
+    import optuna
+
+    cal = Calibration(trials=1, seeds=1, base=TINY9, jobs=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path),
+                      progress=False, knobs=("weak_gain",))
+    url = f"sqlite:///{(tmp_path / 'calibration.db').resolve()}"
+    study = optuna.create_study(storage=url, study_name=cal.study_name(), direction="minimize")
+    study.ask({"weak_gain": optuna.distributions.FloatDistribution(0.1, 0.7)})   # then the process "dies"
+    left = study.trials[0].params["weak_gain"]
+    data = calibrate(Calibration(**{**cal.__dict__, "trials": 1}))
+    states = [t.state.name for t in optuna.load_study(study_name=cal.study_name(), storage=url).trials]
+    assert states[0] == "FAIL" and "COMPLETE" in states
+    assert data["after"]["values"]["weak_gain"] == left      # the re-queued values were the ones evaluated

@@ -184,7 +184,7 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
                                 load_if_exists=True, sampler=sampler, pruner=pruner)
     TS = optuna.trial.TrialState
     for t in study.get_trials(deepcopy=False, states=(TS.RUNNING,)):  # a killed calibration: run them again
-        study._storage.set_trial_state_values(t._trial_id, state=TS.FAIL)
+        study.tell(t.number, state=TS.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
     if not study.trials:
         study.enqueue_trial({k: v for k, v in default_values().items() if k in cal.knobs})  # trial 0: today's stream
