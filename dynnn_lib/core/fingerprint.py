@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # modules whose code changes a run's numbers whatever the method (reports, experiments, the workbench and the CLI do
 # not); each method's own modules are fingerprinted per run (method_fingerprint), so editing lwf.py retrains only
 # LwF and editing methods/dynamicnn/ only expand, kd and combined
-RESULT_MODULES = ("core/config.py", "model/network.py", "model/build.py", "model/pretrain.py", "methods/__init__.py",
+RESULT_MODULES = ("core/config.py", "core/streams.py", "model/network.py", "model/build.py", "model/pretrain.py", "methods/__init__.py",
                   "methods/base.py", "methods/training.py", "evaluation/routing.py", "evaluation/outputs.py",
                   "engine/runner.py", "data/stream.py", "data/load.py", "data/synthetic.py", "data/openloris.py")
 
@@ -40,7 +40,7 @@ def _normalised(path: Path) -> str:
         return src
 
 
-PRETRAIN_MODULES = ("model/network.py", "model/pretrain.py", "data/synthetic.py")
+PRETRAIN_MODULES = ("model/network.py", "model/pretrain.py", "core/streams.py", "data/synthetic.py")
 
 
 @functools.lru_cache(maxsize=None)
