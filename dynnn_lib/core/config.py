@@ -100,7 +100,7 @@ class DataConfig:
         _choice("data.source", self.source, DATA_SOURCES)
         if self.source != "synthetic" and not self.root:
             raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
-        self._check_stream()
+        stream_tasks = self._check_stream()
         if self.source == "openloris-benchmark1":
             if self.factor is None:
                 raise ConfigError("data.source='openloris-benchmark1' needs data.factor: one of " + ", ".join(FACTORS)
@@ -115,7 +115,7 @@ class DataConfig:
             _positive("data.n_tasks", self.n_tasks, int)
             if self.n_tasks < 2:
                 raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
-            if self.source == "synthetic" and self.n_tasks == len(load_spec(self.stream)):
+            if self.n_tasks == stream_tasks:
                 object.__setattr__(self, "n_tasks", None)  # "all of them" is the same experiment as None: one key
         _positive("data.image_size", self.image_size, int)
         if self.image_size < 16:
@@ -129,29 +129,31 @@ class DataConfig:
             raise ConfigError(f"data.data_seed={self.data_seed!r} must be a non-negative integer")
 
 
-    def _check_stream(self) -> None:
-        protocol = {"openloris-benchmark1": f"benchmark1-{self.factor}", "openloris-benchmark2": "benchmark2"}
+    def _check_stream(self) -> int | None:
+        """Validate data.stream and data.generator; the generated stream's task count (None for real data)."""
         if self.source == "synthetic":
             object.__setattr__(self, "stream", self.stream or "round1")
-            load_spec(self.stream)  # a bad preset name or file: one line
+            n_tasks = len(load_spec(self.stream))  # a bad preset name or file: one line
             if not isinstance(self.generator, Mapping):
                 raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
             object.__setattr__(self, "generator", dataclasses.asdict(build_dataclass(Knobs, self.generator, "data.generator.")))
-            return
+            return n_tasks
         if self.generator:
             raise ConfigError(f"data.generator only applies to data.source='synthetic', not {self.source!r}; drop it")
-        if self.source in protocol and self.stream is not None:
-            if self.source == "openloris-benchmark1" and self.factor is None and self.stream.startswith("benchmark1-"):
-                object.__setattr__(self, "factor", self.stream[len("benchmark1-"):])
-                _choice("data.factor", self.factor, FACTORS)
-                protocol["openloris-benchmark1"] = self.stream
-            if self.stream != protocol[self.source]:
-                raise ConfigError(f"data.stream={self.stream!r} does not match data.source={self.source!r} "
-                                  f"(which reads {protocol[self.source]})")
-            object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
-        elif self.stream is not None:
+        if self.stream is None:
+            return None
+        if self.source not in ("openloris-benchmark1", "openloris-benchmark2"):
             raise ConfigError(f"data.stream={self.stream!r} applies to the generated stream and the current "
                               f"layout's protocols, not to data.source={self.source!r}")
+        if self.source == "openloris-benchmark1" and self.factor is None and self.stream.startswith("benchmark1-"):
+            object.__setattr__(self, "factor", self.stream[len("benchmark1-"):])  # --stream names the factor
+            _choice("data.factor", self.factor, FACTORS)
+        reads = f"benchmark1-{self.factor}" if self.source == "openloris-benchmark1" else "benchmark2"
+        if self.stream != reads:
+            raise ConfigError(f"data.stream={self.stream!r} does not match data.source={self.source!r} "
+                              f"(which reads {reads})")
+        object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
+        return None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def load_stream(cfg: DataConfig) -> Stream:
 def _synthetic_stream(cfg: DataConfig) -> Stream:
     spec = load_spec(cfg.stream or "round1")
     tasks_spec = spec.tasks[: cfg.n_tasks or len(spec)]
-    knobs = synthetic.Knobs(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.generator.items()})
+    knobs = synthetic.Knobs(**cfg.generator)  # DataConfig stored it complete and validated
     key_body = {"v": synthetic.GENERATOR_VERSION, "spec": [dict(t.factors) for t in tasks_spec],
                 "n_classes": cfg.n_classes, "size": cfg.image_size, "train": cfg.train_per_class,
                 "test": cfg.test_per_class, "seed": cfg.data_seed}
