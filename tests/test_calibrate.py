@@ -56,6 +56,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert data["trials"] == 3 and data["before"]["trial"] == 0
     assert data["before"]["values"]["weak_gain"] == 0.3 and data["before"]["values"]["base_photometric"] == 0.0
     assert data["after"]["rmse_calibration"] <= data["before"]["rmse_calibration"]
+    assert data["history"][1]["params"] == {"weak_gain": 0.5, "complex_other_classes": False}  # the hand-made point
     n_runs = len(list(runs.glob("*/result.json")))
     # a second call with a larger budget continues the same study: 3 old trials + 1 new
     again = calibrate(Calibration(**{**cal.__dict__, "trials": 4}))
