@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make all    set up .venv, plan every run the reports and notebooks need and train the union once
 #               (5 seeds x 2 benchmark instances for the fidelity report), then the reproduction tables per head
-#               rule, the fidelity report (paired 95 % intervals), and every notebook headless into reports/;
+#               rule, the fidelity report (paired 95 % intervals) on the calibrated stand-in and the one before it,
+#               the calibration report (the committed fit re-measured), and every notebook headless into reports/;
 #               each phase is timed into reports/phases.json
 #   make test   set up .venv and run the test suite
 VENV ?= .venv
@@ -10,14 +11,17 @@ SEEDS ?= 5
 JOBS ?= 2
 
 INSTANCES ?= 0 1
+# the fidelity report's stand-ins: the calibrated default and the stream before the calibration, side by side
+STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 
-.PHONY: all setup browser-deps train reproduce fidelity notebooks baselines test nbval-refs bench speed readme lab clean
+.PHONY: all setup browser-deps train reproduce fidelity calibration calibrate notebooks baselines test nbval-refs bench speed readme lab clean
 all:
 	@$(PHASE) setup -- $(MAKE) --no-print-directory setup
 	@$(PHASE) train -- $(MAKE) --no-print-directory train
 	@$(PHASE) reproduce -- $(MAKE) --no-print-directory reproduce
 	@$(PHASE) fidelity -- $(MAKE) --no-print-directory fidelity
+	@$(PHASE) calibration -- $(MAKE) --no-print-directory calibration
 	@$(PHASE) notebooks -- $(MAKE) --no-print-directory notebooks
 	@echo "phase timings: reports/phases.json"
 
@@ -32,14 +36,26 @@ $(VENV)/.installed: pyproject.toml
 
 # every run of the phases below, planned first and trained once (two at a time); later phases read the cache
 train: setup
-	$(PY) -m dynnn_lib.cli plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS)
+	$(PY) -m dynnn_lib.cli plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --streams $(STANDINS) --jobs $(JOBS)
 
 reproduce: setup
 	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS) --no-progress
 
 fidelity: setup
-	$(PY) -m dynnn_lib.cli fidelity --seeds $(SEEDS) --instances $(INSTANCES) --jobs $(JOBS) --out reports >/dev/null
-	@echo "wrote reports/fidelity.md, fidelity.html and fidelity.json"
+	$(PY) -m dynnn_lib.cli fidelity --seeds $(SEEDS) --instances $(INSTANCES) --streams $(STANDINS) --jobs $(JOBS) --out reports >/dev/null
+	@echo "wrote reports/fidelity.md|html|json (the default stand-in), fidelity-round1.* and standins.md|json (both side by side)"
+
+# the committed fit (core/streams.py CALIBRATED) re-measured against round1 from the fidelity runs, with the search
+# history of params/calibration.json: reports/calibration.md|html|json
+calibration: setup
+	$(PY) -m dynnn_lib.cli calibrate --evaluate --seeds $(SEEDS) --jobs $(JOBS) --out reports --no-progress
+
+# the search itself (hours on 2 cores: a trial is a finetune and a V2' run per seed); adopt a fit by copying its
+# values into core/streams.py CALIBRATED and reports/calibration.json to params/calibration.json (docs/benchmark.md)
+CAL_TRIALS ?= 30
+CAL_SEEDS ?= 1
+calibrate: setup
+	$(PY) -m dynnn_lib.cli calibrate --trials $(CAL_TRIALS) --seeds $(CAL_SEEDS) --jobs $(JOBS) --out reports
 
 # DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over 3 seeds
 baselines: setup

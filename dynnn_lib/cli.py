@@ -64,8 +64,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-source", choices=list(DATA_SOURCES))
     p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
     p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
-    p.add_argument("--stream", help="the tasks: round1 (default), benchmark1-<factor>, benchmark2 or a YAML file "
-                                    "(data/streams.py); generator knobs: --set data.generator.weak_gain=0.2")
+    p.add_argument("--stream", help="the generated stream: round1-calibrated (default), round1 (as before the "
+                                    "calibration), benchmark1-<factor>, benchmark2 or a YAML file (core/streams.py); "
+                                    "generator knobs: --set data.generator.weak_gain=0.2")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
     p.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")

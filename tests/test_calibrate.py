@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from dynnn_lib.experiments import paper
-from dynnn_lib.experiments.calibrate import Calibration, calibrate, calibration_entries, calibration_error, held_out
+from dynnn_lib import ConfigError
+from dynnn_lib.core.fingerprint import cpu
+from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
+from dynnn_lib.experiments.calibrate import (SPACE, Calibration, calibrate, calibration_entries, calibration_error,
+                                             evaluate, held_out, knob_table, rmse_table, write_report)
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -76,6 +80,20 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert "held out: RMSE, V2' off-diagonal (36), a prediction" in md and "## Search history" in md
     assert "| DynamicNN (expand@1) + LR trick | 96.83 |" in md and set(body["variants"]) == set(paper.PAPER_SCORES)
     assert "plotly" in (out / "calibration.html").read_text()
+    assert body["machine"].startswith(cpu()["model"]) and body["wall_minutes"] > 0 and body["jobs"] == 1
+
+    # make all's report: the committed fit re-measured against round1 (here with the record just written)
+    data = evaluate(seeds=2, jobs=1, runs_dir=str(runs), base=TINY9, progress=False, record=out / "calibration.json")
+    assert data["before"]["stream"] == "round1" and data["after"]["stream"] == "round1-calibrated"
+    assert data["after"]["values"]["weak_gain"] == load_spec(DEFAULT_STREAM).knobs().weak_gain and data["trials"] == body["trials"]
+    assert data["before"]["rmse_calibration"] != data["after"]["rmse_calibration"]
+    assert set(data["variants"]) == set(paper.PAPER_SCORES) and data["search"]["seeds"] == 2
+    write_report(data, out)
+    md = (out / "calibration.md").read_text()
+    assert "Re-measured here on instance 0 (data_seed 0), seeds 0..1" in md
+    assert list(rmse_table(data).index)[-1].startswith("held out") and len(knob_table()) == len(SPACE)
+    with pytest.raises(ConfigError, match="no calibration record"):
+        evaluate(seeds=1, record=tmp_path / "none.json")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -98,11 +98,26 @@ def test_claims_are_judged_from_the_numbers():
     # one seed: nothing paired is decided
     one = {0: _instance(ft, good, v2, seeds=1)}
     assert {c.overall for c in fidelity.claims(one) if c.kind == "paired"} == {"inconclusive"}
+    return both, bad
+
+
+def test_the_stand_ins_side_by_side_say_which_claims_depend_on_the_stand_in(tmp_path):
+    both, bad = test_claims_are_judged_from_the_numbers()
+    path = fidelity.standins_report({"round1-calibrated": fidelity.claims(both), "round1": fidelity.claims(bad)},
+                                    [0, 1], tmp_path)
+    md, body = path.read_text(), json.loads((tmp_path / "standins.json").read_text())
+    assert body["streams"] == ["round1-calibrated", "round1"] and len(body["claims"]) == len(fidelity.claims(both))
+    by = {c["claim"]: c for c in body["claims"]}
+    assert by[ORDERING]["overall"] == {"round1-calibrated": "held", "round1": "inconclusive"}
+    assert by[ORDERING]["depends_on_standin"] and not by[FORGETS]["depends_on_standin"]
+    n_dep = sum(c["depends_on_standin"] for c in body["claims"])
+    assert f"depends on the stand-in: {n_dep} of {len(body['claims'])} do" in md
+    assert f"| {ORDERING} |" in md and "| round1-calibrated: Δ [95 % CI] per instance; verdict |" in md
 
 
 def test_report_from_real_runs(tmp_path):
-    path = fidelity.build(BASE, seeds=2, jobs=1, runs_dir=tmp_path / "runs", out_dir=tmp_path / "reports",
-                          progress=False, instances=(0, 1))
+    [path] = fidelity.build(BASE, seeds=2, jobs=1, runs_dir=tmp_path / "runs", out_dir=tmp_path / "reports",
+                            progress=False, instances=(0, 1))
     md = path.read_text()
     assert md.startswith("Machine: ") and " cores, 1 torch thread per run; generated " in md.splitlines()[0]
     assert "| lower-triangle mean | 92.65 |" in md and "| BWT (final row) | -4.87 |" in md

@@ -1,4 +1,5 @@
 """Streams as data (data/streams.py) and the generator's knobs (data/synthetic.Knobs)."""
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import yaml
 from dynnn_lib import ConfigError, from_dict
 from dynnn_lib.core.config import DataConfig
 from dynnn_lib.data import load_stream
-from dynnn_lib.core.streams import PRESETS, load_spec
+from dynnn_lib.core import streams
+from dynnn_lib.core.streams import PRESETS, Knobs, load_spec
 
 SMALL = {"n_classes": 3, "train_per_class": 4, "test_per_class": 2}
 
@@ -23,11 +25,11 @@ def _frozen_generator():
     return mod
 
 
-def test_the_default_stream_is_round1_generated_bit_for_bit_as_before(tmp_path):
+def test_round1_is_generated_bit_for_bit_as_before(tmp_path):
     """Same process, same CPU: the default knobs and the round1 preset give exactly the old generator's images."""
     old = _frozen_generator()
-    stream = load_stream(DataConfig(cache_dir=str(tmp_path), **SMALL))
-    assert DataConfig().stream == "round1" and len(stream) == len(old.ROUND1_STREAM) == 9
+    stream = load_stream(DataConfig(cache_dir=str(tmp_path), stream="round1", **SMALL))
+    assert len(stream) == len(old.ROUND1_STREAM) == 9
     for t, factors in enumerate(old.ROUND1_STREAM):
         tx, ty = old.generate_task(factors, 3, 4, 32, 0, salt=2 * t)
         vx, vy = old.generate_task(factors, 3, 2, 32, 0, salt=2 * t + 1)
@@ -38,7 +40,7 @@ def test_the_default_stream_is_round1_generated_bit_for_bit_as_before(tmp_path):
 
 
 def test_presets_follow_the_datasets_protocols():
-    assert set(PRESETS) == {"round1", "benchmark2", *(f"benchmark1-{f}" for f in
+    assert set(PRESETS) == {"round1-calibrated", "round1", "benchmark2", *(f"benchmark1-{f}" for f in
                                                        ("clutter", "illumination", "occlusion", "pixel"))}
     b1 = load_spec("benchmark1-occlusion")
     assert len(b1) == 9
@@ -94,16 +96,16 @@ def test_stream_names_are_checked_and_match_the_real_protocols():
         DataConfig(source="openloris-benchmark2", root="/data", generator={"weak_gain": 0.2})
 
 
-def test_knobs_are_typed_stored_complete_and_change_what_they_name(tmp_path):
-    cfg = DataConfig(cache_dir=str(tmp_path), generator={"weak_gain": 0.15}, **SMALL)
-    assert cfg.generator["weak_gain"] == 0.15 and cfg.generator["strong_gain"] == 1.3   # every default filled in
-    assert len(cfg.generator) <= 15
-    base = load_stream(DataConfig(cache_dir=str(tmp_path), **SMALL))
+def test_knobs_are_typed_and_change_what_they_name(tmp_path):
+    cfg = DataConfig(cache_dir=str(tmp_path), stream="round1", generator={"weak_gain": 0.15}, **SMALL)
+    assert cfg.knobs().weak_gain == 0.15 and cfg.knobs().strong_gain == 1.3   # the others keep their defaults
+    assert len(dataclasses.fields(Knobs)) <= 15
+    base = load_stream(DataConfig(cache_dir=str(tmp_path), stream="round1", **SMALL))
     dim = load_stream(cfg)
     for t, task in enumerate(base.tasks):  # only weak-light tasks (3 and 8 of round 1) change
         assert torch.equal(task.train_x, dim.tasks[t].train_x) == (task.factors["illumination"] != "weak"), t
     assert dim.tasks[3].train_x.float().mean() < base.tasks[3].train_x.float().mean()
-    assert from_dict({"data": cfg.__dict__ | {"cache_dir": None}}).key() != from_dict({"data": SMALL}).key()
+    assert from_dict({"data": cfg.__dict__ | {"cache_dir": None}}).key() != from_dict({"data": {**SMALL, "stream": "round1"}}).key()
     for bad, message in [({"weak_gain": 0}, "data.generator.weak_gain=0 must be a gain in"),
                          ({"strong_cast": [1, 1]}, "data.generator.strong_cast=(1, 1) must be three RGB gains"),
                          ({"weak_light": 0.2}, "unknown parameter data.generator.weak_light")]:
@@ -127,3 +129,45 @@ def test_photometric_augmentation_of_task_0_is_a_documented_training_knob():
     assert a.base_key() != b.base_key() and a.replace(inc_epochs=2).base_key() == a.base_key()
     with pytest.raises(ConfigError, match=r"base_photometric=1.5 must be a strength in \[0, 1\)"):
         tiny(base_photometric=1.5)
+
+
+def test_the_default_stand_in_is_round1_rendered_with_the_fitted_knobs(tmp_path):
+    """round1-calibrated (the default) = round1's tasks + the knobs and task-0 augmentation dynnn calibrate fitted;
+    round1 stays what it was (default knobs, no augmentation)."""
+    assert DataConfig().stream == "round1-calibrated"
+    cal, old = load_spec("round1-calibrated"), load_spec("round1")
+    CALIBRATED = yaml.safe_load((Path(streams.__file__).parent / "round1_calibrated.yaml").read_text())["generator"]
+    assert [t.factors for t in cal.tasks] == [t.factors for t in old.tasks]
+    assert [t.name for t in cal.tasks] == [t.name for t in old.tasks]
+    assert cal.knobs() == Knobs(**CALIBRATED) != old.knobs() == Knobs()
+    assert from_dict({}).task0_photometric() == cal.base_photometric > 0
+    assert from_dict({"data": {"stream": "round1"}}).task0_photometric() == 0.0
+    assert from_dict({"base_photometric": 0.0}).task0_photometric() == 0.0          # an explicit value wins
+    assert from_dict({"data": {"source": "openloris-round1", "root": "/x"}}).task0_photometric() == 0.0
+    a = load_stream(DataConfig(cache_dir=str(tmp_path), **SMALL))
+    b = load_stream(DataConfig(cache_dir=str(tmp_path), stream="round1", generator=CALIBRATED, **SMALL))
+    assert all(torch.equal(x.train_x, y.train_x) for x, y in zip(a.tasks, b.tasks))  # the same pixels
+    # switching the stream of a configuration carries no knobs of the old one over
+    moved = from_dict({}).replace(data={"stream": "round1"})
+    assert moved.data.knobs() == Knobs() and moved.task0_photometric() == 0.0
+
+
+def test_a_stream_file_carries_knobs_and_augmentation_and_its_content_is_in_the_key(tmp_path):
+    path = tmp_path / "mine.yaml"
+    body = {"tasks": [{"illumination": "weak"}, {"clutter": "complex"}], "generator": {"weak_gain": 0.5,
+            "weak_cast": [1, 1, 1]}, "base_photometric": 0.2}
+    path.write_text(yaml.safe_dump(body))
+    cfg = from_dict({"data": {"stream": str(path), **SMALL}})
+    assert cfg.data.knobs().weak_gain == 0.5 and cfg.data.knobs().weak_cast == (1, 1, 1)
+    assert cfg.task0_photometric() == 0.2
+    assert from_dict({"data": {"stream": str(path), "generator": {"weak_gain": 0.6}, **SMALL}}).data.knobs().weak_gain == 0.6
+    key = cfg.key()
+    path.write_text(yaml.safe_dump({**body, "generator": {"weak_gain": 0.4}}))   # same path, other content
+    assert from_dict({"data": {"stream": str(path), **SMALL}}).key() != key
+    for bad, message in [({**body, "generator": {"weak_light": 1}}, "unknown parameter data.generator.weak_light"),
+                         ({**body, "generator": [1]}, "'generator' must be a mapping"),
+                         ({**body, "base_photometric": 2}, "base_photometric=2 must be a strength")]:
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match=message) as e:
+            DataConfig(stream=str(path))
+        assert str(path) in str(e.value) and "\n" not in str(e.value)

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.registry import get_method, is_retired_default, retired
-from dynnn_lib.core.streams import ROUND1_STREAM, Knobs, load_spec
+from dynnn_lib.core.streams import DEFAULT_STREAM, ROUND1_STREAM, Knobs, check_photometric, load_spec
 
 DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
 EMBEDDED_TASKS = len(ROUND1_STREAM)  # the embedded default stream's length (core/streams.py)
@@ -62,13 +62,15 @@ class DataConfig:
         ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
         (all four factors in sequence, 12 tasks: one per factor and level); see data/openloris.py.
     n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
-    stream: the generated stream's tasks (data/streams.py): ``round1`` (the default: the challenge's round-1
-        batches), ``benchmark1-<factor>`` (one factor's 3 levels x 3 segments), ``benchmark2`` (12 tasks, each
+    stream: the generated stream (core/streams.py): ``round1-calibrated`` (the default: the challenge's round-1
+        batches rendered with the knobs fitted to the paper's matrices), ``round1`` (the same tasks as generated
+        before the calibration), ``benchmark1-<factor>`` (one factor's 3 levels x 3 segments), ``benchmark2`` (12 tasks, each
         factor's levels in sequence) or the path of a YAML file of your own. With the real current layout,
         ``benchmark1-<factor>`` / ``benchmark2`` name the same protocol as ``openloris-benchmark1`` (with
         ``factor``) / ``openloris-benchmark2``, so the two run with the same command but for the data source.
-    generator: the generator's strengths per factor level (data/synthetic.py ``Knobs``; unset ones keep their
-        defaults, the constants the embedded stream always had); stored with every default filled in.
+    generator: knob values over the stream's own (core/streams.py ``Knobs``: the generator's strengths per factor
+        level; a knob neither sets keeps its default, the constants ``round1`` was always generated with). Stored
+        as given; :meth:`knobs` resolves them, and the run key covers the stream spec, so both are in it.
     factor: openloris-benchmark1 only: clutter | illumination | occlusion | pixel.
     decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
         on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
@@ -81,7 +83,7 @@ class DataConfig:
     source: str = "synthetic"
     root: str | None = None
     n_tasks: int | None = None
-    stream: str | None = None        # synthetic: None = "round1"; see data/streams.py
+    stream: str | None = None        # synthetic: None = DEFAULT_STREAM; see core/streams.py
     generator: Mapping[str, Any] = field(default_factory=dict)
     image_size: int = 32
     resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
@@ -132,12 +134,14 @@ class DataConfig:
     def _check_stream(self) -> int | None:
         """Validate data.stream and data.generator; the generated stream's task count (None for real data)."""
         if self.source == "synthetic":
-            object.__setattr__(self, "stream", self.stream or "round1")
-            n_tasks = len(load_spec(self.stream))  # a bad preset name or file: one line
+            object.__setattr__(self, "stream", self.stream or DEFAULT_STREAM)
+            spec = load_spec(self.stream)  # a bad preset name or file: one line
             if not isinstance(self.generator, Mapping):
                 raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
-            object.__setattr__(self, "generator", dataclasses.asdict(build_dataclass(Knobs, self.generator, "data.generator.")))
-            return n_tasks
+            spec.knobs(self.generator)     # a bad knob: one line
+            object.__setattr__(self, "generator", {k: list(v) if isinstance(v, tuple) else v
+                                                   for k, v in sorted(self.generator.items())})
+            return len(spec)
         if self.generator:
             raise ConfigError(f"data.generator only applies to data.source='synthetic', not {self.source!r}; drop it")
         if self.stream is None:
@@ -154,6 +158,15 @@ class DataConfig:
                               f"(which reads {reads})")
         object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
         return None
+
+    def knobs(self) -> Knobs:
+        """The knobs the generated stream is rendered with: its spec's, then data.generator's."""
+        return load_spec(self.stream or DEFAULT_STREAM).knobs(self.generator)
+
+    def spec_dict(self) -> dict[str, Any] | None:
+        """The generated stream's spec as plain data (its tasks, knobs, task-0 augmentation); None for real data.
+        Part of every run key: editing a stream file or a preset retrains what it shapes."""
+        return load_spec(self.stream or DEFAULT_STREAM).to_dict() if self.source == "synthetic" else None
 
 
 @dataclass(frozen=True)
@@ -201,8 +214,9 @@ class RunConfig:
     lr_gamma: float = 0.1
     lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
     lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
-    base_photometric: float = 0.0    # task 0's "more data augmentation" (kinds not published): photometric jitter
-                                     # strength (brightness, contrast, colour; methods/training.py); 0 = flips only
+    base_photometric: float | None = None  # task 0's "more data augmentation" (kinds not published): photometric
+                                     # jitter strength (brightness, contrast, colour; methods/training.py); 0 = flips
+                                     # only; None = the stream's (round1-calibrated: fitted with its knobs; else 0)
     optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
                                      # keep: Adam's moments and step carried across tasks (Avalanche's default)
     batch_size: int = 32
@@ -227,9 +241,8 @@ class RunConfig:
         _choice("head_rule", self.head_rule, HEAD_RULES)
         _choice("device", self.device, DEVICES)
         _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
-        if isinstance(self.base_photometric, bool) or not isinstance(self.base_photometric, (int, float)) \
-                or not 0 <= self.base_photometric < 1:
-            raise ConfigError(f"base_photometric={self.base_photometric!r} must be a strength in [0, 1), e.g. 0.3")
+        if self.base_photometric is not None:
+            check_photometric(self.base_photometric)
         for name in ("base_epochs", "inc_epochs", "batch_size", "gn_groups"):
             _positive(name, getattr(self, name), int)
         for name in ("base_lr", "inc_lr", "lr_trick_lr", "lr_gamma"):
@@ -258,6 +271,12 @@ class RunConfig:
     # ---------------------------------------------------------------- helpers
     def incremental_lr(self) -> float:
         return self.lr_trick_lr if self.lr_trick else self.inc_lr
+
+    def task0_photometric(self) -> float:
+        """Task 0's photometric augmentation: base_photometric, or the generated stream's when unset."""
+        if self.base_photometric is not None:
+            return float(self.base_photometric)
+        return load_spec(self.data.stream or DEFAULT_STREAM).base_photometric if self.data.source == "synthetic" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -310,7 +329,7 @@ def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
 
     method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
     blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
-                       "threads": threads(),
+                       "threads": threads(), "stream": cfg.data.spec_dict(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -8,8 +8,12 @@ A stream is a :class:`StreamSpec`: an ordered list of tasks, each a name, the le
 (0 = the default viewpoints and backgrounds; 1, 2, ... = other ones, as the dataset's segments of one level
 differ). ``data.stream`` names one:
 
-* ``round1`` - the IROS 2019 challenge's round-1 batches (OpenLORIS-Object page, 2019-07-16; 9 tasks): the
-  embedded default, generated bit for bit as before streams were data;
+* ``round1-calibrated`` - the embedded default: round1's tasks rendered with the knobs ``dynnn calibrate`` fitted
+  to the paper's finetune matrix and V2' diagonal (``core/round1_calibrated.yaml``, experiments/calibrate.py), and task 0
+  trained with the photometric augmentation fitted with them;
+* ``round1`` - the IROS 2019 challenge's round-1 batches (OpenLORIS-Object page, 2019-07-16; 9 tasks) as they
+  were generated before the calibration (the knobs' defaults, no photometric augmentation), bit for bit as before
+  streams were data;
 * ``benchmark1-<factor>`` - the dataset's first protocol for one factor (clutter, illumination, occlusion,
   pixel): its 3 levels x 3 segments, 9 tasks, level by level, segments 1..3 within a level (the order the
   real ``openloris-benchmark1`` layout reads them in, data/openloris.py);
@@ -21,12 +25,18 @@ differ). ``data.stream`` names one:
       tasks:
         - {name: bright, illumination: strong}
         - {name: dark and cluttered, illumination: weak, clutter: complex, segment: 1}
+      generator: {weak_gain: 0.45}     # optional: knobs the stream is rendered with (data.generator wins)
+      base_photometric: 0.2            # optional: task 0's augmentation this stand-in goes with (default 0)
+
+A stream spec is a whole stand-in: its tasks, how strongly the generator renders their factor levels, and the
+task-0 augmentation it was fitted with; the run cache key covers all three (core/config.py).
 
 The class count and split sizes are ``data.n_classes``, ``data.train_per_class`` and ``data.test_per_class``.
 A bad spec is one line naming the task and the field.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +115,17 @@ class Knobs:
 DEFAULT_KNOBS = Knobs()
 
 
+def make_knobs(values: Mapping[str, Any]) -> Knobs:
+    """Knobs from plain data (YAML lists become tuples); an unknown name is one line listing the valid ones."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"data.generator must be a mapping of knob names to values, got {values!r}")
+    names = [f.name for f in dataclasses.fields(Knobs)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown parameter data.generator.{unknown[0]}; valid names: {', '.join(sorted(names))}")
+    return Knobs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
     """Complete a partial factor spec with the neutral levels and validate it."""
     unknown = sorted(set(partial) - set(LEVELS))
@@ -159,18 +180,41 @@ class TaskSpec:
 class StreamSpec:
     name: str
     tasks: tuple[TaskSpec, ...]
+    generator: Mapping[str, Any] = field(default_factory=dict)  # knob values (Knobs fields) under data.generator
+    base_photometric: float = 0.0   # RunConfig.base_photometric when a run leaves it unset
 
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def knobs(self, overrides: Mapping[str, Any] | None = None) -> Knobs:
+        """The knobs this stream is rendered with: the defaults, then the spec's, then `overrides`."""
+        return make_knobs({**dict(self.generator), **dict(overrides or {})})
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain data: what the data cache key and a YAML file hold."""
-        return {"name": self.name, "tasks": [t.to_dict() for t in self.tasks]}
+        """Plain data: what a YAML file holds and the run cache key reads."""
+        return {"name": self.name, "tasks": [t.to_dict() for t in self.tasks],
+                **({"generator": dict(self.generator)} if self.generator else {}),
+                **({"base_photometric": self.base_photometric} if self.base_photometric else {})}
 
 
 def _round1() -> StreamSpec:
     return StreamSpec("round1", tuple(TaskSpec(f"task {t}: " + describe(f), dict(f))
                                       for t, f in enumerate(ROUND1_STREAM)))
+
+
+DEFAULT_STREAM = "round1-calibrated"
+# What `dynnn calibrate` fitted, as data (the run key covers a spec's content, so adopting another fit retrains only
+# what it shapes): the knobs (a knob left out keeps its default) and task 0's photometric augmentation. Fitted on
+# round1's tasks; a knob acts per factor level, so the same values render any stream's levels.
+CALIBRATED_FILE = Path(__file__).with_name("round1_calibrated.yaml")
+
+
+def _round1_calibrated() -> StreamSpec:
+    import yaml
+
+    body = yaml.safe_load(CALIBRATED_FILE.read_text()) or {}
+    return from_dict({**body, "name": "round1-calibrated", "tasks": [t.to_dict() for t in _round1().tasks]},
+                     str(CALIBRATED_FILE))
 
 
 def _benchmark1(factor: str) -> StreamSpec:
@@ -187,16 +231,17 @@ def _benchmark2() -> StreamSpec:
     return StreamSpec("benchmark2", tuple(tasks))
 
 
-PRESETS = ("round1", *(f"benchmark1-{f}" for f in LEVEL_ORDER), "benchmark2")
+PRESETS = ("round1-calibrated", "round1", *(f"benchmark1-{f}" for f in LEVEL_ORDER), "benchmark2")
 
 
 def from_dict(body: Any, where: str) -> StreamSpec:
     """A spec from plain data (a parsed YAML file); errors name the task and the field."""
     if not isinstance(body, Mapping):
         raise ConfigError(f"{where}: a stream is a mapping with 'name' and 'tasks'")
-    unknown = sorted(set(body) - {"name", "tasks"})
+    unknown = sorted(set(body) - {"name", "tasks", "generator", "base_photometric"})
     if unknown:
-        raise ConfigError(f"{where}: unknown field {unknown[0]!r}; a stream has 'name' and 'tasks'")
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}; a stream has 'name', 'tasks' and optionally "
+                          f"'generator' and 'base_photometric'")
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or len(tasks) < 2:
         raise ConfigError(f"{where}: 'tasks' must list at least 2 tasks (incremental learning needs a sequence)")
@@ -219,13 +264,31 @@ def from_dict(body: Any, where: str) -> StreamSpec:
             raise ConfigError(f"{label}: {e}") from None
         name = str(task.get("name") or f"task {i}: " + describe(factors))
         out.append(TaskSpec(name, factors, segment))
-    return StreamSpec(str(body.get("name") or where), tuple(out))
+    generator = body.get("generator") or {}
+    if not isinstance(generator, Mapping):
+        raise ConfigError(f"{where}: 'generator' must be a mapping of knob names to values, e.g. {{weak_gain: 0.45}}")
+    spec = StreamSpec(str(body.get("name") or where), tuple(out), dict(generator),
+                      check_photometric(body.get("base_photometric", 0.0), f"{where}: base_photometric"))
+    try:
+        spec.knobs()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return spec
+
+
+def check_photometric(value: Any, name: str = "base_photometric") -> float:
+    """Task 0's photometric augmentation strength: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{name}={value!r} must be a strength in [0, 1), e.g. 0.3")
+    return float(value)
 
 
 def load_spec(stream: str) -> StreamSpec:
     """A preset's name or a YAML file's path -> its StreamSpec (one-line ConfigError otherwise)."""
     if stream == "round1":
         return _round1()
+    if stream == "round1-calibrated":
+        return _round1_calibrated()
     if stream == "benchmark2":
         return _benchmark2()
     if stream.startswith("benchmark1-") and stream[len("benchmark1-"):] in LEVEL_ORDER:

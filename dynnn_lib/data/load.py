@@ -15,7 +15,7 @@ from dynnn_lib.core.store import atomic_torch_save
 from dynnn_lib.data import synthetic
 from dynnn_lib.data.openloris import load_openloris
 from dynnn_lib.data.stream import Stream, Task, default_cache_dir
-from dynnn_lib.core.streams import load_spec
+from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 
 
 def load_stream(cfg: DataConfig) -> Stream:
@@ -34,9 +34,9 @@ def load_stream(cfg: DataConfig) -> Stream:
 
 
 def _synthetic_stream(cfg: DataConfig) -> Stream:
-    spec = load_spec(cfg.stream or "round1")
+    spec = load_spec(cfg.stream or DEFAULT_STREAM)
     tasks_spec = spec.tasks[: cfg.n_tasks or len(spec)]
-    knobs = synthetic.Knobs(**cfg.generator)  # DataConfig stored it complete and validated
+    knobs = spec.knobs(cfg.generator)  # the spec's knobs under data.generator's (validated by DataConfig)
     key_body = {"v": synthetic.GENERATOR_VERSION, "spec": [dict(t.factors) for t in tasks_spec],
                 "n_classes": cfg.n_classes, "size": cfg.image_size, "train": cfg.train_per_class,
                 "test": cfg.test_per_class, "seed": cfg.data_seed}

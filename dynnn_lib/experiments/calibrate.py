@@ -262,22 +262,87 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
         raise ConfigError("no calibration trial finished; give it more --minutes or --trials")
 
     def side(t) -> dict[str, Any]:
-        ft, v2 = np.array(t.user_attrs["finetune"]), np.array(t.user_attrs["v2"])
-        return {"trial": t.number, "values": {**default_values(), **t.params}, "seeds": t.user_attrs["seeds"],
-                "finetune": ft.tolist(), "v2": v2.tolist(),
-                "rmse_calibration": calibration_error(ft, v2),
-                "rmse_finetune_45": float(np.sqrt(np.mean(calibration_entries(ft, v2)[:45] ** 2))),
-                "rmse_v2_diagonal_9": float(np.sqrt(np.mean(calibration_entries(ft, v2)[45:] ** 2))),
-                "held_out_rmse_v2_offdiagonal_36": held_out(v2)}
+        return {"trial": t.number, **score(t.user_attrs["finetune"], t.user_attrs["v2"],
+                                           {**default_values(), **t.params}, t.user_attrs["seeds"])}
 
     before = next((t for t in complete if t.number == 0), complete[0])
     best = min(complete, key=lambda t: t.value)
     history = [{"trial": t.number, "state": t.state.name.lower(), "value": t.value if t.value is not None else
                 (list(t.intermediate_values.values())[-1] if t.intermediate_values else None),
                 "params": t.params} for t in done]
+    from dynnn_lib.core.fingerprint import machine_line, threads
+
+    span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return {"reads": list(READS), "study": cal.study_name(), "knobs": list(cal.knobs), "seeds": cal.seeds,
             "base": dict(cal.base), "trials": len(done), "before": side(before), "after": side(best),
-            "history": history}
+            "history": history, "jobs": cal.jobs, "executor": cal.executor,
+            "wall_minutes": span.total_seconds() / 60, "machine": machine_line(), "threads_per_run": threads()}
+
+
+def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict[str, Any]:
+    """One side of the report: mean finetune and V2' matrices scored with the fixed objective and the held-out RMSE."""
+    ft, v2 = np.asarray(finetune, float), np.asarray(v2, float)
+    entries = calibration_entries(ft, v2)
+    return {"values": dict(values), "seeds": seeds, "finetune": ft.tolist(), "v2": v2.tolist(),
+            "rmse_calibration": calibration_error(ft, v2),
+            "rmse_finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))),
+            "rmse_v2_diagonal_9": float(np.sqrt(np.mean(entries[45:] ** 2))),
+            "held_out_rmse_v2_offdiagonal_36": held_out(v2)}
+
+
+# ------------------------------------------------------------------ make all: the committed fit, re-measured
+FIT_RECORD = Path(__file__).resolve().parents[2] / "params" / "calibration.json"
+
+
+def fitted_values() -> dict[str, Any]:
+    """The default stand-in's fitted values (core/round1_calibrated.yaml: knobs and task-0 augmentation) over the
+    defaults."""
+    from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
+
+    spec = load_spec(DEFAULT_STREAM)
+    return {**default_values(), **{k: v for k, v in spec.generator.items() if k in SPACE},
+            "base_photometric": spec.base_photometric}
+
+
+def evaluate(seeds: int = 5, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
+             progress: bool = True, record: str | Path = FIT_RECORD) -> dict[str, Any]:
+    """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``): finetune, V2' and the paper's five
+    variants on instance 0 of the stand-in before (``round1``) and after (``round1-calibrated``), `seeds` seeds each
+    (the fidelity report's own runs, so make all trains them once), scored with the fixed objective. The search's
+    trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
+    (core/round1_calibrated.yaml)."""
+    from dynnn_lib.core.streams import DEFAULT_STREAM
+    from dynnn_lib.engine.executors import run_many
+    from dynnn_lib.evaluation.metrics import overall
+    from dynnn_lib.evaluation.stats import mean_sd
+    from dynnn_lib.experiments.fidelity import plan
+    from dynnn_lib.experiments.paper import PAPER_SCORES, V2_NAME
+
+    record = Path(record)
+    if not record.is_file():
+        raise ConfigError(f"{record}: no calibration record (the report of the dynnn calibrate that chose "
+                          "core/round1_calibrated.yaml); run dynnn calibrate and copy its calibration.json there")
+    fit = json.loads(record.read_text())
+    sides = {"before": ("round1", default_values()), "after": (DEFAULT_STREAM, fitted_values())}
+    groups = {(side, name): cfgs for side, (stream, _) in sides.items()
+              for (_, name), cfgs in plan(base, seeds, (0,), "router", stream).items()
+              if name in PAPER_SCORES or name == V2_NAME}
+    results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
+    runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
+    mean = lambda side, name: np.mean([r.matrix for r in runs[side, name]], 0)  # noqa: E731
+    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds,
+            "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
+            "evaluated": f"instance 0 (data_seed 0), seeds 0..{seeds - 1}, the fidelity report's runs",
+            "search": {k: fit.get(k) for k in ("seeds", "trials", "wall_minutes", "machine", "jobs", "executor",
+                                                "threads_per_run")}
+            | {"rmse_before": fit["before"]["rmse_calibration"], "rmse_after": fit["after"]["rmse_calibration"]}}
+    for side, (stream, values) in sides.items():
+        data[side] = {"trial": fit[side]["trial"], "stream": stream,
+                      **score(mean(side, "finetune"), mean(side, V2_NAME), values, seeds)}
+    data["variants"] = {name: {"paper": PAPER_SCORES[name],
+                               **{side: mean_sd([overall(np.asarray(r.matrix)) * 100 for r in runs[side, name]])
+                                  for side in sides}} for name in PAPER_SCORES}
+    return data
 
 
 def predict_variants(data: dict[str, Any], cal: Calibration, seeds: int) -> dict[str, Any]:
@@ -301,6 +366,65 @@ def predict_variants(data: dict[str, Any], cal: Calibration, seeds: int) -> dict
     return out
 
 
+# ------------------------------------------------------------------ for the notebook (08_calibration)
+RMSE_LABELS = {"rmse_finetune_45": "finetune, 45 entries (fitted)", "rmse_v2_diagonal_9": "V2' diagonal, 9 (fitted)",
+               "rmse_calibration": "the objective: all 54", "held_out_rmse_v2_offdiagonal_36":
+               "held out: V2' below the diagonal, 36 (a prediction)"}
+
+
+def knob_table():
+    """Each calibrated value before the calibration (round1) and in the default stand-in (a pandas DataFrame)."""
+    import pandas as pd
+
+    before, after = default_values(), fitted_values()
+    return pd.DataFrame([{"knob": k, "round1": _fmt(before[k]), "round1-calibrated": _fmt(after[k])} for k in SPACE]
+                        ).set_index("knob")
+
+
+def rmse_table(data: Mapping[str, Any]):
+    """RMSE against the paper, in points, before and after (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"RMSE (points)": label, "before": round(data["before"][k], 2), "after": round(data["after"][k], 2)}
+                         for k, label in RMSE_LABELS.items()]).set_index("RMSE (points)")
+
+
+def matrices_figure(data: Mapping[str, Any], which: str = "finetune"):
+    """The paper's matrix beside ours before and after (``which``: finetune or v2), then ours − the paper."""
+    from dynnn_lib.reports.figures import error_heatmap, heatmap, side_by_side
+
+    paper = PAPER_FINETUNE if which == "finetune" else PAPER_DYNAMICNN
+    label = "finetune" if which == "finetune" else "V2'"
+    tril = np.tril(np.ones((9, 9), bool))
+    mats = side_by_side([heatmap(paper[0], None, title=f"the paper: {label}", zmin=50),
+                         heatmap(data["before"][which], None, title=f"ours before (round1)", zmin=50),
+                         heatmap(data["after"][which], None, title=f"ours after (round1-calibrated)", zmin=50)])
+    errs = side_by_side([error_heatmap(np.where(tril, np.asarray(data[side][which]) - paper[0], np.nan),
+                                       title=f"ours − the paper, {side}") for side in ("before", "after")])
+    return mats, errs
+
+
+def history_figure(record: str | Path = FIT_RECORD):
+    """The search: each trial's error (pruned ones after their first seed) and the best so far."""
+    import plotly.graph_objects as go
+
+    hist = json.loads(Path(record).read_text())["history"]
+    done = [h for h in hist if h["value"] is not None]
+    best, run = [], float("inf")
+    for h in done:
+        if h["state"] == "complete":
+            run = min(run, h["value"])
+        best.append(run)
+    fig = go.Figure()
+    for state, colour in (("complete", "#1f77b4"), ("pruned", "#bbbbbb")):
+        pts = [h for h in done if h["state"] == state]
+        fig.add_scatter(x=[h["trial"] for h in pts], y=[h["value"] for h in pts], mode="markers", name=state,
+                        marker={"color": colour, "size": 9})
+    fig.add_scatter(x=[h["trial"] for h in done], y=best, mode="lines", name="best so far", line={"shape": "hv"})
+    return fig.update_layout(title="the search: RMSE on the 54 calibration entries per trial", height=380,
+                             xaxis_title="trial (0: round1; 1: the hand-made point)", yaxis_title="RMSE (points)")
+
+
 # ------------------------------------------------------------------ the report
 def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     """reports/calibration.md, .html (heatmaps of ours - the paper, before and after) and .json."""
@@ -310,7 +434,7 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     b, a = data["before"], data["after"]
-    rows = [["", "before (today's stream)", f"after (trial {a['trial']})"]]
+    rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
     for key, label in (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
                        ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
                        ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
@@ -323,11 +447,21 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     hist = [["trial", "state", "RMSE (points)"]] + [[h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"]
                                                    for h in data["history"]]
     diff = lambda m, p: np.where(np.tril(np.ones((9, 9), bool)), np.asarray(m) - p, np.nan)  # noqa: E731
+    search = data.get("search")
+    if search:  # make all: the committed fit re-measured
+        how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
+               f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
+               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']}). Re-measured here on "
+               f"{data['evaluated']}: before = `round1`, after = `round1-calibrated` (the default).")
+    else:
+        how = (f"{data['trials']} trials (TPE, median pruning per seed), {data['seeds']} seed(s) per trial; fixed "
+               f"settings: `{json.dumps(data['base'])}`"
+               + (f"; {data['wall_minutes']:.0f} min at {data['jobs']} jobs on {data['machine']}" if "machine" in data
+                  else "") + ".")
     md = "\n".join([
         "# Calibration of the generated stream to the paper's matrices", "",
         f"The objective reads only: {'; '.join(data['reads'])}. Everything else is a prediction.", "",
-        f"{data['trials']} trials (TPE, median pruning per seed), {data['seeds']} seed(s) per trial; fixed settings: "
-        f"`{json.dumps(data['base'])}`.", "", markdown_table(rows), "", "## Knobs", "", markdown_table(knob_rows), "",
+        how, "", markdown_table(rows), "", "## Knobs", "", markdown_table(knob_rows), "",
         "## Finetune, ours − the paper (points), before", "", markdown_matrix(diff(b["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
         "## Finetune, ours − the paper (points), after", "", markdown_matrix(diff(a["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
         "## V2', ours − the paper (points), after (diagonal: calibrated; below it: predicted)", "",
@@ -375,6 +509,11 @@ def add_arguments(ap) -> None:
     ap.add_argument("--predict-seeds", type=int, default=0, metavar="N",
                     help="then run the paper's five variants on today's and the fitted stream, N seeds each: their "
                          "square scores are predictions the fit never read (default 0: skip)")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="no search: re-measure the committed fit (core/round1_calibrated.yaml against round1) with "
+                         "--seeds seeds and write the report with the search history of --record (make all)")
+    ap.add_argument("--record", default=str(FIT_RECORD),
+                    help="with --evaluate: the report of the search that chose the fit (default params/calibration.json)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -382,13 +521,22 @@ def command(args) -> int:
     """dynnn calibrate: fit the knobs, then write reports/calibration.md|html|json."""
     from dynnn_lib.core.config import apply_assignments
 
+    if args.evaluate:
+        if args.seeds < 1 or args.jobs < 1:
+            raise ConfigError("--seeds and --jobs must be at least 1")
+        data = evaluate(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, record=args.record,
+                        base=apply_assignments({}, args.set or []), progress=not args.no_progress)
+        return _written(data, write_report(data, args.out))
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
                       base=apply_assignments({}, args.set or []), executor=args.executor, jobs=args.jobs,
                       address=args.address, runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress)
     data = calibrate(cal)
     if args.predict_seeds:
         predict_variants(data, cal, args.predict_seeds)
-    paths = write_report(data, args.out)
+    return _written(data, write_report(data, args.out))
+
+
+def _written(data: Mapping[str, Any], paths: Sequence[Path]) -> int:
     b, a = data["before"], data["after"]
     print(f"calibration: {data['trials']} trials; RMSE on the 54 calibration entries {b['rmse_calibration']:.2f} -> "
           f"{a['rmse_calibration']:.2f} points (finetune {b['rmse_finetune_45']:.2f} -> {a['rmse_finetune_45']:.2f}, "

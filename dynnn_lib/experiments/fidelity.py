@@ -36,6 +36,7 @@ import numpy as np
 from dynnn_lib.experiments.paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, PAPER_SCORES,
                                          V2_NAME, V2_OVERRIDES, VARIANTS)
 from dynnn_lib.core.config import DataConfig, RunConfig
+from dynnn_lib.core.streams import DEFAULT_STREAM
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.fingerprint import cpu, machine_line as _machine_line, threads
 from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final, overall
@@ -383,14 +384,21 @@ def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], 
     table = [[x if x.startswith("<b>") else html.escape(x) for x in row] for row in table]
     return html_page("Fidelity: the paper's tables beside ours",
                      f"<p>{html.escape(machine_line(mach))}</p>"
-                     f"<p>Embedded benchmark, instances {instances}, seeds {seeds}, head rule {html.escape(head_rule)}; "
+                     f"<p>Generated stream {html.escape(str(ft.results[0].config.data.stream))}, instances {instances}, "
+                     f"seeds {seeds}, head rule {html.escape(head_rule)}; "
                      f"colour scale from 50 %.</p>{html_table(table, raw=True)}<p>{html.escape(VERDICT_LEGEND)}</p>"
                      f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
 
 
+def stem(stream: str | None) -> str:
+    """The report's file stem: ``fidelity`` on the default stand-in, ``fidelity-<stream>`` on another one."""
+    return "fidelity" if stream in (None, DEFAULT_STREAM) else "fidelity-" + Path(str(stream)).stem
+
+
 def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router",
-           machine_info: Mapping[str, Any] | None = None) -> Path:
-    """Write fidelity.md, fidelity_claims.md, fidelity.json and fidelity.html; return the path of fidelity.md.
+           machine_info: Mapping[str, Any] | None = None, stream: str | None = None) -> Path:
+    """Write fidelity.md, fidelity_claims.md, fidelity.json and fidelity.html (``fidelity-<stream>.*`` on a stand-in
+    other than the default); return the path of the .md.
 
     `by_instance` maps each benchmark instance (data_seed) to its runs by variant name (finetune and V2' at least).
     """
@@ -412,12 +420,14 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
     stats_md, stats_json = _statistics(by_instance)
     claims_md = markdown_table(claims_table(cl, instances, mark=lambda v: f"**{v}**"))
 
-    md = [machine_line(mach), "", "# Fidelity: the paper's tables beside ours", "",
-          f"Embedded benchmark, {n_tasks} tasks, generated instances data_seed = {instances}; seeds {seeds} "
+    name = stem(stream)
+    standin = ft.results[0].config.data.stream
+    md = [machine_line(mach), "", f"# Fidelity: the paper's tables beside ours (stand-in {standin})", "",
+          f"Generated stream `{standin}`, {n_tasks} tasks, generated instances data_seed = {instances}; seeds {seeds} "
           f"({len(seeds)} per configuration, the same on every configuration); head rule {head_rule!r}. Percent, "
           "mean ± sample std over seeds. The paper's numbers are from the poster/slide 8 (lower triangle only) and "
-          f"its headline table; ours use the same statistics. Regenerate: `python -m dynnn_lib.experiments.fidelity --seeds "
-          f"{len(seeds)} --instances {' '.join(map(str, instances))} --head-rule {head_rule}`.", "",
+          f"its headline table; ours use the same statistics. Regenerate: `dynnn fidelity --seeds "
+          f"{len(seeds)} --instances {' '.join(map(str, instances))} --head-rule {head_rule} --streams {standin}`.", "",
           "## Claims", "", claims_md, "", VERDICT_LEGEND, "",
           "## Routing accuracy", "",
           "Fraction of each task's test images the router sends to the head responsible for it, after the whole "
@@ -429,31 +439,35 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
         md += [f"## {title}: the paper", "", markdown_matrix(sm, ss, lower_only=True), "",
                f"## {title}: ours, instance {instances[0]} (lower triangle; full matrix in fidelity.html)", "",
                markdown_matrix(ours.agg["matrix_mean"], ours.agg["matrix_std"], lower_only=True), ""]
-    atomic_text(out_dir / "fidelity.md", "\n".join(md) + "\n")
-    atomic_text(out_dir / "fidelity_claims.md", claims_md + "\n")
-    payload = {"schema": SCHEMA, "machine": mach, "instances": instances, "seeds": seeds, "head_rule": head_rule,
+    atomic_text(out_dir / f"{name}.md", "\n".join(md) + "\n")
+    atomic_text(out_dir / f"{name}_claims.md", claims_md + "\n")
+    payload = {"schema": SCHEMA, "machine": mach, "stream": standin, "instances": instances, "seeds": seeds,
+               "head_rule": head_rule,
                "n_tasks": n_tasks, "claims": [c.to_dict() for c in cl],
                "routing_accuracy": {name: {str(k): v for k, v in per.items()} for name, per in routing.items()},
                "statistics": stats_json}
-    atomic_text(out_dir / "fidelity.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    atomic_text(out_dir / "fidelity.html", _html(cl, by_instance, mach, head_rule, seeds))
-    return out_dir / "fidelity.md"
+    atomic_text(out_dir / f"{name}.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    atomic_text(out_dir / f"{name}.html", _html(cl, by_instance, mach, head_rule, seeds))
+    return out_dir / f"{name}.md"
 
 
 # ------------------------------------------------------------------ runs
-def _instance_base(base: Mapping[str, Any] | None, instance: int, head_rule: str) -> dict[str, Any]:
+def _instance_base(base: Mapping[str, Any] | None, instance: int, head_rule: str,
+                   stream: str | None = None) -> dict[str, Any]:
     values = dict(base or {})
     data = values.get("data") or {}
     if isinstance(data, DataConfig):
         data = dataclasses.asdict(data)
     if not isinstance(data, Mapping):
         raise ConfigError(f"base['data'] must be a mapping of data settings, got {type(data).__name__}")
-    return {**values, "head_rule": head_rule, "data": {**data, "data_seed": instance}}
+    return {**values, "head_rule": head_rule,
+            "data": {**data, "data_seed": instance, **({"stream": stream} if stream else {})}}
 
 
 def plan(base: Mapping[str, Any] | None = None, seeds: int = 5, instances: Sequence[int] = (0, 1),
-         head_rule: str = "router") -> dict[tuple[int, str], list[RunConfig]]:
-    """(instance, variant) -> one configuration per seed: the paper's five variants and V2' on every instance."""
+         head_rule: str = "router", stream: str | None = None) -> dict[tuple[int, str], list[RunConfig]]:
+    """(instance, variant) -> one configuration per seed: the paper's five variants, V2' and the automatic rule on
+    every instance of the generated stream `stream` (None: the base's, else the default stand-in)."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r}: need at least 1 seed (2 or more for a confidence interval; 5 by default)")
     inst = list(instances)
@@ -463,21 +477,64 @@ def plan(base: Mapping[str, Any] | None = None, seeds: int = 5, instances: Seque
     if head_rule not in HEAD_RULES:
         raise ConfigError(f"head rule {head_rule!r} is not valid; choose one of: {', '.join(HEAD_RULES)}")
     return {(k, name): cfgs for k in inst
-            for name, cfgs in variant_configs(_instance_base(base, k, head_rule), range(seeds), ALL_VARIANTS).items()}
+            for name, cfgs in variant_configs(_instance_base(base, k, head_rule, stream), range(seeds),
+                                              ALL_VARIANTS).items()}
 
 
 def build(base: Mapping[str, Any] | None = None, seeds: int = 5, jobs: int = 2, runs_dir: str | Path | None = None,
           out_dir: str | Path = "reports", progress: bool = True, instances: Sequence[int] = (0, 1),
-          head_rule: str = "router") -> Path:
-    """Run (or read from the cache) the paper's five variants and V2' with `seeds` seeds on every benchmark
-    instance (data.data_seed), all in one worker pool, then write the fidelity report; returns fidelity.md."""
-    groups = plan(base, seeds, instances, head_rule)
+          head_rule: str = "router", streams: Sequence[str | None] = (None,)) -> list[Path]:
+    """Run (or read from the cache) the paper's five variants, V2' and the automatic rule with `seeds` seeds on
+    every benchmark instance (data.data_seed) of every stand-in in `streams`, all in one worker pool, then write a
+    fidelity report per stand-in and, with two or more, the stand-ins side by side (:func:`standins_report`);
+    returns the reports' .md paths (the side-by-side one last)."""
+    if not streams or len(set(streams)) != len(streams):
+        raise ConfigError(f"--streams {list(streams)!r}: name one or more distinct generated streams")
+    groups = {(st, k, name): cfgs for st in streams
+              for (k, name), cfgs in plan(base, seeds, instances, head_rule, st).items()}
     flat = [cfg for cfgs in groups.values() for cfg in cfgs]
     results = iter(run_many(flat, runs_dir, jobs=jobs, progress=progress))
-    by_instance: dict[int, dict[str, VariantSummary]] = {}
-    for (k, name), cfgs in groups.items():
-        by_instance.setdefault(k, {})[name] = VariantSummary(name, [next(results) for _ in cfgs])
-    return report(by_instance, out_dir, head_rule)
+    by_stream: dict[str | None, dict[int, dict[str, VariantSummary]]] = {}
+    for (st, k, name), cfgs in groups.items():
+        by_stream.setdefault(st, {}).setdefault(k, {})[name] = VariantSummary(name, [next(results) for _ in cfgs])
+    paths = [report(by_instance, out_dir, head_rule, stream=st) for st, by_instance in by_stream.items()]
+    if len(by_stream) > 1:
+        paths.append(standins_report({next(iter(b.values()))[FT].results[0].config.data.stream: claims(b)
+                                      for b in by_stream.values()}, list(instances), out_dir))
+    return paths
+
+
+STANDINS = (DEFAULT_STREAM, "round1")  # make all: the calibrated stand-in (the default) and the one before it
+
+
+def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequence[int], out_dir: str | Path) -> Path:
+    """reports/standins.md|json: every claim's verdict on each stand-in side by side, and whether it depends on the
+    stand-in (its overall verdicts differ) - what a reader can believe about the method whatever the stand-in."""
+    names = list(by_stream)
+    texts = [c.claim for c in by_stream[names[0]]]
+    by_text = {st: {c.claim: c for c in cl} for st, cl in by_stream.items()}
+    head = ["claim", "the paper"] + [f"{st}: Δ [95 % CI] per instance; verdict" for st in names] + ["depends on the stand-in"]
+    rows, payload = [head], []
+    for text in texts:
+        if not all(text in by_text[st] for st in names):
+            continue
+        cs = [by_text[st][text] for st in names]
+        cells = ["; ".join(c.on[k].diff or c.on[k].ours for k in instances) + f"; **{c.overall}**" for c in cs]
+        depends = "yes" if len({c.overall for c in cs}) > 1 else "no"
+        rows.append([text, cs[0].paper, *cells, depends])
+        payload.append({"claim": text, "paper": cs[0].paper, "depends_on_standin": depends == "yes",
+                        "overall": {st: c.overall for st, c in zip(names, cs)}})
+    out_dir = Path(out_dir)
+    n_dep = sum(p["depends_on_standin"] for p in payload)
+    md = ["# The paper's claims on two stand-ins", "",
+          f"Each claim judged on the generated stand-ins {', '.join(f'`{n}`' for n in names)} (instances {list(instances)}, "
+          "the same seeds on every configuration; paired 95 % intervals as in fidelity.md). A claim whose overall "
+          f"verdict differs between them depends on the stand-in: {n_dep} of {len(payload)} do.", "",
+          markdown_table(rows), "", VERDICT_LEGEND, ""]
+    atomic_text(out_dir / "standins.md", "\n".join(md))
+    atomic_text(out_dir / "standins.json", json.dumps({"schema": "dynnn.standins/1", "streams": names,
+                                                        "instances": list(instances), "claims": payload}, indent=1) + "\n")
+    return out_dir / "standins.md"
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -488,11 +545,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--head-rule", default="router", help=f"head rule of the report: {', '.join(HEAD_RULES)}")
     ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
     ap.add_argument("--out", default="reports")
+    ap.add_argument("--streams", nargs="+", default=[DEFAULT_STREAM], metavar="STREAM",
+                    help=f"generated stand-ins to judge the claims on (default {DEFAULT_STREAM}; make all: "
+                         f"{' '.join(STANDINS)}, side by side in standins.md)")
 
 
 def command(args: argparse.Namespace) -> int:
-    """dynnn fidelity: the fidelity report (reports/fidelity.md, .html, .json)."""
-    path = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out,
-                 instances=args.instances, head_rule=args.head_rule)
-    print(path.read_text())
+    """dynnn fidelity: the fidelity report (reports/fidelity.md, .html, .json; one per stand-in)."""
+    paths = build(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, out_dir=args.out,
+                  instances=args.instances, head_rule=args.head_rule, streams=args.streams)
+    print(paths[-1].read_text())
     return 0

@@ -200,7 +200,7 @@ def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torc
     y = ctx.y
     epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,
-                     photometric=cfg.base_photometric, desc="task 0 full")
+                     photometric=cfg.task0_photometric(), desc="task 0 full")
     return ctx.log("full", epochs)
 
 

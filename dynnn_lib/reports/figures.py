@@ -137,18 +137,37 @@ def task_samples(stream, per_row: int = 10, title: str = "") -> go.Figure:
                       title=title or f"tasks 0-{len(rows) - 1} (rows) x classes (columns)")
 
 
-def factor_levels(n_classes: int, data_seed: int = 0, per_row: int = 10, image_size: int = 32) -> go.Figure:
-    """The embedded benchmark's objects under each level of one factor, the other factors at their neutral level."""
+def factor_levels(n_classes: int, data_seed: int = 0, per_row: int = 10, image_size: int = 32,
+                  stream: str | None = None) -> go.Figure:
+    """The generated objects under each level of one factor, the other factors at their neutral level, rendered with
+    the knobs of `stream` (default: the default stand-in)."""
     import torch
 
+    from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
     from dynnn_lib.data import synthetic
 
+    knobs = load_spec(stream or DEFAULT_STREAM).knobs()
     protos = synthetic.class_prototypes(n_classes, data_seed)
     labels = torch.arange(min(per_row, n_classes))
-    grids = [synthetic.render({factor: level}, labels, protos, image_size, torch.Generator().manual_seed(1))
+    grids = [synthetic.render({factor: level}, labels, protos, image_size, torch.Generator().manual_seed(1), knobs=knobs)
              for factor, levels in synthetic.LEVELS.items() for level in levels]
     return image_grid(torch.cat(grids), nrow=len(labels),
-                      title="rows: " + " | ".join(f"{f}: {', '.join(l)}" for f, l in synthetic.LEVELS.items()))
+                      title=f"{stream or DEFAULT_STREAM}; rows: "
+                            + " | ".join(f"{f}: {', '.join(l)}" for f, l in synthetic.LEVELS.items()))
+
+
+def side_by_side(figs: Sequence[go.Figure], height: int = 430) -> go.Figure:
+    """Several single-trace figures (heatmaps) in one row, each keeping its title; one colour bar, the last one's."""
+    from plotly.subplots import make_subplots
+
+    out = make_subplots(rows=1, cols=len(figs), subplot_titles=[f.layout.title.text or "" for f in figs],
+                        horizontal_spacing=0.04)
+    for i, f in enumerate(figs, 1):
+        for trace in f.data:
+            out.add_trace(trace.update(showscale=i == len(figs)), row=1, col=i)
+        out.update_yaxes(autorange="reversed", showticklabels=i == 1, row=1, col=i)
+    out.update_layout(height=height, width=330 * len(figs) + 100, margin={"l": 80, "r": 20, "t": 60, "b": 40})
+    return out
 
 
 def class_balance(stream) -> go.Figure:

@@ -12,6 +12,9 @@ docs/*.md holds it (each block lives in one file). Two come from the code itself
 The others are each filled from one report:
 
 * ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
+* ``standins``     - reports/standins.md: every claim's verdict on the calibrated stand-in and the one before it;
+* ``calibration``  - reports/calibration.json: RMSE before and after the calibration, the held-out prediction, the
+  five variants' square scores beside the paper's;
 * ``reproduction`` - the router and oracle tables of reports/reproduction.md;
 * ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases);
 * ``baselines``    - reports/baselines.md (``make baselines``: DynamicNN beside LwF, EWC, replay, joint);
@@ -24,6 +27,7 @@ benchmarks block alone.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -56,6 +60,10 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
     if have("fidelity.md", "fidelity_claims.md"):
         machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
         out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
+    if have("standins.json"):
+        out["standins"] = standins_block(json.loads(read("standins.json")))
+    if have("calibration.json"):
+        out["calibration"] = calibration_block(json.loads(read("calibration.json")))
     if have("reproduction.md"):
         reproduction = read("reproduction.md")
         out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
@@ -71,8 +79,6 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
         if section:
             out["benchmarks"] = head + "\n\n" + _section(bench, section[0])
     if have("sweep_scaling.json"):
-        import json
-
         sc = json.loads(read("sweep_scaling.json"))
         w = sc["wall_s"]
         times = ", ".join(f"{k} worker{'s' if k != '1' else ''} {v:.1f} s" for k, v in w.items())
@@ -87,6 +93,41 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
     return out
+
+
+def calibration_block(c: dict) -> str:
+    """Before/after RMSE on what the fit read, the held-out prediction, and the variants, from calibration.json."""
+    from dynnn_lib.reports.tables import markdown_table
+
+    b, a = c["before"], c["after"]
+    rows = [["points (RMSE against the paper)", "before: `round1`", "after: `round1-calibrated`"]]
+    for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
+                       ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
+                       ("rmse_calibration", "the objective: all 54"),
+                       ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
+        rows.append([label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
+    variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
+        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
+         f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in c.get("variants", {}).items()]
+    s = c.get("search") or {}
+    where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
+    head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
+            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}) read only the 54 "
+            "calibration entries; everything else is a prediction.")
+    return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else []))
+
+
+def standins_block(c: dict) -> str:
+    """Each claim's overall verdict on both stand-ins and whether it depends on the stand-in, from standins.json."""
+    from dynnn_lib.reports.tables import markdown_table
+
+    rows = [["claim", "the paper", *[f"`{s}`" for s in c["streams"]], "depends on the stand-in"]]
+    rows += [[x["claim"], x["paper"], *[x["overall"][s] for s in c["streams"]],
+              "**yes**" if x["depends_on_standin"] else "no"] for x in c["claims"]]
+    n = sum(x["depends_on_standin"] for x in c["claims"])
+    return (f"Overall verdicts (paired 95 % intervals on instances {c['instances']}; per-instance intervals in "
+            f"`reports/standins.md`). {n} of {len(c['claims'])} claims depend on the stand-in.\n\n"
+            + markdown_table(rows))
 
 
 PACKAGE = Path(__file__).resolve().parents[1]

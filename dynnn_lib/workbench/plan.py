@@ -19,13 +19,14 @@ from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
 
 
-def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None
-                  ) -> list[RunConfig]:
+def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None,
+                  streams: Sequence[str | None] = (None,)) -> list[RunConfig]:
     """The fidelity report's runs (the five headline variants, V2', the automatic rule) for seeds 0..seeds-1 on every
-    benchmark instance (data.data_seed); the reproduction uses the same runs on instance 0."""
+    benchmark instance (data.data_seed) of every stand-in in `streams`; the reproduction uses the default stand-in's
+    runs on instance 0."""
     from dynnn_lib.experiments.fidelity import plan as fidelity_plan
 
-    return [c for cfgs in fidelity_plan(base, seeds, instances).values() for c in cfgs]
+    return [c for st in streams for cfgs in fidelity_plan(base, seeds, instances, stream=st).values() for c in cfgs]
 
 
 def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
@@ -57,6 +58,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of the reproduction and fidelity report")
     ap.add_argument("--instances", type=int, nargs="+", default=[0, 1], help="benchmark instances (data.data_seed)")
+    ap.add_argument("--streams", nargs="+", default=[None], metavar="STREAM",
+                    help="the stand-ins of the fidelity report (default: the default stream; make all: both, see "
+                         "fidelity --streams)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
@@ -77,7 +81,7 @@ def command(args: argparse.Namespace) -> int:
     if not p.is_file():
         raise ConfigError(f"parameter file {p} does not exist")
     params = yaml.safe_load(p.read_text()) or {}
-    configs = unique(paper_configs(args.seeds, args.instances) + notebook_configs(params))
+    configs = unique(paper_configs(args.seeds, args.instances, streams=args.streams) + notebook_configs(params))
     runs_dir = Path(args.runs_dir or default_runs_dir())
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
     per_run = sum(r.timings.get("total_s", 0.0) for r in cached) / max(len(cached), 1)

@@ -26,7 +26,8 @@ from dynnn_lib.core.fingerprint import cpu, git_state  # noqa: E402
 from dynnn_lib.engine.runner import run  # noqa: E402
 
 BASE = {"base_epochs": 2, "inc_epochs": 2, "base_milestones": [2], "inc_milestones": [2], "pretrained": False,
-        "data": {"n_tasks": 4, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}
+        # the files were recorded on round1 (the default stream then); it stays the stream they are checked on
+        "data": {"stream": "round1", "n_tasks": 4, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}
 CASES = {  # DynamicNN's parameters in method_params (issue 19; the files were recorded with them top-level)
     "finetune": {"method": "finetune"},
     "expand@1,3": {"method": "expand", "method_params": {"expand_at": [1, 3]}},
