@@ -10,7 +10,7 @@ from dynnn_lib import ConfigError
 from dynnn_lib.core.fingerprint import cpu
 from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 from dynnn_lib.experiments.calibrate import (SPACE, Calibration, calibrate, calibration_entries, calibration_error,
-                                             evaluate, held_out, knob_table, rmse_table, write_report)
+                                             evaluate, held_out, knob_table, lower_bound, rmse_table, write_report)
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -50,6 +50,14 @@ def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagona
     assert moved == 54 and len(calibration_entries(ft, v2)) == 54
     # the held-out score reads the 36 entries below V2's diagonal, none of the 54
     assert held_out(paper.PAPER_DYNAMICNN[0]) == 0.0 and held_out(v22) != held_out(v2)
+    # the bound that lets a hopeless trial skip its V2' runs never exceeds the objective; it is the objective when
+    # V2's diagonal is the paper's
+    for _ in range(20):
+        f, v = rng.uniform(0.3, 1, (9, 9)), rng.uniform(0.3, 1, (9, 9))
+        assert lower_bound(f) <= calibration_error(f, v)
+    exact = v2.copy()
+    np.fill_diagonal(exact, np.diag(paper.PAPER_DYNAMICNN[0]))
+    assert lower_bound(ft) == pytest.approx(calibration_error(ft, exact), abs=1e-12)
 
 
 def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
@@ -121,3 +129,16 @@ def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):
     states = [t.state.name for t in optuna.load_study(study_name=cal.study_name(), storage=url).trials]
     assert states[0] == "FAIL" and "COMPLETE" in states
     assert data["after"]["values"]["weak_gain"] == left      # the re-queued values were the ones evaluated
+
+
+def test_a_trial_whose_finetune_alone_is_worse_than_the_best_skips_its_v2_runs(tmp_path, monkeypatch):
+    import dynnn_lib.experiments.calibrate as cal_mod
+
+    monkeypatch.setattr(cal_mod, "lower_bound", lambda finetune: 1e9)   # every finetune "hopeless"
+    runs = tmp_path / "runs"
+    data = calibrate(Calibration(trials=2, seeds=1, base=TINY9, jobs=1, runs_dir=str(runs), out=str(tmp_path),
+                                 progress=False, knobs=("weak_gain",)))
+    # trial 0 has no best to compare with and runs both; trial 1 stops after its finetune run
+    assert [h["state"] for h in data["history"]] == ["complete", "pruned"]
+    methods = [json.loads(p.read_text())["config"]["method"] for p in runs.glob("*/result.json")]
+    assert sorted(methods) == ["combined", "finetune", "finetune"]

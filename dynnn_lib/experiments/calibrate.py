@@ -11,12 +11,15 @@ The objective was fixed in code before any fit and reads exactly 54 published nu
 prediction, reported whatever it says (:func:`held_out`): the 36 off-diagonal entries of V2' and, with
 ``--predict``, the five variants' square scores.
 
-The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, data/synthetic.Knobs, and task 0's
-photometric augmentation), trial 0 being today's stream (the "before") and trial 1 the hand-made point
-:data:`HAND_POINT`. Each trial trains finetune and V2' for every calibration seed through the sweep executors (local
-pool or Ray), ``jobs`` trials side by side; seeds are evaluated one after the other and a trial whose error after a seed is worse than the median of earlier trials at that seed is stopped early (Optuna's
-MedianPruner). The study lives in ``<out>/calibration.db`` (SQLite): a killed calibration re-run with the same
-settings continues where it stopped (the trials it was running are re-queued; their finished runs are cached).
+The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, core/streams.Knobs, and task 0's
+photometric augmentation), trial 0 being the stream before the calibration (``round1``, the "before") and trial 1
+the hand-made point :data:`HAND_POINT`. Each trial trains finetune and V2' for every calibration seed through the
+sweep executors (local pool or Ray), ``jobs`` trials side by side; seeds are evaluated one after the other and a
+trial whose error after a seed is worse than the median of earlier trials at that seed is stopped early (Optuna's
+MedianPruner); a trial whose finetune runs alone already put the objective above the best finished trial's
+(:func:`lower_bound`, exact) skips its V2' runs. The study lives in ``<out>/calibration.db`` (SQLite): a killed
+calibration re-run with the same settings continues where it stopped (the trials it was running are re-queued;
+their finished runs are cached).
 """
 from __future__ import annotations
 
@@ -69,6 +72,12 @@ def calibration_entries(finetune: np.ndarray, v2: np.ndarray) -> np.ndarray:
 def calibration_error(finetune: np.ndarray, v2: np.ndarray) -> float:
     """The objective: RMSE in points over :func:`calibration_entries`."""
     return float(np.sqrt(np.mean(calibration_entries(finetune, v2) ** 2)))
+
+
+def lower_bound(finetune: np.ndarray) -> float:
+    """What the objective is at least, from the finetune matrix alone: the same sum of squares over 54 entries
+    without the 9 V2' ones (which can only add to it). Lets a hopeless trial skip its V2' runs."""
+    return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL] * 100) ** 2) / 54))
 
 
 def held_out(v2: np.ndarray) -> float:
@@ -212,13 +221,27 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
             alive = list(batch)
             for step, seed in enumerate(seeds):
                 cfgs = {tr.number: trial_configs(values[tr.number], seed, cal.base) for tr in alive}
-                ordered = [pair[0] for pair in cfgs.values()] + [pair[1] for pair in cfgs.values()]
-                outcomes = execute(ordered, cal.runs_dir or _runs(), cal.executor, cal.jobs, cal.address, progress=False)
-                still = []
+                # finetune first: a trial whose finetune entries alone already put the objective above the best
+                # finished trial's cannot become the best, and skips its V2' runs (lower_bound: exact)
+                ft_out = execute([cfgs[tr.number][0] for tr in alive], cal.runs_dir or _runs(), cal.executor,
+                                 cal.jobs, cal.address, progress=False)
+                best = study.best_value if _any_complete(study) else math.inf
+                todo = []
                 for tr in alive:
-                    ft, v2 = _matrices(cfgs[tr.number], outcomes)
-                    sums[tr.number][0] = sums[tr.number][0] + ft
-                    sums[tr.number][1] = sums[tr.number][1] + v2
+                    sums[tr.number][0] = sums[tr.number][0] + _matrices([cfgs[tr.number][0]], ft_out)[0]
+                    bound = lower_bound(sums[tr.number][0] / (step + 1))
+                    if bound > best:
+                        tr.report(bound, step)
+                        tr.set_user_attr("stopped", f"finetune alone: objective >= {bound:.2f} > best {best:.2f}")
+                        study.tell(tr, state=TS.PRUNED)
+                        bar.update(1)
+                    else:
+                        todo.append(tr)
+                v2_out = execute([cfgs[tr.number][1] for tr in todo], cal.runs_dir or _runs(), cal.executor,
+                                 cal.jobs, cal.address, progress=False)
+                still = []
+                for tr in todo:
+                    sums[tr.number][1] = sums[tr.number][1] + _matrices([cfgs[tr.number][1]], v2_out)[0]
                     ft_mean, v2_mean = (m / (step + 1) for m in sums[tr.number])
                     err = error[tr.number] = calibration_error(ft_mean, v2_mean)
                     tr.report(err, step)
