@@ -115,7 +115,7 @@ def test_facts_about_the_model_and_the_stream_match_the_code():
     d = DataConfig()
     assert f"{EMBEDDED_TASKS} tasks of {d.n_classes} generated objects" in readme
     assert f"{len(list((ROOT / 'notebooks').glob('[0-9]*.py')))} tutorial notebooks" in readme
-    assert f"`{d.stream}` is the default" in readme
+    assert f"stand-in, `{d.stream}` by default" in readme
     bench = " ".join(_text(ROOT / "docs" / "benchmark.md").split())
     for fact in (f"{d.n_classes} object classes", f"rendered at {d.image_size}×{d.image_size}",
                  f"The {EMBEDDED_TASKS} tasks", f"{d.train_per_class} training and {d.test_per_class} test images"):
