@@ -37,6 +37,7 @@ A bad spec is one line naming the task and the field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,9 +211,7 @@ CALIBRATED_FILE = Path(__file__).with_name("round1_calibrated.yaml")
 
 
 def _round1_calibrated() -> StreamSpec:
-    import yaml
-
-    body = yaml.safe_load(CALIBRATED_FILE.read_text()) or {}
+    body = _read_yaml(CALIBRATED_FILE) or {}
     return from_dict({**body, "name": "round1-calibrated", "tasks": [t.to_dict() for t in _round1().tasks]},
                      str(CALIBRATED_FILE))
 
@@ -300,8 +299,22 @@ def load_spec(stream: str) -> StreamSpec:
         import yaml
 
         try:
-            body = yaml.safe_load(path.read_text())
+            body = _read_yaml(path)
         except yaml.YAMLError as e:
             raise ConfigError(f"data.stream={stream!r}: not valid YAML ({str(e).splitlines()[0]})") from None
         return from_dict(body, str(path))
     raise ConfigError(f"data.stream={stream!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file")
+
+
+def _read_yaml(path: Path) -> Any:
+    """A stream file's parsed content, read again only when the file changes: every configuration and every run
+    key reads its stream's spec, and parsing the YAML each time was most of building a configuration."""
+    st = path.stat()
+    return _parse_yaml(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_yaml(path: str, mtime_ns: int, size: int) -> Any:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
