@@ -69,6 +69,6 @@ def test_yaml_config_file(tmp_path, capsys):
 def test_show_verifies_a_result(tmp_path, capsys):
     main(["run", "--seeds", "1", "--runs-dir", str(tmp_path), *TINY])
     capsys.readouterr()
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir() and p.name != "_base")
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("_"))
     assert main(["show", str(run_dir)]) == 0
     assert "status: complete" in capsys.readouterr().out

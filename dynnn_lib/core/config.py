@@ -302,6 +302,20 @@ class RunConfig:
         in incremental settings share their trained task 0."""
         return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self, with_method=False)
 
+    def prefix_keys(self, n_tasks: int) -> list[str]:
+        """The key of the state after each task t < `n_tasks` (prefix sharing, engine/cache.py): everything that shaped
+        tasks 0..t. ``keys[0]`` is :meth:`base_key`; ``keys[t]`` chains ``keys[t-1]`` with the fields acting on every
+        incremental task (inc_epochs, the LR trick...) and the method's recipe of task t (``Method.task_recipe``:
+        its code and what it does there, e.g. DynamicNN's action), so runs whose tasks 0..t are trained alike (two
+        expansion schedules that agree up to t) share that state. The code, data and stream enter through keys[0]."""
+        incremental = {k: v for k, v in self.training_dict().items() if k in INCREMENTAL_ONLY - METHOD_FIELDS}
+        method, keys = self.method_class(), [self.base_key()]
+        for t in range(1, n_tasks):
+            blob = json.dumps({"parent": keys[-1], "task": t, "incremental": incremental,
+                               "recipe": method.task_recipe(self, t)}, sort_keys=True, separators=(",", ":"))
+            keys.append(hashlib.sha256(blob.encode()).hexdigest()[:16])
+        return keys
+
     def replace(self, **changes: Any) -> "RunConfig":
         data = changes.pop("data", None)
         if "method" in changes and changes["method"] != self.method and "method_params" not in changes:
@@ -322,6 +336,7 @@ SPEED_ONLY_DATA = frozenset({"load_workers"})
 # fields that only act on tasks >= 1: task 0 is shared by configurations that differ only in these
 INCREMENTAL_ONLY = frozenset({"method", "method_params", "inc_epochs", "inc_lr", "inc_milestones", "lr_trick",
                               "lr_trick_lr"})
+METHOD_FIELDS = frozenset({"method", "method_params"})  # a prefix key reads them through Method.task_recipe
 
 
 def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:

@@ -33,7 +33,14 @@ RESULT_MODULES = ("core/config.py", "core/streams.py", "model/network.py", "mode
 
 
 def _normalised(path: Path) -> str:
-    src = path.read_text()
+    st = path.stat()
+    return _normalised_at(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised_at(path: str, mtime_ns: int, size: int) -> str:
+    """A file's syntax tree, parsed once until the file changes (every prefix key reads its method's code)."""
+    src = Path(path).read_text()
     try:
         return ast.dump(ast.parse(src))
     except SyntaxError:

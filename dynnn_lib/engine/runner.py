@@ -1,8 +1,10 @@
 """Run a configuration: stream -> model -> method -> accuracy matrices, checkpointed and cached.
 
-The loop: task 0 (full training, shared between methods through the cache), then each later task through the
-method's plugin (``dynnn_lib.methods``), evaluation on every task's test set after each task, a checkpoint after
-each task. The result's schema is in engine/results.py, run folders and checkpoints in engine/cache.py.
+The loop: task 0 (full training), then each later task through the method's plugin (``dynnn_lib.methods``),
+evaluation on every task's test set after each task, a checkpoint after each task. A run starts from the longest
+prefix another run stored (the state after task t, shared by every run whose tasks 0..t are trained alike: task 0
+by every method, tasks 0..k by two expansion schedules that first differ at k+1). The result's schema is in
+engine/results.py, run folders, checkpoints and prefixes in engine/cache.py.
 
 Run folder ``<runs_dir>/<key>/``: ``config.json``; ``checkpoint.pt`` while it runs; ``result.json`` (engine/results.py);
 ``outputs.pt`` (the test-set outputs every head rule is scored from, evaluation/outputs.py); ``snapshots.pt`` (after each
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from dynnn_lib.engine.cache import (cached_result, default_runs_dir, exclusive_lock, load_checkpoint, load_outputs,  # noqa: F401
-                                    run_dir, save_checkpoint)
+                                    load_prefix, prefix_group, run_dir, save_checkpoint, save_prefix)
 from dynnn_lib.core.config import RunConfig
 from dynnn_lib.data import Stream, load_stream
 from dynnn_lib.core.errors import ConfigError, TrainingDiverged
@@ -47,8 +49,12 @@ def check_against_stream(cfg: RunConfig, stream: Stream) -> None:
 
 
 def run(cfg: RunConfig, runs_dir: str | Path | None = None, progress: bool = False, stream: Stream | None = None,
-        stop_after_task: int | None = None) -> RunResult:
-    """Run `cfg` (or return its cached result). `stop_after_task` exists for tests of resuming."""
+        stop_after_task: int | None = None, on_task=None) -> RunResult:
+    """Run `cfg` (or return its cached result), from its longest shared prefix (engine/cache.py).
+
+    stop_after_task: stop once this task is trained (and its prefix stored): status "interrupted"; the schedule
+    tree trains prefixes this way. on_task: called as ``on_task(t, outputs, reused)`` after every task, reused
+    ones included (the explorer draws rows as they come)."""
     if not isinstance(cfg, RunConfig):
         raise ConfigError(f"run() takes a RunConfig, got {type(cfg).__name__}; build one with RunConfig(...) or from_dict()")
     folder = run_dir(cfg, runs_dir)
@@ -60,7 +66,7 @@ def run(cfg: RunConfig, runs_dir: str | Path | None = None, progress: bool = Fal
         if hit is not None:
             return hit
         with pinned_threads() as threads:
-            return _train(cfg, folder, progress, stream, stop_after_task, threads)
+            return _train(cfg, folder, progress, stream, stop_after_task, threads, on_task)
 
 
 @dataclass
@@ -79,10 +85,12 @@ class _Run:
     timings: dict = field(default_factory=lambda: {"train_s": [], "eval_s": []})
     snapshots: list = field(default_factory=list)
     previous: dict = field(default_factory=dict)
+    keys: list = field(default_factory=list)          # the prefix key after each task (RunConfig.prefix_keys)
+    stored: tuple = (0, 0)                            # outputs' logits and features entries already in a prefix
 
 
 def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, stop_after_task: int | None,
-           threads: int) -> RunResult:
+           threads: int, on_task=None) -> RunResult:
     """The loop: every unfinished task trained (task 0: full training; later: the method), evaluated on every
     task's test set and checkpointed; then the result scored under every head rule and stored."""
     from tqdm.auto import tqdm
@@ -93,12 +101,17 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
                        timings=r.timings, path=folder / "result.json",
                        provenance={**git_state(), "code": code_fingerprint(), "threads": threads})
     start_task = len(r.logs)
+    if on_task is not None:
+        for t in range(start_task):
+            on_task(t, r.evaluator.outputs, True)
     bar = tqdm(range(start_task, n), desc=f"{cfg.method} seed {cfg.seed}", unit="task", disable=not progress,
                initial=start_task, total=n)
     try:
         for t in bar:
             _train_task(r, t, progress)
             _checkpoint(r, t)
+            if on_task is not None:
+                on_task(t, r.evaluator.outputs, False)
             if progress:
                 row = r.evaluator.outputs.score(cfg.head_rule)[t]
                 bar.set_postfix(acc=f"{np.nanmean(row[:t + 1]):.3f}", heads=len(r.model.heads))
@@ -116,7 +129,8 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
 
 
 def _start(cfg: RunConfig, folder: Path, stream: Stream | None) -> _Run:
-    """Everything the run needs, continued from its checkpoint (or the shared task 0) when there is one."""
+    """Everything the run needs, continued from its own checkpoint or its longest shared prefix, whichever is
+    further (engine/cache.py)."""
     device = resolve_device(cfg.device)
     stream = stream or load_stream(cfg.data)
     check_against_stream(cfg, stream)
@@ -125,19 +139,26 @@ def _start(cfg: RunConfig, folder: Path, stream: Stream | None) -> _Run:
     model = build_model(cfg, stream.n_classes).to(device)
     evaluator = Evaluator([(t.test_x, t.test_y) for t in stream.tasks], device)
     method = get_method(cfg.method)(cfg, cfg.params())
+    keys = cfg.prefix_keys(len(stream))
     state = load_checkpoint(cfg, folder)
+    shared = load_prefix(prefix_group(cfg, folder.parent), keys[:-1])  # the last task's state is the result itself
+    if shared is not None and shared["completed"] > (state or {}).get("completed", 0):
+        state = shared
     memory = OptimizerMemory(model, (state or {}).get("optimizer_state")) if cfg.optimizer_state == "keep" else None
-    r = _Run(cfg, folder, stream, device, model, evaluator, method, memory)
+    r = _Run(cfg, folder, stream, device, model, evaluator, method, memory, keys=keys)
     if state is not None:
         r.model.load_saved(state)
         r.model.to(device)
-        r.evaluator.outputs = Outputs.from_state(state["outputs"])
+        r.evaluator.resume(Outputs.from_state(state["outputs"]))
+        r.stored = (len(r.evaluator.outputs.logits), len(r.evaluator.outputs.features))
         r.logs, r.timings, r.snapshots = state["logs"], state["timings"], state["snapshots"]
-        if "base_key" in state:  # task 0 from the shared cache: let the method consolidate it as if it had trained it
+        if state is shared:
+            r.timings["reused_tasks"] = state["completed"]  # trained by other runs: this run did not train them
             r.timings["task0_shared"] = True
+        if "method_state" not in state:  # task 0 alone is shared by every method: let this one consolidate it
             r.method.end_task(_context(r, stream.tasks[0]))
         else:
-            r.method.load_state_dict(state.get("method_state", {}))
+            r.method.load_state_dict(state["method_state"])
     r.previous = {k: v.clone() for k, v in model.state_dict().items()} if r.snapshots else {}
     return r
 
@@ -158,21 +179,33 @@ def _train_task(r: _Run, t: int, progress: bool) -> None:
 
 
 def _checkpoint(r: _Run, t: int) -> None:
-    """After task t: the weights that changed (a snapshot) and everything needed to continue from here."""
+    """After task t: the weights that changed (a snapshot), everything needed to continue from here, and the
+    shared prefix (task 0: the whole state without the method's; task t: what it changed)."""
     current = {k: v.clone() for k, v in r.model.state_dict().items()}
     r.snapshots.append({"n_heads": len(r.model.heads), "state": {
         k: v for k, v in current.items() if k not in r.previous or not torch.equal(v, r.previous[k])}})
     r.previous = current
-    save_checkpoint(r.cfg, r.folder, {
-        "key": r.cfg.key(), "completed": t + 1, "n_heads": len(r.model.heads), "model": current,
-        "outputs": r.evaluator.outputs.state(), "snapshots": r.snapshots, "logs": r.logs, "timings": r.timings,
-        "method_state": r.method.state_dict(), **({"optimizer_state": r.memory.state_dict()} if r.memory else {})})
+    outputs, memory = r.evaluator.outputs, ({"optimizer_state": r.memory.state_dict()} if r.memory else {})
+    state = {"completed": t + 1, "n_heads": len(r.model.heads), "model": current, "outputs": outputs.state(),
+             "snapshots": r.snapshots, "logs": r.logs, "timings": {k: r.timings[k] for k in ("train_s", "eval_s")}}
+    save_checkpoint(r.cfg, r.folder, {**state, "key": r.cfg.key(), "timings": r.timings,
+                                      "method_state": r.method.state_dict(), **memory})
+    if t < len(r.keys) - 1:
+        logits, features = r.stored
+        save_prefix(prefix_group(r.cfg, r.folder.parent), r.keys, t, state if t == 0 else {
+            "snapshot": r.snapshots[-1], "logits": outputs.logits[logits:], "features": outputs.features[features:],
+            "row": outputs.rows[-1], "domain": outputs.state()["domains"][-1], "log": r.logs[-1],
+            "train_s": r.timings["train_s"][-1], "eval_s": r.timings["eval_s"][-1],
+            "method_state": r.method.state_dict(), **memory})
+    r.stored = (len(outputs.logits), len(outputs.features))
 
 
 def _complete(result: RunResult, r: _Run) -> RunResult:
     """The finished run: scored under every head rule; outputs, snapshots, weights and result.json written."""
     outputs, folder = r.evaluator.outputs, r.folder
     r.timings["total_s"] = float(sum(r.timings["train_s"]) + sum(r.timings["eval_s"]))
+    reused = r.timings.get("reused_tasks", 0)  # what this run trained itself (the rest came from shared prefixes)
+    r.timings["trained_s"] = float(sum(r.timings["train_s"][reused:]) + sum(r.timings["eval_s"][reused:]))
     result.model_bytes = model_size_bytes(r.model)
     _finish(result, outputs, r.cfg)
     atomic_torch_save(outputs.state(), folder / "outputs.pt")

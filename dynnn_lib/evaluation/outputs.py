@@ -143,12 +143,22 @@ class Evaluator:
         self._trunk_out: torch.Tensor | None = None  # trunk activations of all test images (current trunk)
         self._head_entry: dict[int, int] = {}          # head index -> its current logits entry
 
+    def resume(self, outputs: Outputs) -> None:
+        """Continue from stored outputs (a checkpoint or a shared prefix): the heads' latest entries are known, the
+        trunk's activations are recomputed when first needed, so the rows that follow are stored exactly as in an
+        uninterrupted run."""
+        self.outputs = outputs
+        self._trunk_out = None
+        self._head_entry = dict(enumerate(outputs.rows[-1]["heads"])) if outputs.rows else {}
+
     def add_row(self, model, task_heads: Sequence[int], changed_heads: Sequence[int], trunk_changed: bool) -> None:
         out = self.outputs
-        if trunk_changed or self._trunk_out is None:
+        if trunk_changed or not out.features:
             self._trunk_out = trunk_features(model, self.test_x, self.device)
             out.features.append(domain_features(self._trunk_out).float().cpu())
             self._head_entry = {}
+        elif self._trunk_out is None:  # resumed with the trunk unchanged: its activations, not a new entry
+            self._trunk_out = trunk_features(model, self.test_x, self.device)
         stale = set(changed_heads) | {h for h in range(len(model.heads)) if h not in self._head_entry}
         for h in sorted(stale):
             out.logits.append(head_logits(model.heads[h], self._trunk_out))

@@ -9,6 +9,4 @@ class Combined(Expand):
     """Frozen trunk; expands on dissimilar tasks and distils into an existing head on similar ones (DynamicNN)."""
 
     name = "combined"
-
-    def choose(self, ctx, before):
-        return "expand" if ctx.t in self.params.expand_at or self._below(before) else "kd"
+    otherwise = "kd"

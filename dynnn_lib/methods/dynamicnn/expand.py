@@ -20,8 +20,4 @@ class Expand(FrozenTrunkMethod):
                 f"method {cls.name!r} needs expansion tasks: pass expand_at (e.g. --expand 1 3) "
                 "or expand_threshold (e.g. --expand-threshold 0.8); for no expansion use method 'kd'")
 
-    def choose(self, ctx, before):
-        return "expand" if ctx.t in self.params.expand_at or self._below(before) else "head_ce"
-
-    def _below(self, before):
-        return self.params.expand_threshold is not None and before.acc < self.params.expand_threshold
+    otherwise = "head_ce"

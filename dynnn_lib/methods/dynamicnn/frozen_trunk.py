@@ -9,13 +9,15 @@ cross-entropy alone (``head_ce``). The three methods differ only in ``choose``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from dynnn_lib.core.config import LABEL_FREE_RULES
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.fingerprint import method_fingerprint
 from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
 from dynnn_lib.methods.base import Method, TaskContext, TaskLog
 from dynnn_lib.methods.training import kd_loss
@@ -125,9 +127,44 @@ class FrozenTrunkMethod(Method):
             raise ConfigError(f"expand_at={list(tasks)} is out of range: the stream has {n_tasks} tasks "
                               f"(0..{n_tasks - 1})")
 
-    def choose(self, ctx: TaskContext, before) -> str:  # pragma: no cover - the interface
-        """'expand', 'kd' or 'head_ce' on this task: what the methods of this family differ in."""
-        raise NotImplementedError
+    otherwise: ClassVar[str] = "kd"  # the action on a task that gets no new head: what the variants differ in
+
+    @classmethod
+    def planned(cls, p: Params, t: int) -> str | None:
+        """The action on task t when the schedule fixes it ('expand', 'kd' or 'head_ce'); None when the automatic
+        rule decides from the data (expand_threshold)."""
+        if t in p.expand_at:
+            return "expand"
+        return None if p.expand_threshold is not None else cls.otherwise
+
+    def choose(self, ctx: TaskContext, before) -> str:
+        """The action on this task: the schedule's, or the automatic rule's (expand below the threshold)."""
+        planned = self.planned(self.params, ctx.t)
+        if planned is not None:
+            return planned
+        return "expand" if before.acc < self.params.expand_threshold else self.otherwise
+
+    @classmethod
+    def task_recipe(cls, cfg, t: int) -> dict:
+        """What shapes task t: the action and the parameters that act in it, not the variant's name, so kd,
+        expand and combined share every task they train alike (combined expand@[3] and kd share tasks 0..2; two
+        schedules share the tasks before the first one they differ on). The automatic rule's action depends on
+        the data: its recipe is the rule itself. A subclass that trains differently keeps the safe default."""
+        if any(getattr(cls, m) is not getattr(FrozenTrunkMethod, m)
+               for m in ("train_task", "end_task", "state_dict", "load_state_dict")):
+            return super().task_recipe(cfg, t)
+        p, action = cfg.params(), cls.planned(cfg.params(), t)
+        recipe = {"family": "frozen_trunk", "code": method_fingerprint(FrozenTrunkMethod), "action": action,
+                  "known_rule": p.known_rule}
+        if action is None:
+            return {**recipe, "auto": p.expand_threshold, "otherwise": cls.otherwise,
+                    **{k: v for k, v in asdict(p).items() if k != "expand_at"}}
+        if action == "expand":
+            return {**recipe, "head_init": p.head_init}
+        if action == "kd":
+            return {**recipe, "kd_head": p.kd_head, "kd_temperature": p.kd_temperature, "kd_weight": p.kd_weight,
+                    "ce_on": p.ce_on}
+        return recipe  # head_ce: cross-entropy on every sample of the newest head
 
     def train_task(self, ctx: TaskContext) -> TaskLog:
         p, model, y = self.params, ctx.model, ctx.y

@@ -9,6 +9,4 @@ class KD(FrozenTrunkMethod):
     """Frozen trunk; never expands; each task distils into one existing head (DynamicNN, no expand)."""
 
     name = "kd"
-
-    def choose(self, ctx, before):
-        return "kd"
+    otherwise = "kd"
