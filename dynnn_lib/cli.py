@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
     runs.add_argument("--method", help="only this method")
     runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
+    runs.add_argument("--disk", action="store_true", help="what the runs folder takes: results, checkpoints, shared "
+                                                          "prefixes (per task) and their bound")
+
+    prune = sub.add_parser("prune", help="free the disk the shared prefixes take (results are never touched)")
+    prune.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    prune.add_argument("--max-gb", type=float, default=0.0,
+                       help="keep the most recently used prefixes up to this size (default 0: remove them all)")
 
     exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
     exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
@@ -187,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommands(sub) -> None:
     """The commands whose module defines add_arguments(parser) and command(args): one place, one error tail."""
-    from dynnn_lib.experiments import calibrate, fidelity
+    from dynnn_lib.experiments import calibrate, fidelity, schedules
     from dynnn_lib.reports import readme
     from dynnn_lib.workbench import batch, nbval_refs, plan
 
@@ -197,6 +204,8 @@ def _subcommands(sub) -> None:
             ("batch", batch, "run every notebook headless and build reports/ (make notebooks)"),
             ("readme", readme, "refill the README's generated blocks from reports/ (make readme)"),
             ("nbval-refs", nbval_refs, "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)"),
+            ("schedules", schedules, "every expansion schedule trained as a tree of shared prefixes: the best, the "
+                                     "paper's, the automatic rule's, the Pareto front of square vs heads"),
             ("calibrate", calibrate, "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal "
                                      "(Optuna); reports/calibration.md|html|json")):
         p = sub.add_parser(name, help=help_, description=module.command.__doc__)
@@ -319,8 +328,38 @@ def _baselines_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _disk_cmd(args: argparse.Namespace) -> int:
+    from dynnn_lib.engine.runs import disk_usage
+
+    d = disk_usage(args.runs_dir)
+    mb = lambda b: f"{b / 1e6:,.1f} MB"  # noqa: E731
+    print(f"runs folder {d['root']}: {mb(d['bytes'])}")
+    print(f"  results      {d['runs']:>6} runs         {mb(d['runs_bytes'])}")
+    print(f"  checkpoints  {d['checkpoints']:>6} unfinished   {mb(d['checkpoint_bytes'])}")
+    p = d["prefixes"]
+    print(f"  prefixes     {p['files']:>6} states in {p['groups']} task-0 group(s)  {mb(p['bytes'])} "
+          f"(bound {mb(d['prefix_limit'])}: DYNNN_PREFIX_GB; dynnn prune frees them)")
+    for t, (files, size) in sorted(p["by_task"].items()):
+        print(f"    after task {t}: {files} states, {mb(size)}")
+    return 0
+
+
+def _prune_cmd(args: argparse.Namespace) -> int:
+    from dynnn_lib.engine.cache import default_runs_dir, prune_prefixes
+
+    if not args.max_gb >= 0:
+        raise ConfigError(f"--max-gb {args.max_gb}: give a size in GB >= 0")
+    removed, freed = prune_prefixes(args.runs_dir or default_runs_dir(), args.max_gb * 1e9)
+    print(f"removed {removed} prefix group(s), {freed / 1e6:,.1f} MB freed; results untouched (a run that needs a "
+          "removed prefix trains it again)")
+    return 0
+
+
 def _runs_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.engine.runs import runs_table
+
+    if args.disk:
+        return _disk_cmd(args)
 
     df = runs_table(args.runs_dir, rule=args.rule)
     if args.method:
@@ -393,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.func(args)
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
                 "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
-                "sweep": _sweep_cmd}[args.command](args)
+                "sweep": _sweep_cmd, "prune": _prune_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2

@@ -106,6 +106,11 @@ def _prefix_file(group: Path, t: int, key: str) -> Path:
     return group / f"{t}-{key}.pt"
 
 
+def has_prefix(cfg: RunConfig, runs_root: str | Path, t: int, key: str) -> bool:
+    """Whether the state after task t under prefix key `key` (of cfg's task 0) is stored."""
+    return _prefix_file(prefix_group(cfg, Path(runs_root)), t, key).exists()
+
+
 def save_prefix(group: Path, keys: list[str], t: int, payload: dict) -> bool:
     """Store the state after task t under keys[t] (task 0: the whole state; later tasks: what the task changed,
     linked to keys[t-1]); False when it is stored already or sharing is off for it."""

@@ -47,11 +47,14 @@ class Outcome:
     error: str | None = None
     attempts: int = 0
     exception: BaseException | None = None  # the run's own error (run_many raises it)
+    trained: int = 0                 # tasks this run trained itself (the others came from shared prefixes)
 
 
-def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = ()) -> dict:
+def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = (),
+             stop_after_task: int | None = None) -> dict:
     """What a worker runs (a local process or a Ray task): the run's result payload (``RunResult.to_payload``).
-    `plugins`: modules that register the run's method (imported first)."""
+    `plugins`: modules that register the run's method (imported first). With `stop_after_task`, the run trains
+    up to that task only (its shared prefix: the schedule tree) and returns ``{"prefix": t, "trained": tasks}``."""
     import importlib
 
     from dynnn_lib.engine.runner import run
@@ -64,7 +67,9 @@ def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Seq
     if mine != key:
         raise ConfigError(f"the worker computes key {mine} for this run, the driver {key}: the worker has other "
                           f"code, data or thread count (DYNNN_THREADS={threads}); install the same dynnn version there")
-    res = run(cfg, runs_dir)
+    res = run(cfg, runs_dir, stop_after_task=stop_after_task)
+    if stop_after_task is not None and res.status == "interrupted":
+        return {"prefix": stop_after_task, "trained": stop_after_task + 1 - res.timings.get("resumed_from", 0)}
     if res.status != "complete":
         raise DynnnError(f"run ended with status {res.status}: {res.error}")
     return res.to_payload()
@@ -109,9 +114,11 @@ class Progress:
 
 def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = "local", jobs: int = 2,
             address: str | None = None, threads: int = 1, progress: bool = True, max_retries: int = 3,
-            labels: Mapping[str, str] | None = None, desc: str = "runs") -> dict[str, Outcome]:
+            labels: Mapping[str, str] | None = None, desc: str = "runs",
+            stop_after: Mapping[str, int] | None = None) -> dict[str, Outcome]:
     """Train every configuration not cached yet; key -> Outcome. `configs` have distinct keys (computed with
-    DYNNN_THREADS = `threads`)."""
+    DYNNN_THREADS = `threads`). `stop_after` (key -> task): train those runs up to that task only (their shared
+    prefix; the Outcome's result is then None)."""
     from dynnn_lib.engine.cache import cached_result
 
     if executor not in EXECUTORS:
@@ -146,7 +153,9 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
             plugins = [m for m in plugins if m != "__main__"]
             _warm_pretrained_cache([cfg for _, cfg in todo])  # once here, not once per worker
             run_all = _run_local if executor == "local" else _run_ray
-            run_all(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins)
+            stops = dict(stop_after or {})
+            run_all([(key, cfg, stops.get(key)) for key, cfg in todo], runs_dir, jobs, address, threads, max_retries,
+                    out, bar, plugins)
     finally:
         bar.close()
     return out
@@ -210,6 +219,9 @@ def plugin_module(cfg: RunConfig) -> str | None:
 def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
     from dynnn_lib.engine.results import RunResult
 
+    if "prefix" in payload:  # a run trained up to a task: its prefix is stored, there is no result yet
+        return Outcome(key, "done", None, trained=payload["trained"])
+
     path = runs_dir / key / "result.json"
     if not path.exists():  # the worker's runs folder is not shared with the driver: the driver keeps the result
         from dynnn_lib.core.store import exclusive_lock, write_json_checked
@@ -219,7 +231,7 @@ def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
                 write_json_checked(path, payload)
     res = RunResult.from_payload(payload, path)
     res.cached = False
-    return Outcome(key, "done", res)
+    return Outcome(key, "done", res, trained=len(res.logs) - res.timings.get("resumed_from", 0))
 
 
 # ------------------------------------------------------------------ local processes
@@ -229,36 +241,36 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, pl
     from concurrent.futures.process import BrokenProcessPool
 
     if jobs <= 1:  # one at a time in this process (no worker start-up); a failed run is reported, the rest go on
-        for i, (key, cfg) in enumerate(todo):
+        for i, (key, cfg, stop) in enumerate(todo):
             bar.pending(1, len(todo) - i - 1)
             try:
-                out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads, plugins), runs_dir)
+                out[key] = _done(key, run_task(cfg.to_dict(), str(runs_dir), key, threads, plugins, stop), runs_dir)
             except Exception as e:  # noqa: BLE001
                 out[key] = Outcome(key, "failed", error=_error_text(e), exception=e)
             out[key].attempts = 1
             bar.finish(out[key])
         bar.pending(0, 0)
         return
-    attempts = {key: 0 for key, _ in todo}
+    attempts = {key: 0 for key, *_ in todo}
     remaining = list(todo)
     while remaining:
         with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=mp.get_context("spawn")) as pool:
             futures = {}
-            for key, cfg in remaining:
+            for key, cfg, stop in remaining:
                 attempts[key] += 1
-                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins)] = (key, cfg)
+                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins, stop)] = (key, cfg, stop)
             retry = []
             pending = set(futures)
             while pending:
                 bar.pending(min(jobs, len(pending)), max(0, len(pending) - jobs))
                 finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    key, cfg = futures[fut]
+                    key, cfg, stop = futures[fut]
                     try:
                         out[key] = _done(key, fut.result(), runs_dir)
                     except BrokenProcessPool:
                         if attempts[key] <= max_retries:
-                            retry.append((key, cfg))
+                            retry.append((key, cfg, stop))
                             continue
                         out[key] = Outcome(key, "failed", error=f"worker process died {attempts[key]} times")
                     except Exception as e:  # noqa: BLE001 - a failed run is reported, the others continue
@@ -298,7 +310,7 @@ def _run_ray(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plug
             raise ConfigError(f"the Ray cluster has {cpus} CPUs; a run needs {threads} (--threads)")
         slots = max(1, cpus // threads)
         task = ray.remote(num_cpus=threads, max_retries=max_retries, retry_exceptions=False)(run_task)
-        refs = {task.remote(cfg.to_dict(), str(runs_dir), key, threads, plugins): key for key, cfg in todo}
+        refs = {task.remote(cfg.to_dict(), str(runs_dir), key, threads, plugins, stop): key for key, cfg, stop in todo}
         while refs:
             bar.pending(min(slots, len(refs)), max(0, len(refs) - slots))
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)

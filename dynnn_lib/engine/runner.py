@@ -100,7 +100,7 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
     result = RunResult(config=cfg, matrix=np.full((n, n), np.nan), task_names=r.stream.task_names, logs=r.logs,
                        timings=r.timings, path=folder / "result.json",
                        provenance={**git_state(), "code": code_fingerprint(), "threads": threads})
-    start_task = len(r.logs)
+    start_task = r.timings["resumed_from"] = len(r.logs)  # tasks done before this call (checkpoint or prefix)
     if on_task is not None:
         for t in range(start_task):
             on_task(t, r.evaluator.outputs, True)

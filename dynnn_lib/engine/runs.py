@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from dynnn_lib.engine.cache import default_runs_dir
+from dynnn_lib.engine.cache import default_runs_dir, prefix_disk, prefix_limit_bytes
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.engine.results import RunResult, load_result, method_card
 
@@ -109,3 +109,26 @@ def export(runs_dir: str | Path | None, out: str | Path, fmt: str = "csv") -> li
         df.to_csv(path, index=False) if fmt == "csv" else df.to_parquet(path, index=False)
         written.append(path)
     return written
+
+
+def disk_usage(runs_dir: str | Path | None = None) -> dict:
+    """What a runs folder takes: finished runs, unfinished checkpoints, shared prefixes (engine/cache.py), bytes."""
+    root = Path(runs_dir or default_runs_dir())
+    if not root.is_dir():
+        raise ConfigError(f"runs folder {root} does not exist; run something first or pass --runs-dir")
+    out = {"root": str(root), "runs": 0, "runs_bytes": 0, "checkpoints": 0, "checkpoint_bytes": 0}
+    for folder in root.iterdir():
+        if not folder.is_dir() or folder.name.startswith("_"):
+            continue
+        files = [f for f in folder.iterdir() if f.is_file()]
+        ck = folder / "checkpoint.pt"
+        if ck.exists():
+            out["checkpoints"] += 1
+            out["checkpoint_bytes"] += ck.stat().st_size
+        if (folder / "result.json").exists():
+            out["runs"] += 1
+            out["runs_bytes"] += sum(f.stat().st_size for f in files if f.name != "checkpoint.pt")
+    out["prefixes"] = prefix_disk(root)
+    out["prefix_limit"] = prefix_limit_bytes()
+    out["bytes"] = out["runs_bytes"] + out["checkpoint_bytes"] + out["prefixes"]["bytes"]
+    return out

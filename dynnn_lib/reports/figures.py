@@ -177,3 +177,34 @@ def class_balance(stream) -> go.Figure:
     counts = [torch.bincount(t.train_y, minlength=stream.n_classes).tolist() for t in stream.tasks]
     return go.Figure([go.Bar(name=f"task {i}", x=stream.class_names, y=c) for i, c in enumerate(counts)]).update_layout(
         barmode="group", title="training images per class and task", height=350)
+
+
+def schedule_front(points: Sequence[tuple[str, int, float, float]], front: Sequence[str],
+                   marks: dict[str, str] | None = None, title: str = "square accuracy against heads") -> go.Figure:
+    """Every expansion schedule as a dot: heads (x, jittered apart) against mean square accuracy (percent, ± std
+    over seeds in the hover); the Pareto front as a line; `marks` (label -> legend name) highlighted."""
+    marks = dict(marks or {})
+    rng = np.random.default_rng(0)
+    labels = [p[0] for p in points]
+    x = np.array([p[1] for p in points], float)
+    jitter = x + rng.uniform(-0.18, 0.18, len(x))
+    y = np.array([100 * p[2] for p in points])
+    sd = np.array([100 * p[3] for p in points])
+    fig = go.Figure(go.Scatter(x=jitter, y=y, mode="markers", name="schedules", text=labels,
+                               customdata=sd, marker={"size": 6, "color": "#9aa5b1", "opacity": 0.7},
+                               hovertemplate="%{text}<br>square %{y:.2f} ± %{customdata:.2f}<extra></extra>"))
+    by_label = {p[0]: p for p in points}
+    on_front = [by_label[f] for f in front if f in by_label]
+    fig.add_trace(go.Scatter(x=[p[1] for p in on_front], y=[100 * p[2] for p in on_front], mode="lines+markers",
+                             name="Pareto front", text=[p[0] for p in on_front], line={"color": "#1f77b4"},
+                             hovertemplate="%{text}<br>square %{y:.2f}<extra>front</extra>"))
+    symbols = ("star", "diamond", "square", "triangle-up", "x")
+    for i, (label, legend) in enumerate(marks.items()):
+        if label in by_label:
+            p = by_label[label]
+            fig.add_trace(go.Scatter(x=[p[1]], y=[100 * p[2]], mode="markers", name=legend,
+                                     marker={"size": 13, "symbol": symbols[i % len(symbols)]},
+                                     hovertemplate=f"{legend}<br>square %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="heads (memory)", yaxis_title="square accuracy (%)", height=460,
+                      xaxis={"dtick": 1}, legend={"orientation": "h", "y": -0.2})
+    return fig

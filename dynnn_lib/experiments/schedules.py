@@ -1,0 +1,380 @@
+"""The schedule landscape: every expansion schedule of a stream, trained as a tree of shared prefixes.
+
+The paper chose its expansion points by hand (expand@[1], expand@[1, 3]); the automatic rule chooses them from the
+data. On an n-task stream DynamicNN can expand at any subset of tasks 1..n-1: 2^(n-1) schedules per KD setting
+(256 on the 9-task stream; the empty one is DynamicNN without expansion, method ``kd``). Two schedules that agree
+on tasks 1..k train tasks 0..k alike (RunConfig.prefix_keys), so :func:`train_tree` trains every prefix once:
+wave t trains, from the stored state after task t-1, each state after task t that two or more pending runs pass
+through (one job per state, on the executors: local pool or Ray), and the last wave finishes every run from its
+longest prefix. On 9 tasks that is 2 + 4 + ... + 256 = 510 incremental task trainings per seed instead of
+256 x 8 = 2,048. ``max_heads`` keeps long streams affordable: only schedules with at most max_heads - 1 expansions.
+
+:func:`landscape` trains the landscape, the paper's two schedules and the automatic rule (same KD setting, same
+seeds) and returns a :class:`Landscape`: every schedule's square accuracy over seeds, the best one with paired 95 %
+intervals against expand@[1], expand@[1, 3] and the automatic rule, where the automatic rule ranks, and the Pareto
+front of square accuracy against the number of heads (each head costs memory). ``dynnn schedules`` writes
+reports/schedules.md|html|json; notebook 09_schedules shows it. The best schedule is picked on the same seeds it
+is compared on, so its interval is optimistic (the winner's curse); the report says so.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from dynnn_lib.core.config import RunConfig, apply_assignments, from_dict
+from dynnn_lib.core.errors import ConfigError, DynnnError
+from dynnn_lib.evaluation.metrics import overall
+from dynnn_lib.evaluation.stats import Paired, paired
+
+PAPER_SCHEDULES = {"expand@[1]": (1,), "expand@[1, 3]": (1, 3)}
+AUTO_THRESHOLD = 0.5  # the automatic rule of the fidelity report (experiments/paper.py AUTO_OVERRIDES)
+
+
+def all_schedules(n_tasks: int, max_heads: int | None = None) -> list[tuple[int, ...]]:
+    """Every subset of tasks 1..n-1 with at most max_heads - 1 expansions, by size then lexicographically."""
+    if n_tasks < 2:
+        raise ConfigError(f"a stream of {n_tasks} task(s) has no expansion schedule; it needs at least 2 tasks")
+    if max_heads is not None and (isinstance(max_heads, bool) or not isinstance(max_heads, int) or max_heads < 1):
+        raise ConfigError(f"max_heads={max_heads!r} must be an integer >= 1 (1: no expansion at all)")
+    top = n_tasks - 1 if max_heads is None else min(n_tasks - 1, max_heads - 1)
+    return [s for k in range(top + 1) for s in itertools.combinations(range(1, n_tasks), k)]
+
+
+def name(schedule: Sequence[int]) -> str:
+    return f"expand@{list(schedule)}" if schedule else "no expand"
+
+
+def schedule_config(base: Mapping[str, Any], schedule: Sequence[int], seed: int) -> RunConfig:
+    """The run of one schedule: DynamicNN (combined) expanding at `schedule`, or without expansion (kd)."""
+    values = {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
+    if schedule:
+        return from_dict({**values, "method": "combined", "expand_at": list(schedule), "seed": seed})
+    return from_dict({**values, "method": "kd", "seed": seed})
+
+
+def auto_config(base: Mapping[str, Any], seed: int, threshold: float = AUTO_THRESHOLD) -> RunConfig:
+    values = {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
+    return from_dict({**values, "method": "combined", "expand_threshold": threshold, "seed": seed})
+
+
+# ------------------------------------------------------------------ training as a tree
+@dataclass
+class TreeStats:
+    """What training the runs as a tree cost: task trainings done, what independent runs would have done, and
+    the wall time of each wave."""
+
+    runs: int = 0
+    trained_tasks: int = 0         # every task training done (task 0s included), counted by the runs themselves
+    independent_tasks: int = 0     # the same runs trained independently (sharing only task 0, as before)
+    waves: list[dict] = field(default_factory=list)  # per wave: task, jobs, trained, wall_s
+    wall_s: float = 0.0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.independent_tasks / self.trained_tasks if self.trained_tasks else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"runs": self.runs, "trained_tasks": self.trained_tasks, "independent_tasks": self.independent_tasks,
+                "ratio": self.ratio, "wall_s": self.wall_s, "waves": self.waves, "failed": self.failed}
+
+
+def stream_length(cfg: RunConfig) -> int:
+    from dynnn_lib.data import load_stream
+
+    return len(load_stream(cfg.data))
+
+
+def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, executor: str = "local",
+               jobs: int = 2, address: str | None = None, threads: int | None = None,
+               progress: bool = True) -> TreeStats:
+    """Train `configs` so that every shared prefix is trained once (waves by task, then the runs themselves).
+    Cached runs are skipped; a failed job is reported in ``failed`` and its runs train on their own."""
+    from dynnn_lib.core.fingerprint import threads as default_threads
+    from dynnn_lib.engine.cache import cached_result, default_runs_dir, has_prefix, sharing
+    from dynnn_lib.engine.executors import execute
+
+    runs_dir = Path(runs_dir or default_runs_dir())
+    threads = threads or default_threads()
+    distinct = {cfg.key(): cfg for cfg in configs}
+    stats, start = TreeStats(runs=len(distinct)), time.perf_counter()
+    lengths: dict[str, int] = {}
+    n_of: dict[str, int] = {}
+    for key, cfg in distinct.items():
+        data_id = json.dumps(cfg.to_dict()["data"], sort_keys=True)
+        if data_id not in lengths:
+            lengths[data_id] = stream_length(cfg)
+        n_of[key] = lengths[data_id]
+    pending = {k: c for k, c in distinct.items() if cached_result(c, runs_dir) is None}
+    chains = {k: c.prefix_keys(n_of[k]) for k, c in pending.items()}
+    bases = {c.base_key() for c in pending.values()}
+    stats.independent_tasks = sum(n_of[k] - 1 for k in pending) + len(bases)
+    depth = max(n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
+    for t in range(depth):
+        through: dict[str, list[str]] = defaultdict(list)
+        for k in pending:
+            if t < n_of[k] - 1:
+                through[chains[k][t]].append(k)
+        stops = {}
+        for node, keys in through.items():
+            rep = pending[keys[0]]
+            if len(keys) >= 2 and not has_prefix(rep, runs_dir, t, node):
+                stops[keys[0]] = t
+        if not stops:
+            continue
+        wave = time.perf_counter()
+        out = execute([pending[k] for k in stops], runs_dir, executor, jobs, address, threads, progress,
+                      desc=f"prefixes, task {t}", stop_after=stops)
+        trained = sum(o.trained for o in out.values())
+        stats.trained_tasks += trained
+        stats.failed += [f"task {t} prefix of {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
+        stats.waves.append({"task": t, "jobs": len(stops), "trained": trained, "wall_s": time.perf_counter() - wave})
+    if pending:
+        wave = time.perf_counter()
+        out = execute(list(pending.values()), runs_dir, executor, jobs, address, threads, progress, desc="runs")
+        trained = sum(o.trained for o in out.values())
+        stats.trained_tasks += trained
+        stats.failed += [f"run {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
+        stats.waves.append({"task": "runs", "jobs": len(pending), "trained": trained,
+                            "wall_s": time.perf_counter() - wave})
+    stats.wall_s = time.perf_counter() - start
+    return stats
+
+
+# ------------------------------------------------------------------ the landscape
+@dataclass
+class Landscape:
+    """Square accuracy (fraction) of every schedule per seed, the automatic rule's runs, and what training cost."""
+
+    schedules: list[tuple[int, ...]]             # the landscape (max_heads applied)
+    squares: dict[tuple[int, ...], list[float]]  # schedule -> square per seed (the paper's two included)
+    auto: list[float]                            # the automatic rule's square per seed
+    auto_schedules: list[tuple[int, ...]]        # what it chose, per seed
+    seeds: list[int]
+    n_tasks: int
+    max_heads: int | None
+    setting: dict                                # the KD setting and the base overrides
+    stats: TreeStats
+    auto_threshold: float = AUTO_THRESHOLD
+
+    def mean(self, schedule: Sequence[int]) -> float:
+        return float(np.mean(self.squares[tuple(schedule)]))
+
+    def ranking(self) -> list[tuple[int, ...]]:
+        """The landscape's schedules, best mean square first (ties: fewer heads, then the earlier schedule)."""
+        return sorted(self.schedules, key=lambda s: (-self.mean(s), len(s), s))
+
+    def best(self) -> tuple[int, ...]:
+        return self.ranking()[0]
+
+    def rank(self, square: float) -> int:
+        """1 + the number of landscape schedules whose mean square is above `square`."""
+        return 1 + sum(self.mean(s) > square for s in self.schedules)
+
+    def comparisons(self) -> dict[str, Paired]:
+        """The best schedule against the paper's two and the automatic rule: paired over the same seeds (points)."""
+        best = [100 * v for v in self.squares[self.best()]]
+        out = {n: paired(best, [100 * v for v in self.squares[s]]) for n, s in PAPER_SCHEDULES.items()}
+        out[f"the automatic rule (< {self.auto_threshold:g})"] = paired(best, [100 * v for v in self.auto])
+        return out
+
+    def pareto(self) -> list[tuple[int, ...]]:
+        """The schedules no other beats on both counts (fewer or equal heads and a higher mean square), by heads."""
+        front, top = [], -np.inf
+        for s in sorted(self.schedules, key=lambda s: (len(s), -self.mean(s), s)):
+            if self.mean(s) > top:
+                front.append(s)
+                top = self.mean(s)
+        return front
+
+    def figure(self):
+        """Square against heads, every schedule a dot, the Pareto front, the best, the paper's and the rule's."""
+        from dynnn_lib.evaluation.stats import mean_sd
+        from dynnn_lib.reports import figures as viz
+
+        points = [(name(s), 1 + len(s), *(v / 100 for v in mean_sd([100 * x for x in self.squares[s]])))
+                  for s in self.squares]
+        auto = [(f"the automatic rule (< {self.auto_threshold:g})",
+                 float(np.mean([1 + len(s) for s in self.auto_schedules])), float(np.mean(self.auto)), 0.0)]
+        marks = {name(self.best()): "best", **{name(s): f"{n} (the paper)" for n, s in PAPER_SCHEDULES.items()},
+                 auto[0][0]: auto[0][0]}
+        return viz.schedule_front(points + auto, [name(s) for s in self.pareto()], marks,
+                                  title=f"{len(self.schedules)} schedules, {len(self.seeds)} seed(s)")
+
+    def auto_rank(self) -> int:
+        return self.rank(float(np.mean(self.auto)))
+
+    def to_dict(self) -> dict:
+        comp = self.comparisons()
+        return {"n_tasks": self.n_tasks, "max_heads": self.max_heads, "seeds": self.seeds, "setting": self.setting,
+                "schedules": [{"schedule": list(s), "heads": 1 + len(s), "squares": self.squares[s],
+                               "mean": self.mean(s)} for s in self.ranking()],
+                "paper": {n: {"schedule": list(s), "squares": self.squares[s], "rank": self.rank(self.mean(s))}
+                          for n, s in PAPER_SCHEDULES.items()},
+                "auto": {"threshold": self.auto_threshold, "squares": self.auto, "rank": self.auto_rank(),
+                         "schedules": [list(s) for s in self.auto_schedules]},
+                "best": list(self.best()), "pareto": [list(s) for s in self.pareto()],
+                "comparisons": {n: p.to_dict() for n, p in comp.items()}, "training": self.stats.to_dict()}
+
+
+def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), max_heads: int | None = None,
+              runs_dir: str | Path | None = None, executor: str = "local", jobs: int = 2, address: str | None = None,
+              threads: int | None = None, progress: bool = True, auto_threshold: float = AUTO_THRESHOLD) -> Landscape:
+    """Train every schedule (at most max_heads heads), the paper's two and the automatic rule over `seeds` as one
+    tree, and read their square accuracies (the base's head rule)."""
+    from dynnn_lib.engine.cache import cached_result, default_runs_dir
+
+    base = dict(base or {})
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("the landscape needs at least one seed")
+    probe = schedule_config(base, (), seeds[0])
+    n = stream_length(probe)
+    schedules = all_schedules(n, max_heads)
+    wanted = sorted(set(schedules) | {s for s in PAPER_SCHEDULES.values() if max(s) < n})
+    missing = [k for k, s in PAPER_SCHEDULES.items() if max(s) >= n]
+    if missing:
+        raise ConfigError(f"the stream has {n} tasks: the paper's {', '.join(missing)} does not fit; the landscape "
+                          f"needs at least {max(max(s) for s in PAPER_SCHEDULES.values()) + 1} tasks")
+    fixed = {(s, seed): schedule_config(base, s, seed) for s in wanted for seed in seeds}
+    autos = [auto_config(base, seed, auto_threshold) for seed in seeds]
+    runs_dir = Path(runs_dir or default_runs_dir())
+    stats = train_tree([*fixed.values(), *autos], runs_dir, executor, jobs, address, threads, progress)
+    if stats.failed:
+        raise DynnnError(f"{len(stats.failed)} job(s) of the landscape failed; the first: {stats.failed[0]}")
+
+    def result(cfg):
+        res = cached_result(cfg, runs_dir)
+        if res is None:
+            raise DynnnError(f"run {cfg.key()} ({cfg.method} {cfg.method_params.get('expand_at')}) has no result")
+        return res
+
+    squares = {s: [overall(result(fixed[s, seed]).matrix) for seed in seeds] for s in wanted}
+    auto_results = [result(c) for c in autos]
+    setting = {k: base[k] for k in sorted(base)}
+    setting.setdefault("kd_head", probe.params().kd_head)
+    return Landscape(schedules=schedules, squares=squares, auto=[overall(r.matrix) for r in auto_results],
+                     auto_schedules=[tuple(r.expanded_at) for r in auto_results], seeds=seeds, n_tasks=n,
+                     max_heads=max_heads, setting=setting, stats=stats, auto_threshold=auto_threshold)
+
+
+# ------------------------------------------------------------------ report
+def table(land: Landscape, top: int = 10) -> list[list[str]]:
+    """The best `top` schedules, the paper's two, the automatic rule and no expansion: rank, heads, square."""
+    from dynnn_lib.evaluation.stats import mean_sd
+
+    def row(label, values, rank, heads):
+        m, sd = mean_sd([100 * v for v in values])
+        return [str(rank), label, str(heads), f"{m:.2f} ± {sd:.2f}"]
+
+    ranking = land.ranking()
+    rows = [["rank", "schedule", "heads", "square (%)"]]
+    shown = set()
+    for i, s in enumerate(ranking[:top]):
+        rows.append(row(name(s), land.squares[s], i + 1, 1 + len(s)))
+        shown.add(s)
+    for label, s in [*((f"{n} (the paper)", s) for n, s in PAPER_SCHEDULES.items()), ("no expand", ())]:
+        if s not in shown:
+            rows.append(row(label, land.squares[s], land.rank(land.mean(s)), 1 + len(s)))
+    heads = sorted({1 + len(s) for s in land.auto_schedules})
+    rows.append(row(f"the automatic rule (< {land.auto_threshold:g}; chose {chosen(land.auto_schedules)})",
+                    land.auto, land.auto_rank(), "/".join(map(str, heads))))
+    return rows
+
+
+def chosen(schedules: Sequence[tuple[int, ...]]) -> str:
+    """The automatic rule's schedules over seeds: each distinct one with how many seeds chose it."""
+    counts: dict[tuple[int, ...], int] = {}
+    for s in schedules:
+        counts[s] = counts.get(s, 0) + 1
+    return "; ".join(f"{name(s)}" + (f" on {c} seeds" if len(counts) > 1 else "") for s, c in counts.items())
+
+
+def comparison_rows(land: Landscape) -> list[list[str]]:
+    rows = [["best schedule vs", "difference (points) [95 % CI]", "verdict (best > other)"]]
+    for other, p in land.comparisons().items():
+        lo, hi = (f"{x:+.2f}" if np.isfinite(x) else ("-inf" if x < 0 else "+inf") for x in (p.ci_low, p.ci_high))
+        rows.append([other, f"{p.mean_diff:+.2f} [{lo}, {hi}]", p.verdict])
+    return rows
+
+
+def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]:
+    """reports/schedules.md, .html (with the heads/square figure) and .json."""
+    from dynnn_lib.core.fingerprint import machine_line
+    from dynnn_lib.core.store import atomic_text
+    from dynnn_lib.reports.tables import html_page, html_table, markdown_table
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = land.stats
+    n_sched = len(land.schedules)
+    limit = f", at most {land.max_heads} heads" if land.max_heads else ""
+    waves = "; ".join(f"task {w['task']}: {w['jobs']} jobs, {w['wall_s']:.0f} s" for w in s.waves)
+    front = "; ".join(f"{name(x)} ({1 + len(x)} head{'s' if x else ''}, {100 * land.mean(x):.2f})" for x in land.pareto())
+    lines = [f"# The schedule landscape: {n_sched} expansion schedules of the {land.n_tasks}-task stream{limit}", "",
+             f"KD setting and overrides: `{json.dumps(land.setting, sort_keys=True)}`; seeds {land.seeds}; square "
+             "accuracy = the mean of the whole matrix (the paper's \"square\"), under the run's head rule.", "",
+             markdown_table(table(land)), "", "## The best schedule against the paper's and the automatic rule", "",
+             markdown_table(comparison_rows(land)), "",
+             "The best schedule is chosen on the same seeds it is compared on, so these intervals favour it (the "
+             "winner's curse); a held verdict here is a candidate to confirm on fresh seeds, not a result.", "",
+             f"Pareto front (square against heads): {front}.",
+             "", "## What training it as a tree cost", "",
+             f"{s.runs} runs: {s.trained_tasks} task trainings as a tree against {s.independent_tasks} as independent "
+             f"runs sharing task 0 ({s.ratio:.2f}x fewer); {s.wall_s / 60:.1f} min wall on {machine_line()} "
+             f"({waves}).", ""]
+    md = out / "schedules.md"
+    atomic_text(md, "\n".join(lines))
+    payload = {**land.to_dict(), "machine": machine_line()}
+    js = out / "schedules.json"
+    atomic_text(js, json.dumps(payload, indent=1, default=float))
+    fig = land.figure()
+    body = (f"<h1>The schedule landscape ({n_sched} schedules{limit})</h1>" + html_table(table(land))
+            + html_table(comparison_rows(land)) + fig.to_html(full_html=False, include_plotlyjs="cdn"))
+    html = out / "schedules.html"
+    atomic_text(html, html_page("schedule landscape", body))
+    return [md, html, js]
+
+
+# ------------------------------------------------------------------ CLI
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    ap.add_argument("--max-heads", type=int, default=None,
+                    help="only schedules with at most this many heads (max-heads - 1 expansions); default: all")
+    ap.add_argument("--kd-head", choices=["best", "worst", "routed"], default=None,
+                    help="the KD setting: the head to distil into (default: DynamicNN's, best)")
+    ap.add_argument("--lr-trick", action="store_true", help="the LR trick on every incremental task")
+    ap.add_argument("--threshold", type=float, default=AUTO_THRESHOLD,
+                    help=f"the automatic rule's threshold (default {AUTO_THRESHOLD})")
+    ap.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                    help="any RunConfig field for every run, e.g. --set data.n_tasks=6 (YAML values)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local")
+    ap.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (default 2)")
+    ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
+    ap.add_argument("--out", default="reports", help="report folder (default reports)")
+    ap.add_argument("--no-progress", action="store_true")
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn schedules: train every expansion schedule as a tree; reports/schedules.md|html|json."""
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: give at least 1 (2 or more for intervals)")
+    base = apply_assignments({}, args.assignments)
+    if args.kd_head:
+        base["kd_head"] = args.kd_head
+    if args.lr_trick:
+        base["lr_trick"] = True
+    land = landscape(base, range(args.seeds), args.max_heads, args.runs_dir, args.executor, args.jobs, args.address,
+                     progress=not args.no_progress, auto_threshold=args.threshold)
+    paths = write_report(land, args.out)
+    print(paths[0].read_text())
+    return 0
