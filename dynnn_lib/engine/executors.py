@@ -25,8 +25,11 @@ stay on the worker's disk, and a retried run on another node starts again from t
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -161,6 +164,136 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
     return out
 
 
+@dataclass
+class TreeStats:
+    """What training the runs as a tree cost: task trainings done, what independent runs would have done, and
+    the wall time of each wave."""
+
+    runs: int = 0
+    trained_tasks: int = 0         # every task training done (task 0s included), counted by the runs themselves
+    planned_tasks: int = 0         # what the plan expected (TreePlan.tree_tasks): equal unless a job failed
+    independent_tasks: int = 0     # the same runs trained independently (sharing only task 0, as before)
+    waves: list[dict] = field(default_factory=list)  # per wave: task, jobs, trained, wall_s
+    wall_s: float = 0.0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.independent_tasks / self.trained_tasks if self.trained_tasks else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"runs": self.runs, "trained_tasks": self.trained_tasks, "planned_tasks": self.planned_tasks,
+                "independent_tasks": self.independent_tasks,
+                "ratio": self.ratio, "wall_s": self.wall_s, "waves": self.waves, "failed": self.failed}
+
+
+def stream_length(cfg: RunConfig) -> int:
+    """The number of tasks of cfg's stream; 0 when it cannot be loaded here (the run reports why)."""
+    from dynnn_lib.data import load_stream
+
+    try:
+        return len(load_stream(cfg.data))
+    except DynnnError:
+        return 0
+
+
+def _cached(cfg: RunConfig, runs_dir: Path) -> bool:
+    from dynnn_lib.engine.cache import cached_result
+
+    try:
+        return cached_result(cfg, runs_dir) is not None
+    except DynnnError:  # a damaged result: execute reports it
+        return False
+
+
+@dataclass
+class TreePlan:
+    """The runs still to train, their streams' lengths and prefix keys, and the task trainings they need as a tree
+    (every state that is not stored, once) and as independent runs sharing task 0 (as before prefixes)."""
+
+    distinct: dict[str, RunConfig]
+    pending: dict[str, RunConfig]
+    n_of: dict[str, int]
+    chains: dict[str, list[str]]
+    tree_tasks: int
+    independent_tasks: int
+
+    @classmethod
+    def make(cls, configs: Sequence[RunConfig], runs_dir: Path) -> "TreePlan":
+        from dynnn_lib.engine.cache import has_prefix
+
+        distinct = {cfg.key(): cfg for cfg in configs}
+        pending = {k: c for k, c in distinct.items() if not _cached(c, runs_dir)}
+        lengths: dict[str, int] = {}
+        n_of: dict[str, int] = {}
+        for key, cfg in pending.items():
+            data_id = json.dumps(cfg.to_dict()["data"], sort_keys=True)
+            if data_id not in lengths:
+                lengths[data_id] = stream_length(cfg)
+            n_of[key] = lengths[data_id]
+        chains = {k: c.prefix_keys(n_of[k]) for k, c in pending.items()}  # n = 0 (no stream): the run alone
+        nodes = {(t, chains[k][t]): c for k, c in pending.items() for t in range(max(n_of[k] - 1, 0))}
+        bases = {(0, c.base_key()): c for k, c in pending.items() if n_of[k]}
+        return cls(distinct, pending, n_of, chains,
+                   tree_tasks=len(pending) + sum(not has_prefix(c, runs_dir, t, key) for (t, key), c in nodes.items()),
+                   independent_tasks=sum(max(n_of[k] - 1, 0) for k in pending)
+                   + sum(not has_prefix(c, runs_dir, 0, b) for (_, b), c in bases.items()))
+
+
+def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, executor: str = "local",
+               jobs: int = 2, address: str | None = None, threads: int | None = None, progress: bool = True,
+               outcomes: dict[str, Outcome] | None = None) -> TreeStats:
+    """Train `configs` (distinct keys) so that every shared prefix is trained once: with several jobs, wave t
+    trains each state after task t that two or more pending runs pass through (one job each, from the stored
+    state after task t-1), then the runs finish from their longest prefix; one job runs them one after another
+    (each starts from what the earlier ones stored). Cached runs are skipped; `outcomes` (key -> Outcome) receives
+    the runs' outcomes; a failed prefix job is reported in ``failed`` and its runs train on their own."""
+    from dynnn_lib.core.fingerprint import threads as default_threads
+    from dynnn_lib.engine.cache import default_runs_dir, has_prefix, sharing
+
+    runs_dir = Path(runs_dir or default_runs_dir())
+    threads = threads or default_threads()
+    plan = TreePlan.make(configs, runs_dir)
+    pending, n_of, chains = plan.pending, plan.n_of, plan.chains
+    stats = TreeStats(runs=len(plan.distinct), planned_tasks=plan.tree_tasks, independent_tasks=plan.independent_tasks)
+    start = time.perf_counter()
+    depth = max(n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
+    if executor == "local" and jobs <= 1:
+        depth = 0  # one process: each run starts from the prefixes the earlier ones stored
+    for t in range(depth):
+        through: dict[str, list[str]] = defaultdict(list)
+        for k in pending:
+            if t < n_of[k] - 1:
+                through[chains[k][t]].append(k)
+        stops = {}
+        for node, keys in through.items():
+            rep = pending[keys[0]]
+            if len(keys) >= 2 and not has_prefix(rep, runs_dir, t, node):
+                stops[keys[0]] = t
+        if not stops:
+            continue
+        wave = time.perf_counter()
+        out = execute([pending[k] for k in stops], runs_dir, executor, jobs, address, threads, progress,
+                      desc=f"prefixes, task {t}", stop_after=stops)
+        trained = sum(o.trained for o in out.values())
+        stats.trained_tasks += trained
+        stats.failed += [f"task {t} prefix of {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
+        stats.waves.append({"task": t, "jobs": len(stops), "trained": trained, "wall_s": time.perf_counter() - wave})
+    if pending:
+        wave = time.perf_counter()
+        order = sorted(pending, key=lambda k: chains[k])  # neighbours share the longest prefixes
+        out = execute([pending[k] for k in order], runs_dir, executor, jobs, address, threads, progress, desc="runs")
+        if outcomes is not None:
+            outcomes.update(out)
+        trained = sum(o.trained for o in out.values())
+        stats.trained_tasks += trained
+        stats.failed += [f"run {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
+        stats.waves.append({"task": "runs", "jobs": len(pending), "trained": trained,
+                            "wall_s": time.perf_counter() - wave})
+    stats.wall_s = time.perf_counter() - start
+    return stats
+
+
 def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, jobs: int = 1,
              progress: bool = True) -> list[RunResult]:
     """Run several configurations, `jobs` processes at a time (the local executor), results in input order.
@@ -175,8 +308,12 @@ def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, j
     distinct = {}
     for cfg in configs:
         distinct.setdefault(cfg.key(), cfg)
-    outcomes = execute(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(),
-                       progress=progress)
+    outcomes: dict[str, Outcome] = {}
+    train_tree(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(), progress=progress,
+               outcomes=outcomes)
+    cached = [c for k, c in distinct.items() if k not in outcomes]
+    if cached:
+        outcomes.update(execute(cached, runs_dir, "local", jobs=1, threads=threads(), progress=False))
     failed = [o for o in outcomes.values() if o.status == "failed"]
     if failed:
         e = failed[0].exception

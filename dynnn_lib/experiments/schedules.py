@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -33,6 +31,7 @@ from dynnn_lib.core.config import RunConfig, apply_assignments, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.evaluation.metrics import overall
 from dynnn_lib.evaluation.stats import Paired, paired
+from dynnn_lib.engine.executors import TreeStats, stream_length, train_tree
 
 PAPER_SCHEDULES = {"expand@[1]": (1,), "expand@[1, 3]": (1, 3)}
 AUTO_THRESHOLD = 0.5  # the automatic rule of the fidelity report (experiments/paper.py AUTO_OVERRIDES)
@@ -63,90 +62,6 @@ def schedule_config(base: Mapping[str, Any], schedule: Sequence[int], seed: int)
 def auto_config(base: Mapping[str, Any], seed: int, threshold: float = AUTO_THRESHOLD) -> RunConfig:
     values = {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
     return from_dict({**values, "method": "combined", "expand_threshold": threshold, "seed": seed})
-
-
-# ------------------------------------------------------------------ training as a tree
-@dataclass
-class TreeStats:
-    """What training the runs as a tree cost: task trainings done, what independent runs would have done, and
-    the wall time of each wave."""
-
-    runs: int = 0
-    trained_tasks: int = 0         # every task training done (task 0s included), counted by the runs themselves
-    independent_tasks: int = 0     # the same runs trained independently (sharing only task 0, as before)
-    waves: list[dict] = field(default_factory=list)  # per wave: task, jobs, trained, wall_s
-    wall_s: float = 0.0
-    failed: list[str] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float:
-        return self.independent_tasks / self.trained_tasks if self.trained_tasks else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"runs": self.runs, "trained_tasks": self.trained_tasks, "independent_tasks": self.independent_tasks,
-                "ratio": self.ratio, "wall_s": self.wall_s, "waves": self.waves, "failed": self.failed}
-
-
-def stream_length(cfg: RunConfig) -> int:
-    from dynnn_lib.data import load_stream
-
-    return len(load_stream(cfg.data))
-
-
-def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, executor: str = "local",
-               jobs: int = 2, address: str | None = None, threads: int | None = None,
-               progress: bool = True) -> TreeStats:
-    """Train `configs` so that every shared prefix is trained once (waves by task, then the runs themselves).
-    Cached runs are skipped; a failed job is reported in ``failed`` and its runs train on their own."""
-    from dynnn_lib.core.fingerprint import threads as default_threads
-    from dynnn_lib.engine.cache import cached_result, default_runs_dir, has_prefix, sharing
-    from dynnn_lib.engine.executors import execute
-
-    runs_dir = Path(runs_dir or default_runs_dir())
-    threads = threads or default_threads()
-    distinct = {cfg.key(): cfg for cfg in configs}
-    stats, start = TreeStats(runs=len(distinct)), time.perf_counter()
-    lengths: dict[str, int] = {}
-    n_of: dict[str, int] = {}
-    for key, cfg in distinct.items():
-        data_id = json.dumps(cfg.to_dict()["data"], sort_keys=True)
-        if data_id not in lengths:
-            lengths[data_id] = stream_length(cfg)
-        n_of[key] = lengths[data_id]
-    pending = {k: c for k, c in distinct.items() if cached_result(c, runs_dir) is None}
-    chains = {k: c.prefix_keys(n_of[k]) for k, c in pending.items()}
-    bases = {c.base_key() for c in pending.values()}
-    stats.independent_tasks = sum(n_of[k] - 1 for k in pending) + len(bases)
-    depth = max(n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
-    for t in range(depth):
-        through: dict[str, list[str]] = defaultdict(list)
-        for k in pending:
-            if t < n_of[k] - 1:
-                through[chains[k][t]].append(k)
-        stops = {}
-        for node, keys in through.items():
-            rep = pending[keys[0]]
-            if len(keys) >= 2 and not has_prefix(rep, runs_dir, t, node):
-                stops[keys[0]] = t
-        if not stops:
-            continue
-        wave = time.perf_counter()
-        out = execute([pending[k] for k in stops], runs_dir, executor, jobs, address, threads, progress,
-                      desc=f"prefixes, task {t}", stop_after=stops)
-        trained = sum(o.trained for o in out.values())
-        stats.trained_tasks += trained
-        stats.failed += [f"task {t} prefix of {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
-        stats.waves.append({"task": t, "jobs": len(stops), "trained": trained, "wall_s": time.perf_counter() - wave})
-    if pending:
-        wave = time.perf_counter()
-        out = execute(list(pending.values()), runs_dir, executor, jobs, address, threads, progress, desc="runs")
-        trained = sum(o.trained for o in out.values())
-        stats.trained_tasks += trained
-        stats.failed += [f"run {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
-        stats.waves.append({"task": "runs", "jobs": len(pending), "trained": trained,
-                            "wall_s": time.perf_counter() - wave})
-    stats.wall_s = time.perf_counter() - start
-    return stats
 
 
 # ------------------------------------------------------------------ the landscape
