@@ -2,7 +2,11 @@
 
 Starts `jupyter lab` on a free localhost port in a temporary folder holding notebooks/06_explorer.py (as
 .ipynb, small parameters injected), runs all cells, selects another expansion task in the widget, presses
-Train, and checks that the live plotly heatmap (a FigureWidget) was redrawn: new title, new values.
+Train, and checks that the live plotly heatmap (a FigureWidget) was redrawn: new title, new values. Then a
+scripted sequence of clicks (select a schedule, press Train) measures the latency of a click, from the press to
+the redrawn heatmap, with task 0 warm: median and worst go to $DYNNN_LATENCY_OUT (JSON) when set.
+$DYNNN_EXPLORER (JSON: n_tasks, base, clicks, cache) replaces the small default by another setting, e.g. the
+embedded stream's nine tasks (benchmarks/explorer_latency.py).
 
 Needs Debian's chromium (`make test` installs it when it can: root + apt-get); skipped with the reason
 otherwise.  Screenshots go to $DYNNN_SCREENSHOTS when set (evidence for humans).
@@ -13,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -31,6 +36,7 @@ pytestmark = [pytest.mark.browser,
 
 BASE = {"base_epochs": 3, "inc_epochs": 2, "base_milestones": [3], "inc_milestones": [2], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}
+SETTING = {"n_tasks": 3, "base": BASE, "clicks": [[1, 2], []], **json.loads(os.environ.get("DYNNN_EXPLORER", "{}"))}
 
 
 def _free_port() -> int:
@@ -40,13 +46,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, monkeypatch):
     import nbformat
+
+    if SETTING.get("cache"):  # a warm data and pretraining cache (the latency benchmark)
+        monkeypatch.setenv("DYNNN_CACHE", SETTING["cache"])
 
     work = tmp_path / "lab"
     work.mkdir()
     nb = parameterized(ROOT / "notebooks" / "06_explorer.py",
-                       {"n_tasks": 3, "base": BASE, "runs_dir": str(tmp_path / "runs"), "interactive": True})
+                       {"n_tasks": SETTING["n_tasks"], "base": SETTING["base"],
+                        "runs_dir": SETTING.get("runs_dir") or str(tmp_path / "runs"), "interactive": True})
     nbformat.write(nb, work / "explorer.ipynb")
     port = _free_port()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
@@ -141,6 +151,7 @@ def test_explorer_heatmap_follows_the_selected_expansion_task(lab):
             if shots:
                 _shoot(page, f"{shots}/explorer_expand2.png")
             expect(train).to_be_disabled()
+            latencies = [_click(page, status, train, clicks) for clicks in SETTING["clicks"]]
             # nothing went wrong on the way: no error output, no stderr (the kernel warns there when a widget
             # message cannot be serialized, as happened once with NaN in the empty heatmap)
             problems = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'],"
@@ -150,6 +161,25 @@ def test_explorer_heatmap_follows_the_selected_expansion_task(lab):
             browser.close()
 
     assert before["title"].startswith("expanded: 1 | square") and after["title"].startswith("expanded: 2 | square")
-    assert len(after["z"]) == 3 and all(len(row) == 3 for row in after["z"])
+    n = SETTING["n_tasks"]
+    assert len(after["z"]) == n and all(len(row) == n for row in after["z"])
     assert after["z"][0] == before["z"][0], "task 0 is trained the same way whatever expands later"
     assert after["z"] != before["z"], "a different expansion task must change the matrix"
+    report = {"clicks": SETTING["clicks"], "latency_s": latencies, "median_s": statistics.median(latencies),
+              "worst_s": max(latencies), "n_tasks": n}
+    if os.environ.get("DYNNN_LATENCY_OUT"):
+        Path(os.environ["DYNNN_LATENCY_OUT"]).write_text(json.dumps(report, indent=1))
+
+
+def _click(page, status, train, tasks) -> float:
+    """Select the schedule `tasks`, press Train, and time it until the heatmap's title names the schedule."""
+    from playwright.sync_api import expect
+
+    label = "expanded: " + (",".join(map(str, tasks)) or "none")
+    page.locator(".widget-select-multiple select").select_option([f"task {t}" for t in tasks])
+    expect(status).to_contain_text(f"{label} | 1 run(s) not trained yet", timeout=30_000)
+    start = time.perf_counter()
+    train.click()
+    page.wait_for_function(f"() => {{ const gd = document.querySelector('.jp-OutputArea .js-plotly-plot');"
+                           f" return gd && gd.layout.title.text.startsWith('{label} | square'); }}", timeout=600_000)
+    return time.perf_counter() - start

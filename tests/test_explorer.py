@@ -71,7 +71,7 @@ def test_train_button_recovers_when_training_fails(tmp_path, monkeypatch):
 
     def broken(*a, **k):
         raise RuntimeError("disk full")
-    monkeypatch.setattr("dynnn_lib.workbench.explorer.run_many", broken)
+    monkeypatch.setattr("dynnn_lib.workbench.explorer.run", broken)
     ex.expand.value = (1,)
     assert ex.train() is False
     assert "training failed: disk full" in ex.status.value and not ex.train_button.disabled
@@ -121,3 +121,27 @@ def test_the_method_menu_offers_baselines_and_a_method_registered_in_the_session
         assert not ex.expand.disabled and ex.values()["method"] == "combined"
     finally:
         _REGISTRY.pop("quiet_test", None)
+
+
+def test_a_toggle_trains_only_from_the_first_task_it_touches_and_draws_rows_as_they_come(tmp_path, monkeypatch):
+    ex = Explorer(base={**BASE, "data": {**TINY_DATA, "n_tasks": 4}}, n_tasks=4, runs_dir=tmp_path, live=False)
+    ex.expand.value = (1,)
+    assert ex.train() and ex.activity.value.startswith("last training") and "trained 0–3" in ex.activity.value
+    import dynnn_lib.engine.runner as runner
+
+    trained, drawn = [], []
+    real_train_task = runner.train_task
+
+    def spy(model, task, *a, **k):
+        trained.append(task.index)
+        drawn.append(np.array(ex.fig.data[0].z, dtype=float))  # what the heatmap showed when task t started
+        return real_train_task(model, task, *a, **k)
+    monkeypatch.setattr(runner, "train_task", spy)
+    ex.expand.value = (1, 3)                  # expand@[1] trained tasks 0..2 alike: only task 3 trains
+    assert ex.train() and trained == [3]
+    assert "seed 0: reused tasks 0–2, trained 3–3" in ex.activity.value
+    assert not np.isnan(drawn[0][:3]).any() and np.isnan(drawn[0][3]).all()  # reused rows drawn before training
+    trained.clear()
+    ex.kd_head.value = "worst"                # distillation acts from task 2 on (task 1 expands)
+    assert ex.train() and trained == [2, 3]
+    assert np.isnan(drawn[-1][3]).all() and not np.isnan(drawn[-1][2]).any()  # row 2 drawn when task 2 ended

@@ -4,8 +4,10 @@ rule; the heatmap, the metrics and the routing accuracy update in place.
 
 Changing a control only reads the run cache (cheap, keeps the kernel responsive); the head rule is
 evaluation-only, so switching it re-scores stored runs and never trains.  A configuration that was never
-trained is trained by the **Train** button, with a progress bar; if training fails the status says why and
-the button is enabled again.  All logic is here so that it is tested without a browser; the notebook only
+trained is trained by the **Train** button from its longest shared prefix (engine/cache.py): toggling the
+expansion at task 5 retrains tasks 5.. only, since tasks 0..4 were trained alike before. The heatmap's rows appear
+as tasks finish, the status says which seed and task is training, and the line below it what the last training
+reused and trained; if training fails the status says why and the button is enabled again.  All logic is here so that it is tested without a browser; the notebook only
 displays ``Explorer(...).ui``.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dynnn_lib.evaluation.metrics import aggregate
 from dynnn_lib.reports.tables import html_table, pm
 from dynnn_lib.engine.cache import cached_result
 from dynnn_lib.engine.executors import run_many
+from dynnn_lib.engine.runner import run
 
 
 DYNAMICNN = ("expand", "kd", "combined")  # driven by the expansion controls as "DynamicNN"
@@ -51,6 +54,7 @@ class Explorer:
         self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
         self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
         self.status = widgets.Label()
+        self.activity = widgets.Label()  # what the last training reused from shared prefixes and trained
         self.summary = widgets.HTML()
         empty = np.full((n_tasks, n_tasks), np.nan)
         fig = viz.heatmap(empty, None, title="pick expansion tasks")
@@ -59,7 +63,7 @@ class Explorer:
             w.observe(lambda _change: self.refresh(), names="value")
         self.train_button.on_click(lambda _b: self.train())
         controls = widgets.VBox([self.method, self.expand, self.threshold, self.kd_head, self.ce_on, self.head_rule, self.lr_trick,
-                                 self.seeds, widgets.HBox([self.train_button, self.status])])
+                                 self.seeds, widgets.HBox([self.train_button, self.status]), self.activity])
         top = widgets.HBox([controls, self.summary])
         self.ui = widgets.VBox([top, self.fig]) if live else top  # a static Figure is shown beside, not inside
         self.live = live
@@ -123,17 +127,54 @@ class Explorer:
         return True
 
     def train(self) -> bool:
-        """Train what the selection lacks; on failure the status shows the error and Train is enabled again."""
+        """Train what the selection lacks, each run from its longest shared prefix; with one job the seeds train
+        here one after another and the heatmap shows each row as its task finishes (several jobs: in parallel,
+        the heatmap at the end). On failure the status shows the error and Train is enabled again."""
+        import time
+
         self.train_button.disabled = True
         self.status.value = f"{self.label()} | training..."
+        start, self._done = time.perf_counter(), []
         try:
-            results = run_many(self.configs(), self.runs_dir, jobs=self.jobs, progress=True)
+            configs = self.configs()
+            if self.jobs > 1 and len(configs) > 1:
+                results = run_many(configs, self.runs_dir, jobs=self.jobs, progress=True)
+            else:
+                results = [self._train_live(cfg, i, len(configs)) for i, cfg in enumerate(configs)]
         except Exception as e:  # noqa: BLE001 - the widget must recover whatever went wrong
             self.status.value = f"{self.label()} | training failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             self.train_button.disabled = False
             return False
         self._show(results)
+        self.activity.value = f"last training ({time.perf_counter() - start:.1f} s): " + (
+            "; ".join(self._done) if self._done else "all runs were cached")
         return True
+
+    def _train_live(self, cfg, i: int, n_seeds: int):
+        """One seed in this process, its rows drawn as tasks finish (reused rows at once)."""
+        hit = cached_result(cfg, self.runs_dir)
+        if hit is not None:
+            return hit
+        reused: list[int] = []
+        trained: list[int] = []
+        rule, n = cfg.head_rule, self.n_tasks
+
+        def on_task(t, outputs, was_reused):
+            (reused if was_reused else trained).append(t)
+            matrix = outputs.score(rule)
+            fresh = viz.heatmap(matrix, None, title=f"{self.label()} | seed {i + 1}/{n_seeds}, after task {t}")
+            with _batch(self.fig):
+                self.fig.data[0].z = fresh.data[0].z
+                self.fig.data[0].text = fresh.data[0].text
+                self.fig.layout.title.text = fresh.layout.title.text
+            done = f"tasks 0–{reused[-1]} reused" if reused else "nothing reused"
+            self.status.value = (f"{self.label()} | seed {i + 1}/{n_seeds}: {done}, task {t} of {n - 1} "
+                                 f"{'reused' if was_reused else 'trained'}")
+
+        res = run(cfg, self.runs_dir, on_task=on_task)
+        self._done.append(f"seed {cfg.seed}: " + (f"reused tasks 0–{reused[-1]}, " if reused else "")
+                          + (f"trained {trained[0]}–{trained[-1]}" if trained else "trained nothing"))
+        return res
 
     def _show(self, results) -> None:
         agg = aggregate([r.matrix for r in results])
