@@ -15,7 +15,7 @@ INSTANCES ?= 0 1
 STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 
-.PHONY: all setup browser-deps train reproduce fidelity calibration calibrate notebooks baselines test nbval-refs bench speed readme lab clean
+.PHONY: all setup browser-deps train reproduce fidelity calibration calibrate schedules notebooks baselines test nbval-refs bench speed sharing readme lab clean
 all:
 	@$(PHASE) setup -- $(MAKE) --no-print-directory setup
 	@$(PHASE) train -- $(MAKE) --no-print-directory train
@@ -57,6 +57,14 @@ CAL_SEEDS ?= 1
 calibrate: setup
 	$(PY) -m dynnn_lib.cli calibrate --trials $(CAL_TRIALS) --seeds $(CAL_SEEDS) --jobs $(JOBS) --out reports
 
+# every expansion schedule of the stream as a tree of shared prefixes, beside the paper's and the automatic rule:
+# reports/schedules.md|html|json (MAX_HEADS=3: 37 schedules, ~40 min on a 2-core family-25 EPYC at 3 seeds;
+# MAX_HEADS= for all 256)
+MAX_HEADS ?= 3
+SCHED_SEEDS ?= 3
+schedules: setup
+	$(PY) -m dynnn_lib.cli schedules --seeds $(SCHED_SEEDS) $(if $(MAX_HEADS),--max-heads $(MAX_HEADS)) --jobs $(JOBS) --out reports --no-progress
+
 # DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over 3 seeds
 baselines: setup
 	$(PY) -m dynnn_lib.cli baselines --seeds 3 --jobs $(JOBS) --no-progress --out reports
@@ -72,6 +80,11 @@ bench: setup
 speed: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/speed.py
+
+# prefix sharing measured side by side (task trainings, wall time, disk) for make all's runs and the landscape;
+# the explorer's click latency in the browser test: reports/sharing.md|json (benchmarks/sharing.py)
+sharing: setup browser-deps
+	$(PY) benchmarks/sharing.py
 
 notebooks: setup
 	$(PY) -m dynnn_lib.cli batch params/default.yaml --out reports --jobs $(JOBS)

@@ -51,6 +51,7 @@ class Outcome:
     attempts: int = 0
     exception: BaseException | None = None  # the run's own error (run_many raises it)
     trained: int = 0                 # tasks this run trained itself (the others came from shared prefixes)
+    trained_s: float = 0.0           # their training and evaluation seconds (what the work itself cost)
 
 
 def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Sequence[str] = (),
@@ -60,7 +61,7 @@ def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Seq
     up to that task only (its shared prefix: the schedule tree) and returns ``{"prefix": t, "trained": tasks}``."""
     import importlib
 
-    from dynnn_lib.engine.runner import run
+    from dynnn_lib.engine.runner import run, trained_seconds
 
     for module in plugins:
         importlib.import_module(module)
@@ -72,7 +73,8 @@ def run_task(cfg_dict: dict, runs_dir: str, key: str, threads: int, plugins: Seq
                           f"code, data or thread count (DYNNN_THREADS={threads}); install the same dynnn version there")
     res = run(cfg, runs_dir, stop_after_task=stop_after_task)
     if stop_after_task is not None and res.status == "interrupted":
-        return {"prefix": stop_after_task, "trained": stop_after_task + 1 - res.timings.get("resumed_from", 0)}
+        return {"prefix": stop_after_task, "trained": stop_after_task + 1 - res.timings.get("resumed_from", 0),
+                "trained_s": trained_seconds(res.timings)}
     if res.status != "complete":
         raise DynnnError(f"run ended with status {res.status}: {res.error}")
     return res.to_payload()
@@ -172,6 +174,8 @@ class TreeStats:
     runs: int = 0
     trained_tasks: int = 0         # every task training done (task 0s included), counted by the runs themselves
     planned_tasks: int = 0         # what the plan expected (TreePlan.tree_tasks): equal unless a job failed
+    trained_s: float = 0.0         # the seconds those task trainings took inside the runs (training + evaluation)
+    jobs: int = 1
     independent_tasks: int = 0     # the same runs trained independently (sharing only task 0, as before)
     waves: list[dict] = field(default_factory=list)  # per wave: task, jobs, trained, wall_s
     wall_s: float = 0.0
@@ -181,16 +185,27 @@ class TreeStats:
     def ratio(self) -> float:
         return self.independent_tasks / self.trained_tasks if self.trained_tasks else float("nan")
 
+    @property
+    def overhead(self) -> float:
+        """Wall time over what the trainings cost spread on the jobs (1.0: no time lost to the sharing)."""
+        return self.wall_s * self.jobs / self.trained_s if self.trained_s else float("nan")
+
     def to_dict(self) -> dict:
         return {"runs": self.runs, "trained_tasks": self.trained_tasks, "planned_tasks": self.planned_tasks,
-                "independent_tasks": self.independent_tasks,
+                "independent_tasks": self.independent_tasks, "trained_s": self.trained_s, "jobs": self.jobs,
+                "overhead": self.overhead,
                 "ratio": self.ratio, "wall_s": self.wall_s, "waves": self.waves, "failed": self.failed}
 
 
 def stream_length(cfg: RunConfig) -> int:
-    """The number of tasks of cfg's stream; 0 when it cannot be loaded here (the run reports why)."""
+    """The number of tasks of cfg's stream (a generated one from its spec, without rendering it); 0 when it cannot
+    be loaded here (the run reports why)."""
+    from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
     from dynnn_lib.data import load_stream
 
+    if cfg.data.source == "synthetic":
+        total = len(load_spec(cfg.data.stream or DEFAULT_STREAM))
+        return total if cfg.data.n_tasks is None or cfg.data.n_tasks > total else cfg.data.n_tasks
     try:
         return len(load_stream(cfg.data))
     except DynnnError:
@@ -255,7 +270,8 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
     threads = threads or default_threads()
     plan = TreePlan.make(configs, runs_dir)
     pending, n_of, chains = plan.pending, plan.n_of, plan.chains
-    stats = TreeStats(runs=len(plan.distinct), planned_tasks=plan.tree_tasks, independent_tasks=plan.independent_tasks)
+    stats = TreeStats(runs=len(plan.distinct), planned_tasks=plan.tree_tasks, independent_tasks=plan.independent_tasks,
+                      jobs=jobs if executor == "local" else max(jobs, 1))
     start = time.perf_counter()
     depth = max(n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
     if executor == "local" and jobs <= 1:
@@ -277,6 +293,7 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
                       desc=f"prefixes, task {t}", stop_after=stops)
         trained = sum(o.trained for o in out.values())
         stats.trained_tasks += trained
+        stats.trained_s += sum(o.trained_s for o in out.values())
         stats.failed += [f"task {t} prefix of {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
         stats.waves.append({"task": t, "jobs": len(stops), "trained": trained, "wall_s": time.perf_counter() - wave})
     if pending:
@@ -287,6 +304,7 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
             outcomes.update(out)
         trained = sum(o.trained for o in out.values())
         stats.trained_tasks += trained
+        stats.trained_s += sum(o.trained_s for o in out.values())
         stats.failed += [f"run {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
         stats.waves.append({"task": "runs", "jobs": len(pending), "trained": trained,
                             "wall_s": time.perf_counter() - wave})
@@ -357,7 +375,7 @@ def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
     from dynnn_lib.engine.results import RunResult
 
     if "prefix" in payload:  # a run trained up to a task: its prefix is stored, there is no result yet
-        return Outcome(key, "done", None, trained=payload["trained"])
+        return Outcome(key, "done", None, trained=payload["trained"], trained_s=payload["trained_s"])
 
     path = runs_dir / key / "result.json"
     if not path.exists():  # the worker's runs folder is not shared with the driver: the driver keeps the result
@@ -368,7 +386,8 @@ def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
                 write_json_checked(path, payload)
     res = RunResult.from_payload(payload, path)
     res.cached = False
-    return Outcome(key, "done", res, trained=len(res.logs) - res.timings.get("resumed_from", 0))
+    return Outcome(key, "done", res, trained=len(res.logs) - res.timings.get("resumed_from", 0),
+                   trained_s=res.timings.get("trained_s", 0.0))
 
 
 # ------------------------------------------------------------------ local processes

@@ -204,8 +204,7 @@ def _complete(result: RunResult, r: _Run) -> RunResult:
     """The finished run: scored under every head rule; outputs, snapshots, weights and result.json written."""
     outputs, folder = r.evaluator.outputs, r.folder
     r.timings["total_s"] = float(sum(r.timings["train_s"]) + sum(r.timings["eval_s"]))
-    reused = r.timings.get("reused_tasks", 0)  # what this run trained itself (the rest came from shared prefixes)
-    r.timings["trained_s"] = float(sum(r.timings["train_s"][reused:]) + sum(r.timings["eval_s"][reused:]))
+    r.timings["trained_s"] = trained_seconds(r.timings)
     result.model_bytes = model_size_bytes(r.model)
     _finish(result, outputs, r.cfg)
     atomic_torch_save(outputs.state(), folder / "outputs.pt")
@@ -214,6 +213,12 @@ def _complete(result: RunResult, r: _Run) -> RunResult:
     write_json_checked(folder / "result.json", result.to_payload())
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     return result
+
+
+def trained_seconds(timings: dict) -> float:
+    """Training and evaluation seconds of the tasks this call trained (not those it resumed from)."""
+    done = timings.get("resumed_from", 0)
+    return float(sum(timings["train_s"][done:]) + sum(timings["eval_s"][done:]))
 
 
 def _finish(result: RunResult, outputs: Outputs, cfg: RunConfig) -> None:

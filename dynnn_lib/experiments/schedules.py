@@ -221,6 +221,25 @@ def comparison_rows(land: Landscape) -> list[list[str]]:
     return rows
 
 
+def describe(land: Landscape) -> str:
+    """One line: how many schedules, of which stream, how many heads, seeds (no accuracy: the same on any CPU)."""
+    heads = [1 + len(s) for s in land.schedules]
+    return (f"{len(land.schedules)} schedules of the {land.n_tasks}-task stream ({min(heads)} to {max(heads)} heads), "
+            f"{len(land.seeds)} seed(s); beside them the paper's {' and '.join(PAPER_SCHEDULES)} and the automatic "
+            f"rule (< {land.auto_threshold:g})")
+
+
+def cost_line(land: Landscape) -> str:
+    """What training the landscape as a tree cost, with the machine it ran on."""
+    from dynnn_lib.core.fingerprint import machine_line
+
+    s = land.stats
+    waves = "; ".join(f"task {w['task']}: {w['jobs']} jobs, {w['wall_s']:.0f} s" for w in s.waves)
+    return (f"{s.runs} runs: {s.trained_tasks} task trainings as a tree against {s.independent_tasks} as independent "
+            f"runs sharing task 0 ({s.ratio:.2f}x fewer); {s.wall_s / 60:.1f} min wall on {machine_line()} "
+            f"({waves or 'everything was cached'}).")
+
+
 def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]:
     """reports/schedules.md, .html (with the heads/square figure) and .json."""
     from dynnn_lib.core.fingerprint import machine_line
@@ -229,10 +248,8 @@ def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    s = land.stats
     n_sched = len(land.schedules)
     limit = f", at most {land.max_heads} heads" if land.max_heads else ""
-    waves = "; ".join(f"task {w['task']}: {w['jobs']} jobs, {w['wall_s']:.0f} s" for w in s.waves)
     front = "; ".join(f"{name(x)} ({1 + len(x)} head{'s' if x else ''}, {100 * land.mean(x):.2f})" for x in land.pareto())
     lines = [f"# The schedule landscape: {n_sched} expansion schedules of the {land.n_tasks}-task stream{limit}", "",
              f"KD setting and overrides: `{json.dumps(land.setting, sort_keys=True)}`; seeds {land.seeds}; square "
@@ -242,10 +259,7 @@ def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]
              "The best schedule is chosen on the same seeds it is compared on, so these intervals favour it (the "
              "winner's curse); a held verdict here is a candidate to confirm on fresh seeds, not a result.", "",
              f"Pareto front (square against heads): {front}.",
-             "", "## What training it as a tree cost", "",
-             f"{s.runs} runs: {s.trained_tasks} task trainings as a tree against {s.independent_tasks} as independent "
-             f"runs sharing task 0 ({s.ratio:.2f}x fewer); {s.wall_s / 60:.1f} min wall on {machine_line()} "
-             f"({waves}).", ""]
+             "", "## What training it as a tree cost", "", cost_line(land), ""]
     md = out / "schedules.md"
     atomic_text(md, "\n".join(lines))
     payload = {**land.to_dict(), "machine": machine_line()}

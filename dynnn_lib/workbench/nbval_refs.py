@@ -80,7 +80,8 @@ def strip(nb):
     return nb
 
 
-def build(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAULT_OUT) -> list[Path]:
+def build(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAULT_OUT,
+          only: list[str] | None = None) -> list[Path]:
     import nbformat
 
     out_dir = Path(out_dir)
@@ -88,6 +89,8 @@ def build(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAUL
     written = []
     with tempfile.TemporaryDirectory(prefix="dynnn-nbval-") as tmp, temporary_env("DYNNN_RUNS", str(Path(tmp) / "runs")):
         for path, prm in reference_parameters(params_file).items():
+            if only and path.stem not in only:
+                continue
             executed = run_notebook(path, Path(tmp) / f"{path.stem}.ipynb", prm, cwd=out_dir)
             nb = strip(nbformat.read(executed, as_version=4))
             target = out_dir / f"{path.stem}.ipynb"
@@ -112,9 +115,10 @@ def stale(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAUL
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--params", default=str(DEFAULT_PARAMS), help="tiny parameter YAML (default params/tiny.yaml)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the reference notebooks (default tests/nbval)")
+    ap.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="only these notebooks (e.g. 09_schedules)")
 
 
 def command(args: argparse.Namespace) -> int:
     """dynnn nbval-refs: regenerate tests/nbval/*.ipynb after editing a notebook."""
-    build(args.params, args.out)
+    build(args.params, args.out, args.only)
     return 0

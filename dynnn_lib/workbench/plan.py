@@ -4,8 +4,9 @@
 
 The reproduction, the fidelity report (five paper variants and V2', ``--seeds`` seeds on each benchmark
 instance) and the notebooks (their studies with the parameters of ``params/default.yaml``) are collected
-first; configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, so that
-the later phases only read the run cache.
+first; configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, as a tree of
+shared prefixes (engine/executors.train_tree: the state after a task that several runs share is trained once),
+so that the later phases only read the run cache.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def command(args: argparse.Namespace) -> int:
     import yaml
 
     from dynnn_lib.engine.cache import cached_result, default_runs_dir
-    from dynnn_lib.engine.executors import run_many
+    from dynnn_lib.engine.executors import TreePlan, train_tree
 
     if args.seeds < 1 or args.jobs < 1:
         raise ConfigError("--seeds and --jobs must be at least 1")
@@ -84,13 +85,16 @@ def command(args: argparse.Namespace) -> int:
     configs = unique(paper_configs(args.seeds, args.instances, streams=args.streams) + notebook_configs(params))
     runs_dir = Path(args.runs_dir or default_runs_dir())
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
-    per_run = sum(r.timings.get("total_s", 0.0) for r in cached) / max(len(cached), 1)
-    todo = len(configs) - len(cached)
-    estimate = f"~{todo * per_run / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
-    print(f"{len(configs)} runs planned, {len(cached)} cached, {todo} to train ({estimate} at {args.jobs} jobs)")
+    tree = TreePlan.make(configs, runs_dir)
+    per_task = (sum(r.timings.get("total_s", 0.0) for r in cached) / max(sum(len(r.logs) for r in cached), 1))
+    estimate = f"~{tree.tree_tasks * per_task / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
+    print(f"{len(configs)} runs planned, {len(cached)} cached, {len(tree.pending)} to train: {tree.tree_tasks} task "
+          f"trainings with shared prefixes, {tree.independent_tasks} as independent runs sharing task 0 "
+          f"({estimate} at {args.jobs} jobs)")
     if args.dry_run:
         return 0
-    t = time.perf_counter()
-    run_many(configs, runs_dir, jobs=args.jobs, progress=True)
-    print(f"trained {todo} runs in {time.perf_counter() - t:.0f} s")
+    stats = train_tree(configs, runs_dir, jobs=args.jobs, progress=True)
+    print(f"trained {len(tree.pending)} runs ({stats.trained_tasks} task trainings) in {stats.wall_s:.0f} s")
+    if stats.failed:
+        raise ConfigError(f"{len(stats.failed)} run(s) failed; the first: {stats.failed[0]}")
     return 0
