@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.browser,
 
 BASE = {"base_epochs": 3, "inc_epochs": 2, "base_milestones": [3], "inc_milestones": [2], "pretrained": False,
         "data": {"n_tasks": 3, "n_classes": 4, "train_per_class": 16, "test_per_class": 8}}
-SETTING = {"n_tasks": 3, "base": BASE, "clicks": [[1, 2], []], **json.loads(os.environ.get("DYNNN_EXPLORER", "{}"))}
+SETTING = {"n_tasks": 3, "base": BASE, "clicks": [[1, 2], []], "timeout_s": 180,
+           **json.loads(os.environ.get("DYNNN_EXPLORER", "{}"))}
+WAIT_MS = int(SETTING["timeout_s"] * 1000)  # the longest a training may take (9 tasks on a slow CPU: raise it)
 
 
 def _free_port() -> int:
@@ -130,7 +132,7 @@ def test_explorer_heatmap_follows_the_selected_expansion_task(lab):
 
             status = page.locator(".widget-label", has_text="expanded:")
             # the notebook's last cell selects task 1 and trains it: the heatmap shows expand@1
-            expect(status).to_have_text("expanded: 1", timeout=180_000)
+            expect(status).to_have_text("expanded: 1", timeout=WAIT_MS)
             page.wait_for_function("() => { const gd = document.querySelector('.jp-OutputArea .js-plotly-plot');"
                                    " return gd && gd.layout.title.text.startsWith('expanded: 1 |'); }", timeout=60_000)
             before = _heatmap(page)
@@ -144,7 +146,7 @@ def test_explorer_heatmap_follows_the_selected_expansion_task(lab):
             train = page.locator("button.jupyter-button", has_text="Train")
             expect(train).to_be_enabled()
             train.click()
-            expect(status).to_have_text("expanded: 2", timeout=180_000)
+            expect(status).to_have_text("expanded: 2", timeout=WAIT_MS)
             page.wait_for_function("() => { const gd = document.querySelector('.jp-OutputArea .js-plotly-plot');"
                                    " return gd && gd.layout.title.text.startsWith('expanded: 2 |'); }", timeout=60_000)
             after = _heatmap(page)
@@ -181,5 +183,5 @@ def _click(page, status, train, tasks) -> float:
     start = time.perf_counter()
     train.click()
     page.wait_for_function(f"() => {{ const gd = document.querySelector('.jp-OutputArea .js-plotly-plot');"
-                           f" return gd && gd.layout.title.text.startsWith('{label} | square'); }}", timeout=600_000)
+                           f" return gd && gd.layout.title.text.startsWith('{label} | square'); }}", timeout=WAIT_MS)
     return time.perf_counter() - start

@@ -120,10 +120,11 @@ class Progress:
 def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = "local", jobs: int = 2,
             address: str | None = None, threads: int = 1, progress: bool = True, max_retries: int = 3,
             labels: Mapping[str, str] | None = None, desc: str = "runs",
-            stop_after: Mapping[str, int] | None = None) -> dict[str, Outcome]:
+            stop_after: Mapping[str, int] | None = None, pool=None) -> dict[str, Outcome]:
     """Train every configuration not cached yet; key -> Outcome. `configs` have distinct keys (computed with
     DYNNN_THREADS = `threads`). `stop_after` (key -> task): train those runs up to that task only (their shared
-    prefix; the Outcome's result is then None)."""
+    prefix; the Outcome's result is then None). `pool`: a local process pool to reuse (train_tree's waves share
+    one, so workers start once)."""
     from dynnn_lib.engine.cache import cached_result
 
     if executor not in EXECUTORS:
@@ -159,8 +160,9 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
             _warm_pretrained_cache([cfg for _, cfg in todo])  # once here, not once per worker
             run_all = _run_local if executor == "local" else _run_ray
             stops = dict(stop_after or {})
+            extra = {"pool": pool} if executor == "local" else {}
             run_all([(key, cfg, stops.get(key)) for key, cfg in todo], runs_dir, jobs, address, threads, max_retries,
-                    out, bar, plugins)
+                    out, bar, plugins, **extra)
     finally:
         bar.close()
     return out
@@ -264,18 +266,35 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
     (each starts from what the earlier ones stored). Cached runs are skipped; `outcomes` (key -> Outcome) receives
     the runs' outcomes; a failed prefix job is reported in ``failed`` and its runs train on their own."""
     from dynnn_lib.core.fingerprint import threads as default_threads
-    from dynnn_lib.engine.cache import default_runs_dir, has_prefix, sharing
+    from dynnn_lib.engine.cache import default_runs_dir, sharing
 
     runs_dir = Path(runs_dir or default_runs_dir())
     threads = threads or default_threads()
     plan = TreePlan.make(configs, runs_dir)
-    pending, n_of, chains = plan.pending, plan.n_of, plan.chains
     stats = TreeStats(runs=len(plan.distinct), planned_tasks=plan.tree_tasks, independent_tasks=plan.independent_tasks,
                       jobs=jobs if executor == "local" else max(jobs, 1))
     start = time.perf_counter()
-    depth = max(n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
+    depth = max(plan.n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
     if executor == "local" and jobs <= 1:
         depth = 0  # one process: each run starts from the prefixes the earlier ones stored
+    pool = None
+    if executor == "local" and jobs > 1 and depth > 0:  # one pool for every wave: workers start once
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+    try:
+        return _waves(plan, stats, start, depth, runs_dir, executor, jobs, address, threads, progress, outcomes,
+                      pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _waves(plan, stats, start, depth, runs_dir, executor, jobs, address, threads, progress, outcomes, pool):
+    from dynnn_lib.engine.cache import has_prefix
+
+    pending, n_of, chains = plan.pending, plan.n_of, plan.chains
     for t in range(depth):
         through: dict[str, list[str]] = defaultdict(list)
         for k in pending:
@@ -290,7 +309,7 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
             continue
         wave = time.perf_counter()
         out = execute([pending[k] for k in stops], runs_dir, executor, jobs, address, threads, progress,
-                      desc=f"prefixes, task {t}", stop_after=stops)
+                      desc=f"prefixes, task {t}", stop_after=stops, pool=pool)
         trained = sum(o.trained for o in out.values())
         stats.trained_tasks += trained
         stats.trained_s += sum(o.trained_s for o in out.values())
@@ -299,7 +318,8 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
     if pending:
         wave = time.perf_counter()
         order = sorted(pending, key=lambda k: chains[k])  # neighbours share the longest prefixes
-        out = execute([pending[k] for k in order], runs_dir, executor, jobs, address, threads, progress, desc="runs")
+        out = execute([pending[k] for k in order], runs_dir, executor, jobs, address, threads, progress, desc="runs",
+                      pool=pool)
         if outcomes is not None:
             outcomes.update(out)
         trained = sum(o.trained for o in out.values())
@@ -391,7 +411,8 @@ def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:
 
 
 # ------------------------------------------------------------------ local processes
-def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins) -> None:
+def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, plugins, pool=None) -> None:
+    import contextlib
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -410,11 +431,13 @@ def _run_local(todo, runs_dir, jobs, address, threads, max_retries, out, bar, pl
     attempts = {key: 0 for key, *_ in todo}
     remaining = list(todo)
     while remaining:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=mp.get_context("spawn")) as pool:
+        reuse = pool is not None and not getattr(pool, "_broken", False)  # a dead worker breaks it: start anew
+        with (contextlib.nullcontext(pool) if reuse else
+              ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=mp.get_context("spawn"))) as workers:
             futures = {}
             for key, cfg, stop in remaining:
                 attempts[key] += 1
-                futures[pool.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins, stop)] = (key, cfg, stop)
+                futures[workers.submit(run_task, cfg.to_dict(), str(runs_dir), key, threads, plugins, stop)] = (key, cfg, stop)
             retry = []
             pending = set(futures)
             while pending:
