@@ -66,3 +66,35 @@ def test_speed_script_tiny_reports_throughput_profile_and_phases(tmp_path):
                 "| ours (methods.fit), head on features |"):
         assert job in text
     assert "| operator (one full-network epoch) |" in text and "## make all, by phase" in text
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sharing_script_tiny_counts_and_trains_both_ways(tmp_path):
+    sharing = _script("sharing")
+    assert sharing.main(["--tiny", "--no-latency", "--out", str(tmp_path)]) == 0
+    import json
+
+    res = json.loads((tmp_path / "sharing-tiny.json").read_text())
+    full = res["counts"]["landscape, 9 tasks, 256 schedules, 3 seeds"]
+    assert full["runs"] == 3 * 257 and full["tree"] == 3 * (1 + 510 + 8) and full["ratio"] > 3.5  # + the auto rule
+    for name, d in res["measured"].items():
+        assert d["all"]["trained_tasks"] <= d["task0"]["trained_tasks"] and d["all"]["prefix_mb"] > 0, name
+    land = next(d for n, d in res["measured"].items() if n.startswith("landscape"))
+    assert land["all"]["trained_tasks"] < land["task0"]["trained_tasks"]
+    assert "| workload | task trainings | wall |" in (tmp_path / "sharing-tiny.md").read_text()
+
+
+def test_gpu_script_says_so_without_a_gpu(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("a GPU is present: the script would measure it")
+    assert _script("gpu").main([]) == 0 and "no CUDA GPU here" in capsys.readouterr().out
