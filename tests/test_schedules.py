@@ -24,25 +24,35 @@ def test_the_schedules_of_a_stream_and_their_limit():
     assert sch.schedule_config(TINY, (1, 3), 2).params().expand_at == (1, 3)
 
 
-def test_a_tree_trains_each_prefix_once_and_gives_the_independent_runs_results(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def land(tmp_path_factory):
+    """Every schedule of a 4-task stream, the paper's two and the automatic rule, 2 seeds, trained as a tree."""
+    runs = tmp_path_factory.mktemp("landscape") / "runs"
     configs = [sch.schedule_config(TINY, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
-    plan = TreePlan.make(configs, tmp_path / "tree")
-    # per seed: task 0, then 2 + 4 states after tasks 1 and 2, then 8 runs' last task
-    assert plan.tree_tasks == 2 * (1 + 2 + 4 + 8) and plan.independent_tasks == 2 * (1 + 8 * 3)
-    stats = train_tree(configs, tmp_path / "tree", jobs=2, progress=False)
-    assert stats.trained_tasks == stats.planned_tasks == plan.tree_tasks and not stats.failed
-    assert [w["task"] for w in stats.waves] == [0, 1, 2, "runs"]
-    assert train_tree(configs, tmp_path / "tree", jobs=2, progress=False).trained_tasks == 0  # all cached
+    configs += [sch.auto_config(TINY, seed) for seed in (0, 1)]
+    plan = TreePlan.make(configs, runs)
+    # per seed: task 0; the states after tasks 1 and 2 (2 + 4) and 8 runs' last task; the rule: tasks 1..3
+    assert plan.tree_tasks == 2 * (1 + 2 + 4 + 8 + 3) and plan.independent_tasks == 2 * (1 + 9 * 3)
+    result = sch.landscape(TINY, seeds=(0, 1), runs_dir=runs, jobs=2, progress=False)
+    assert result.stats.trained_tasks == result.stats.planned_tasks == plan.tree_tasks and not result.stats.failed
+    assert [w["task"] for w in result.stats.waves] == [0, 1, 2, "runs"]
+    return result, runs
+
+
+def test_a_tree_trains_each_prefix_once_and_gives_the_independent_runs_results(land, tmp_path, monkeypatch):
+    land, runs = land
+    configs = [sch.schedule_config(TINY, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
+    assert train_tree(configs, runs, jobs=2, progress=False).trained_tasks == 0  # all cached
     monkeypatch.setenv("DYNNN_SHARE", "off")
     for cfg in (configs[5], configs[-1]):
         alone = run(cfg, tmp_path / "alone")
         assert "reused_tasks" not in alone.timings
-        for rule, matrix in run(cfg, tmp_path / "tree").matrices.items():
+        for rule, matrix in run(cfg, runs).matrices.items():
             np.testing.assert_array_equal(matrix, alone.matrices[rule])
 
 
-def test_the_landscape_report_and_the_command(tmp_path, capsys):
-    land = sch.landscape(TINY, seeds=(0, 1), runs_dir=tmp_path / "runs", jobs=2, progress=False)
+def test_the_landscape_report_and_the_command(land, tmp_path, capsys):
+    land, runs = land
     assert len(land.schedules) == 8 and land.n_tasks == 4
     means = [land.mean(s) for s in land.ranking()]
     assert means == sorted(means, reverse=True) and land.best() == land.ranking()[0]
@@ -59,10 +69,10 @@ def test_the_landscape_report_and_the_command(tmp_path, capsys):
     assert "Pareto front" in html.read_text() and json.loads(js.read_text())["best"] == list(land.best())
     from dynnn_lib.cli import main
 
-    assert main(["schedules", "--seeds", "2", "--max-heads", "2", "--runs-dir", str(tmp_path / "runs"),
+    assert main(["schedules", "--seeds", "2", "--max-heads", "2", "--runs-dir", str(runs),
                  "--out", str(tmp_path / "cli"), "--no-progress", "--jobs", "1",
                  *[f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]]) == 0
     out = capsys.readouterr().out
-    assert "4 expansion schedules of the 4-task stream, at most 2 heads" in out and "0 task trainings" in out
-    assert main(["schedules", "--seeds", "2", "--max-heads", "0", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "4 expansion schedules of the 4-task stream, at most 2 heads" in out and "everything was cached" in out
+    assert main(["schedules", "--seeds", "2", "--max-heads", "0", "--runs-dir", str(runs)]) == 2
     assert "max_heads=0 must be an integer >= 1" in capsys.readouterr().err

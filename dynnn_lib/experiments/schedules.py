@@ -234,6 +234,8 @@ def cost_line(land: Landscape) -> str:
     from dynnn_lib.core.fingerprint import machine_line
 
     s = land.stats
+    if not s.trained_tasks:
+        return f"{s.runs} runs: everything was cached, nothing trained this time."
     waves = "; ".join(f"task {w['task']}: {w['jobs']} jobs, {w['wall_s']:.0f} s" for w in s.waves)
     return (f"{s.runs} runs: {s.trained_tasks} task trainings as a tree against {s.independent_tasks} as independent "
             f"runs sharing task 0 ({s.ratio:.2f}x fewer); {s.wall_s / 60:.1f} min wall on {machine_line()} "
