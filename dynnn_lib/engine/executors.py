@@ -214,13 +214,13 @@ def stream_length(cfg: RunConfig) -> int:
         return 0
 
 
-def _cached(cfg: RunConfig, runs_dir: Path) -> bool:
+def _cached(cfg: RunConfig, runs_dir: Path) -> RunResult | None:
     from dynnn_lib.engine.cache import cached_result
 
     try:
-        return cached_result(cfg, runs_dir) is not None
+        return cached_result(cfg, runs_dir)
     except DynnnError:  # a damaged result: execute reports it
-        return False
+        return None
 
 
 @dataclass
@@ -229,6 +229,7 @@ class TreePlan:
     (every state that is not stored, once) and as independent runs sharing task 0 (as before prefixes)."""
 
     distinct: dict[str, RunConfig]
+    cached: dict[str, RunResult]
     pending: dict[str, RunConfig]
     n_of: dict[str, int]
     chains: dict[str, list[str]]
@@ -240,7 +241,9 @@ class TreePlan:
         from dynnn_lib.engine.cache import has_prefix
 
         distinct = {cfg.key(): cfg for cfg in configs}
-        pending = {k: c for k, c in distinct.items() if not _cached(c, runs_dir)}
+        hits = {k: _cached(c, runs_dir) for k, c in distinct.items()}
+        cached = {k: res for k, res in hits.items() if res is not None}
+        pending = {k: c for k, c in distinct.items() if k not in cached}
         lengths: dict[str, int] = {}
         n_of: dict[str, int] = {}
         for key, cfg in pending.items():
@@ -251,7 +254,7 @@ class TreePlan:
         chains = {k: c.prefix_keys(n_of[k]) for k, c in pending.items()}  # n = 0 (no stream): the run alone
         nodes = {(t, chains[k][t]): c for k, c in pending.items() for t in range(max(n_of[k] - 1, 0))}
         bases = {(0, c.base_key()): c for k, c in pending.items() if n_of[k]}
-        return cls(distinct, pending, n_of, chains,
+        return cls(distinct, cached, pending, n_of, chains,
                    tree_tasks=len(pending) + sum(not has_prefix(c, runs_dir, t, key) for (t, key), c in nodes.items()),
                    independent_tasks=sum(max(n_of[k] - 1, 0) for k in pending)
                    + sum(not has_prefix(c, runs_dir, 0, b) for (_, b), c in bases.items()))
@@ -264,7 +267,8 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
     trains each state after task t that two or more pending runs pass through (one job each, from the stored
     state after task t-1), then the runs finish from their longest prefix; one job runs them one after another
     (each starts from what the earlier ones stored). Cached runs are skipped; `outcomes` (key -> Outcome) receives
-    the runs' outcomes; a failed prefix job is reported in ``failed`` and its runs train on their own."""
+    every run's outcome, cached ones included; a failed prefix job is reported in ``failed`` and its runs train on
+    their own."""
     from dynnn_lib.core.fingerprint import threads as default_threads
     from dynnn_lib.engine.cache import default_runs_dir, sharing
 
@@ -272,7 +276,9 @@ def train_tree(configs: Sequence[RunConfig], runs_dir: str | Path | None = None,
     threads = threads or default_threads()
     plan = TreePlan.make(configs, runs_dir)
     stats = TreeStats(runs=len(plan.distinct), planned_tasks=plan.tree_tasks, independent_tasks=plan.independent_tasks,
-                      jobs=jobs if executor == "local" else max(jobs, 1))
+                      jobs=max(jobs, 1))
+    if outcomes is not None:
+        outcomes.update({k: Outcome(k, "cached", res) for k, res in plan.cached.items()})
     start = time.perf_counter()
     depth = max(plan.n_of.values(), default=0) - 1 if sharing() == "all" else (1 if sharing() == "task0" else 0)
     if executor == "local" and jobs <= 1:
@@ -310,11 +316,7 @@ def _waves(plan, stats, start, depth, runs_dir, executor, jobs, address, threads
         wave = time.perf_counter()
         out = execute([pending[k] for k in stops], runs_dir, executor, jobs, address, threads, progress,
                       desc=f"prefixes, task {t}", stop_after=stops, pool=pool)
-        trained = sum(o.trained for o in out.values())
-        stats.trained_tasks += trained
-        stats.trained_s += sum(o.trained_s for o in out.values())
-        stats.failed += [f"task {t} prefix of {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
-        stats.waves.append({"task": t, "jobs": len(stops), "trained": trained, "wall_s": time.perf_counter() - wave})
+        _record(stats, t, out, wave, f"task {t} prefix of")
     if pending:
         wave = time.perf_counter()
         order = sorted(pending, key=lambda k: chains[k])  # neighbours share the longest prefixes
@@ -322,14 +324,18 @@ def _waves(plan, stats, start, depth, runs_dir, executor, jobs, address, threads
                       pool=pool)
         if outcomes is not None:
             outcomes.update(out)
-        trained = sum(o.trained for o in out.values())
-        stats.trained_tasks += trained
-        stats.trained_s += sum(o.trained_s for o in out.values())
-        stats.failed += [f"run {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
-        stats.waves.append({"task": "runs", "jobs": len(pending), "trained": trained,
-                            "wall_s": time.perf_counter() - wave})
+        _record(stats, "runs", out, wave, "run")
     stats.wall_s = time.perf_counter() - start
     return stats
+
+
+def _record(stats: TreeStats, task: int | str, out: dict[str, Outcome], started: float, what: str) -> None:
+    """One wave's jobs, task trainings, their seconds, failures and wall time into `stats`."""
+    trained = sum(o.trained for o in out.values())
+    stats.trained_tasks += trained
+    stats.trained_s += sum(o.trained_s for o in out.values())
+    stats.failed += [f"{what} {k}: {o.error}" for k, o in out.items() if o.status == "failed"]
+    stats.waves.append({"task": task, "jobs": len(out), "trained": trained, "wall_s": time.perf_counter() - started})
 
 
 def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, jobs: int = 1,
@@ -349,9 +355,6 @@ def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, j
     outcomes: dict[str, Outcome] = {}
     train_tree(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(), progress=progress,
                outcomes=outcomes)
-    cached = [c for k, c in distinct.items() if k not in outcomes]
-    if cached:
-        outcomes.update(execute(cached, runs_dir, "local", jobs=1, threads=threads(), progress=False))
     failed = [o for o in outcomes.values() if o.status == "failed"]
     if failed:
         e = failed[0].exception

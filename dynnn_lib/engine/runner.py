@@ -194,7 +194,7 @@ def _checkpoint(r: _Run, t: int) -> None:
         logits, features = r.stored
         save_prefix(prefix_group(r.cfg, r.folder.parent), r.keys, t, state if t == 0 else {
             "snapshot": r.snapshots[-1], "logits": outputs.logits[logits:], "features": outputs.features[features:],
-            "row": outputs.rows[-1], "domain": outputs.state()["domains"][-1], "log": r.logs[-1],
+            "row": outputs.rows[-1], "domain": outputs.domains[-1].to_dict(), "log": r.logs[-1],
             "train_s": r.timings["train_s"][-1], "eval_s": r.timings["eval_s"][-1],
             "method_state": r.method.state_dict(), **memory})
     r.stored = (len(outputs.logits), len(outputs.features))

@@ -51,17 +51,22 @@ def name(schedule: Sequence[int]) -> str:
     return f"expand@{list(schedule)}" if schedule else "no expand"
 
 
+def _unscheduled(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The base without what chooses the expansions (the method, a schedule, a threshold)."""
+    return {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
+
+
 def schedule_config(base: Mapping[str, Any], schedule: Sequence[int], seed: int) -> RunConfig:
     """The run of one schedule: DynamicNN (combined) expanding at `schedule`, or without expansion (kd)."""
-    values = {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
+    values = _unscheduled(base)
     if schedule:
         return from_dict({**values, "method": "combined", "expand_at": list(schedule), "seed": seed})
     return from_dict({**values, "method": "kd", "seed": seed})
 
 
 def auto_config(base: Mapping[str, Any], seed: int, threshold: float = AUTO_THRESHOLD) -> RunConfig:
-    values = {k: v for k, v in base.items() if k not in ("method", "expand_at", "expand_threshold")}
-    return from_dict({**values, "method": "combined", "expand_threshold": threshold, "seed": seed})
+    """The automatic rule's run: DynamicNN (combined) expanding below `threshold`."""
+    return from_dict({**_unscheduled(base), "method": "combined", "expand_threshold": threshold, "seed": seed})
 
 
 # ------------------------------------------------------------------ the landscape
@@ -145,7 +150,7 @@ def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 
               threads: int | None = None, progress: bool = True, auto_threshold: float = AUTO_THRESHOLD) -> Landscape:
     """Train every schedule (at most max_heads heads), the paper's two and the automatic rule over `seeds` as one
     tree, and read their square accuracies (the base's head rule)."""
-    from dynnn_lib.engine.cache import cached_result, default_runs_dir
+    from dynnn_lib.engine.cache import default_runs_dir
 
     base = dict(base or {})
     seeds = list(seeds)
@@ -153,24 +158,22 @@ def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 
         raise ConfigError("the landscape needs at least one seed")
     probe = schedule_config(base, (), seeds[0])
     n = stream_length(probe)
-    schedules = all_schedules(n, max_heads)
-    wanted = sorted(set(schedules) | {s for s in PAPER_SCHEDULES.values() if max(s) < n})
     missing = [k for k, s in PAPER_SCHEDULES.items() if max(s) >= n]
     if missing:
         raise ConfigError(f"the stream has {n} tasks: the paper's {', '.join(missing)} does not fit; the landscape "
                           f"needs at least {max(max(s) for s in PAPER_SCHEDULES.values()) + 1} tasks")
+    schedules = all_schedules(n, max_heads)
+    wanted = sorted(set(schedules) | set(PAPER_SCHEDULES.values()))
     fixed = {(s, seed): schedule_config(base, s, seed) for s in wanted for seed in seeds}
     autos = [auto_config(base, seed, auto_threshold) for seed in seeds]
     runs_dir = Path(runs_dir or default_runs_dir())
-    stats = train_tree([*fixed.values(), *autos], runs_dir, executor, jobs, address, threads, progress)
+    outcomes: dict = {}
+    stats = train_tree([*fixed.values(), *autos], runs_dir, executor, jobs, address, threads, progress, outcomes)
     if stats.failed:
         raise DynnnError(f"{len(stats.failed)} job(s) of the landscape failed; the first: {stats.failed[0]}")
 
     def result(cfg):
-        res = cached_result(cfg, runs_dir)
-        if res is None:
-            raise DynnnError(f"run {cfg.key()} ({cfg.method} {cfg.method_params.get('expand_at')}) has no result")
-        return res
+        return outcomes[cfg.key()].result
 
     squares = {s: [overall(result(fixed[s, seed]).matrix) for seed in seeds] for s in wanted}
     auto_results = [result(c) for c in autos]
