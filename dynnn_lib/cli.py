@@ -17,6 +17,7 @@ import numpy as np
 from dynnn_lib.core.config import (DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
                                    parse_value, read_yaml, set_path)
 from dynnn_lib.core.errors import ConfigError, DynnnError
+from dynnn_lib.core.registry import import_modules
 
 
 def _load_yaml(path: str) -> dict:
@@ -75,23 +76,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="import a module (or a .py file) that registers methods, e.g. --import mymethods")
 
 
-def import_plugins(names: Sequence[str] | None) -> None:
-    """Import modules or .py files that register methods (their @register runs on import)."""
-    import importlib
-    import importlib.util
-
-    for name in names or []:
-        path = Path(name)
-        try:
-            if name.endswith(".py"):
-                if not path.is_file():
-                    raise ConfigError(f"--import {name}: no such file")
-                sys.path.insert(0, str(path.resolve().parent))  # workers import it by module name too
-                importlib.import_module(path.stem)
-            else:
-                importlib.import_module(name)
-        except ImportError as e:
-            raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
+import_plugins = import_modules  # --import: modules or .py files that register methods (core/registry.py)
 
 
 def _dest(param: str) -> str:
@@ -194,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subcommands(sub) -> None:
     """The commands whose module defines add_arguments(parser) and command(args): one place, one error tail."""
+    from dynnn_lib.engine import verify
     from dynnn_lib.experiments import calibrate, fidelity, schedules
     from dynnn_lib.reports import readme
     from dynnn_lib.workbench import batch, nbval_refs, plan
@@ -207,7 +193,9 @@ def _subcommands(sub) -> None:
             ("schedules", schedules, "every expansion schedule trained as a tree of shared prefixes: the best, the "
                                      "paper's, the automatic rule's, the Pareto front of square vs heads"),
             ("calibrate", calibrate, "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal "
-                                     "(Optuna); reports/calibration.md|html|json")):
+                                     "(Optuna); reports/calibration.md|html|json"),
+            ("verify", verify, "retrain cached runs alone and compare them with the cache (bit for bit on this CPU; "
+                               "exit 1 on a difference)")):
         p = sub.add_parser(name, help=help_, description=module.command.__doc__)
         module.add_arguments(p)
         p.set_defaults(func=module.command)

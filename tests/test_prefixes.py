@@ -84,12 +84,11 @@ def test_only_what_acts_on_a_task_enters_its_prefix_key():
 def test_no_prefix_is_used_across_a_code_change(tmp_path, monkeypatch):
     cfg = tiny(method="combined", expand_at=[3], data=FOUR)
     run(cfg, tmp_path)
-    import dynnn_lib.methods.dynamicnn.frozen_trunk as ft
-
-    monkeypatch.setattr(ft, "method_fingerprint", lambda cls: "edited")  # DynamicNN's code changed: task 0 still shared
-    assert run(tiny(method="combined", expand_at=[2], data=FOUR), tmp_path).timings["reused_tasks"] == 1
     import dynnn_lib.core.fingerprint as fp
 
+    real = fp.file_digest  # DynamicNN's code edited: task 0 is still shared, none of its tasks
+    monkeypatch.setattr(fp, "file_digest", lambda p: real(p) + ("edited" if "dynamicnn" in p.parts else ""))
+    assert run(tiny(method="combined", expand_at=[2], data=FOUR), tmp_path).timings["reused_tasks"] == 1
     monkeypatch.setattr(fp, "code_fingerprint", lambda *a, **k: "edited")  # the shared loop changed: nothing shared
     fresh = run(tiny(method="combined", expand_at=[2], data=FOUR), tmp_path)
     assert not fresh.cached and "reused_tasks" not in fresh.timings

@@ -340,9 +340,9 @@ METHOD_FIELDS = frozenset({"method", "method_params"})  # a prefix key reads the
 
 
 def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
-    from dynnn_lib.core.fingerprint import code_fingerprint, data_fingerprint, method_fingerprint, threads
+    from dynnn_lib.core.fingerprint import class_fingerprint, code_fingerprint, data_fingerprint, threads
 
-    method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
+    method = class_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
     blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
                        "threads": threads(), "stream": cfg.data.spec_dict(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))

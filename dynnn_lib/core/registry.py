@@ -70,3 +70,23 @@ def get_method(name: str) -> type:
         raise ConfigError(f"method={name!r} is not registered; choose one of: {', '.join(sorted(_REGISTRY))} "
                           f"(a plugin: import its module first, e.g. dynnn run --import mymodule --method {name})")
     return _REGISTRY[name]
+
+
+def import_modules(names) -> None:
+    """Import modules or .py files that register methods (``--import``: their @register runs on import); a .py
+    file's folder goes on sys.path so that worker processes import it by module name too."""
+    import sys
+    from pathlib import Path
+
+    for name in names or []:
+        path = Path(name)
+        try:
+            if name.endswith(".py"):
+                if not path.is_file():
+                    raise ConfigError(f"--import {name}: no such file")
+                sys.path.insert(0, str(path.resolve().parent))
+                importlib.import_module(path.stem)
+            else:
+                importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None

@@ -37,7 +37,10 @@ def _synthetic_stream(cfg: DataConfig) -> Stream:
     spec = load_spec(cfg.stream or DEFAULT_STREAM)
     tasks_spec = spec.tasks[: cfg.n_tasks or len(spec)]
     knobs = spec.knobs(cfg.generator)  # the spec's knobs under data.generator's (validated by DataConfig)
-    key_body = {"v": synthetic.GENERATOR_VERSION, "spec": [dict(t.factors) for t in tasks_spec],
+    from dynnn_lib.core.fingerprint import DATA_ENTRY, code_fingerprint
+
+    key_body = {"v": synthetic.GENERATOR_VERSION, "code": code_fingerprint(DATA_ENTRY),  # the generator's code
+                "spec": [dict(t.factors) for t in tasks_spec],
                 "n_classes": cfg.n_classes, "size": cfg.image_size, "train": cfg.train_per_class,
                 "test": cfg.test_per_class, "seed": cfg.data_seed}
     if any(t.segment for t in tasks_spec):  # new fields enter the key only when they act: round1's key stays

@@ -200,7 +200,10 @@ def _collate(items):
 
 def cache_key(paths: list[Path], size: int, resize: bool) -> str:
     """Hash of the file list (path, size, mtime) and the decoding settings: any change re-decodes."""
-    h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "size": size, "resize": resize}).encode())
+    from dynnn_lib.core.fingerprint import DECODE_ENTRY, module_fingerprint
+
+    h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "code": module_fingerprint(DECODE_ENTRY), "size": size,
+                                   "resize": resize}).encode())
     for p in paths:
         try:
             st = p.stat()

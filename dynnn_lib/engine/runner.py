@@ -27,7 +27,7 @@ from dynnn_lib.core.config import RunConfig
 from dynnn_lib.data import Stream, load_stream
 from dynnn_lib.core.errors import ConfigError, TrainingDiverged
 from dynnn_lib.evaluation.outputs import Evaluator, History, Outputs
-from dynnn_lib.core.fingerprint import code_fingerprint, git_state, pinned_threads
+from dynnn_lib.core.fingerprint import code_fingerprint, cpu, git_state, pinned_threads
 from dynnn_lib.methods import OptimizerMemory, TaskContext, get_method, train_task
 from dynnn_lib.model.network import model_size_bytes
 from dynnn_lib.model.build import build_model
@@ -99,7 +99,8 @@ def _train(cfg: RunConfig, folder: Path, progress: bool, stream: Stream | None, 
     n = len(r.stream)
     result = RunResult(config=cfg, matrix=np.full((n, n), np.nan), task_names=r.stream.task_names, logs=r.logs,
                        timings=r.timings, path=folder / "result.json",
-                       provenance={**git_state(), "code": code_fingerprint(), "threads": threads})
+                       provenance={**git_state(), "code": code_fingerprint(), "threads": threads,
+                                   "cpu": cpu()["signature"]})
     start_task = r.timings["resumed_from"] = len(r.logs)  # tasks done before this call (checkpoint or prefix)
     if on_task is not None:
         for t in range(start_task):

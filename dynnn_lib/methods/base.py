@@ -183,11 +183,13 @@ class Method:
     def task_recipe(cls, cfg: RunConfig, t: int) -> dict:
         """What shapes task t (>= 1) of this method, given the state after task t-1: part of the prefix key
         (RunConfig.prefix_keys), so two runs share their state after task t only when every recipe up to t agrees.
-        The default is safe for any method: its name, its code and all its parameters. A method whose parameters
-        act on some tasks only says so here (DynamicNN: the action its schedule takes on task t)."""
-        from dynnn_lib.core.fingerprint import method_fingerprint
+        The default is safe for any method: its name, its class's own code (every class of its inheritance chain,
+        core.fingerprint.class_fingerprint) and all its parameters. A built-in whose parameters act on some tasks
+        only may share more (DynamicNN's variants: the action their schedule takes on task t); a subclass of it
+        never inherits that, it falls back here."""
+        from dynnn_lib.core.fingerprint import class_fingerprint
 
-        return {"method": cls.name, "code": method_fingerprint(cls), "params": dict(cfg.method_params)}
+        return {"method": cls.name, "code": class_fingerprint(cls), "params": dict(cfg.method_params)}
 
     def train_task(self, ctx: TaskContext) -> TaskLog:  # pragma: no cover - the interface
         raise NotImplementedError

@@ -60,9 +60,9 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
         return None
     if cfg.pretrained == "imagenet":
         return imagenet_state(cfg)
-    from dynnn_lib.core.fingerprint import PRETRAIN_MODULES, code_fingerprint, pinned_threads, threads
+    from dynnn_lib.core.fingerprint import PRETRAIN_ENTRY, code_fingerprint, pinned_threads, threads
 
-    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(None, PRETRAIN_MODULES), "threads": threads(), "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
+    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(PRETRAIN_ENTRY), "threads": threads(), "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
             "classes": PRETRAIN_CLASSES, "per": PRETRAIN_PER_COMBO, "epochs": PRETRAIN_EPOCHS,
             "arch": [[k, list(v.shape)] for k, v in build(PRETRAIN_CLASSES).state_dict().items()]}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]

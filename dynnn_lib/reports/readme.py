@@ -7,7 +7,7 @@ A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``, i
 docs/*.md holds it (each block lives in one file). Two come from the code itself (:func:`code_blocks`):
 
 * ``layout``       - the package's folders, a line each, from each folder's ``__init__`` docstring;
-* ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.RESULT_MODULES``).
+* ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.shared_modules``, derived).
 
 The others are each filled from one report:
 
@@ -140,7 +140,7 @@ def code_blocks() -> dict[str, str]:
     """The blocks that come from the code: the folder tree and the fingerprinted modules."""
     import ast
 
-    from dynnn_lib.core.fingerprint import RESULT_MODULES
+    from dynnn_lib.core.fingerprint import layers, method_modules, shared_modules
 
     rows = []
     for init in sorted(PACKAGE.glob("*/__init__.py")):
@@ -148,8 +148,12 @@ def code_blocks() -> dict[str, str]:
         rows.append(f"dynnn_lib/{init.parent.name + '/':<13} {doc.splitlines()[0].rstrip('.') if doc else ''}")
     rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
     layout = "```\n" + "\n".join(rows) + "\n```"
-    modules = ", ".join(f"`{m}`" for m in RESULT_MODULES)
-    return {"layout": layout, "fingerprinted": f"{modules} (under `dynnn_lib/`)."}
+    modules = ", ".join(f"`{m}`" for m in shared_modules())
+    own = ", ".join(f"`{m}`" for m in sorted(method_modules()))
+    folders = ", ".join(f"`{f}/`" for f in layers())
+    return {"layout": layout, "fingerprinted": f"Derived from the imports of `engine/runner.py`: every module under "
+            f"{folders}: {modules} (under `dynnn_lib/`). The built-in methods' own modules enter the keys of their "
+            f"methods only: {own}."}
 
 
 def fill_files(paths: list[Path], values: dict[str, str]) -> list[Path]:

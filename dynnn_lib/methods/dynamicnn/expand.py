@@ -2,10 +2,11 @@
 scores below ``expand_threshold``); elsewhere the newest head is fine-tuned with cross-entropy, no distillation."""
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.methods.base import register
-from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod
+from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod, shares_tasks
 
 
 @register
+@shares_tasks
 class Expand(FrozenTrunkMethod):
     """Frozen trunk; a new head on dissimilar tasks, the newest head fine-tuned (CE only) elsewhere."""
 

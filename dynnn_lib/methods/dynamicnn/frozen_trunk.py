@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from dynnn_lib.core.config import LABEL_FREE_RULES
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.core.fingerprint import method_fingerprint
+from dynnn_lib.core.fingerprint import class_fingerprint
 from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
 from dynnn_lib.methods.base import Method, TaskContext, TaskLog
 from dynnn_lib.methods.training import kd_loss
@@ -98,6 +98,17 @@ def pick_head(head_acc: list[float], which: str, routed: list[float] | None = No
     return int(torch.nonzero(score == best).max())
 
 
+_SHARING: set[type] = set()
+
+
+def shares_tasks(cls: type) -> type:
+    """Class decorator for the built-in variants (expand, kd, combined): their prefix keys name the action each task
+    takes, so they share every task they train alike. It marks this exact class only: a subclass is keyed by its
+    own code and parameters, whatever it overrides."""
+    _SHARING.add(cls)
+    return cls
+
+
 class FrozenTrunkMethod(Method):
     """Trunk frozen after task 0; each task trains one head: a new one (expand), an old one with knowledge
     distillation on the known samples (kd), or the newest with cross-entropy alone (head_ce)."""
@@ -149,12 +160,14 @@ class FrozenTrunkMethod(Method):
         """What shapes task t: the action and the parameters that act in it, not the variant's name, so kd,
         expand and combined share every task they train alike (combined expand@[3] and kd share tasks 0..2; two
         schedules share the tasks before the first one they differ on). The automatic rule's action depends on
-        the data: its recipe is the rule itself. A subclass that trains differently keeps the safe default."""
-        if any(getattr(cls, m) is not getattr(FrozenTrunkMethod, m)
-               for m in ("train_task", "end_task", "state_dict", "load_state_dict")):
+        the data: its recipe is the rule itself. Only the exact built-in variants share this way (``shares_tasks``);
+        any other class, a subclass of them overriding anything or adding a parameter included, keys every task
+        with its own code and all its parameters (``Method.task_recipe``)."""
+        if cls not in _SHARING:
             return super().task_recipe(cfg, t)
         p, action = cfg.params(), cls.planned(cfg.params(), t)
-        recipe = {"family": "frozen_trunk", "code": method_fingerprint(FrozenTrunkMethod), "action": action,
+        code = sorted(class_fingerprint(c) for c in _SHARING)  # the variants' code: they share what they train alike
+        recipe = {"family": "frozen_trunk", "code": code, "action": action,
                   "known_rule": p.known_rule}
         if action is None:
             return {**recipe, "auto": p.expand_threshold, "otherwise": cls.otherwise,
