@@ -64,6 +64,31 @@ class NoveltyExpand(FrozenTrunkMethod):
 
 
 # %% [markdown]
+# ## What the cache knows about your method
+# Every result is stored under a key derived from what trains it, never from a declaration you must keep up to
+# date. For each task after the first, the key of a method written here holds its name, its class's own code
+# (every class of its chain that is not the package's shared code: a class in a notebook cell by its bytecode,
+# constants and closures, a class in a file by the file) and **all** its parameters. Editing the cell or changing
+# `distance` trains again, and your method never starts from another method's stored tasks: it shares task 0 only,
+# which every method trains alike. (Only the exact built-in DynamicNN variants share later tasks, by the action
+# their schedules take; a subclass of them is keyed like yours.) `dynnn verify` retrains any cached run alone and
+# compares it bit for bit.
+
+# %%
+from dynnn_lib import from_dict
+from dynnn_lib.engine.executors import stream_length
+
+mine = from_dict({**base, "method": "novelty", "method_params": {"distance": distance, "kd_head": "routed"}})
+kd = mine.replace(method="kd", method_params={"kd_head": "routed"})
+recipe = NoveltyExpand.task_recipe(mine, 1)
+print("task 1's key holds:", sorted(recipe), "with parameters", sorted(recipe["params"]))
+
+# %% tags=["nbval-check-output"]
+n_tasks = stream_length(mine)
+shared = [t for t, (a, b) in enumerate(zip(mine.prefix_keys(n_tasks), kd.prefix_keys(n_tasks))) if a == b]
+print(f"tasks whose stored state novelty shares with kd: {shared}")
+
+# %% [markdown]
 # ## Run it beside DynamicNN and finetune
 # The same seeds for every method, so each difference is paired. DynamicNN here is our best variant (expand when
 # the routed accuracy before training is below 0.5, distil into the routed head); the new method distils into

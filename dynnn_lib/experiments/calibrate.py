@@ -158,9 +158,15 @@ class Calibration:
                               "drop data.n_tasks and data.source from --set")
 
     def study_name(self) -> str:
-        """Same settings, same study (resume); other settings start another one in the same file."""
+        """Same settings and the same code, same study (resume); other settings, or code that trains otherwise (the
+        shared fingerprint and the trial methods' own, as in every run key), start another one in the same file:
+        a trial's value never mixes with values another code measured."""
+        from dynnn_lib.core.fingerprint import class_fingerprint, code_fingerprint
+
+        ft, v2 = trial_configs(default_values(), 0, self.base)
+        code = [code_fingerprint(), *(class_fingerprint(c.method_class()) for c in (ft, v2))]
         blob = json.dumps({"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
-                           "sampler": self.sampler_seed}, sort_keys=True, default=str)
+                           "sampler": self.sampler_seed, "code": code}, sort_keys=True, default=str)
         return "calibration-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
