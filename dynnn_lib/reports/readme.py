@@ -134,22 +134,36 @@ def standins_block(c: dict) -> str:
 
 
 PACKAGE = Path(__file__).resolve().parents[1]
+# the package's folders bottom to top, in the order of the data path: a folder imports only the folders before it
+# (tests/test_layout.py reads the imports against this order; the layout block lists the folders in it)
+LAYERS = ("core", "data", "model", "evaluation", "methods", "engine", "reports", "experiments", "workbench", "cli")
+
+
+SWEEP_EXAMPLE = "params/sweep_example.yaml"
 
 
 def code_blocks() -> dict[str, str]:
-    """The blocks that come from the code: the folder tree and the fingerprinted modules."""
+    """The blocks that come from the code and the shipped files: the folder tree, the fingerprinted modules, the
+    example sweep file as shipped, and the configuration fields `--set` accepts."""
     import ast
 
     from dynnn_lib.core.fingerprint import RESULT_MODULES
 
     rows = []
-    for init in sorted(PACKAGE.glob("*/__init__.py")):
+    folders = {init.parent.name: init for init in PACKAGE.glob("*/__init__.py")}
+    unknown = sorted(set(folders) - set(LAYERS))
+    if unknown:
+        raise DynnnError(f"dynnn_lib/{unknown[0]}/ is not in reports.readme.LAYERS; place it in the import order")
+    for init in (folders[name] for name in LAYERS if name in folders):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         rows.append(f"dynnn_lib/{init.parent.name + '/':<13} {doc.splitlines()[0].rstrip('.') if doc else ''}")
     rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
     layout = "```\n" + "\n".join(rows) + "\n```"
     modules = ", ".join(f"`{m}`" for m in RESULT_MODULES)
-    return {"layout": layout, "fingerprinted": f"{modules} (under `dynnn_lib/`)."}
+    sweep = (PACKAGE.parent / SWEEP_EXAMPLE).read_text().rstrip("\n")
+    return {"layout": layout, "fingerprinted": f"{modules} (under `dynnn_lib/`).",
+            "sweep-example": f"```yaml\n# {SWEEP_EXAMPLE}\n{sweep}\n```",
+            "config-fields": config_fields_block()}
 
 
 def fill_files(paths: list[Path], values: dict[str, str]) -> list[Path]:
@@ -196,3 +210,56 @@ def command(args: argparse.Namespace) -> int:
           f"{'the code' if args.code_only else args.reports + '/ and the code'}"
           + (f"; left as they were (no report): {', '.join(missing)}" if missing and not args.code_only else ""))
     return 0
+
+
+def _field_notes(cls: type) -> dict[str, str]:
+    """Each field's description, from the class's own source: its trailing comment (continued on the lines below
+    it), else its entry in the class docstring (``name: ...``), first sentence."""
+    import inspect
+
+    notes: dict[str, str] = {}
+    documented: dict[str, str] = {}
+    doc = inspect.getdoc(cls) or ""
+    for m in re.finditer(r"^(\w+): (.*?)(?=^\w+: |\Z)", doc, flags=re.S | re.M):
+        text = " ".join(m.group(2).split()).split(" * ")[0]
+        documented[m.group(1)] = re.split(r"(?<=\.)\s+(?=[A-Z])", text)[0].rstrip(".:")
+    current = None
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"^    (\w+): [^=#]+=[^#]*?(?:#\s*(.*))?$", line)
+        if m:
+            current = m.group(1)
+            if m.group(2):
+                notes[current] = m.group(2).strip()
+            continue
+        m = re.match(r"^\s{8,}#\s*(.*)$", line)
+        if m and current in notes:
+            notes[current] += " " + m.group(1).strip()
+        else:
+            current = None
+    return {**notes, **documented}
+
+
+def config_fields_block() -> str:
+    """Every field of RunConfig and DataConfig (``data.<name>``) that ``--set`` accepts, with its type, its default
+    and its description, read from core/config.py."""
+    import dataclasses
+
+    from dynnn_lib.core.config import DataConfig, RunConfig
+    from dynnn_lib.reports.tables import markdown_table
+
+    def shown(v) -> str:
+        v = list(v) if isinstance(v, tuple) else v
+        return "`" + json.dumps(v) + "`" if not isinstance(v, str) else f"`{v}`"
+
+    rows = [["field", "type", "default", "what it is"]]
+    for cls, prefix in ((RunConfig, ""), (DataConfig, "data.")):
+        notes = _field_notes(cls)
+        defaults = cls() if cls is DataConfig else RunConfig()
+        for f in dataclasses.fields(cls):
+            if f.name == "data":
+                continue
+            value = getattr(defaults, f.name)
+            default = "(see `dynnn methods`)" if f.name == "method_params" else shown(value)
+            rows.append([f"`{prefix}{f.name}`", f"`{f.type}`", default, notes.get(f.name, "")])
+    return (f"Generated from `RunConfig` and `DataConfig` (`dynnn_lib/core/config.py`) by `dynnn readme`; "
+            f"{len(rows) - 1} fields.\n\n" + markdown_table(rows))
