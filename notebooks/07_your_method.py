@@ -65,7 +65,7 @@ class NoveltyExpand(FrozenTrunkMethod):
 
 # %% [markdown]
 # ## Run it beside DynamicNN and finetune
-# The same seeds for every method, so each difference is paired. DynamicNN here is our best variant (expand when
+# The same seeds for every method, so each difference is paired. DynamicNN here is the automatic rule (expand when
 # the routed accuracy before training is below 0.5, distil into the routed head); the new method distils into
 # the routed head too, so the only difference is the signal that decides to expand.
 

@@ -33,7 +33,7 @@ interactive: bool = True  # progress bars (set False in batch runs)
 # %% [markdown]
 # ## What the calibration changed
 # `round1` is the stream before the calibration; `round1-calibrated`, the default, renders the same nine tasks
-# with the fitted values (core/streams.py `CALIBRATED`).
+# with the fitted values (`dynnn_lib/core/round1_calibrated.yaml`).
 
 # %% tags=["nbval-check-output"]
 from dynnn_lib.experiments import calibrate
