@@ -56,14 +56,26 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
     def read(name: str) -> str:
         return (reports / name).read_text()
 
+    def written(name: str) -> str:
+        """When the report was written (its file's modification time, UTC)."""
+        import datetime as dt
+
+        t = dt.datetime.fromtimestamp((reports / name).stat().st_mtime, tz=dt.timezone.utc)
+        return f"`reports/{name}`, written {t:%Y-%m-%d %H:%M} UTC"
+
     out = {}
     if have("fidelity.md", "fidelity_claims.md"):
         machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
         out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
     if have("standins.json"):
-        out["standins"] = standins_block(json.loads(read("standins.json")))
+        fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
+        runs = (f"seeds {fid['seeds']}, {_machine(fid['machine'])}" if "seeds" in fid and "machine" in fid
+                else "seeds and machine in `reports/fidelity.md`")
+        out["standins"] = (standins_block(json.loads(read("standins.json")))
+                           + f"\nSource: {written('standins.json')} by `make all` (`dynnn fidelity`); {runs}.\n")
     if have("calibration.json"):
-        out["calibration"] = calibration_block(json.loads(read("calibration.json")))
+        out["calibration"] = (calibration_block(json.loads(read("calibration.json")))
+                              + f"\n\nSource: {written('calibration.json')} by `make all` (`dynnn calibrate --evaluate`).")
     if have("reproduction.md"):
         reproduction = read("reproduction.md")
         out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
@@ -93,6 +105,14 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
     return out
+
+
+def _machine(m) -> str:
+    """A report's machine (fidelity.json's dict, or a line already written)."""
+    if isinstance(m, str):
+        return m
+    where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+    return f"machine: {where}" + (f", runs generated {m['date']}" if m.get("date") else "")
 
 
 def calibration_block(c: dict) -> str:
