@@ -286,3 +286,13 @@ def test_make_setup_takes_the_cpu_wheel_index_and_a_conda_environment(tmp_path):
     plain = subprocess.run(["make", "-n", "setup", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout
     assert "--index-url" not in plain
+
+
+def test_the_front_door_states_the_codes_device_default_and_pins():
+    from dynnn_lib.core.config import RunConfig
+
+    readme = " ".join(_text(ROOT / "README.md").split())
+    assert f"(`device: {RunConfig().device}`)" in readme
+    assert RunConfig(device="auto").key() != RunConfig(device="cpu").key(), "the README says the device is in the key"
+    for pin in re.findall(r'"(torch(?:vision)?==[^"]+)"', _text(ROOT / "pyproject.toml")):
+        assert f"`{pin}`" in readme, pin
