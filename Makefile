@@ -5,8 +5,15 @@
 #               the calibration report (the committed fit re-measured), and every notebook headless into reports/;
 #               each phase is timed into reports/phases.json
 #   make test   set up .venv and run the test suite
+# conda:        conda env create -f environment.yml && conda activate dynnn && make test VENV=$CONDA_PREFIX
+#               (a VENV that is a conda environment is installed into, not created)
+# CPU only:     make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the pinned torch and torchvision
+#               from PyTorch's CPU-only index (PyPI's Linux x86_64 wheel is the CUDA build: several GB)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+TORCH_INDEX ?=
+# the torch and torchvision pins, read from pyproject.toml (never typed twice)
+TORCH_PINS := $(shell grep -oE '"torch(vision)?==[^"]+"' pyproject.toml | tr -d '"')
 SEEDS ?= 5
 JOBS ?= 2
 
@@ -27,8 +34,10 @@ all:
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	@if [ -d "$(VENV)/conda-meta" ]; then echo "installing into the conda environment $(VENV)"; \
+	else python3 -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q $(TORCH_PINS) --index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[notebooks,test]"
 	@# Ray for dynnn sweep --executor ray and its cluster tests; where it cannot be installed they are skipped
 	$(PY) -m pip install -q -e ".[ray]" || echo "note: Ray could not be installed; the Ray sweep tests will be skipped"
@@ -45,13 +54,13 @@ fidelity: setup
 	$(PY) -m dynnn_lib.cli fidelity --seeds $(SEEDS) --instances $(INSTANCES) --streams $(STANDINS) --jobs $(JOBS) --out reports >/dev/null
 	@echo "wrote reports/fidelity.md|html|json (the default stand-in), fidelity-round1.* and standins.md|json (both side by side)"
 
-# the committed fit (core/streams.py CALIBRATED) re-measured against round1 from the fidelity runs, with the search
+# the committed fit (dynnn_lib/core/round1_calibrated.yaml) re-measured against round1 from the fidelity runs, with the search
 # history of params/calibration.json: reports/calibration.md|html|json
 calibration: setup
 	$(PY) -m dynnn_lib.cli calibrate --evaluate --seeds $(SEEDS) --jobs $(JOBS) --out reports --no-progress
 
 # the search itself (hours on 2 cores: a trial is a finetune and a V2' run per seed); adopt a fit by copying its
-# values into core/streams.py CALIBRATED and reports/calibration.json to params/calibration.json (docs/benchmark.md)
+# values into dynnn_lib/core/round1_calibrated.yaml and reports/calibration.json to params/calibration.json (docs/benchmark.md)
 CAL_TRIALS ?= 30
 CAL_SEEDS ?= 1
 calibrate: setup

@@ -1,4 +1,4 @@
-"""One short prepared script for a machine with a CUDA GPU (the device tool, where a session is lent one):
+"""One short prepared script for a machine with a CUDA GPU:
 
     python benchmarks/gpu.py [--jobs 4] [--out $OUT]        # writes gpu.md and gpu.json to --out (default reports/)
 

@@ -1,5 +1,5 @@
-"""Command line, the one entry point: ``dynnn run | reproduce | baselines | sweep | runs | export | show | methods``
-and the workbench's ``dynnn plan | fidelity | batch | readme | nbval-refs`` (``python -m dynnn_lib.cli ...`` alike).
+"""Command line, the one entry point: ``dynnn <command>`` (``python -m dynnn_lib.cli <command>`` alike); ``dynnn --help``
+lists every registered command (the list is built from the subparsers, never typed).
 
 Errors in the input come out as one line (``dynnn: error: ...``) with exit status 2; an interrupted run
 keeps its finished tasks and resumes when the same command is run again.
@@ -101,7 +101,7 @@ def _method_options_given(args: argparse.Namespace) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dynnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dynnn")
     sub = parser.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run one method over seeds and print its accuracy matrix")
@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)")
     bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
+    bl.add_argument("--with", dest="extra", action="append", default=[], metavar="METHOD",
+                    help="add a registered method to the table, paired against DynamicNN on the same seeds (yours: "
+                         "--import its module), e.g. --import mymethods --with mine")
     _common(bl)
     bl.set_defaults(seeds=3)
 
@@ -174,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                     help="import a module (or a .py file) that registers methods; workers import it too")
     _subcommands(sub)
+    parser.description = f"dynnn, the one command-line entry point: dynnn {' | '.join(sub.choices)}"
     return parser
 
 
@@ -306,7 +310,7 @@ def _baselines_cmd(args: argparse.Namespace) -> int:
     _check_counts(args)
     import_plugins(args.imports)
     summaries = baselines.compare(base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, extra=args.extra)
     text, payload = baselines.report(summaries)
     print(text)
     out = Path(args.out)

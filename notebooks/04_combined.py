@@ -16,9 +16,10 @@
 # points were fixed (expand@1, expand@[1, 3]). Both are here: a fixed schedule and the threshold rule.
 #
 # The old model's prediction is formed by the router (`known_rule`), so the rule measures the head the new
-# task's images would actually reach. With a fixed schedule, a very dissimilar task (weak light, task 3) is
-# distilled into an existing head and overwrites that head's own domain; the threshold rule expands there
-# instead. `routed KD` distils a similar task into the head its images route to.
+# task's images would actually reach. With a fixed schedule, a dissimilar task that comes after the last
+# scheduled expansion is distilled into an existing head and can overwrite that head's own domain; the threshold
+# rule can expand there instead. `routed KD` distils a similar task into the head its images route to. Where the
+# rule expanded in these runs, and what each distillation cost, is printed below from the runs themselves.
 
 # %% tags=["parameters"]
 seeds: int = 3  # number of seeds
@@ -42,9 +43,11 @@ auto, fixed = f"DynamicNN (auto < {expand_threshold}, routed KD)", f"DynamicNN (
 
 # %% [markdown]
 # ## Where did the automatic rule expand?
-# Per seed: the tasks that got a new head, and the head responsible for each task afterwards.
+# Counted over seeds, then per seed: the tasks that got a new head, and the head responsible for each task
+# afterwards.
 
 # %%
+print(result.expansions(auto))
 print(result.heads(auto))
 
 # %%

@@ -15,8 +15,8 @@
 # the old model's routed accuracy on a new task is below it), the head to distil from, CE on all or unknown
 # samples, the LR trick, the number of seeds and the **head rule** used at test time. The heatmap, the metrics
 # and the routing accuracy update from the run cache; changing the head rule re-scores stored runs and never
-# trains. A combination never trained before is trained by **Train** (about a minute per seed with the
-# default settings); if training fails, the status says why and Train is enabled again.
+# trains. A combination never trained before is trained by **Train** (as long as a run of those settings
+# takes: `docs/speed.md` has measured times per run); if training fails, the status says why and Train is enabled again.
 
 # %% tags=["parameters"]
 n_tasks: int = 9  # tasks of the embedded stream to use

@@ -33,7 +33,7 @@ interactive: bool = True  # progress bars (set False in batch runs)
 # %% [markdown]
 # ## What the calibration changed
 # `round1` is the stream before the calibration; `round1-calibrated`, the default, renders the same nine tasks
-# with the fitted values (core/streams.py `CALIBRATED`).
+# with the fitted values (`dynnn_lib/core/round1_calibrated.yaml`).
 
 # %% tags=["nbval-check-output"]
 from dynnn_lib.experiments import calibrate
@@ -60,8 +60,8 @@ data = calibrate.evaluate(seeds=seeds, jobs=jobs, runs_dir=runs_dir, base=base, 
 calibrate.rmse_table(data)
 
 # %% [markdown]
-# The paper's finetune matrix beside ours. The paper's finetuning barely forgets (its off-diagonal entries stay in
-# the 90s); before the calibration ours forgot far more. Below: ours minus the paper, in points (red: ours lower).
+# The paper's finetune matrix beside ours, before and after the calibration. Below: ours minus the paper, in
+# points (red: ours lower); the RMSE table above puts a number on the distance.
 
 # %%
 finetune, finetune_errors = calibrate.matrices_figure(data, "finetune")
@@ -81,8 +81,8 @@ v2_errors
 # %% [markdown]
 # ## Predictions: the paper's five variants
 # The square score (the mean of the whole matrix) of each variant, beside the paper's. None of these entered the
-# fit. The paired claims with 95 % intervals, on two benchmark instances, are in the fidelity report
-# (`reports/standins.md`).
+# fit. The paired claims with 95 % intervals, on the benchmark instances `make all` runs, are in the fidelity
+# report (`reports/standins.md`).
 
 # %%
 import pandas as pd
@@ -95,7 +95,7 @@ pd.DataFrame([{"variant": name, "the paper": v["paper"], "before": f"{v['before'
 # ## The search
 # How `dynnn calibrate` got there: each trial's error (trial 0 is `round1`, trial 1 a point found by hand before
 # the search existed) and the best so far. Re-run it with `make calibrate`; adopt a new fit by copying its values
-# into `core/streams.py` (docs/benchmark.md).
+# into `dynnn_lib/core/round1_calibrated.yaml` (docs/benchmark.md).
 
 # %%
 calibrate.history_figure()

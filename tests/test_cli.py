@@ -72,3 +72,25 @@ def test_show_verifies_a_result(tmp_path, capsys):
     run_dir = next(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("_"))
     assert main(["show", str(run_dir)]) == 0
     assert "status: complete" in capsys.readouterr().out
+
+
+def test_baselines_with_adds_your_method_paired_against_dynamicnn(monkeypatch):
+    """`dynnn baselines --import mymod --with mine`: the method joins the compared variants, on the same seeds."""
+    from dynnn_lib.cli import main
+    from dynnn_lib.experiments import baselines
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_reproduce(base, seeds, jobs, runs_dir, progress, variants):
+        seen.update(variants=variants, seeds=list(seeds))
+        raise Stop
+
+    monkeypatch.setattr(baselines, "reproduce", fake_reproduce)
+    with pytest.raises(Stop):
+        main(["baselines", "--with", "finetune_copy", "--with", "finetune", "--seeds", "3", "--no-progress"])
+    assert seen["variants"]["finetune_copy"] == {"method": "finetune_copy"}
+    assert baselines.OURS in seen["variants"] and seen["seeds"] == [0, 1, 2]
+    assert {k: v for k, v in seen["variants"].items() if k != "finetune_copy"} == baselines.COMPARED

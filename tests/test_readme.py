@@ -41,3 +41,21 @@ def test_a_report_alone_refreshes_its_block_and_leaves_the_others(tmp_path):
     text = fill("<!-- BEGIN benchmarks -->\nold\n<!-- END benchmarks -->\n<!-- BEGIN speed -->\nkept\n<!-- END speed -->\n",
                 values)
     assert "Measured on CPU X (CPU family 6).\n\n| a | b |" in text and "old" not in text and "kept" in text
+
+
+def test_the_readmes_result_blocks_name_their_source_runs_machine_and_date(tmp_path):
+    """The stand-ins and calibration blocks say which report they come from, when it was written, and the seeds and
+    machine of the runs behind it."""
+    import json
+
+    from dynnn_lib.reports.readme import blocks
+
+    (tmp_path / "standins.json").write_text(json.dumps({"streams": ["round1-calibrated", "round1"], "instances": [0, 1],
+                                                        "claims": []}))
+    (tmp_path / "fidelity.json").write_text(json.dumps({"seeds": [0, 1, 2], "machine": {
+        "cpu": "CPU X (CPU family 6)", "cores": 2, "threads_per_run": 1, "date": "2026-12-03"}}))
+    text = blocks(tmp_path)["standins"]
+    assert "instances [0, 1]" in text and "`reports/standins.json`, written 20" in text and " UTC by `make all`" in text
+    assert "seeds [0, 1, 2], machine: CPU X (CPU family 6), 2 cores, runs generated 2026-12-03" in text
+    (tmp_path / "fidelity.json").unlink()
+    assert "seeds and machine in `reports/fidelity.md`" in blocks(tmp_path)["standins"]

@@ -81,18 +81,18 @@ class DataConfig:
     """
 
     source: str = "synthetic"
-    root: str | None = None
+    root: str | None = None          # real data: the dataset folder (read-only)
     n_tasks: int | None = None
     stream: str | None = None        # synthetic: None = DEFAULT_STREAM; see core/streams.py
     generator: Mapping[str, Any] = field(default_factory=dict)
-    image_size: int = 32
+    image_size: int = 32             # images are image_size x image_size pixels
     resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
     # embedded benchmark only
-    n_classes: int = 10
-    train_per_class: int = 100
-    test_per_class: int = 30
-    data_seed: int = 0
-    cache_dir: str | None = None
+    n_classes: int = 10              # object classes (the same in every task)
+    train_per_class: int = 100       # training images per class and task
+    test_per_class: int = 30         # test images per class and task
+    data_seed: int = 0               # the benchmark instance: which objects and images are generated
+    cache_dir: str | None = None     # where generated or decoded images are cached (None: the default cache)
     # real data
     factor: str | None = None        # openloris-benchmark1: which factor's 9 segments form the stream
     decide_on: str = "validation"    # expansion decision on the validation split when present (else train)
@@ -205,13 +205,13 @@ class RunConfig:
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
     head_rule: str = "router"     # router | oracle | mean_prob | max_conf | last (evaluation/routing.py)
     # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
-    base_epochs: int = 20
-    inc_epochs: int = 8
-    base_lr: float = 0.003
-    inc_lr: float = 0.003
-    base_milestones: tuple[int, ...] = (12, 17)
-    inc_milestones: tuple[int, ...] = (5,)
-    lr_gamma: float = 0.1
+    base_epochs: int = 20            # epochs on task 0
+    inc_epochs: int = 8              # epochs on every later task
+    base_lr: float = 0.003           # Adam learning rate on task 0
+    inc_lr: float = 0.003            # Adam learning rate on later tasks (lr_trick_lr with lr_trick)
+    base_milestones: tuple[int, ...] = (12, 17)  # epochs at which task 0's learning rate is multiplied by lr_gamma
+    inc_milestones: tuple[int, ...] = (5,)  # the same on later tasks
+    lr_gamma: float = 0.1            # learning-rate factor at each milestone
     lr_trick: bool = False           # the "LR trick": a small learning rate on incremental tasks
     lr_trick_lr: float = 0.001       # value not published; a third of inc_lr
     base_photometric: float | None = None  # task 0's "more data augmentation" (kinds not published): photometric
@@ -219,9 +219,9 @@ class RunConfig:
                                      # only; None = the stream's (round1-calibrated: fitted with its knobs; else 0)
     optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
                                      # keep: Adam's moments and step carried across tasks (Avalanche's default)
-    batch_size: int = 32
-    seed: int = 0
-    device: str = "cpu"
+    batch_size: int = 32             # images per training step
+    seed: int = 0                    # the training seed (initialisation, order, augmentation)
+    device: str = "cpu"              # cpu | cuda | auto (a GPU when one is present, else the CPU)
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:

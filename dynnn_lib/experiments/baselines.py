@@ -17,8 +17,12 @@ COMPARED: dict[str, Mapping[str, Any]] = {"finetune": VARIANTS["finetune"],
 
 
 def compare(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), jobs: int = 2,
-            runs_dir: str | Path | None = None, progress: bool = True) -> list[VariantSummary]:
-    return reproduce(base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=progress, variants=COMPARED)
+            runs_dir: str | Path | None = None, progress: bool = True,
+            extra: Sequence[str] = ()) -> list[VariantSummary]:
+    """The compared methods over `seeds`; `extra` adds registered methods by name (yours: import its module first),
+    each with its default parameters, judged against DynamicNN on the same seeds like every baseline."""
+    variants = {**COMPARED, **{name: {"method": name} for name in extra if name not in COMPARED}}
+    return reproduce(base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=progress, variants=variants)
 
 
 def report(summaries: Sequence[VariantSummary]) -> tuple[str, dict]:

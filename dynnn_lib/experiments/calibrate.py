@@ -433,11 +433,12 @@ def matrices_figure(data: Mapping[str, Any], which: str = "finetune"):
     return mats, errs
 
 
-def history_figure(record: str | Path = FIT_RECORD):
-    """The search: each trial's error (pruned ones after their first seed) and the best so far."""
+def history_figure(record: str | Path = FIT_RECORD, history: Sequence[Mapping[str, Any]] | None = None):
+    """The search: each trial's error (pruned ones after their first seed) and the best so far (from `history`, or
+    the record's)."""
     import plotly.graph_objects as go
 
-    hist = json.loads(Path(record).read_text())["history"]
+    hist = list(history) if history is not None else json.loads(Path(record).read_text())["history"]
     done = [h for h in hist if h["value"] is not None]
     best, run = [], float("inf")
     for h in done:
@@ -457,8 +458,7 @@ def history_figure(record: str | Path = FIT_RECORD):
 # ------------------------------------------------------------------ the report
 def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     """reports/calibration.md, .html (heatmaps of ours - the paper, before and after) and .json."""
-    from dynnn_lib.reports.tables import html_page, markdown_matrix, markdown_table
-    from dynnn_lib.reports.figures import error_heatmap
+    from dynnn_lib.reports.tables import markdown_matrix, markdown_table
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -498,17 +498,7 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
         *(["## Predictions: the five variants' square scores (not read by the fit)", "", markdown_table(variant_rows), ""]
           if len(variant_rows) > 1 else []),
         "## Search history", "", markdown_table(hist), ""])
-    figs = []
-    for title, m, p in (("finetune before: ours − paper", b["finetune"], PAPER_FINETUNE[0]),
-                        ("finetune after: ours − paper", a["finetune"], PAPER_FINETUNE[0]),
-                        ("V2' before: ours − paper", b["v2"], PAPER_DYNAMICNN[0]),
-                        ("V2' after: ours − paper", a["v2"], PAPER_DYNAMICNN[0])):
-        fig = error_heatmap(diff(m, p), title=title)
-        figs.append(fig.to_html(full_html=False, include_plotlyjs="cdn" if not figs else False))
-    import html
-
-    page = html_page("Calibration", "<pre>" + html.escape(md.split("## Finetune")[0]) + "</pre>"
-                     + "<div class='pair'>" + "".join(figs) + "</div>")
+    page = _html_report(data, how, rows, knob_rows, variant_rows, hist, diff)
     paths = [out / "calibration.md", out / "calibration.html", out / "calibration.json"]
     from dynnn_lib.core.store import atomic_text
 
@@ -516,6 +506,36 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     atomic_text(paths[1], page)
     atomic_text(paths[2], json.dumps(data, indent=1))
     return paths
+
+
+def _html_report(data: Mapping[str, Any], how: str, rows, knob_rows, variant_rows, hist, diff) -> str:
+    """The report as a page: its tables as HTML tables, the error heatmaps (ours − the paper, before and after) and
+    the search's history as plotly figures, plotly.js embedded once (offline)."""
+    import html
+
+    import plotly.io as pio
+
+    from dynnn_lib.reports.figures import error_heatmap
+    from dynnn_lib.reports.tables import html_page, html_table
+
+    b, a = data["before"], data["after"]
+    figs = [error_heatmap(diff(m, p), title=title) for title, m, p in (
+        ("finetune before: ours − paper", b["finetune"], PAPER_FINETUNE[0]),
+        ("finetune after: ours − paper", a["finetune"], PAPER_FINETUNE[0]),
+        ("V2' before: ours − paper", b["v2"], PAPER_DYNAMICNN[0]),
+        ("V2' after: ours − paper", a["v2"], PAPER_DYNAMICNN[0]))]
+    figs.append(history_figure(history=data["history"]))
+    divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"calibration-{i}")
+            for i, f in enumerate(figs)]
+    text = lambda s: f"<p>{html.escape(s.replace('`', ''))}</p>"  # noqa: E731
+    return html_page("Calibration of the generated stream to the paper's matrices", "".join([
+        text(f"The objective reads only: {'; '.join(data['reads'])}. Everything else is a prediction."), text(how),
+        html_table(rows), "<h2>Knobs</h2>", html_table(knob_rows),
+        "<h2>Ours − the paper (points; finetune: all fitted; V2': diagonal fitted, below it predicted)</h2>",
+        f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>",
+        *(["<h2>Predictions: the five variants' square scores (not read by the fit)</h2>", html_table(variant_rows)]
+          if len(variant_rows) > 1 else []),
+        "<h2>Search history</h2>", divs[4], html_table(hist)]))
 
 
 def _fmt(v: Any) -> str:

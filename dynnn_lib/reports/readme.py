@@ -56,14 +56,26 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
     def read(name: str) -> str:
         return (reports / name).read_text()
 
+    def written(name: str) -> str:
+        """When the report was written (its file's modification time, UTC)."""
+        import datetime as dt
+
+        t = dt.datetime.fromtimestamp((reports / name).stat().st_mtime, tz=dt.timezone.utc)
+        return f"`reports/{name}`, written {t:%Y-%m-%d %H:%M} UTC"
+
     out = {}
     if have("fidelity.md", "fidelity_claims.md"):
         machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
         out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
     if have("standins.json"):
-        out["standins"] = standins_block(json.loads(read("standins.json")))
+        fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
+        runs = (f"seeds {fid['seeds']}, {_machine(fid['machine'])}" if "seeds" in fid and "machine" in fid
+                else "seeds and machine in `reports/fidelity.md`")
+        out["standins"] = (standins_block(json.loads(read("standins.json")))
+                           + f"\nSource: {written('standins.json')} by `make all` (`dynnn fidelity`); {runs}.\n")
     if have("calibration.json"):
-        out["calibration"] = calibration_block(json.loads(read("calibration.json")))
+        out["calibration"] = (calibration_block(json.loads(read("calibration.json")))
+                              + f"\n\nSource: {written('calibration.json')} by `make all` (`dynnn calibrate --evaluate`).")
     if have("reproduction.md"):
         reproduction = read("reproduction.md")
         out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
@@ -93,6 +105,14 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
     return out
+
+
+def _machine(m) -> str:
+    """A report's machine (fidelity.json's dict, or a line already written)."""
+    if isinstance(m, str):
+        return m
+    where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+    return f"machine: {where}" + (f", runs generated {m['date']}" if m.get("date") else "")
 
 
 def calibration_block(c: dict) -> str:
@@ -134,26 +154,41 @@ def standins_block(c: dict) -> str:
 
 
 PACKAGE = Path(__file__).resolve().parents[1]
+# the package's folders bottom to top, in the order of the data path: a folder imports only the folders before it
+# (tests/test_layout.py reads the imports against this order; the layout block lists the folders in it)
+LAYERS = ("core", "data", "model", "evaluation", "methods", "engine", "reports", "experiments", "workbench", "cli")
+
+
+SWEEP_EXAMPLE = "params/sweep_example.yaml"
 
 
 def code_blocks() -> dict[str, str]:
-    """The blocks that come from the code: the folder tree and the fingerprinted modules."""
+    """The blocks that come from the code and the shipped files: the folder tree, the fingerprinted modules, the
+    example sweep file as shipped, and the configuration fields `--set` accepts."""
     import ast
 
     from dynnn_lib.core.fingerprint import layers, method_modules, shared_modules
 
     rows = []
-    for init in sorted(PACKAGE.glob("*/__init__.py")):
+    folders = {init.parent.name: init for init in PACKAGE.glob("*/__init__.py")}
+    unknown = sorted(set(folders) - set(LAYERS))
+    if unknown:
+        raise DynnnError(f"dynnn_lib/{unknown[0]}/ is not in reports.readme.LAYERS; place it in the import order")
+    for init in (folders[name] for name in LAYERS if name in folders):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         rows.append(f"dynnn_lib/{init.parent.name + '/':<13} {doc.splitlines()[0].rstrip('.') if doc else ''}")
     rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
     layout = "```\n" + "\n".join(rows) + "\n```"
     modules = ", ".join(f"`{m}`" for m in shared_modules())
     own = ", ".join(f"`{m}`" for m in sorted(method_modules()))
-    folders = ", ".join(f"`{f}/`" for f in layers())
-    return {"layout": layout, "fingerprinted": f"Derived from the imports of `engine/runner.py`: every module under "
-            f"{folders}: {modules} (under `dynnn_lib/`). The built-in methods' own modules enter the keys of their "
-            f"methods only: {own}."}
+    layer_list = ", ".join(f"`{f}/`" for f in layers())
+    sweep = (PACKAGE.parent / SWEEP_EXAMPLE).read_text().rstrip("\n")
+    return {"layout": layout,
+            "fingerprinted": f"Derived from the imports of `engine/runner.py`: every module under {layer_list}: "
+                             f"{modules} (under `dynnn_lib/`). The built-in methods' own modules enter the keys of "
+                             f"their methods only: {own}.",
+            "sweep-example": f"```yaml\n# {SWEEP_EXAMPLE}\n{sweep}\n```",
+            "config-fields": config_fields_block()}
 
 
 def fill_files(paths: list[Path], values: dict[str, str]) -> list[Path]:
@@ -200,3 +235,56 @@ def command(args: argparse.Namespace) -> int:
           f"{'the code' if args.code_only else args.reports + '/ and the code'}"
           + (f"; left as they were (no report): {', '.join(missing)}" if missing and not args.code_only else ""))
     return 0
+
+
+def _field_notes(cls: type) -> dict[str, str]:
+    """Each field's description, from the class's own source: its trailing comment (continued on the lines below
+    it), else its entry in the class docstring (``name: ...``), first sentence."""
+    import inspect
+
+    notes: dict[str, str] = {}
+    documented: dict[str, str] = {}
+    doc = inspect.getdoc(cls) or ""
+    for m in re.finditer(r"^(\w+): (.*?)(?=^\w+: |\Z)", doc, flags=re.S | re.M):
+        text = " ".join(m.group(2).split()).split(" * ")[0]
+        documented[m.group(1)] = re.split(r"(?<=\.)\s+(?=[A-Z])", text)[0].rstrip(".:")
+    current = None
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"^    (\w+): [^=#]+=[^#]*?(?:#\s*(.*))?$", line)
+        if m:
+            current = m.group(1)
+            if m.group(2):
+                notes[current] = m.group(2).strip()
+            continue
+        m = re.match(r"^\s{8,}#\s*(.*)$", line)
+        if m and current in notes:
+            notes[current] += " " + m.group(1).strip()
+        else:
+            current = None
+    return {**notes, **documented}
+
+
+def config_fields_block() -> str:
+    """Every field of RunConfig and DataConfig (``data.<name>``) that ``--set`` accepts, with its type, its default
+    and its description, read from core/config.py."""
+    import dataclasses
+
+    from dynnn_lib.core.config import DataConfig, RunConfig
+    from dynnn_lib.reports.tables import markdown_table
+
+    def shown(v) -> str:
+        v = list(v) if isinstance(v, tuple) else v
+        return "`" + json.dumps(v) + "`" if not isinstance(v, str) else f"`{v}`"
+
+    rows = [["field", "type", "default", "what it is"]]
+    for cls, prefix in ((RunConfig, ""), (DataConfig, "data.")):
+        notes = _field_notes(cls)
+        defaults = cls() if cls is DataConfig else RunConfig()
+        for f in dataclasses.fields(cls):
+            if f.name == "data":
+                continue
+            value = getattr(defaults, f.name)
+            default = "(see `dynnn methods`)" if f.name == "method_params" else shown(value)
+            rows.append([f"`{prefix}{f.name}`", f"`{f.type}`", default, notes.get(f.name, "")])
+    return (f"Generated from `RunConfig` and `DataConfig` (`dynnn_lib/core/config.py`) by `dynnn readme`; "
+            f"{len(rows) - 1} fields.\n\n" + markdown_table(rows))

@@ -87,13 +87,29 @@ def build_report(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     variants: dict[str, dict] = {}
     sources: dict[str, str] = {}
+    shown: dict[str, str] = {}  # the same runs with the same numbers (several notebooks, several names) -> one entry
     for rec in sorted((out_dir / "executed").glob("*.json")):
         for name, data in read_records(rec).get("variants", {}).items():
-            variants.setdefault(name, data)
-            sources.setdefault(name, rec.stem)
+            same = json.dumps([sorted(data.get("keys", [name])), data["metrics"]], sort_keys=True)
+            if same in shown:
+                first = shown[same]
+                if name != first and name not in first.split(" = "):
+                    variants[f"{first} = {name}"] = variants.pop(first)
+                    sources[f"{first} = {name}"] = sources.pop(first)
+                    shown = {k: (f"{first} = {name}" if v == first else v) for k, v in shown.items()}
+                    first = f"{first} = {name}"
+                if rec.stem not in sources[first].split(", "):
+                    sources[first] += f", {rec.stem}"
+                continue
+            if name in variants:  # the same name for other runs (other parameters): keep both, by notebook
+                name = f"{name} [{rec.stem}]"
+            shown[same] = name
+            variants[name] = data
+            sources[name] = rec.stem
     if not variants:
         raise DynnnError(f"no recorded results under {out_dir / 'executed'}; run the notebooks first")
     metrics = {n: {k: tuple(v) for k, v in d["metrics"].items()} for n, d in variants.items()}
+    papers = {n: PAPER_SCORES[part] for n in variants for part in n.split(" = ") if part in PAPER_SCORES}
     parts, first = [], True
 
     def add(fig) -> None:
@@ -101,7 +117,7 @@ def build_report(out_dir: str | Path) -> Path:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=first))
         first = False
 
-    add(viz.metrics_table(metrics, PAPER_SCORES))
+    add(viz.metrics_table(metrics, papers))
     for name, d in variants.items():
         parts.append(f"<h2>{html.escape(name)} <small>({html.escape(sources[name])})</small></h2>")
         add(viz.heatmap(np.array(d["matrix_mean"]), np.array(d["matrix_std"]), d["task_names"],
@@ -112,10 +128,11 @@ def build_report(out_dir: str | Path) -> Path:
                "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
             + "\n".join(parts))
     atomic_text(out_dir / "index.html", page)
-    rows = [["variant", "notebook", "the paper", "square", "average acc.", "final row", "BWT"]]
+    rows = [["variant", "notebook", "square", "the paper (square)", "average acc.", "final row", "BWT"]]
     for name, m in metrics.items():
-        paper = f"{PAPER_SCORES[name]:.2f}" if name in PAPER_SCORES else ""
-        rows.append([name, sources[name], paper, *(pm(*m[k]) for k in ("overall", "average_accuracy", "final", "bwt"))])
+        paper = f"{papers[name]:.2f}" if name in papers else ""
+        rows.append([name, sources[name], pm(*m["overall"]), paper,
+                     *(pm(*m[k]) for k in ("average_accuracy", "final", "bwt"))])
     lines = ["# dynnn report", "", markdown_table(rows), "", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]
     atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")
     return out_dir / "index.html"

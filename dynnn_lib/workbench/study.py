@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
@@ -111,6 +111,26 @@ class Study:
             rows.append([t, h, f"{b * 100:.1f}", f"{a * 100:.1f}", f"{(a - b) * 100:+.1f}", len(v)])
         return markdown_table(rows)
 
+    def forgetting(self, name: str, k: int = 3) -> str:
+        """Which tasks cost the earlier tasks most in these runs: the `k` largest mean drops (accuracy on the tasks
+        before task i lost while training task i), per seed too, beside the paper's finetune table when the stream
+        has its length. Said from the runs, so the words follow the numbers."""
+        return forgetting_statement(name, [r.matrix for r in self[name].results], k)
+
+    def expansions(self, name: str) -> str:
+        """Where a variant expanded in these runs, counted over seeds (a rule that never expanded says so)."""
+        return expansion_statement(name, {r.config.seed: r.expanded_at for r in self[name].results})
+
+    def difference(self, name: str, other: str, metric: str = "overall") -> str:
+        """One sentence: `name` minus `other` on `metric`, paired by seed, with its 95 % interval and the verdict."""
+        from dynnn_lib.evaluation.stats import paired
+
+        a = {r.config.seed: r.metrics[metric] for r in self[name].results}
+        b = {r.config.seed: r.metrics[metric] for r in self[other].results}
+        seeds = sorted(set(a) & set(b))
+        p = paired([a[s] for s in seeds], [b[s] for s in seeds])
+        return difference_statement(name, other, METRIC_NAMES.get(metric, metric), p)
+
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}
         record("variants", data)
@@ -124,3 +144,62 @@ def compare(variants: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] |
     base = {**(base or {}), "head_rule": head_rule}
     return Study(reproduce(base, seeds=range(seeds), jobs=jobs, runs_dir=runs_dir, progress=progress,
                            variants=variants))
+
+
+VERDICT_WORDS = {"held": "held: the interval lies above 0", "not held": "not held: the interval lies below 0",
+                 "inconclusive": "inconclusive: the interval contains 0"}
+
+
+def forgetting_statement(name: str, matrices: Sequence[np.ndarray], k: int = 3) -> str:
+    """The `k` tasks after which the mean accuracy on the earlier tasks dropped most (from the mean matrix), the same
+    per seed, and the paper's finetune table's when the stream has its length."""
+    from dynnn_lib.experiments.fidelity import drops, worst_tasks
+    from dynnn_lib.experiments.paper import PAPER_FINETUNE
+
+    mean = np.mean([np.asarray(m, dtype=float) for m in matrices], 0)
+    n = len(mean)
+    if n < 2:
+        return f"{name}: a single task, nothing to forget."
+    k = max(1, min(k, n - 2))  # never every task: naming all of them would single none out
+    d = drops(mean)
+    worst = worst_tasks(mean, k)
+    per_seed = [worst_tasks(m, k) for m in matrices]
+    if max(d[t] for t in worst) <= 0:
+        head = (f"{name}, {len(matrices)} seed(s): no task lowered the mean accuracy on the tasks before it (every "
+                "drop is 0 or a gain).")
+    else:
+        head = (f"{name}, {len(matrices)} seed(s): the {'largest mean drop' if k == 1 else f'{k} largest mean drops'} "
+                f"(points of accuracy on the earlier tasks lost while training a task) "
+                f"come{'s' if k == 1 else ''} after task{'s' if k > 1 else ''} "
+                f"{', '.join(str(t) for t in worst)} ({', '.join(f'task {t}: {d[t] * 100:+.1f}' for t in worst)}).")
+    lines = [head, f"Per seed: {'; '.join(', '.join(map(str, w)) for w in per_seed)}.",
+             "Every task's drop: " + ", ".join(f"{t}: {d[t] * 100:+.1f}" for t in range(1, n)) + "."]
+    paper = PAPER_FINETUNE[0]
+    if n == len(paper):
+        pw = worst_tasks(paper, k)
+        common = sorted(set(pw) & set(worst))
+        lines.append(f"The paper's finetune table: after tasks {', '.join(map(str, pw))}; in common with these runs: "
+                     f"{', '.join(map(str, common)) if common else 'none'}.")
+    else:
+        lines.append(f"The paper's table has {len(paper)} tasks and this stream {n}: they are not compared.")
+    return "\n".join(lines)
+
+
+def expansion_statement(name: str, expanded: Mapping[int, Sequence[int]]) -> str:
+    """Where `name` expanded, task by task over the seeds (seed -> tasks that got a new head)."""
+    n = len(expanded)
+    counts: dict[int, int] = {}
+    for tasks in expanded.values():
+        for t in tasks:
+            counts[t] = counts.get(t, 0) + 1
+    if not counts:
+        return f"{name}: no new head in any of the {n} seed(s); every task after task 0 trained an existing head."
+    where = "; ".join(f"task {t} in {c} of {n} seed(s)" for t, c in sorted(counts.items()))
+    return f"{name} expanded at {where}."
+
+
+def difference_statement(name: str, other: str, metric: str, p) -> str:
+    """`name` − `other` on `metric` (paired): the mean difference in points, its 95 % interval and the verdict."""
+    pts = lambda x: f"{x * 100:+.2f}"  # noqa: E731
+    return (f"{name} − {other}, {metric}, paired over {p.n} seed(s): {pts(p.mean_diff)} points, 95 % interval "
+            f"[{pts(p.ci_low)}, {pts(p.ci_high)}]; {VERDICT_WORDS[p.verdict]}.")
