@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make all    set up .venv, plan every run the reports and notebooks need and train the union once
-#               (5 seeds x 2 benchmark instances for the fidelity report), then the reproduction tables per head
+#               (1 seed x 8 evaluation instances for the fidelity report), then the reproduction tables per head
 #               rule, the fidelity report (paired 95 % intervals) on the calibrated stand-in and the one before it,
 #               the calibration report (the committed fit re-measured), and every notebook headless into reports/;
 #               each phase is timed into reports/phases.json
@@ -14,11 +14,14 @@ PY := $(VENV)/bin/python
 TORCH_INDEX ?=
 # the torch and torchvision pins, read from pyproject.toml (never typed twice)
 TORCH_PINS := $(shell grep -oE '"torch(vision)?==[^"]+"' pyproject.toml | tr -d '"')
-SEEDS ?= 5
-JOBS ?= 2
-
-INSTANCES ?= 0 1
-# the fidelity report's stand-ins: the calibrated default and the stream before the calibration, side by side
+# the fidelity report: SEEDS seeds on each generated evaluation instance (the instance is the unit of a claim;
+# core/streams.py EVALUATION_INSTANCES, never read by the calibration); the reproduction: REPRO_SEEDS seeds on one
+SEEDS ?= 1
+INSTANCES ?= 1 2 3 4 5 6 7 8
+REPRO_SEEDS ?= 3
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# the fidelity report's stand-ins: the calibrated default on every instance, the stream before the calibration beside
+# it on the first four (experiments/fidelity.py SIDE_BY_SIDE)
 STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 
@@ -45,10 +48,10 @@ $(VENV)/.installed: pyproject.toml
 
 # every run of the phases below, planned first and trained once (two at a time); later phases read the cache
 train: setup
-	$(PY) -m dynnn_lib.cli plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --streams $(STANDINS) --jobs $(JOBS)
+	$(PY) -m dynnn_lib.cli plan params/default.yaml --seeds $(SEEDS) --instances $(INSTANCES) --repro-seeds $(REPRO_SEEDS) --streams $(STANDINS) --jobs $(JOBS)
 
 reproduce: setup
-	$(PY) -m dynnn_lib.cli reproduce --seeds $(SEEDS) --jobs $(JOBS) --no-progress
+	$(PY) -m dynnn_lib.cli reproduce --seeds $(REPRO_SEEDS) --jobs $(JOBS) --no-progress
 
 fidelity: setup
 	$(PY) -m dynnn_lib.cli fidelity --seeds $(SEEDS) --instances $(INSTANCES) --streams $(STANDINS) --jobs $(JOBS) --out reports >/dev/null
@@ -57,7 +60,7 @@ fidelity: setup
 # the committed fit (dynnn_lib/core/round1_calibrated.yaml) re-measured against round1 from the fidelity runs, with the search
 # history of params/calibration.json: reports/calibration.md|html|json
 calibration: setup
-	$(PY) -m dynnn_lib.cli calibrate --evaluate --seeds $(SEEDS) --jobs $(JOBS) --out reports --no-progress
+	$(PY) -m dynnn_lib.cli calibrate --evaluate --seeds $(SEEDS) --instances $(wordlist 1,4,$(INSTANCES)) --jobs $(JOBS) --out reports --no-progress
 
 # the search itself (hours on 2 cores: a trial is a finetune and a V2' run per seed); adopt a fit by copying its
 # values into dynnn_lib/core/round1_calibrated.yaml and reports/calibration.json to params/calibration.json (docs/benchmark.md)

@@ -91,14 +91,24 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert body["machine"].startswith(cpu()["model"]) and body["wall_minutes"] > 0 and body["jobs"] == 1
 
     # make all's report: the committed fit re-measured against round1 (here with the record just written)
-    data = evaluate(seeds=2, jobs=1, runs_dir=str(runs), base=TINY9, progress=False, record=out / "calibration.json")
+    data = evaluate(seeds=1, jobs=1, runs_dir=str(runs), base=TINY9, progress=False, record=out / "calibration.json",
+                    instances=(1, 2))
     assert data["before"]["stream"] == "round1" and data["after"]["stream"] == "round1-calibrated"
     assert data["after"]["values"]["weak_gain"] == load_spec(DEFAULT_STREAM).knobs().weak_gain and data["trials"] == body["trials"]
     assert data["before"]["rmse_calibration"] != data["after"]["rmse_calibration"]
     assert set(data["variants"]) == set(paper.PAPER_SCORES) and data["search"]["seeds"] == 2
+    # the headline is the median over the evaluation instances; the fit's instance is reported beside it
+    assert data["fit_instances"] == [0] and data["evaluation_instances"] == [1, 2]
+    for side in ("before", "after"):
+        per = data[side]["instances"]
+        assert set(per) == {"0", "1", "2"} and data[side]["fit"]["rmse_calibration"] == per["0"]["rmse_calibration"]
+        assert data[side]["rmse_calibration"] == pytest.approx(
+            float(np.median([per[k]["rmse_calibration"] for k in ("1", "2")])))
     write_report(data, out)
     md = (out / "calibration.md").read_text()
-    assert "Re-measured here on instance 0 (data_seed 0), seeds 0..1" in md
+    assert "evaluation instances [1, 2] (never read by the fit" in md and "## Per instance (points)" in md
+    with pytest.raises(ConfigError, match="were read by the fit"):
+        evaluate(seeds=1, record=out / "calibration.json", instances=(0, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out") and len(knob_table()) == len(SPACE)
     with pytest.raises(ConfigError, match="no calibration record"):
         evaluate(seeds=1, record=tmp_path / "none.json")

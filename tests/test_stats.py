@@ -1,4 +1,5 @@
-"""Paired comparisons over seeds: the t table, the interval, the verdicts; the sample std in aggregate."""
+"""Paired comparisons: the t tables, the interval, the four verdicts with a margin, the instances a claim needs, the
+instance as the unit; the sample std in aggregate."""
 import math
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 
 from dynnn_lib import aggregate
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.evaluation.stats import HELD, INCONCLUSIVE, NOT_HELD, VERDICTS, combine_verdicts, mean_sd, paired, t95
+from dynnn_lib.evaluation.stats import (EQUIVALENT, HELD, INCONCLUSIVE, MARGIN, NOT_HELD, VERDICTS, all_of, mean_sd,
+                                        over_instances, paired, t90, t95)
 
 
 def test_t_quantiles_match_the_published_table():
@@ -46,27 +48,60 @@ def test_verdicts_on_hand_made_numbers():
 def test_margin_judges_within_k_points():
     router, oracle = [0.90, 0.91, 0.92, 0.90], [0.91, 0.92, 0.93, 0.91]
     assert paired(router, oracle).verdict == NOT_HELD                  # the oracle is better...
-    assert paired(router, oracle, margin=-0.02).verdict == HELD        # ...but by less than 2 points
+    assert paired(router, oracle, -0.02).verdict == HELD               # ...but by less than 2 points (offset)
 
 
 def test_paired_rejects_unpaired_or_missing_values():
-    with pytest.raises(ConfigError, match="same seeds"):
+    with pytest.raises(ConfigError, match="same units"):
         paired([1.0, 2.0], [1.0])
     with pytest.raises(ConfigError, match="NaN"):
         paired([1.0, float("nan")], [1.0, 2.0])
 
 
-def test_combine_verdicts_across_instances():
-    assert combine_verdicts([HELD, HELD]) == HELD
-    assert combine_verdicts([NOT_HELD, NOT_HELD]) == NOT_HELD
-    assert combine_verdicts([HELD, INCONCLUSIVE]) == INCONCLUSIVE
-    assert combine_verdicts([HELD, NOT_HELD]) == INCONCLUSIVE
-    assert combine_verdicts([HELD]) == HELD
-    assert set(VERDICTS) == {"held", "not held", "inconclusive"}
-    with pytest.raises(ConfigError):
-        combine_verdicts([])
-    with pytest.raises(ConfigError, match="unknown verdict"):
-        combine_verdicts(["yes"])
+def test_t90_is_the_one_sided_table():
+    assert t90(1) == pytest.approx(6.314) and t90(7) == pytest.approx(1.895) and t90(31) == pytest.approx(1.645)
+
+
+def test_equivalence_inside_the_margin_and_its_absence_outside():
+    """TOST: the 90 % interval inside ±margin is a finding; a tiny real difference is held first; a noisy one is
+    inconclusive and says how many units it would need."""
+    base = np.array([0.90, 0.85, 0.93, 0.88, 0.91, 0.87, 0.92, 0.89])
+    noise = np.array([0.001, -0.002, 0.0015, -0.001, 0.002, -0.0015, 0.0005, -0.0005])
+    same = paired(base + noise, base, margin=MARGIN)
+    assert same.verdict == EQUIVALENT and same.equivalent and same.needed is None
+    assert paired(base + noise, base).verdict == INCONCLUSIVE  # without a margin: absence of evidence only
+    tiny = paired(base + 0.003 + noise / 10, base, margin=MARGIN)
+    assert tiny.verdict == HELD and tiny.equivalent  # real and smaller than the margin: held is reported first
+    wide = paired(base + 0.02 * np.array([1, -1, 1, -1, 1, -1, 1, -0.5]), base, margin=MARGIN)
+    assert wide.verdict == INCONCLUSIVE and not wide.equivalent
+    n = wide.needed
+    assert n is not None and n > wide.n
+    # at the needed size, the same spread and mean decide the claim (the power calculation's promise, on average)
+    d = wide.mean_diff
+    sd = wide.sd
+    half = t95(n - 1) * sd / math.sqrt(n)
+    assert abs(d) > half or abs(d) + t90(n - 1) * sd / math.sqrt(n) < MARGIN
+    with pytest.raises(ConfigError, match="positive"):
+        paired([1.0, 2.0], [1.0, 1.5], margin=0.0)
+    assert set(VERDICTS) == {"held", "not held", "equivalent", "inconclusive"}
+    assert wide.describe().endswith(f"inconclusive, needs ~{n}") and same.format().startswith("+0.")
+
+
+def test_the_instance_is_the_unit():
+    """Seeds are averaged within an instance; the interval is over instances (K - 1 degrees of freedom)."""
+    a = {1: [0.90, 0.92], 2: [0.80, 0.82], 3: [0.85, 0.87]}
+    b = {1: [0.89, 0.89], 2: [0.79, 0.79], 3: [0.84, 0.84], 9: [0.5]}  # instance 9 has no pair: left out
+    p = over_instances(a, b)
+    assert p.n == 3 and p.mean_diff == pytest.approx(0.02)
+    assert p.ci_low == pytest.approx(0.02) and p.verdict == HELD  # the same difference on every instance
+    with pytest.raises(ConfigError, match="share no generated instance"):
+        over_instances({1: [0.9]}, {2: [0.8]})
+
+
+def test_all_of_a_chain():
+    assert all_of([HELD, HELD]) == HELD
+    assert all_of([HELD, NOT_HELD]) == NOT_HELD
+    assert all_of([HELD, EQUIVALENT]) == INCONCLUSIVE
 
 
 def test_mean_sd_is_the_sample_std():

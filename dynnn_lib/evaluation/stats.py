@@ -179,18 +179,3 @@ def all_of(verdicts: Iterable[str]) -> str:
         return HELD
     return NOT_HELD if NOT_HELD in vs else INCONCLUSIVE
 
-
-def combine_verdicts(verdicts: Iterable[str]) -> str:
-    """One claim judged on several benchmark instances: held only if held on every instance, not held only if
-    not held on every instance, otherwise inconclusive."""
-    vs = list(verdicts)
-    if not vs:
-        raise ConfigError("combine_verdicts needs the verdict of at least one benchmark instance")
-    bad = [v for v in vs if v not in VERDICTS]
-    if bad:
-        raise ConfigError(f"unknown verdict {bad[0]!r}; verdicts are: {', '.join(VERDICTS)}")
-    if all(v == HELD for v in vs):
-        return HELD
-    if all(v == NOT_HELD for v in vs):
-        return NOT_HELD
-    return INCONCLUSIVE

@@ -333,43 +333,62 @@ def fitted_values() -> dict[str, Any]:
             "base_photometric": spec.base_photometric}
 
 
-def evaluate(seeds: int = 5, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
-             progress: bool = True, record: str | Path = FIT_RECORD) -> dict[str, Any]:
-    """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``): finetune, V2' and the paper's five
-    variants on instance 0 of the stand-in before (``round1``) and after (``round1-calibrated``), `seeds` seeds each
-    (the fidelity report's own runs, so make all trains them once), scored with the fixed objective. The search's
-    trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
+def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
+             progress: bool = True, record: str | Path = FIT_RECORD, instances: Sequence[int] | None = None
+             ) -> dict[str, Any]:
+    """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``) on the stand-in before
+    (``round1``) and after (``round1-calibrated``): finetune and V2' on each instance the fit read
+    (``core/streams.FIT_INSTANCES``) and on evaluation instances it never read (`instances`, default the first
+    ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs, so make all trains them once),
+    `seeds` seeds each, scored with the fixed objective per instance. The headline is the evaluation instances'
+    median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
+    search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
     (core/round1_calibrated.yaml)."""
-    from dynnn_lib.core.streams import DEFAULT_STREAM
+    from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES, FIT_INSTANCES
     from dynnn_lib.engine.executors import run_many
     from dynnn_lib.evaluation.metrics import overall
     from dynnn_lib.evaluation.stats import mean_sd
-    from dynnn_lib.experiments.fidelity import plan
+    from dynnn_lib.experiments.fidelity import SIDE_BY_SIDE, plan
     from dynnn_lib.experiments.paper import PAPER_SCORES, V2_NAME
 
     record = Path(record)
     if not record.is_file():
         raise ConfigError(f"{record}: no calibration record (the report of the dynnn calibrate that chose "
                           "core/round1_calibrated.yaml); run dynnn calibrate and copy its calibration.json there")
+    evaluation = tuple(instances or EVALUATION_INSTANCES[:SIDE_BY_SIDE])
+    if set(evaluation) & set(FIT_INSTANCES):
+        raise ConfigError(f"instances {sorted(set(evaluation) & set(FIT_INSTANCES))} were read by the fit "
+                          f"(core/streams.FIT_INSTANCES); evaluate on others, e.g. {list(EVALUATION_INSTANCES)}")
     fit = json.loads(record.read_text())
     sides = {"before": ("round1", default_values()), "after": (DEFAULT_STREAM, fitted_values())}
-    groups = {(side, name): cfgs for side, (stream, _) in sides.items()
-              for (_, name), cfgs in plan(base, seeds, (0,), "router", stream).items()
-              if name in PAPER_SCORES or name == V2_NAME}
+    wanted = {"finetune", V2_NAME}
+    groups = {(side, k, name): cfgs for side, (stream, _) in sides.items()
+              for (k, name), cfgs in plan(base, seeds, FIT_INSTANCES + evaluation, "router", stream).items()
+              if name in wanted or (k in evaluation and name in PAPER_SCORES)}
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
-    mean = lambda side, name: np.mean([r.matrix for r in runs[side, name]], 0)  # noqa: E731
+    mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
     data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds,
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
-            "evaluated": f"instance 0 (data_seed 0), seeds 0..{seeds - 1}, the fidelity report's runs",
+            "fit_instances": list(FIT_INSTANCES), "evaluation_instances": list(evaluation),
+            "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
+                          f"median) beside the fit's instance(s) {list(FIT_INSTANCES)}, {seeds} seed(s) each, the "
+                          "fidelity report's runs"),
             "search": {k: fit.get(k) for k in ("seeds", "trials", "wall_minutes", "machine", "jobs", "executor",
                                                 "threads_per_run")}
             | {"rmse_before": fit["before"]["rmse_calibration"], "rmse_after": fit["after"]["rmse_calibration"]}}
     for side, (stream, values) in sides.items():
-        data[side] = {"trial": fit[side]["trial"], "stream": stream,
-                      **score(mean(side, "finetune"), mean(side, V2_NAME), values, seeds)}
+        per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds)
+               for k in FIT_INSTANCES + evaluation}
+        ft = np.mean([mean(side, k, "finetune") for k in evaluation], 0)
+        v2 = np.mean([mean(side, k, V2_NAME) for k in evaluation], 0)
+        data[side] = {"trial": fit[side]["trial"], "stream": stream, **score(ft, v2, values, seeds),
+                      **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
+                      "fit": {key: float(np.mean([per[k][key] for k in FIT_INSTANCES])) for key in RMSE_LABELS},
+                      "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
-                               **{side: mean_sd([overall(np.asarray(r.matrix)) * 100 for r in runs[side, name]])
+                               **{side: mean_sd([float(np.mean([overall(np.asarray(r.matrix)) * 100
+                                                                for r in runs[side, k, name]])) for k in evaluation])
                                   for side in sides}} for name in PAPER_SCORES}
     return data
 
@@ -463,12 +482,28 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     b, a = data["before"], data["after"]
-    rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
-    for key, label in (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
-                       ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
-                       ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
-                       ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction")):
-        rows.append([label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
+    labels = (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
+              ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
+              ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
+              ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
+    if "fit" in a:  # the fit's instances beside the evaluation instances it never read (the headline: their median)
+        fit, ev = data["fit_instances"], data["evaluation_instances"]
+        rows = [["", f"before (round1), fit instance(s) {fit}", f"before, evaluation {ev}: median",
+                 f"after (trial {a['trial']}), fit instance(s) {fit}", f"after, evaluation {ev}: median"]]
+        rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
+                 for key, label in labels]
+        per = [["instance", "read by the fit", "objective before", "objective after", "held out before",
+                "held out after"]]
+        for k in map(str, [*fit, *ev]):
+            per.append([k, "yes" if int(k) in fit else "no",
+                        *(f"{data[side]['instances'][k][key]:.2f}" for key in ("rmse_calibration",)
+                          for side in ("before", "after")),
+                        *(f"{data[side]['instances'][k][key]:.2f}" for key in ("held_out_rmse_v2_offdiagonal_36",)
+                          for side in ("before", "after"))])
+    else:
+        rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
+        rows += [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
+        per = []
     knob_rows = [["knob", "default", "fitted"]] + [[k, _fmt(b["values"][k]), _fmt(a["values"][k])] for k in data["knobs"]]
     variant_rows = [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
         [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}", f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"]
@@ -490,7 +525,9 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     md = "\n".join([
         "# Calibration of the generated stream to the paper's matrices", "",
         f"The objective reads only: {'; '.join(data['reads'])}. Everything else is a prediction.", "",
-        how, "", markdown_table(rows), "", "## Knobs", "", markdown_table(knob_rows), "",
+        how, "", markdown_table(rows), "",
+        *(["## Per instance (points)", "", markdown_table(per), ""] if per else []),
+        "## Knobs", "", markdown_table(knob_rows), "",
         "## Finetune, ours − the paper (points), before", "", markdown_matrix(diff(b["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
         "## Finetune, ours − the paper (points), after", "", markdown_matrix(diff(a["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
         "## V2', ours − the paper (points), after (diagonal: calibrated; below it: predicted)", "",
@@ -558,6 +595,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--predict-seeds", type=int, default=0, metavar="N",
                     help="then run the paper's five variants on today's and the fitted stream, N seeds each: their "
                          "square scores are predictions the fit never read (default 0: skip)")
+    ap.add_argument("--instances", type=int, nargs="+", default=None,
+                    help="with --evaluate: the evaluation instances (default: the fidelity side-by-side's, "
+                         "core/streams.EVALUATION_INSTANCES)")
     ap.add_argument("--evaluate", action="store_true",
                     help="no search: re-measure the committed fit (core/round1_calibrated.yaml against round1) with "
                          "--seeds seeds and write the report with the search history of --record (make all)")
@@ -574,6 +614,7 @@ def command(args) -> int:
         if args.seeds < 1 or args.jobs < 1:
             raise ConfigError("--seeds and --jobs must be at least 1")
         data = evaluate(seeds=args.seeds, jobs=args.jobs, runs_dir=args.runs_dir, record=args.record,
+                        instances=args.instances,
                         base=apply_assignments({}, args.set or []), progress=not args.no_progress)
         return _written(data, write_report(data, args.out))
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),

@@ -53,6 +53,17 @@ class VariantSummary:
         return VariantSummary(self.name, [r.with_rule(rule) for r in self.results])
 
 
+def on_its_instance(base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The reproduction's base: `base` on the first evaluation instance unless it names one (an instance the
+    calibration never read, core/streams.py), so its seed-0 runs are the fidelity report's."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+
+    values = dict(base or {})
+    data = dict(values.get("data") or {})
+    data.setdefault("data_seed", EVALUATION_INSTANCES[0])
+    return {**values, "data": data}
+
+
 def variant_configs(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2, 3, 4),
                     variants: Mapping[str, Mapping[str, Any]] = VARIANTS) -> dict[str, list[RunConfig]]:
     base = dict(base or {})

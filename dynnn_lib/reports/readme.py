@@ -120,12 +120,19 @@ def calibration_block(c: dict) -> str:
     from dynnn_lib.reports.tables import markdown_table
 
     b, a = c["before"], c["after"]
+    split = "fit" in a  # per instance: the fit's instances beside the evaluation instances' median (the headline)
+    fit, ev = c.get("fit_instances"), c.get("evaluation_instances")
     rows = [["points (RMSE against the paper)", "before: `round1`", "after: `round1-calibrated`"]]
+    if split:
+        rows = [["points (RMSE against the paper)", f"before, fit instance(s) {fit}",
+                 f"before, evaluation {ev} (median)", f"after, fit instance(s) {fit}",
+                 f"**after, evaluation {ev} (median)**"]]
     for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
                        ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
                        ("rmse_calibration", "the objective: all 54"),
                        ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
-        rows.append([label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
+        rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
+                    if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
     variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
         [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
          f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in c.get("variants", {}).items()]

@@ -1,9 +1,10 @@
 """Plan every run ``make all`` needs, then train the union once.
 
-    python -m dynnn_lib.workbench.plan params/default.yaml [--seeds 5] [--instances 0 1] [--jobs 2] [--dry-run]
+    python -m dynnn_lib.workbench.plan params/default.yaml [--seeds 1] [--instances 1 ... 8] [--repro-seeds 3]
+                                      [--jobs N] [--dry-run]
 
-The reproduction, the fidelity report (five paper variants and V2', ``--seeds`` seeds on each benchmark
-instance) and the notebooks (their studies with the parameters of ``params/default.yaml``) are collected
+The reproduction (``--repro-seeds`` seeds), the fidelity report (five paper variants, V2' and the automatic rule,
+``--seeds`` seeds on each evaluation instance) and the notebooks (their studies with the parameters of ``params/default.yaml``) are collected
 first; configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, as a tree of
 shared prefixes (engine/executors.train_tree: the state after a task that several runs share is trained once),
 so that the later phases only read the run cache.
@@ -11,11 +12,13 @@ so that the later phases only read the run cache.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.streams import EVALUATION_INSTANCES
 from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
 
@@ -23,11 +26,19 @@ from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None,
                   streams: Sequence[str | None] = (None,)) -> list[RunConfig]:
     """The fidelity report's runs (the five headline variants, V2', the automatic rule) for seeds 0..seeds-1 on every
-    benchmark instance (data.data_seed) of every stand-in in `streams`; the reproduction uses the default stand-in's
-    runs on instance 0."""
-    from dynnn_lib.experiments.fidelity import plan as fidelity_plan
+    benchmark instance (data.data_seed) of every stand-in in `streams` (after the first: the side-by-side's
+    instances, fidelity.instances_of)."""
+    from dynnn_lib.experiments.fidelity import instances_of, plan as fidelity_plan
 
-    return [c for st in streams for cfgs in fidelity_plan(base, seeds, instances, stream=st).values() for c in cfgs]
+    return [c for i, st in enumerate(streams)
+            for cfgs in fidelity_plan(base, seeds, instances_of(i, instances), stream=st).values() for c in cfgs]
+
+
+def reproduction_configs(seeds: int, base: Mapping[str, Any] | None = None) -> list[RunConfig]:
+    """The reproduction's runs (dynnn reproduce): the paper's five variants, seeds 0..seeds-1, on its instance."""
+    from dynnn_lib.experiments.reproduce import on_its_instance, variant_configs
+
+    return [c for cfgs in variant_configs(on_its_instance(base), range(seeds)).values() for c in cfgs]
 
 
 def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
@@ -57,12 +68,14 @@ def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
-    ap.add_argument("--seeds", type=int, default=5, help="seeds of the reproduction and fidelity report")
-    ap.add_argument("--instances", type=int, nargs="+", default=[0, 1], help="benchmark instances (data.data_seed)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per instance of the fidelity report (default 1)")
+    ap.add_argument("--instances", type=int, nargs="+", default=list(EVALUATION_INSTANCES),
+                    help="evaluation instances (data.data_seed) of the fidelity report (default core/streams.py's)")
+    ap.add_argument("--repro-seeds", type=int, default=3, help="seeds of the reproduction (default 3)")
     ap.add_argument("--streams", nargs="+", default=[None], metavar="STREAM",
                     help="the stand-ins of the fidelity report (default: the default stream; make all: both, see "
                          "fidelity --streams)")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (default: the cores)")
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
 
@@ -76,13 +89,14 @@ def command(args: argparse.Namespace) -> int:
     from dynnn_lib.engine.cache import cached_result, default_runs_dir
     from dynnn_lib.engine.executors import TreePlan, train_tree
 
-    if args.seeds < 1 or args.jobs < 1:
-        raise ConfigError("--seeds and --jobs must be at least 1")
+    if args.seeds < 1 or args.jobs < 1 or args.repro_seeds < 1:
+        raise ConfigError("--seeds, --repro-seeds and --jobs must be at least 1")
     p = Path(args.params)
     if not p.is_file():
         raise ConfigError(f"parameter file {p} does not exist")
     params = yaml.safe_load(p.read_text()) or {}
-    configs = unique(paper_configs(args.seeds, args.instances, streams=args.streams) + notebook_configs(params))
+    configs = unique(paper_configs(args.seeds, args.instances, streams=args.streams)
+                     + reproduction_configs(args.repro_seeds) + notebook_configs(params))
     runs_dir = Path(args.runs_dir or default_runs_dir())
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
     tree = TreePlan.make(configs, runs_dir)
