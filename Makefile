@@ -62,12 +62,14 @@ fidelity: setup
 calibration: setup
 	$(PY) -m dynnn_lib.cli calibrate --evaluate --seeds $(SEEDS) --instances $(wordlist 1,4,$(INSTANCES)) --jobs $(JOBS) --out reports --no-progress
 
-# the search itself (hours on 2 cores: a trial is a finetune and a V2' run per seed); adopt a fit by copying its
+# the search itself (hours on 2 cores: a trial is a finetune and a V2' run on each of the 3 fit instances, exact
+# row-by-row pruning; the study's journal is committed, so it resumes anywhere); adopt a fit by copying its
 # values into dynnn_lib/core/round1_calibrated.yaml and reports/calibration.json to params/calibration.json (docs/benchmark.md)
-CAL_TRIALS ?= 30
+CAL_TRIALS ?= 40
 CAL_SEEDS ?= 1
+CAL_JOURNAL ?= params/calibration-study.log
 calibrate: setup
-	$(PY) -m dynnn_lib.cli calibrate --trials $(CAL_TRIALS) --seeds $(CAL_SEEDS) --jobs $(JOBS) --out reports
+	$(PY) -m dynnn_lib.cli calibrate --trials $(CAL_TRIALS) --seeds $(CAL_SEEDS) --jobs $(JOBS) --out reports --journal $(CAL_JOURNAL)
 
 # every expansion schedule of the stream as a tree of shared prefixes, beside the paper's and the automatic rule:
 # reports/schedules.md|html|json (MAX_HEADS=3: 37 schedules, ~40 min on a 2-core family-25 EPYC at 3 seeds;

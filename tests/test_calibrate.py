@@ -10,7 +10,8 @@ from dynnn_lib import ConfigError
 from dynnn_lib.core.fingerprint import cpu
 from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 from dynnn_lib.experiments.calibrate import (SPACE, Calibration, calibrate, calibration_entries, calibration_error,
-                                             evaluate, held_out, knob_table, lower_bound, rmse_table, write_report)
+                                             evaluate, held_out, knob_table, lower_bound, partial_bound, rmse_table,
+                                             squared_errors, write_report)
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -60,14 +61,35 @@ def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagona
     assert lower_bound(ft) == pytest.approx(calibration_error(ft, exact), abs=1e-12)
 
 
+def test_the_row_by_row_bound_never_exceeds_the_objective_and_reaches_it():
+    """After each task the bound from the rows so far is at most the objective the finished runs will have, and
+    grows to the finetune-only bound once every row is in."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        fts = [rng.uniform(0.3, 1, (9, 9)) for _ in range(3)]
+        v2s = [rng.uniform(0.3, 1, (9, 9)) for _ in range(3)]
+        objective = np.mean([calibration_error(f, v) for f, v in zip(fts, v2s)])
+        bounds = [partial_bound([squared_errors(f, t) for f in fts]) for t in range(9)]
+        assert all(a <= b + 1e-12 for a, b in zip(bounds, bounds[1:])) and bounds[-1] <= objective
+        assert bounds[-1] == pytest.approx(np.mean([lower_bound(f) for f in fts]))
+        # an instance not started yet counts 0: still a bound
+        assert partial_bound([squared_errors(fts[0], 8), 0.0, 0.0]) <= objective
+
+
 def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     out, runs = tmp_path / "rep", tmp_path / "runs"
-    cal = Calibration(trials=3, seeds=2, base=TINY9, jobs=1, runs_dir=str(runs), out=str(out), progress=False,
-                      knobs=("weak_gain", "complex_other_classes"))
+    journal = str(tmp_path / "study.log")
+    cal = Calibration(trials=3, seeds=1, base=TINY9, jobs=1, runs_dir=str(runs), out=str(out), progress=False,
+                      knobs=("weak_gain", "complex_other_classes"), instances=(100, 101), journal=journal)
     data = calibrate(cal)
-    assert data["trials"] == 3 and data["before"]["trial"] == 0
+    assert data["trials"] == 3 and data["before"]["trial"] == 0 and data["fit_instances"] == [100, 101]
+    # the objective is the mean over the fit instances of each one's RMSE
+    per = data["after"]["per_instance"]
+    assert set(per) == {"100", "101"} and data["after"]["objective"] == pytest.approx(np.mean(list(per.values())))
+    seeds = {json.loads((d / "config.json").read_text())["data"]["data_seed"] for d in runs.glob("*") if d.name[0] != "_"}
+    assert seeds == {100, 101}  # nothing else was read
     assert data["before"]["values"]["weak_gain"] == 0.3 and data["before"]["values"]["base_photometric"] == 0.0
-    assert data["after"]["rmse_calibration"] <= data["before"]["rmse_calibration"]
+    assert data["after"]["objective"] <= data["before"]["objective"]
     assert data["history"][1]["params"] == {"weak_gain": 0.5, "complex_other_classes": False}  # the hand-made point
     n_runs = len(list(runs.glob("*/result.json")))
     # a second call with a larger budget continues the same study: 3 old trials + 1 new
@@ -75,7 +97,8 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert again["trials"] == 4 and [h["trial"] for h in again["history"]][:3] == [0, 1, 2]
     assert len(list(runs.glob("*/result.json"))) > n_runs
     # the CLI writes the three files
-    rc = main(["calibrate", "--trials", "4", "--seeds", "2", "--jobs", "1", "--knobs", "weak_gain", "complex_other_classes",
+    rc = main(["calibrate", "--trials", "4", "--jobs", "1", "--knobs", "weak_gain", "complex_other_classes",
+               "--fit-instances", "100", "101", "--journal", journal,
                "--runs-dir", str(runs), "--out", str(out), "--no-progress", "--predict-seeds", "2",
                *[f"--set={k}={json.dumps(v)}" for k, v in TINY9.items()]])
     assert rc == 0, capsys.readouterr().err
@@ -96,19 +119,21 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert data["before"]["stream"] == "round1" and data["after"]["stream"] == "round1-calibrated"
     assert data["after"]["values"]["weak_gain"] == load_spec(DEFAULT_STREAM).knobs().weak_gain and data["trials"] == body["trials"]
     assert data["before"]["rmse_calibration"] != data["after"]["rmse_calibration"]
-    assert set(data["variants"]) == set(paper.PAPER_SCORES) and data["search"]["seeds"] == 2
-    # the headline is the median over the evaluation instances; the fit's instance is reported beside it
-    assert data["fit_instances"] == [0] and data["evaluation_instances"] == [1, 2]
+    assert set(data["variants"]) == set(paper.PAPER_SCORES) and data["search"]["seeds"] == 1
+    # the headline is the median over the evaluation instances; the fit's instances are reported beside it
+    assert data["fit_instances"] == [100, 101] and data["evaluation_instances"] == [1, 2]
     for side in ("before", "after"):
         per = data[side]["instances"]
-        assert set(per) == {"0", "1", "2"} and data[side]["fit"]["rmse_calibration"] == per["0"]["rmse_calibration"]
+        assert set(per) == {"100", "101", "1", "2"}
+        assert data[side]["fit"]["rmse_calibration"] == pytest.approx(
+            np.mean([per[k]["rmse_calibration"] for k in ("100", "101")]))
         assert data[side]["rmse_calibration"] == pytest.approx(
             float(np.median([per[k]["rmse_calibration"] for k in ("1", "2")])))
     write_report(data, out)
     md = (out / "calibration.md").read_text()
     assert "evaluation instances [1, 2] (never read by the fit" in md and "## Per instance (points)" in md
     with pytest.raises(ConfigError, match="were read by the fit"):
-        evaluate(seeds=1, record=out / "calibration.json", instances=(0, 1))
+        evaluate(seeds=1, record=out / "calibration.json", instances=(100, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out") and len(knob_table()) == len(SPACE)
     with pytest.raises(ConfigError, match="no calibration record"):
         evaluate(seeds=1, record=tmp_path / "none.json")
@@ -129,9 +154,12 @@ def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):
     """A trial left RUNNING by a killed process is failed and its values queued again on the next call."""
     import optuna
 
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
     cal = Calibration(trials=1, seeds=1, base=TINY9, jobs=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path),
-                      progress=False, knobs=("weak_gain",))
-    url = f"sqlite:///{(tmp_path / 'calibration.db').resolve()}"
+                      progress=False, knobs=("weak_gain",), instances=(100,))
+    url = JournalStorage(JournalFileBackend(str(tmp_path / "calibration-study.log")))
     study = optuna.create_study(storage=url, study_name=cal.study_name(), direction="minimize")
     study.ask({"weak_gain": optuna.distributions.FloatDistribution(0.1, 0.7)})   # then the process "dies"
     left = study.trials[0].params["weak_gain"]
@@ -141,14 +169,19 @@ def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):
     assert data["after"]["values"]["weak_gain"] == left      # the re-queued values were the ones evaluated
 
 
-def test_a_trial_whose_finetune_alone_is_worse_than_the_best_skips_its_v2_runs(tmp_path, monkeypatch):
+def test_a_trial_whose_rows_already_exceed_the_best_stops_there(tmp_path, monkeypatch):
+    """Exact row-by-row pruning: once the bound from finetune's rows so far exceeds the best complete trial's
+    objective, the trial stops after that task (its later tasks and its V2' runs never train)."""
     import dynnn_lib.experiments.calibrate as cal_mod
 
-    monkeypatch.setattr(cal_mod, "lower_bound", lambda finetune: 1e9)   # every finetune "hopeless"
+    real = cal_mod.partial_bound
+    monkeypatch.setattr(cal_mod, "partial_bound", lambda sse: 1e9 if any(s > 0 for s in sse) else real(sse))
     runs = tmp_path / "runs"
     data = calibrate(Calibration(trials=2, seeds=1, base=TINY9, jobs=1, runs_dir=str(runs), out=str(tmp_path),
-                                 progress=False, knobs=("weak_gain",)))
-    # trial 0 has no best to compare with and runs both; trial 1 stops after its finetune run
-    assert [h["state"] for h in data["history"]] == ["complete", "pruned"]
-    methods = [json.loads(p.read_text())["config"]["method"] for p in runs.glob("*/result.json")]
-    assert sorted(methods) == ["combined", "finetune", "finetune"]
+                                 progress=False, knobs=("weak_gain",), instances=(100,)))
+    # trial 0 has no best to compare with and runs both; trial 1 stops after its first task
+    assert [h["state"] for h in data["history"]] == ["complete", "pruned"] and data["pruned"] == 1
+    methods = sorted(json.loads(p.read_text())["config"]["method"] for p in runs.glob("*/result.json"))
+    assert methods == ["combined", "finetune"]  # trial 1's finetune never finished, its V2' never started
+    stopped = [d for d in runs.glob("*") if (d / "checkpoint.pt").exists()]
+    assert len(stopped) == 1

@@ -169,7 +169,10 @@ def test_report_from_real_runs(tmp_path):
 def test_evaluation_instances_are_disjoint_from_the_fit_and_the_default():
     from dynnn_lib.core.streams import EVALUATION_INSTANCES, FIT_INSTANCES
 
+    from dynnn_lib.experiments.calibrate import FIT_RECORD
+
     assert not set(EVALUATION_INSTANCES) & set(FIT_INSTANCES) and len(EVALUATION_INSTANCES) >= 6
+    assert not set(EVALUATION_INSTANCES) & set(json.loads(FIT_RECORD.read_text())["fit_instances"])  # the fit in use
     plan = fidelity.plan()
     assert {k for k, _ in plan} == set(EVALUATION_INSTANCES) and all(len(c) == 1 for c in plan.values())
 

@@ -11,15 +11,24 @@ The objective was fixed in code before any fit and reads exactly 54 published nu
 prediction, reported whatever it says (:func:`held_out`): the 36 off-diagonal entries of V2' and, with
 ``--predict``, the five variants' square scores.
 
+The objective is measured on the generated instances reserved for fitting (``core/streams.FIT_INSTANCES``, one seed
+each: the instance is the unit), as the mean over them of each instance's RMSE; no report of the stand-in's
+fidelity reads those instances, and everything reported as its fidelity is measured on evaluation instances the fit
+never read (:func:`evaluate`).
+
 The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, core/streams.Knobs, and task 0's
 photometric augmentation), trial 0 being the stream before the calibration (``round1``, the "before") and trial 1
-the hand-made point :data:`HAND_POINT`. Each trial trains finetune and V2' for every calibration seed through the
-sweep executors (local pool or Ray), ``jobs`` trials side by side; seeds are evaluated one after the other and a
-trial whose error after a seed is worse than the median of earlier trials at that seed is stopped early (Optuna's
-MedianPruner); a trial whose finetune runs alone already put the objective above the best finished trial's
-(:func:`lower_bound`, exact) skips its V2' runs. The study lives in ``<out>/calibration.db`` (SQLite): a killed
-calibration re-run with the same settings continues where it stopped (the trials it was running are re-queued;
-their finished runs are cached).
+the hand-made point :data:`HAND_POINT`. ``jobs`` trials train side by side on the executors (one process pool for
+the whole search). Pruning is exact, never a guess: the finetune matrices' rows arrive one task at a time on every
+fit instance and a sum of squared errors can only grow, so after each task the trial's objective is at least
+:func:`partial_bound` of what it has so far; a trial whose bound already exceeds the best complete trial's objective
+stops there (before its later tasks and its V2' runs). The study is an append-only journal (``make calibrate``:
+``params/calibration-study.log``, small, committed): a search resumes across sessions and machines, a killed one
+re-queues the trials it was running (their finished tasks are cached).
+
+Cost model: a trial trains finetune (9 tasks) and V2' (8 tasks after the shared task 0) on each fit instance, 17
+task trainings per instance, 51 for three; at about 3 s (family-26 EPYC) to 10.6 s (family-25) per task training and
+2 jobs that is 1.3-4.5 min a trial before pruning.
 """
 from __future__ import annotations
 
@@ -35,7 +44,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from dynnn_lib.core.config import RunConfig, from_dict
-from dynnn_lib.core.streams import DEFAULT_KNOBS
+from dynnn_lib.core.streams import DEFAULT_KNOBS, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
 
@@ -80,6 +89,21 @@ def lower_bound(finetune: np.ndarray) -> float:
     return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL] * 100) ** 2) / 54))
 
 
+def squared_errors(finetune_rows: np.ndarray, upto: int) -> float:
+    """The sum of squared errors (points²) of finetune's entries on and below the diagonal in rows 0..upto (the rows
+    a run has produced after task `upto`)."""
+    ft = np.asarray(finetune_rows, float)
+    rows = np.arange(9)[:, None] <= upto
+    mask = np.tril(np.ones((9, 9), bool)) & rows
+    return float(np.sum(((ft - PAPER_FINETUNE[0])[mask] * 100) ** 2))
+
+
+def partial_bound(partial_sse: Sequence[float]) -> float:
+    """What the objective (the mean over fit instances of each one's RMSE over 54 entries) is at least, given each
+    instance's sum of squared errors so far: the entries still to come can only add to every sum. Exact."""
+    return float(np.mean([math.sqrt(max(s, 0.0) / 54) for s in partial_sse]))
+
+
 def held_out(v2: np.ndarray) -> float:
     """A prediction the fit never read: RMSE in points over the 36 off-diagonal entries of V2' (below the diagonal)."""
     return float(np.sqrt(np.mean(((np.asarray(v2, float) - PAPER_DYNAMICNN[0])[_OFF] * 100) ** 2)))
@@ -95,8 +119,11 @@ def knob_config(values: Mapping[str, Any], seed: int, base: Mapping[str, Any], o
     return from_dict({**dict(base), **training, "data": data, "seed": seed, **overrides})
 
 
-def trial_configs(values: Mapping[str, Any], seed: int, base: Mapping[str, Any]) -> tuple[RunConfig, RunConfig]:
-    """(finetune, V2') for one seed: the two runs a trial's error is read from."""
+def trial_configs(values: Mapping[str, Any], seed: int, base: Mapping[str, Any],
+                  instance: int | None = None) -> tuple[RunConfig, RunConfig]:
+    """(finetune, V2') for one seed (on one generated instance): the two runs a trial's error is read from."""
+    if instance is not None:
+        base = {**dict(base), "data": {**dict(base.get("data", {})), "data_seed": instance}}
     return knob_config(values, seed, base, {"method": "finetune"}), knob_config(values, seed, base, V2_OVERRIDES)
 
 
@@ -127,11 +154,15 @@ def _suggest(trial, names: Sequence[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the search
+STUDY_JOURNAL = Path(__file__).resolve().parents[2] / "params" / "calibration-study.log"
+
+
 @dataclass
 class Calibration:
-    trials: int = 30
+    trials: int = 40
     minutes: float | None = None
-    seeds: int = 2
+    seeds: int = 1                  # seeds per fit instance (the instance is the unit)
+    instances: tuple[int, ...] = FIT_INSTANCES
     knobs: tuple[str, ...] = tuple(SPACE)
     base: Mapping[str, Any] = field(default_factory=dict)   # RunConfig fields every run gets (e.g. a schedule)
     executor: str = "local"
@@ -141,6 +172,8 @@ class Calibration:
     out: str = "reports"
     sampler_seed: int = 0
     progress: bool = True
+    journal: str | None = None      # the study's journal (default <out>/calibration-study.log; make calibrate:
+                                    # params/calibration-study.log, committed, so a search resumes on another machine)
 
     def __post_init__(self) -> None:
         if not isinstance(self.trials, int) or self.trials < 1:
@@ -149,6 +182,14 @@ class Calibration:
             raise ConfigError(f"--minutes {self.minutes!r} must be positive")
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"--seeds {self.seeds!r} must be a positive integer")
+        from dynnn_lib.core.streams import EVALUATION_INSTANCES
+
+        self.instances = tuple(self.instances)
+        if not self.instances or len(set(self.instances)) != len(self.instances):
+            raise ConfigError(f"--fit-instances {list(self.instances)!r} must be distinct data seeds")
+        if set(self.instances) & set(EVALUATION_INSTANCES):
+            raise ConfigError(f"--fit-instances {sorted(set(self.instances) & set(EVALUATION_INSTANCES))} are "
+                              "evaluation instances (core/streams.EVALUATION_INSTANCES): a fit must never read them")
         unknown = [k for k in self.knobs if k not in SPACE]
         if unknown:
             raise ConfigError(f"--knobs: {unknown[0]!r} is not a calibrated knob; choose from {', '.join(SPACE)}")
@@ -166,7 +207,8 @@ class Calibration:
         ft, v2 = trial_configs(default_values(), 0, self.base)
         code = [code_fingerprint(), *(class_fingerprint(c.method_class()) for c in (ft, v2))]
         blob = json.dumps({"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
-                           "sampler": self.sampler_seed, "code": code}, sort_keys=True, default=str)
+                           "instances": list(self.instances), "sampler": self.sampler_seed, "code": code},
+                          sort_keys=True, default=str)
         return "calibration-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -189,20 +231,43 @@ def _matrices(cfgs: Sequence[RunConfig], outcomes) -> list[np.ndarray]:
     return out
 
 
+def _study(cal: Calibration):
+    optuna = _import_optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(cal.journal) if cal.journal else Path(cal.out) / "calibration-study.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sampler = optuna.samplers.TPESampler(seed=cal.sampler_seed, n_startup_trials=max(3, min(10, cal.trials // 3)))
+    return optuna.create_study(storage=JournalStorage(JournalFileBackend(str(path))), study_name=cal.study_name(),
+                               direction="minimize", load_if_exists=True, sampler=sampler)
+
+
+def _row(cfg: RunConfig, runs_dir: Path, t: int) -> np.ndarray:
+    """Row t of a run's accuracy matrix after its task t: from its finished result, or its checkpoint."""
+    from dynnn_lib.engine.cache import cached_result, load_checkpoint, run_dir
+    from dynnn_lib.evaluation.outputs import Outputs
+
+    done = cached_result(cfg, runs_dir)
+    if done is not None:
+        return np.asarray(done.matrix, float)[t]
+    state = load_checkpoint(cfg, run_dir(cfg, runs_dir))
+    if state is None or state["completed"] <= t:
+        raise ConfigError(f"calibration run {cfg.key()} has no state after task {t}; run dynnn calibrate again")
+    return np.asarray(Outputs.from_state(state["outputs"]).score(cfg.head_rule), float)[t]
+
+
 def calibrate(cal: Calibration) -> dict[str, Any]:
     """Run (or continue) the search; returns the report's data (also written by :func:`write_report`)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm.auto import tqdm
 
     from dynnn_lib.engine.executors import execute
 
     optuna = _import_optuna()
-    out = Path(cal.out)
-    out.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{(out / 'calibration.db').resolve()}"
-    sampler = optuna.samplers.TPESampler(seed=cal.sampler_seed, n_startup_trials=max(3, min(10, cal.trials // 3)))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-    study = optuna.create_study(storage=storage, study_name=cal.study_name(), direction="minimize",
-                                load_if_exists=True, sampler=sampler, pruner=pruner)
+    study = _study(cal)
     TS = optuna.trial.TrialState
     for t in study.get_trials(deepcopy=False, states=(TS.RUNNING,)):  # a killed calibration: run them again
         study.tell(t.number, state=TS.FAIL)
@@ -215,57 +280,68 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
     finished = lambda: len([t for t in study.trials if t.state in (TS.COMPLETE, TS.PRUNED)])  # noqa: E731
     bar = tqdm(total=cal.trials, initial=min(finished(), cal.trials), desc="calibration", unit="trial",
                disable=not cal.progress)
-    seeds = list(range(cal.seeds))
+    runs_dir = Path(cal.runs_dir or _runs())
+    units = [(k, s) for k in cal.instances for s in range(cal.seeds)]
+    pool = (ProcessPoolExecutor(max_workers=cal.jobs, mp_context=mp.get_context("spawn"))
+            if cal.executor == "local" and cal.jobs > 1 else None)
+    run = lambda cfgs, stop=None: execute(cfgs, runs_dir, cal.executor, cal.jobs, cal.address, progress=False,  # noqa: E731
+                                          stop_after=stop, **({"pool": pool} if pool else {}))
     try:
         while finished() < cal.trials and (deadline is None or time.monotonic() < deadline):
-            # `jobs` trials at a time: their finetune runs train side by side (each trains its task 0 and saves it),
-            # then their V2' runs, which start from that shared task 0
             batch = [study.ask() for _ in range(min(max(1, cal.jobs), cal.trials - finished()))]
             values = {tr.number: {**default_values(), **_suggest(tr, cal.knobs)} for tr in batch}
-            sums: dict[int, list[np.ndarray]] = {tr.number: [0.0, 0.0] for tr in batch}
-            error: dict[int, float] = {}
+            cfgs = {(tr.number, k, s): trial_configs(values[tr.number], s, cal.base, k) for tr in batch
+                    for k, s in units}
+            rows = {key: np.full((9, 9), np.nan) for key in cfgs}
             alive = list(batch)
-            for step, seed in enumerate(seeds):
-                cfgs = {tr.number: trial_configs(values[tr.number], seed, cal.base) for tr in alive}
-                # finetune first: a trial whose finetune entries alone already put the objective above the best
-                # finished trial's cannot become the best, and skips its V2' runs (lower_bound: exact)
-                ft_out = execute([cfgs[tr.number][0] for tr in alive], cal.runs_dir or _runs(), cal.executor,
-                                 cal.jobs, cal.address, progress=False)
+            for t in range(9):  # finetune task by task on every fit instance: the rows arrive, the bound grows
+                todo = [cfgs[tr.number, k, s][0] for tr in alive for k, s in units]
+                outcomes = run(todo, {c.key(): t for c in todo} if t < 8 else None)
+                failed = [o for o in outcomes.values() if o.status == "failed"]
+                if failed:
+                    raise ConfigError(f"a calibration run failed: {failed[0].error}")
                 best = study.best_value if _any_complete(study) else math.inf
-                todo = []
-                for tr in alive:
-                    sums[tr.number][0] = sums[tr.number][0] + _matrices([cfgs[tr.number][0]], ft_out)[0]
-                    bound = lower_bound(sums[tr.number][0] / (step + 1))
-                    if bound > best:
-                        tr.report(bound, step)
-                        tr.set_user_attr("stopped", f"finetune alone: objective >= {bound:.2f} > best {best:.2f}")
-                        study.tell(tr, state=TS.PRUNED)
-                        bar.update(1)
-                    else:
-                        todo.append(tr)
-                v2_out = execute([cfgs[tr.number][1] for tr in todo], cal.runs_dir or _runs(), cal.executor,
-                                 cal.jobs, cal.address, progress=False)
                 still = []
-                for tr in todo:
-                    sums[tr.number][1] = sums[tr.number][1] + _matrices([cfgs[tr.number][1]], v2_out)[0]
-                    ft_mean, v2_mean = (m / (step + 1) for m in sums[tr.number])
-                    err = error[tr.number] = calibration_error(ft_mean, v2_mean)
-                    tr.report(err, step)
-                    tr.set_user_attr("seeds", step + 1)
-                    tr.set_user_attr("finetune", ft_mean.tolist())
-                    tr.set_user_attr("v2", v2_mean.tolist())
-                    if step < len(seeds) - 1 and tr.should_prune():
+                for tr in alive:
+                    for k, s in units:
+                        rows[tr.number, k, s][t] = _row(cfgs[tr.number, k, s][0], runs_dir, t)
+                    sse = [squared_errors(np.mean([rows[tr.number, k, s] for s in range(cal.seeds)], 0), t)
+                           for k in cal.instances]
+                    bound = partial_bound(sse)
+                    tr.report(bound, t)
+                    if bound > best:
+                        tr.set_user_attr("stopped", f"after task {t}: objective >= {bound:.2f} > best {best:.2f}")
                         study.tell(tr, state=TS.PRUNED)
                         bar.update(1)
                     else:
                         still.append(tr)
                 alive = still
+                if not alive:
+                    break
+            if alive:
+                outcomes = run([cfgs[tr.number, k, s][1] for tr in alive for k, s in units])
+                failed = [o for o in outcomes.values() if o.status == "failed"]
+                if failed:
+                    raise ConfigError(f"a calibration run failed: {failed[0].error}")
             for tr in alive:
-                study.tell(tr, error[tr.number])
+                per = {}
+                for k in cal.instances:
+                    ft = np.mean([rows[tr.number, k, s] for s in range(cal.seeds)], 0)
+                    v2 = np.mean([_matrices([cfgs[tr.number, k, s][1]], outcomes)[0] for s in range(cal.seeds)], 0)
+                    per[k] = (ft, v2)
+                value = float(np.mean([calibration_error(ft, v2) for ft, v2 in per.values()]))
+                tr.set_user_attr("seeds", cal.seeds)
+                tr.set_user_attr("instances", list(cal.instances))
+                tr.set_user_attr("per_instance", {str(k): calibration_error(*m) for k, m in per.items()})
+                tr.set_user_attr("finetune", np.mean([m[0] for m in per.values()], 0).tolist())
+                tr.set_user_attr("v2", np.mean([m[1] for m in per.values()], 0).tolist())
+                study.tell(tr, value)
                 bar.update(1)
             bar.set_postfix(best=f"{study.best_value:.2f}" if _any_complete(study) else "-")
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown()
     return summary(study, cal)
 
 
@@ -291,8 +367,11 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
         raise ConfigError("no calibration trial finished; give it more --minutes or --trials")
 
     def side(t) -> dict[str, Any]:
-        return {"trial": t.number, **score(t.user_attrs["finetune"], t.user_attrs["v2"],
-                                           {**default_values(), **t.params}, t.user_attrs["seeds"])}
+        out = {"trial": t.number, **score(t.user_attrs["finetune"], t.user_attrs["v2"],
+                                          {**default_values(), **t.params}, t.user_attrs["seeds"])}
+        if "per_instance" in t.user_attrs:  # the objective: the mean over the fit instances of each one's RMSE
+            out |= {"objective": t.value, "per_instance": t.user_attrs["per_instance"]}
+        return out
 
     before = next((t for t in complete if t.number == 0), complete[0])
     best = min(complete, key=lambda t: t.value)
@@ -302,7 +381,9 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
     from dynnn_lib.core.fingerprint import machine_line, threads
 
     span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
+    pruned = [t for t in done if t.state == optuna.trial.TrialState.PRUNED]
     return {"reads": list(READS), "study": cal.study_name(), "knobs": list(cal.knobs), "seeds": cal.seeds,
+            "fit_instances": list(cal.instances), "pruned": len(pruned),
             "base": dict(cal.base), "trials": len(done), "before": side(before), "after": side(best),
             "history": history, "jobs": cal.jobs, "executor": cal.executor,
             "wall_minutes": span.total_seconds() / 60, "machine": machine_line(), "threads_per_run": threads()}
@@ -338,13 +419,13 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
              ) -> dict[str, Any]:
     """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``) on the stand-in before
     (``round1``) and after (``round1-calibrated``): finetune and V2' on each instance the fit read
-    (``core/streams.FIT_INSTANCES``) and on evaluation instances it never read (`instances`, default the first
+    (its record's ``fit_instances``) and on evaluation instances it never read (`instances`, default the first
     ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs, so make all trains them once),
     `seeds` seeds each, scored with the fixed objective per instance. The headline is the evaluation instances'
     median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
     search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
     (core/round1_calibrated.yaml)."""
-    from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES, FIT_INSTANCES
+    from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
     from dynnn_lib.engine.executors import run_many
     from dynnn_lib.evaluation.metrics import overall
     from dynnn_lib.evaluation.stats import mean_sd
@@ -356,35 +437,38 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
         raise ConfigError(f"{record}: no calibration record (the report of the dynnn calibrate that chose "
                           "core/round1_calibrated.yaml); run dynnn calibrate and copy its calibration.json there")
     evaluation = tuple(instances or EVALUATION_INSTANCES[:SIDE_BY_SIDE])
-    if set(evaluation) & set(FIT_INSTANCES):
-        raise ConfigError(f"instances {sorted(set(evaluation) & set(FIT_INSTANCES))} were read by the fit "
-                          f"(core/streams.FIT_INSTANCES); evaluate on others, e.g. {list(EVALUATION_INSTANCES)}")
     fit = json.loads(record.read_text())
+    if "fit_instances" not in fit:
+        raise ConfigError(f"{record} does not say which instances the fit read (fit_instances); add them")
+    read = tuple(fit["fit_instances"])
+    if set(evaluation) & set(read):
+        raise ConfigError(f"instances {sorted(set(evaluation) & set(read))} were read by the fit ({record}); "
+                          f"evaluate on others, e.g. {list(EVALUATION_INSTANCES)}")
     sides = {"before": ("round1", default_values()), "after": (DEFAULT_STREAM, fitted_values())}
     wanted = {"finetune", V2_NAME}
     groups = {(side, k, name): cfgs for side, (stream, _) in sides.items()
-              for (k, name), cfgs in plan(base, seeds, FIT_INSTANCES + evaluation, "router", stream).items()
+              for (k, name), cfgs in plan(base, seeds, read + evaluation, "router", stream).items()
               if name in wanted or (k in evaluation and name in PAPER_SCORES)}
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
     data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds,
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
-            "fit_instances": list(FIT_INSTANCES), "evaluation_instances": list(evaluation),
+            "fit_instances": list(read), "evaluation_instances": list(evaluation),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
-                          f"median) beside the fit's instance(s) {list(FIT_INSTANCES)}, {seeds} seed(s) each, the "
+                          f"median) beside the fit's instance(s) {list(read)}, {seeds} seed(s) each, the "
                           "fidelity report's runs"),
             "search": {k: fit.get(k) for k in ("seeds", "trials", "wall_minutes", "machine", "jobs", "executor",
                                                 "threads_per_run")}
             | {"rmse_before": fit["before"]["rmse_calibration"], "rmse_after": fit["after"]["rmse_calibration"]}}
     for side, (stream, values) in sides.items():
         per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds)
-               for k in FIT_INSTANCES + evaluation}
+               for k in read + evaluation}
         ft = np.mean([mean(side, k, "finetune") for k in evaluation], 0)
         v2 = np.mean([mean(side, k, V2_NAME) for k in evaluation], 0)
         data[side] = {"trial": fit[side]["trial"], "stream": stream, **score(ft, v2, values, seeds),
                       **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
-                      "fit": {key: float(np.mean([per[k][key] for k in FIT_INSTANCES])) for key in RMSE_LABELS},
+                      "fit": {key: float(np.mean([per[k][key] for k in read])) for key in RMSE_LABELS},
                       "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
                                **{side: mean_sd([float(np.mean([overall(np.asarray(r.matrix)) * 100
@@ -581,9 +665,15 @@ def _fmt(v: Any) -> str:
 
 # ------------------------------------------------------------------ dynnn calibrate
 def add_arguments(ap) -> None:
-    ap.add_argument("--trials", type=int, default=30, help="trials to finish in all (a re-run continues; default 30)")
+    ap.add_argument("--trials", type=int, default=40, help="trials to finish in all (a re-run continues; default 40)")
     ap.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
-    ap.add_argument("--seeds", type=int, default=2, help="seeds per trial (default 2)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per fit instance (default 1: the instance is the unit)")
+    ap.add_argument("--fit-instances", type=int, nargs="+", default=list(FIT_INSTANCES), metavar="DATA_SEED",
+                    help=f"the instances the objective reads (default {' '.join(map(str, FIT_INSTANCES))}: "
+                         "core/streams.FIT_INSTANCES, never an evaluation instance)")
+    ap.add_argument("--journal", default=None, help="the study's journal (default <out>/calibration-study.log; make "
+                                                    "calibrate: params/calibration-study.log, committed, so a search "
+                                                    "resumes on another machine)")
     ap.add_argument("--knobs", nargs="+", metavar="KNOB", help="fit only these knobs (default: all of calibrate.SPACE)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="a RunConfig field every calibration run gets, e.g. --set inc_epochs=4 (YAML values)")
@@ -619,7 +709,8 @@ def command(args) -> int:
         return _written(data, write_report(data, args.out))
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
                       base=apply_assignments({}, args.set or []), executor=args.executor, jobs=args.jobs,
-                      address=args.address, runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress)
+                      address=args.address, runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress,
+                      instances=tuple(args.fit_instances), journal=args.journal)
     data = calibrate(cal)
     if args.predict_seeds:
         predict_variants(data, cal, args.predict_seeds)
