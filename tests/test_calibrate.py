@@ -185,3 +185,21 @@ def test_a_trial_whose_rows_already_exceed_the_best_stops_there(tmp_path, monkey
     assert methods == ["combined", "finetune"]  # trial 1's finetune never finished, its V2' never started
     stopped = [d for d in runs.glob("*") if (d / "checkpoint.pt").exists()]
     assert len(stopped) == 1
+
+
+def test_a_study_resumed_under_other_code_measures_a_finished_trial_again(tmp_path, monkeypatch):
+    """Values measured by code that trains otherwise never mix: a resumed study re-measures a finished trial first
+    and goes on only if it agrees (bit for bit on this CPU)."""
+    import dynnn_lib.experiments.calibrate as cal_mod
+
+    cal = Calibration(trials=1, seeds=1, base=TINY9, jobs=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path),
+                      progress=False, knobs=("weak_gain",), instances=(100,))
+    first = calibrate(cal)
+    monkeypatch.setattr(Calibration, "code", lambda self: "edited, trains alike")
+    again = calibrate(Calibration(**{**cal.__dict__, "trials": 3}))
+    assert again["trials"] == 3 and again["history"][1]["params"] == first["history"][0]["params"]  # trial 0 again
+    monkeypatch.setattr(Calibration, "code", lambda self: "edited, trains otherwise")
+    real = cal_mod.calibration_error
+    monkeypatch.setattr(cal_mod, "calibration_error", lambda ft, v2: real(ft, v2) + 0.5)
+    with pytest.raises(ConfigError, match="differs by \\+0.500 points: start a new study"):
+        calibrate(Calibration(**{**cal.__dict__, "trials": 5}))

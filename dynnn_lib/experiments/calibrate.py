@@ -199,17 +199,58 @@ class Calibration:
                               "drop data.n_tasks and data.source from --set")
 
     def study_name(self) -> str:
-        """Same settings and the same code, same study (resume); other settings, or code that trains otherwise (the
-        shared fingerprint and the trial methods' own, as in every run key), start another one in the same file:
-        a trial's value never mixes with values another code measured."""
+        """Same settings, same study (resume, on any machine); other settings start another one in the same file."""
+        blob = json.dumps({"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
+                           "instances": list(self.instances), "sampler": self.sampler_seed}, sort_keys=True, default=str)
+        return "calibration-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def code(self) -> str:
+        """What a trial's value depends on besides its knobs, as in every run key: the shared code fingerprint and
+        the trial methods' own. Each trial records it; a search resumed under other code re-measures a finished
+        trial first (:func:`_revalidate`)."""
         from dynnn_lib.core.fingerprint import class_fingerprint, code_fingerprint
 
         ft, v2 = trial_configs(default_values(), 0, self.base)
-        code = [code_fingerprint(), *(class_fingerprint(c.method_class()) for c in (ft, v2))]
-        blob = json.dumps({"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
-                           "instances": list(self.instances), "sampler": self.sampler_seed, "code": code},
-                          sort_keys=True, default=str)
-        return "calibration-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps([code_fingerprint(), *(class_fingerprint(c.method_class())
+                                                                for c in (ft, v2))]).encode()).hexdigest()[:16]
+
+
+# A study resumed under other code (or on another CPU) goes on only if a finished trial, measured again here, gives
+# the same objective: bit for bit on the CPU that measured it, within this many points on another one (the claims'
+# equivalence margin: a difference the paper's own reruns could not tell apart; float kernels differ between CPU
+# generations, matrices within 1/32 per entry measured).
+REVALIDATE_ATOL = 1.0
+
+
+def _revalidate(study, cal: "Calibration") -> None:
+    """Queue a finished trial's values again when the study's trials were measured under other code or on another
+    CPU, and fail (one line) when an earlier re-measurement disagreed: values measured by code that trains otherwise
+    never mix with this code's."""
+    import optuna
+
+    from dynnn_lib.core.fingerprint import cpu
+
+    TS = optuna.trial.TrialState
+    code, here = cal.code(), cpu()["signature"]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TS.COMPLETE,))]
+    foreign = [t for t in complete if (t.user_attrs.get("code"), t.user_attrs.get("cpu")) != (code, here)]
+    if not foreign:
+        return
+    checks = [t for t in complete if t.user_attrs.get("code") == code and t.user_attrs.get("cpu") == here
+              and "revalidates" in t.user_attrs]
+    if checks:
+        bad = [t for t in checks if not t.user_attrs.get("agrees")]
+        if bad:
+            t = bad[0]
+            raise ConfigError(f"this study's trials were measured by other code or another CPU, and trial "
+                              f"{t.user_attrs['revalidates']} measured again here differs by {t.user_attrs['delta']:+.3f} "
+                              f"points: start a new study (--journal NEW_FILE)")
+        return
+    queued = [t for t in study.get_trials(deepcopy=False, states=(TS.WAITING,)) if "revalidates" in t.user_attrs]
+    if not queued:
+        ref = min(foreign, key=lambda t: t.number)
+        study.enqueue_trial(ref.params, user_attrs={"revalidates": ref.number, "reference": ref.value,
+                                                    "reference_cpu": ref.user_attrs.get("cpu")}, skip_if_exists=False)
 
 
 def _import_optuna():
@@ -276,6 +317,10 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
         study.enqueue_trial({k: v for k, v in default_values().items() if k in cal.knobs})  # trial 0: today's stream
         if any(k in cal.knobs for k in HAND_POINT) and cal.trials > 1:                  # trial 1: the hand-made point
             study.enqueue_trial({k: v for k, v in {**default_values(), **HAND_POINT}.items() if k in cal.knobs})
+    _revalidate(study, cal)
+    from dynnn_lib.core.fingerprint import cpu
+
+    code, here = cal.code(), cpu()["signature"]
     deadline = None if cal.minutes is None else time.monotonic() + cal.minutes * 60
     finished = lambda: len([t for t in study.trials if t.state in (TS.COMPLETE, TS.PRUNED)])  # noqa: E731
     bar = tqdm(total=cal.trials, initial=min(finished(), cal.trials), desc="calibration", unit="trial",
@@ -303,13 +348,14 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
                 best = study.best_value if _any_complete(study) else math.inf
                 still = []
                 for tr in alive:
+                    check = "revalidates" in tr.user_attrs  # a re-measurement runs to the end
                     for k, s in units:
                         rows[tr.number, k, s][t] = _row(cfgs[tr.number, k, s][0], runs_dir, t)
                     sse = [squared_errors(np.mean([rows[tr.number, k, s] for s in range(cal.seeds)], 0), t)
                            for k in cal.instances]
                     bound = partial_bound(sse)
                     tr.report(bound, t)
-                    if bound > best:
+                    if bound > best and not check:
                         tr.set_user_attr("stopped", f"after task {t}: objective >= {bound:.2f} > best {best:.2f}")
                         study.tell(tr, state=TS.PRUNED)
                         bar.update(1)
@@ -332,12 +378,20 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
                 value = float(np.mean([calibration_error(ft, v2) for ft, v2 in per.values()]))
                 tr.set_user_attr("seeds", cal.seeds)
                 tr.set_user_attr("instances", list(cal.instances))
+                tr.set_user_attr("code", code)
+                tr.set_user_attr("cpu", here)
+                if "revalidates" in tr.user_attrs:
+                    delta = value - tr.user_attrs["reference"]
+                    same_cpu = tr.user_attrs.get("reference_cpu") == here
+                    tr.set_user_attr("delta", delta)
+                    tr.set_user_attr("agrees", delta == 0.0 if same_cpu else abs(delta) <= REVALIDATE_ATOL)
                 tr.set_user_attr("per_instance", {str(k): calibration_error(*m) for k, m in per.items()})
                 tr.set_user_attr("finetune", np.mean([m[0] for m in per.values()], 0).tolist())
                 tr.set_user_attr("v2", np.mean([m[1] for m in per.values()], 0).tolist())
                 study.tell(tr, value)
                 bar.update(1)
             bar.set_postfix(best=f"{study.best_value:.2f}" if _any_complete(study) else "-")
+            _revalidate(study, cal)  # a re-measurement that disagreed stops the search here
     finally:
         bar.close()
         if pool is not None:
