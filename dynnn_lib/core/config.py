@@ -32,6 +32,15 @@ DEVICES = ("cpu", "cuda", "auto")
 OPTIMIZER_STATES = ("reset", "keep")  # Adam's state across tasks; see methods/training.py
 
 
+def resolved_device(name: str) -> str:
+    """The device a run with ``device=name`` trains on: ``auto`` is the GPU when torch sees one, else the CPU."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(options)}")
@@ -221,7 +230,7 @@ class RunConfig:
                                      # keep: Adam's moments and step carried across tasks (Avalanche's default)
     batch_size: int = 32             # images per training step
     seed: int = 0                    # the training seed (initialisation, order, augmentation)
-    device: str = "cpu"              # cpu | cuda | auto (a GPU when one is present, else the CPU)
+    device: str = "auto"             # cpu | cuda | auto (the GPU when one is present, else the CPU; the key holds the one used)
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
@@ -290,6 +299,7 @@ class RunConfig:
         are left out."""
         d = {k: v for k, v in self.to_dict().items() if k not in EVALUATION_ONLY}
         d["data"] = {k: v for k, v in d["data"].items() if k not in SPEED_ONLY_DATA}
+        d["device"] = resolved_device(self.device)  # auto: the device it trains on (auto on a CPU machine = cpu)
         return d
 
     def key(self) -> str:

@@ -23,7 +23,7 @@ the whole search). Pruning is exact, never a guess: the finetune matrices' rows 
 fit instance and a sum of squared errors can only grow, so after each task the trial's objective is at least
 :func:`partial_bound` of what it has so far; a trial whose bound already exceeds the best complete trial's objective
 stops there (before its later tasks and its V2' runs). The study is an append-only journal (``make calibrate``:
-``params/calibration-study.log``, small, committed): a search resumes across sessions and machines, a killed one
+``params/calibration-study.log``, small, committed): a search resumes later and on another machine, a killed one
 re-queues the trials it was running (their finished tasks are cached).
 
 Cost model: a trial trains finetune (9 tasks) and V2' (8 tasks after the shared task 0) on each fit instance, 17
