@@ -37,4 +37,15 @@ def test_dry_run_counts_without_training(tmp_path, capsys):
                  "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "runs planned, 0 cached" in out and not any(tmp_path.iterdir())
+    assert " min; " in out and "s per task training (" in out  # an ETA before anything is cached: the reference
     assert main(["plan", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_the_plan_holds_the_reproduction_on_an_evaluation_instance():
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.workbench.plan import reproduction_configs
+
+    repro = reproduction_configs(3)
+    assert len(repro) == 15 and {c.data.data_seed for c in repro} == {EVALUATION_INSTANCES[0]}
+    fidelity = {c.key() for c in paper_configs(1, EVALUATION_INSTANCES)}
+    assert sum(c.key() in fidelity for c in repro) == 5  # seed 0 of each variant is the fidelity report's run

@@ -66,6 +66,25 @@ def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
     return out
 
 
+# Seconds per task training of the default configuration, one torch thread, measured side by side with another
+# job, by CPU family (/proc/cpuinfo): AMD EPYC family 25 (Zen 3) 10.6 s (make all from a fresh clone, 1,228 task
+# trainings); family 26 (Zen 5): that figure divided by the 4x measured between the two. Another CPU is estimated
+# with family 25's figure, and says so.
+REFERENCE_TASK_S = {"25": 10.6, "26": 10.6 / 4}
+
+
+def reference_seconds() -> tuple[float, str]:
+    """(seconds per task training, where the figure comes from) for this machine, before anything is cached."""
+    from dynnn_lib.core.fingerprint import cpu
+
+    family = str(cpu()["family"])
+    if family in REFERENCE_TASK_S:
+        return REFERENCE_TASK_S[family], (f"{REFERENCE_TASK_S[family]:.1f} s per task training (CPU family {family}'s "
+                                          "reference)")
+    return REFERENCE_TASK_S["25"], (f"{REFERENCE_TASK_S['25']} s per task training (no reference for CPU family "
+                                    f"{family}: family 25's, a slow machine)")
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per instance of the fidelity report (default 1)")
@@ -100,8 +119,11 @@ def command(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir or default_runs_dir())
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
     tree = TreePlan.make(configs, runs_dir)
-    per_task = (sum(r.timings.get("total_s", 0.0) for r in cached) / max(sum(len(r.logs) for r in cached), 1))
-    estimate = f"~{tree.tree_tasks * per_task / args.jobs / 60:.0f} min" if cached else "unknown (nothing cached yet)"
+    per_task, source = reference_seconds()
+    if cached:  # corrected by what this machine measured
+        per_task = sum(r.timings.get("total_s", 0.0) for r in cached) / max(sum(len(r.logs) for r in cached), 1)
+        source = f"{per_task:.1f} s per task training measured on the {len(cached)} cached runs"
+    estimate = f"~{tree.tree_tasks * per_task / args.jobs / 60:.0f} min; {source}"
     print(f"{len(configs)} runs planned, {len(cached)} cached, {len(tree.pending)} to train: {tree.tree_tasks} task "
           f"trainings with shared prefixes, {tree.independent_tasks} as independent runs sharing task 0 "
           f"({estimate} at {args.jobs} jobs)")
