@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import (DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
+from dynnn_lib.core.config import (FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
                                    parse_value, read_yaml, set_path)
 from dynnn_lib.core.errors import ConfigError, DynnnError
 
@@ -61,8 +61,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named starting configuration (tiny = smoke test)")
     p.add_argument("--config", help="YAML file of RunConfig fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any field, e.g. data.n_tasks=4")
-    p.add_argument("--data-source", choices=list(DATA_SOURCES))
-    p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
+    p.add_argument("--data-source", metavar="SOURCE", help="a registered data source (dynnn sources lists them): "
+                                                           "synthetic (default), image-folders, openloris-...")
+    p.add_argument("--data-root", help="the folder a data source reads (e.g. image-folders: one folder per task)")
     p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
     p.add_argument("--stream", help="the generated stream: round1-calibrated (default), round1 (as before the "
                                     "calibration), benchmark1-<factor>, benchmark2 or a YAML file (core/streams.py); "
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     meth = sub.add_parser("methods", help="list the registered methods and their parameters")
     meth.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import a plugin first")
+
+    src = sub.add_parser("sources", help="list the registered data sources and their parameters")
+    src.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import a plugin first")
 
     sw = sub.add_parser("sweep", help="run a grid of configurations (YAML spec) locally or on Ray; report per point")
     sw.add_argument("spec", help="sweep YAML: name, preset, base, grid, list, metric (see params/sweep_example.yaml)")
@@ -403,6 +407,19 @@ def _methods_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sources_cmd(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from dynnn_lib.data import available_sources
+
+    import_plugins(args.imports)
+    for name, cls in sorted(available_sources().items()):
+        params = ", ".join(f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING else f.name
+                           for f in dataclasses.fields(cls.Params))
+        print(f"{name:<21} {cls.describe()}" + (f" [{params}]" if params else ""))
+    return 0
+
+
 def _sweep_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.experiments.sweep import load_spec, make_plan, run_sweep
 
@@ -431,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "func", None) is not None:
             return args.func(args)
         return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
-                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
+                "export": _export_cmd, "methods": _methods_cmd, "sources": _sources_cmd, "baselines": _baselines_cmd,
                 "sweep": _sweep_cmd, "prune": _prune_cmd}[args.command](args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)

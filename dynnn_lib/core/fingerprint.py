@@ -29,7 +29,9 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # LwF and editing methods/dynamicnn/ only expand, kd and combined
 RESULT_MODULES = ("core/config.py", "core/streams.py", "model/network.py", "model/build.py", "model/pretrain.py", "methods/__init__.py",
                   "methods/base.py", "methods/training.py", "evaluation/routing.py", "evaluation/outputs.py",
-                  "engine/runner.py", "data/stream.py", "data/load.py", "data/synthetic.py", "data/openloris.py")
+                  "engine/runner.py", "data/stream.py", "data/load.py", "data/synthetic.py", "data/source.py",
+                  "data/images.py", "data/sources/__init__.py", "data/sources/synthetic.py", "data/sources/openloris.py",
+                  "data/sources/image_folders.py")
 
 
 def _normalised(path: Path) -> str:

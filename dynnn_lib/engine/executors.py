@@ -200,16 +200,12 @@ class TreeStats:
 
 
 def stream_length(cfg: RunConfig) -> int:
-    """The number of tasks of cfg's stream (a generated one from its spec, without rendering it); 0 when it cannot
-    be loaded here (the run reports why)."""
-    from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
-    from dynnn_lib.data import load_stream
+    """The number of tasks of cfg's stream, from its source's cheap count (a generated one's spec, a real one's
+    folder names; nothing is decoded); 0 when it cannot be read here (the run reports why)."""
+    from dynnn_lib.data import stream_length as length
 
-    if cfg.data.source == "synthetic":
-        total = len(load_spec(cfg.data.stream or DEFAULT_STREAM))
-        return total if cfg.data.n_tasks is None or cfg.data.n_tasks > total else cfg.data.n_tasks
     try:
-        return len(load_stream(cfg.data))
+        return length(cfg.data)
     except DynnnError:
         return 0
 

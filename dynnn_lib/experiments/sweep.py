@@ -214,6 +214,8 @@ def _check_path(base_cfg: RunConfig, dotted: str, source: str) -> None:
                 return  # an old name of a field (from_dict reads it as the new one)
             if i == 0 and _a_method_parameter(part):
                 return  # a method's own parameter in the short form (from_dict moves it into method_params)
+            if i == 1 and parts[0] == "data" and _a_source_parameter(part):
+                return  # a source's own parameter in the short form (DataConfig moves it into data.params)
             if node or i == 0:
                 valid = ", ".join(sorted(node))
                 raise ConfigError(f"{source}: unknown field {dotted!r}; valid {where + ' ' if where else ''}fields: {valid}")
@@ -227,6 +229,14 @@ def _a_method_parameter(name: str) -> bool:
     from dynnn_lib.core.registry import available_methods
 
     return any(name in {f.name for f in dataclasses.fields(c.Params)} for c in available_methods().values())
+
+
+def _a_source_parameter(name: str) -> bool:
+    import dataclasses
+
+    from dynnn_lib.core.registry import available_sources
+
+    return any(name in {f.name for f in dataclasses.fields(c.Params)} for c in available_sources().values())
 
 
 def _check_stream(cfg: RunConfig) -> None:
