@@ -32,6 +32,7 @@ from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.evaluation.metrics import overall
 from dynnn_lib.evaluation.stats import Paired, paired
 from dynnn_lib.engine.executors import TreeStats, stream_length, train_tree
+from dynnn_lib.methods.dynamicnn.frozen_trunk import KD_HEADS
 
 PAPER_SCHEDULES = {"expand@[1]": (1,), "expand@[1, 3]": (1, 3)}
 AUTO_THRESHOLD = 0.5  # the automatic rule of the fidelity report (experiments/paper.py AUTO_OVERRIDES)
@@ -283,7 +284,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--max-heads", type=int, default=None,
                     help="only schedules with at most this many heads (max-heads - 1 expansions); default: all")
-    ap.add_argument("--kd-head", choices=["best", "worst", "routed"], default=None,
+    ap.add_argument("--kd-head", choices=list(KD_HEADS), default=None,
                     help="the KD setting: the head to distil into (default: DynamicNN's, best)")
     ap.add_argument("--lr-trick", action="store_true", help="the LR trick on every incremental task")
     ap.add_argument("--threshold", type=float, default=AUTO_THRESHOLD,
