@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, apply_assignments, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.evaluation.metrics import overall
@@ -293,10 +294,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="any RunConfig field for every run, e.g. --set data.n_tasks=6 (YAML values)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local")
     ap.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (default 2)")
-    ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
+    options.jobs(ap)
+    options.runs_dir(ap)
     ap.add_argument("--out", default="reports", help="report folder (default reports)")
-    ap.add_argument("--no-progress", action="store_true")
+    options.no_progress(ap)
 
 
 def command(args: argparse.Namespace) -> int:
