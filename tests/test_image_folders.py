@@ -113,3 +113,16 @@ def test_own_folder_runs_end_to_end_from_the_cli(tmp_path, capsys):
     assert "after\\test" in out.out and "overall" in out.out
     assert main(["sources"]) == 0
     assert "image-folders" in capsys.readouterr().out
+
+
+def test_a_sweep_checks_the_schedule_against_the_folders_task_count_before_training(tmp_path, capsys):
+    import yaml
+
+    root = make_image_folders(tmp_path / "mine", tasks=("a", "b"), validation=False)  # 2 tasks, read from folders
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"name": "own", "base": {
+        "method": "combined", "data": {"source": "image-folders", "root": str(root), "image_size": 16}},
+        "grid": {"expand_at": [[1], [2]]}}))
+    rc = main(["sweep", str(spec), "--dry-run", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "expand_at=[2] is out of range: the stream has 2 tasks (0..1)" in err

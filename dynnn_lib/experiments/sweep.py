@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dynnn_lib.core.config import PRESETS, RENAMED, RunConfig, from_dict, read_yaml, set_path
-from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.errors import ConfigError, DataError
 from dynnn_lib.evaluation.metrics import METRICS
 
 SPEC_FIELDS = ("name", "preset", "base", "grid", "list", "metric")
@@ -240,13 +240,15 @@ def _a_source_parameter(name: str) -> bool:
 
 
 def _check_stream(cfg: RunConfig) -> None:
-    """A method's parameters that do not fit the embedded stream's length (DynamicNN: an expansion task beyond it)
-    fail before any run starts (real data: when the run loads it)."""
-    if cfg.data.source != "synthetic":
-        return
-    from dynnn_lib.core.streams import load_spec
+    """A method's parameters that do not fit the stream's length (DynamicNN: an expansion task beyond it) fail
+    before any run starts; the source counts its tasks cheaply (a real one: when its folder is here, else the run
+    says what is missing)."""
+    from dynnn_lib.data import stream_length
 
-    n = cfg.data.n_tasks or len(load_spec(cfg.data.stream))
+    try:
+        n = stream_length(cfg.data)
+    except DataError:
+        return
     cfg.method_class().check_stream(cfg, n)
 
 
