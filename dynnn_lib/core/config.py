@@ -327,13 +327,15 @@ METHOD_FIELDS = frozenset({"method", "method_params"})  # a prefix key reads the
 
 
 def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
-    from dynnn_lib.core.fingerprint import code_fingerprint, data_fingerprint, method_fingerprint, threads
+    from dynnn_lib.core.fingerprint import (RESULT_MODULES, code_fingerprint, data_fingerprint, method_fingerprint,
+                                            threads)
 
     method = method_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
     source = cfg.data.source_class()
-    # a source outside the package: its own code (the package's modules are in code_fingerprint)
-    # TODO(class_fingerprint): core/fingerprint.class_fingerprint(source) once it exists here
-    outside = "" if source.__module__.startswith("dynnn_lib.") else method_fingerprint(source)
+    # a source whose module code_fingerprint does not read (one outside the package, a notebook's, a new built-in
+    # module): its own code. TODO(class_fingerprint): core/fingerprint.class_fingerprint(source) once it exists here
+    module = source.__module__.removeprefix("dynnn_lib.").replace(".", "/") + ".py"
+    outside = "" if source.__module__.startswith("dynnn_lib.") and module in RESULT_MODULES else method_fingerprint(source)
     blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
                        **({"source": outside} if outside else {}),
                        "threads": threads(), "stream": cfg.data.spec_dict(),
