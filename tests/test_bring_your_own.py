@@ -164,3 +164,29 @@ def test_the_sources_code_is_in_its_runs_key(plugin, tmp_path):
     importlib.reload(module)
     after = from_dict(cfg)
     assert after.key() != before and after.base_key() != base_before  # the source shapes task 0 too
+
+
+def test_the_documented_source_runs_as_written(plugin, tmp_path):
+    """docs/your-data.md's source, copied from the page into a module: it registers, counts and loads the list."""
+    import re
+    from pathlib import Path
+
+    from dynnn_lib import DataConfig
+    from dynnn_lib.cli import import_plugins
+    from dynnn_lib.data import load_stream, stream_length
+
+    _, root = plugin
+    page = (Path(__file__).resolve().parents[1] / "docs" / "your-data.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S) if b.startswith("# mysource.py"))
+    (tmp_path / "mysource_doc_test.py").write_text(code)
+    try:
+        import_plugins([str(tmp_path / "mysource_doc_test.py")])
+        data = DataConfig(source="csv-list", root=str(root), image_size=16, load_workers=0,
+                          cache_dir=str(tmp_path / "cache"), file="list.csv")
+        assert stream_length(data) == 3
+        stream = load_stream(data)
+        assert stream.task_names == ["day 0", "day 1", "day 2"] and stream.class_names == ["cat", "dog"]
+        assert stream.tasks[2].train_x.shape == (6, 3, 16, 16) and stream.tasks[2].test_y.tolist() == [0, 0, 0, 1, 1, 1]
+    finally:
+        _SOURCES.pop("csv-list", None)
+        sys.modules.pop("mysource_doc_test", None)
