@@ -35,7 +35,13 @@ from dynnn_lib.engine.executors import run_many
 from dynnn_lib.engine.runner import run
 
 
-DYNAMICNN = ("expand", "kd", "combined")  # the paper's variants, driven together by the controls as "DynamicNN"
+DYNAMICNN_PACKAGE = FrozenTrunkMethod.__module__.rpartition(".")[0]  # methods/dynamicnn/
+
+
+def _paper_variants() -> set[str]:
+    """DynamicNN's own variants (expand, kd, combined: the methods its package registers), driven together by the
+    controls as one "DynamicNN" entry."""
+    return {n for n, c in available_methods().items() if c.__module__.startswith(DYNAMICNN_PACKAGE + ".")}
 
 
 def _frozen_trunk(name: str) -> type | None:
@@ -51,7 +57,7 @@ class Explorer:
         self.runs_dir = runs_dir
         self.jobs = jobs
         self.n_tasks = n_tasks
-        others = sorted(m for m in available_methods() if m not in DYNAMICNN)
+        others = sorted(set(available_methods()) - _paper_variants())
         self.method = widgets.Dropdown(options=["DynamicNN"] + others, value="DynamicNN", description="method",
                                        tooltip="DynamicNN uses the expansion controls below; other methods their defaults")
         self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
