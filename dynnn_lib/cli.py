@@ -1,6 +1,10 @@
 """Command line, the one entry point: ``dynnn <command>`` (``python -m dynnn_lib.cli <command>`` alike); ``dynnn --help``
 lists every registered command (the list is built from the subparsers, never typed).
 
+Every subcommand is declared one way (``_commands``: its name, help, ``add_arguments`` and ``command``), and the
+options several share (``--runs-dir``, ``--jobs``, ``--no-progress``, ``--import``) are defined once, in
+core/options.py, for these and for the modules that declare their own arguments.
+
 Errors in the input come out as one line (``dynnn: error: ...``) with exit status 2; an interrupted run
 keeps its finished tasks and resumes when the same command is run again.
 """
@@ -10,12 +14,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import (DATA_SOURCES, FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
+from dynnn_lib.core.config import (FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
                                    parse_value, read_yaml, set_path)
+from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.registry import import_modules
 
@@ -58,22 +63,22 @@ def base_config(args: argparse.Namespace) -> dict:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1), default 5")
-    p.add_argument("--jobs", type=int, default=2, help="parallel processes, default 2")
+    options.jobs(p)
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named starting configuration (tiny = smoke test)")
     p.add_argument("--config", help="YAML file of RunConfig fields")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any field, e.g. data.n_tasks=4")
-    p.add_argument("--data-source", choices=list(DATA_SOURCES))
-    p.add_argument("--data-root", help="folder of the real dataset (holds train/, test/ and maybe validation/)")
+    p.add_argument("--data-source", metavar="SOURCE", help="a registered data source (dynnn sources lists them): "
+                                                           "synthetic (default), image-folders, openloris-...")
+    p.add_argument("--data-root", help="the folder a data source reads (e.g. image-folders: one folder per task)")
     p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
     p.add_argument("--stream", help="the generated stream: round1-calibrated (default), round1 (as before the "
                                     "calibration), benchmark1-<factor>, benchmark2 or a YAML file (core/streams.py); "
                                     "generator knobs: --set data.generator.weak_gain=0.2")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
-    p.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import a module (or a .py file) that registers methods, e.g. --import mymethods")
+    options.runs_dir(p)
+    options.no_progress(p)
+    options.imports(p)
 
 
 import_plugins = import_modules  # --import: modules or .py files that register methods (core/registry.py)
@@ -100,11 +105,7 @@ def _method_options_given(args: argparse.Namespace) -> list[str]:
     return [k[len(prefix):] for k, v in vars(args).items() if k.startswith(prefix) and v is not None]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dynnn")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("run", help="run one method over seeds and print its accuracy matrix")
+def _add_run(r: argparse.ArgumentParser) -> None:
     r.add_argument("--method", help="a registered method: finetune | expand | kd | combined | lwf | ewc | replay | "
                    "joint, or a plugin's (see dynnn methods)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -116,13 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     _common(r)
 
-    rep = sub.add_parser("reproduce", help="the paper's five variants, poster-style table per head rule")
+
+def _add_reproduce(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--out", default="reports", help="folder for reproduction.md/.json (default reports/)")
     rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_RULES), default=["router", "oracle", "mean_prob"],
                      help="one table per test-time head rule (default: router oracle mean_prob)")
     _common(rep)
 
-    bl = sub.add_parser("baselines", help="DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)")
+
+def _add_baselines(bl: argparse.ArgumentParser) -> None:
     bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
     bl.add_argument("--with", dest="extra", action="append", default=[], metavar="METHOD",
                     help="add a registered method to the table, paired against DynamicNN on the same seeds (yours: "
@@ -130,79 +133,104 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bl)
     bl.set_defaults(seeds=3)
 
-    show = sub.add_parser("show", help="a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file")
+
+def _add_show(show: argparse.ArgumentParser) -> None:
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
-    show.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    options.runs_dir(show)
     show.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
 
-    runs = sub.add_parser("runs", help="list the cached runs: method, key parameters, seed, status, metrics, when, commit")
-    runs.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+
+def _add_runs(runs: argparse.ArgumentParser) -> None:
+    options.runs_dir(runs)
     runs.add_argument("--method", help="only this method")
     runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
     runs.add_argument("--disk", action="store_true", help="what the runs folder takes: results, checkpoints, shared "
                                                           "prefixes (per task) and their bound")
 
-    prune = sub.add_parser("prune", help="free the disk the shared prefixes take (results are never touched)")
-    prune.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+
+def _add_prune(prune: argparse.ArgumentParser) -> None:
+    options.runs_dir(prune)
     prune.add_argument("--max-gb", type=float, default=0.0,
                        help="keep the most recently used prefixes up to this size (default 0: remove them all)")
 
-    exp = sub.add_parser("export", help="write the runs table and the matrices (long form) as CSV or parquet")
-    exp.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+
+def _add_export(exp: argparse.ArgumentParser) -> None:
+    options.runs_dir(exp)
     exp.add_argument("--format", default="csv", help="csv (default) or parquet")
     exp.add_argument("--out", default="reports/runs", help="folder for runs.<fmt> and matrices.<fmt>")
 
-    meth = sub.add_parser("methods", help="list the registered methods and their parameters")
-    meth.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import a plugin first")
 
-    sw = sub.add_parser("sweep", help="run a grid of configurations (YAML spec) locally or on Ray; report per point")
+def _add_sweep(sw: argparse.ArgumentParser) -> None:
     sw.add_argument("spec", help="sweep YAML: name, preset, base, grid, list, metric (see params/sweep_example.yaml)")
     sw.add_argument("--dry-run", action="store_true", help="count the runs, the cached ones and the time; train nothing")
     sw.add_argument("--executor", choices=["local", "ray"], default="local",
                     help="local process pool (default) or Ray tasks (pip install 'dynnn[ray]')")
     sw.add_argument("--address", help="Ray cluster to use: auto (the one started on this machine) or HOST:PORT; "
                                       "default with --executor ray: a new local Ray instance")
-    sw.add_argument("--jobs", type=int, default=2, help="parallel runs: local processes, or CPUs of a new local Ray "
-                                                        "instance (default 2)")
+    options.jobs(sw, "parallel runs: local processes, or CPUs of a new local Ray instance")
     sw.add_argument("--threads", type=int, default=None, help="torch threads per run (part of the cache key; "
                                                               "default $DYNNN_THREADS or 1)")
     sw.add_argument("--max-retries", type=int, default=3, help="retries of a run whose worker dies (default 3)")
-    sw.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS); "
-                                                     "on a cluster: a folder every node sees at the same path")
+    options.runs_dir(sw, "; on a cluster: a folder every node sees at the same path")
     sw.add_argument("--out", default=None, help="report folder root (default reports/sweeps; report in <out>/<name>/)")
-    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sw.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                    help="import a module (or a .py file) that registers methods; workers import it too")
-    _subcommands(sub)
-    parser.description = f"dynnn, the one command-line entry point: dynnn {' | '.join(sub.choices)}"
-    return parser
+    options.no_progress(sw)
+    options.imports(sw)
 
 
-def _subcommands(sub) -> None:
-    """The commands whose module defines add_arguments(parser) and command(args): one place, one error tail."""
+def _commands() -> list[tuple[str, str, Callable, Callable]]:
+    """Every subcommand, declared one way: (name, help, add_arguments(parser), command(args) -> exit status). The
+    larger ones live in their own module, which defines both."""
     from dynnn_lib.engine import verify
     from dynnn_lib.experiments import calibrate, fidelity, schedules
     from dynnn_lib.reports import readme
     from dynnn_lib.workbench import batch, nbval_refs, plan
 
-    for name, module, help_ in (
-            ("plan", plan, "plan every run the reports and notebooks need and train the union once (make train)"),
-            ("fidelity", fidelity, "the fidelity report: the paper's claims with paired 95 %% intervals (make fidelity)"),
-            ("batch", batch, "run every notebook headless and build reports/ (make notebooks)"),
-            ("readme", readme, "refill the README's generated blocks from reports/ (make readme)"),
-            ("nbval-refs", nbval_refs, "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)"),
-            ("schedules", schedules, "every expansion schedule trained as a tree of shared prefixes: the best, the "
-                                     "paper's, the automatic rule's, the Pareto front of square vs heads"),
-            ("calibrate", calibrate, "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal "
-                                     "(Optuna); reports/calibration.md|html|json"),
-            ("verify", verify, "retrain cached runs alone and compare them with the cache (bit for bit on this CPU; "
-                               "exit 1 on a difference)")):
-        p = sub.add_parser(name, help=help_, description=module.command.__doc__)
-        module.add_arguments(p)
-        p.set_defaults(func=module.command)
+    return [
+        ("run", "run one method over seeds and print its accuracy matrix", _add_run, _run_cmd),
+        ("reproduce", "the paper's five variants, poster-style table per head rule", _add_reproduce, _reproduce_cmd),
+        ("baselines", "DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)", _add_baselines,
+         _baselines_cmd),
+        ("show", "a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file", _add_show, _show_cmd),
+        ("runs", "list the cached runs: method, key parameters, seed, status, metrics, when, commit", _add_runs,
+         _runs_cmd),
+        ("prune", "free the disk the shared prefixes take (results are never touched)", _add_prune, _prune_cmd),
+        ("export", "write the runs table and the matrices (long form) as CSV or parquet", _add_export, _export_cmd),
+        ("methods", "list the registered methods and their parameters", options.imports, _methods_cmd),
+        ("sources", "list the registered data sources and their parameters", options.imports, _sources_cmd),
+        ("sweep", "run a grid of configurations (YAML spec) locally or on Ray; report per point", _add_sweep,
+         _sweep_cmd),
+        ("plan", "plan every run the reports and notebooks need and train the union once (make train)",
+         plan.add_arguments, plan.command),
+        ("fidelity", "the fidelity report: the paper's claims with paired 95 %% intervals (make fidelity)",
+         fidelity.add_arguments, fidelity.command),
+        ("batch", "run every notebook headless and build reports/ (make notebooks)", batch.add_arguments,
+         batch.command),
+        ("readme", "refill the README's generated blocks from reports/ (make readme)", readme.add_arguments,
+         readme.command),
+        ("nbval-refs", "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)",
+         nbval_refs.add_arguments, nbval_refs.command),
+        ("schedules", "every expansion schedule trained as a tree of shared prefixes: the best, the paper's, the "
+                      "automatic rule's, the Pareto front of square vs heads", schedules.add_arguments,
+         schedules.command),
+        ("calibrate", "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal (Optuna); "
+                      "reports/calibration.md|html|json", calibrate.add_arguments, calibrate.command),
+        ("verify", "retrain cached runs alone and compare them with the cache (bit for bit on this CPU; exit 1 on a "
+                   "difference)", verify.add_arguments, verify.command),
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynnn")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_, add_arguments, command in _commands():
+        p = sub.add_parser(name, help=help_, description=command.__doc__ or help_)
+        add_arguments(p)
+        p.set_defaults(func=command)
+    parser.description = f"dynnn, the one command-line entry point: dynnn {' | '.join(sub.choices)}"
+    return parser
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
@@ -398,6 +426,19 @@ def _methods_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sources_cmd(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from dynnn_lib.data import available_sources
+
+    import_plugins(args.imports)
+    for name, cls in sorted(available_sources().items()):
+        params = ", ".join(f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING else f.name
+                           for f in dataclasses.fields(cls.Params))
+        print(f"{name:<21} {cls.describe()}" + (f" [{params}]" if params else ""))
+    return 0
+
+
 def _sweep_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.experiments.sweep import load_spec, make_plan, run_sweep
 
@@ -423,11 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "func", None) is not None:
-            return args.func(args)
-        return {"run": _run_cmd, "reproduce": _reproduce_cmd, "show": _show_cmd, "runs": _runs_cmd,
-                "export": _export_cmd, "methods": _methods_cmd, "baselines": _baselines_cmd,
-                "sweep": _sweep_cmd, "prune": _prune_cmd}[args.command](args)
+        return args.func(args)
     except DynnnError as e:
         print(f"dynnn: error: {e}", file=sys.stderr)
         return 2

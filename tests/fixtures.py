@@ -55,3 +55,16 @@ def make_current(root: Path, factors=("clutter", "illumination", "occlusion", "p
                         _image(root / split / factor / f"segment{k}" / inst / f"{i}.jpg", c, size=size,
                                seed=((s * 7 + f) * 31 + k) * 101 + c * 10 + i)
     return root
+
+
+def make_image_folders(root: Path, tasks=("1-day", "2-dusk", "10-night"), classes=("cup", "mug", "pen"),
+                       per_class: int = 3, validation: bool = True) -> Path:
+    """<root>/<task>/{train,test[,validation]}/<class>/*: your own layout (image-folders), images of mixed sizes."""
+    for t, task in enumerate(tasks):
+        for split in ("train", "test", *(("validation",) if validation else ())):
+            for c, name in enumerate(classes):
+                for i in range(per_class):
+                    ext = ".png" if i % 2 else ".jpg"
+                    _image(root / task / split / name / f"{i}{ext}", c, size=18 + 4 * ((t + i) % 3),
+                           seed=hash((task, split, c, i)) % 2**32)
+    return root

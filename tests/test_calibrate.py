@@ -86,7 +86,8 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     # the objective is the mean over the fit instances of each one's RMSE
     per = data["after"]["per_instance"]
     assert set(per) == {"100", "101"} and data["after"]["objective"] == pytest.approx(np.mean(list(per.values())))
-    seeds = {json.loads((d / "config.json").read_text())["data"]["data_seed"] for d in runs.glob("*") if d.name[0] != "_"}
+    seeds = {json.loads((d / "config.json").read_text())["data"]["params"]["data_seed"] for d in runs.glob("*")
+             if d.name[0] != "_"}
     assert seeds == {100, 101}  # nothing else was read
     assert data["before"]["values"]["weak_gain"] == 0.3 and data["before"]["values"]["base_photometric"] == 0.0
     assert data["after"]["objective"] <= data["before"]["objective"]

@@ -126,3 +126,23 @@ def test_old_configs_that_cannot_be_migrated_are_refused_in_one_line(tmp_path):
     with pytest.raises(ResultCorrupt) as e:
         load_result(tmp_path / "result.json")
     assert "does not match the result schema" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_data_configs_written_before_sources_had_parameters_are_read_into_params():
+    """Every stored result holds the old flat data fields (all of them, defaults included): each source reads its own
+    into data.params and drops the others where they hold their old defaults; a changed value it does not read is
+    an error naming the source that has it."""
+    old = {"source": "synthetic", "root": None, "n_tasks": 3, "stream": "round1", "generator": {}, "image_size": 32,
+           "resize": True, "n_classes": 4, "train_per_class": 8, "test_per_class": 4, "data_seed": 1,
+           "cache_dir": None, "factor": None, "decide_on": "validation", "load_workers": 2}
+    cfg = from_dict({"method": "kd", "data": old})
+    assert cfg.data.params == {"stream": "round1", "generator": {}, "n_classes": 4, "train_per_class": 8,
+                               "test_per_class": 4, "data_seed": 1}
+    assert cfg.data.n_classes == 4 and cfg.data.stream == "round1" and from_dict(cfg.to_dict()) == cfg
+    real = {**old, "source": "openloris-benchmark1", "root": "/x", "factor": "pixel", "stream": None, "n_tasks": None}
+    assert from_dict({"data": real}).data.params == {"factor": "pixel", "stream": None}
+    with pytest.raises(ConfigError, match="data.stream only applies to data.source='openloris-benchmark1' or "
+                                          "'openloris-benchmark2' or 'synthetic', not 'openloris-round1'; drop it"):
+        from_dict({"data": {**real, "source": "openloris-round1", "factor": None, "stream": "round1"}})
+    with pytest.raises(AttributeError, match="data.factor is not a setting of data.source='synthetic'"):
+        cfg.data.factor

@@ -131,6 +131,7 @@ def test_the_documented_defaults_are_the_codes():
     from dynnn_lib.methods.dynamicnn import Params
 
     defaults = {**{f"data.{k}": v for k, v in dataclasses.asdict(DataConfig()).items()},
+                **{f"data.{k}": v for k, v in DataConfig().params.items()},  # the generated stream's own
                 **dataclasses.asdict(Params()), **{k: v for k, v in RunConfig().to_dict().items() if k != "data"}}
     method = _text(ROOT / "docs" / "method.md")
     rows = re.findall(r"^\| (`[\w.]+`(?:, `[\w.]+`)*) \| `?([^|`]+?)`?(?: \(.*?\))? \|", method, flags=re.M)

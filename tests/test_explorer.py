@@ -145,3 +145,53 @@ def test_a_toggle_trains_only_from_the_first_task_it_touches_and_draws_rows_as_t
     ex.kd_head.value = "worst"                # distillation acts from task 2 on (task 1 expands)
     assert ex.train() and trained == [2, 3]
     assert np.isnan(drawn[-1][3]).all() and not np.isnan(drawn[-1][2]).any()  # row 2 drawn when task 2 ended
+
+
+def test_a_subclass_of_dynamicnn_gets_the_controls_its_params_have(tmp_path):
+    """A DynamicNN subclass written elsewhere (notebook 07's kind) is on the method menu with DynamicNN's controls,
+    derived from its Params and its class (a subclass that never expands gets no expansion controls); the choices
+    are DynamicNN's own definitions."""
+    import dataclasses
+
+    from dynnn_lib.core.registry import _REGISTRY
+    from dynnn_lib.methods import register
+    from dynnn_lib.methods.dynamicnn import FrozenTrunkMethod, Params as DynamicNNParams
+    from dynnn_lib.methods.dynamicnn.frozen_trunk import CE_ON, KD_HEADS
+
+    @register
+    class Mine(FrozenTrunkMethod):
+        """Expands where DynamicNN's schedule says, with a parameter of its own."""
+
+        name = "mine_dynamicnn_test"
+        expands = True
+
+        @dataclasses.dataclass(frozen=True)
+        class Params(DynamicNNParams):
+            margin: float = 0.1
+
+    @register
+    class NeverExpands(FrozenTrunkMethod):
+        """Distils only."""
+
+        name = "never_expands_test"
+
+    try:
+        ex = Explorer(base=BASE, n_tasks=3, runs_dir=tmp_path, live=False)
+        assert ex.kd_head.options == KD_HEADS and ex.ce_on.options == CE_ON
+        assert {"mine_dynamicnn_test", "never_expands_test"} <= set(ex.method.options)
+        ex.method.value = "mine_dynamicnn_test"
+        assert not ex.expand.disabled and not ex.kd_head.disabled and not ex.threshold.disabled
+        ex.expand.value, ex.kd_head.value = (2,), "worst"
+        values = ex.values()
+        assert values["method"] == "mine_dynamicnn_test"
+        assert values["method_params"] == {"kd_head": "worst", "ce_on": "all", "expand_at": [2]}
+        assert ex.configs()[0].params().margin == 0.1 and ex.configs()[0].params().expand_at == (2,)
+        assert ex.train() and ex.status.value == "method: mine_dynamicnn_test, expanded: [2]"
+        ex.method.value = "never_expands_test"
+        assert ex.expand.disabled and ex.threshold.disabled and not ex.kd_head.disabled
+        assert ex.values()["method_params"] == {"kd_head": "worst", "ce_on": "all"}
+        ex.method.value = "lwf"
+        assert ex.expand.disabled and ex.kd_head.disabled and "method_params" not in ex.values()
+    finally:
+        _REGISTRY.pop("mine_dynamicnn_test", None)
+        _REGISTRY.pop("never_expands_test", None)

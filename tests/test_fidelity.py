@@ -162,7 +162,7 @@ def test_report_from_real_runs(tmp_path):
     assert page.count("plotly-graph-div") >= 4 and page.count("<script") >= 2
     runs = [d for d in (tmp_path / "runs").iterdir() if (d / "result.json").exists()]
     assert len(runs) == 21  # (5 paper variants, V2', the auto rule) x 1 seed x 3 instances, in one pool
-    data_seeds = {json.loads((d / "config.json").read_text())["data"]["data_seed"] for d in runs}
+    data_seeds = {json.loads((d / "config.json").read_text())["data"]["params"]["data_seed"] for d in runs}
     assert data_seeds == {1, 2, 3}
 
 

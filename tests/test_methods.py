@@ -159,3 +159,48 @@ def test_resnet18_backbone_with_groupnorm_runs():
 def test_no_batchnorm_in_the_default_model():
     model = build_model(tiny(), 4)
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+# ------------------------------------------------------------------ the loss gets the batch it trains on
+def test_the_loss_gets_its_batch_with_labels_and_the_methods_own_tensors_aligned():
+    """fit hands the loss each batch: its inputs as the network saw them, labels and every tensor the method added,
+    row for row (here a per-sample tag equal to the sample's position and labels equal to it modulo 3)."""
+    from dynnn_lib.methods.training import Samples, fit
+
+    n = 37
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).repeat(1, 2, 1, 1)
+    y = torch.arange(n) % 3
+    seen = []
+
+    def loss_fn(out, batch):
+        assert torch.equal(batch.tag, batch.idx.float()) and torch.equal(batch.y, batch.idx % 3)
+        assert torch.equal(batch.x[:, 0, 0, 0], batch.idx.float())
+        seen.extend(batch.idx.tolist())
+        return F.cross_entropy(out, batch.y)
+
+    fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2, 3)), loss_fn, Samples(x, y, tag=torch.arange(n, dtype=torch.float32)), epochs=2, lr=0.01,
+        milestones=(), gamma=0.1, batch_size=8, augment=False, gen=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"))
+    assert sorted(seen) == sorted(list(range(n)) * 2)  # every sample once per epoch
+    with pytest.raises(AttributeError, match="the batch has no 'teacher'; it has x, y, idx, tag"):
+        from dynnn_lib.methods.training import Batch
+        Batch(x, y, torch.arange(n), {"tag": y}).teacher
+    with pytest.raises(ValueError, match="tag has 3 rows, the inputs 37"):
+        Samples(x, y, tag=torch.zeros(3))
+
+
+def test_replay_batches_carry_their_memory_rows_and_labels(tmp_path, monkeypatch):
+    """Replay adds memory images to each batch itself: the batch has batch_size more rows than the task's indices,
+    marked in from_memory, their labels with them (no side channel on the sampler)."""
+    cfg = tiny(method="replay", method_params={"memory": 5})
+    seen = []
+    real = F.cross_entropy
+
+    def spy(out, labels, *a, **k):
+        seen.append((len(out), len(labels)))
+        return real(out, labels, *a, **k)
+
+    monkeypatch.setattr(F, "cross_entropy", spy)
+    run(cfg, tmp_path)
+    assert seen and all(o == l for o, l in seen)
+    assert {o for o, _ in seen} >= {cfg.batch_size + cfg.batch_size}  # a full batch of the task + k memory rows

@@ -20,7 +20,7 @@ def test_each_notebook_has_one_parameters_cell_of_literals():
     books = notebooks()
     assert [p.stem for p in books] == ["00_data", "01_finetune", "02_expansion", "03_knowledge_distillation",
                                        "04_combined", "05_lr_trick", "06_explorer", "07_your_method",
-                                       "08_calibration", "09_schedules"]
+                                       "08_calibration", "09_schedules", "10_your_data"]
     for p in books:
         params = parameters_of(load_notebook(p))
         assert params, p

@@ -10,7 +10,7 @@ import torch
 from dynnn_lib import ConfigError, DataConfig, DataError, from_dict
 from dynnn_lib.cli import main
 from dynnn_lib.data import load_stream
-from dynnn_lib.data import openloris
+from dynnn_lib.data import images
 from dynnn_lib.data.stream import decision_set
 from fixtures import make_current, make_folders, make_round1
 
@@ -140,7 +140,7 @@ def test_images_are_decoded_once_into_a_memory_mapped_cache(tmp_path, monkeypatc
     def boom(*a, **kw):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(openloris, "_decode", boom)
+    monkeypatch.setattr(images, "_decode", boom)
     again = load_stream(c)  # reads the cache only
     assert torch.equal(first.tasks[2].test_x, again.tasks[2].test_x)
     monkeypatch.undo()

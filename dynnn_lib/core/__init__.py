@@ -1,9 +1,9 @@
-"""The leaf: configuration, errors, storage, fingerprints, the method registry and the generated stream's description.
+"""The leaf: configuration, errors, storage, fingerprints, the method and data-source registries and the generated stream's description.
 
 ``config`` (RunConfig, DataConfig, the head rules' names: typed and validated at the edge), ``errors`` (the one
 exception family, one-line messages), ``store`` (atomic, checksummed files and locks), ``fingerprint`` (what a run
-depends on besides its configuration: code, data, threads, CPU) and ``registry`` (method names -> classes, so that
-the configuration validates a method's parameters without importing the methods) and ``streams`` (the factors, their
+depends on besides its configuration: code, data, threads, CPU) and ``registry`` (method and data source names -> classes, so
+that the configuration validates a method's or a source's parameters without importing the methods or data/) and ``streams`` (the factors, their
 levels, the generator's knobs and the stream specs the configuration validates ``data.stream`` against; data/
 renders them). Imports nothing of the package outside this folder.
 """

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.core.registry import get_method, is_retired_default, retired
-from dynnn_lib.core.streams import DEFAULT_STREAM, ROUND1_STREAM, Knobs, check_photometric, load_spec
+from dynnn_lib.core.registry import available_sources, get_method, get_source, is_retired_default, retired
+from dynnn_lib.core.streams import (DEFAULT_STREAM, FACTORS, ROUND1_STREAM, Knobs, check_photometric,  # noqa: F401
+                                    load_spec)
 
-DATA_SOURCES = ("synthetic", "openloris-round1", "openloris-folders", "openloris-benchmark1", "openloris-benchmark2")
 EMBEDDED_TASKS = len(ROUND1_STREAM)  # the embedded default stream's length (core/streams.py)
-FACTORS = ("clutter", "illumination", "occlusion", "pixel")  # the dataset's factor folders (method_and_dataset.md 2.4)
 DECIDE_ON = ("validation", "train")
 PRETRAINED = (True, False, "imagenet")
 NORMS = ("group", "frozen_bn")
@@ -60,31 +59,37 @@ def _milestones(name: str, value: tuple[int, ...]) -> None:
         raise ConfigError(f"{name}={list(value)!r} must be strictly increasing, e.g. [50, 90]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DataConfig:
-    """Where the task stream comes from.
+    """Where the task stream comes from: a registered data source and its parameters.
 
-    source: ``synthetic`` (the embedded factor-controlled benchmark, no download),
+    source: a registered source (``available_sources()``; ``dynnn sources`` lists them with their parameters),
+        each one small module of ``data/sources/`` or of your own (data/source.py):
+        ``synthetic`` (the embedded factor-controlled benchmark, no download; the default),
+        ``image-folders`` (your own images: ``<root>/<task>/{train,test[,validation]}/<class>/*``),
         ``openloris-round1`` (``<root>/{train,validation,test}/batch<k>/label.csv``),
         ``openloris-folders`` (``<root>/{train,validation,test}/task<k>/<class>/*.jpg``), or the dataset's current
         layout ``<root>/{train,validation,test}/<factor>/segment<k>/<instance>/*.jpg`` read as
         ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
-        (all four factors in sequence, 12 tasks: one per factor and level); see data/openloris.py.
+        (all four factors in sequence, 12 tasks: one per factor and level).
+    params: the source's own parameters (its ``Params`` dataclass, documented in its module), validated by it and
+        stored with every default filled in; e.g. the generated stream's ``stream``, ``generator``, ``n_classes``,
+        ``train_per_class``, ``test_per_class`` and ``data_seed`` (data/sources/synthetic.py), or
+        ``openloris-benchmark1``'s ``factor``. As with methods, they are also given at the top level of ``data``
+        (``data.n_classes=4``, ``DataConfig(factor="pixel")``), read as attributes (``cfg.data.n_classes``), and
+        configurations written before sources had parameters are read so. At the top level, the generated stream's
+        size settings (n_classes, train_per_class, test_per_class, data_seed) are ignored by a source that does not
+        read them, as they always were (a preset sets them, a flag switches the source); any other parameter a
+        source does not have is an error naming the sources that have it.
+    root: the folder a source reads from disk (every source but ``synthetic`` needs it).
     n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
-    stream: the generated stream (core/streams.py): ``round1-calibrated`` (the default: the challenge's round-1
-        batches rendered with the knobs fitted to the paper's matrices), ``round1`` (the same tasks as generated
-        before the calibration), ``benchmark1-<factor>`` (one factor's 3 levels x 3 segments), ``benchmark2`` (12 tasks, each
-        factor's levels in sequence) or the path of a YAML file of your own. With the real current layout,
-        ``benchmark1-<factor>`` / ``benchmark2`` name the same protocol as ``openloris-benchmark1`` (with
-        ``factor``) / ``openloris-benchmark2``, so the two run with the same command but for the data source.
-    generator: knob values over the stream's own (core/streams.py ``Knobs``: the generator's strengths per factor
-        level; a knob neither sets keeps its default, the constants ``round1`` was always generated with). Stored
-        as given; :meth:`knobs` resolves them, and the run key covers the stream spec, so both are in it.
-    factor: openloris-benchmark1 only: clutter | illumination | occlusion | pixel.
+    image_size, resize: real images are resized to image_size x image_size (resize=False: sizes must match);
+        the generated stream is rendered at image_size.
     decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
         on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
         validation data; test data never), else its training data; ``train`` = always the training data.
         The KD "known" samples are always the training samples (KD trains on them); the matrix always uses test.
+    cache_dir: where decoded images and the generated stream are cached (default ``$DYNNN_CACHE``).
     load_workers: processes decoding real images into the on-disk cache (0 = in this process). Not part of the
         run key: it changes speed, not the pixels.
     """
@@ -92,90 +97,70 @@ class DataConfig:
     source: str = "synthetic"
     root: str | None = None          # real data: the dataset folder (read-only)
     n_tasks: int | None = None
-    stream: str | None = None        # synthetic: None = DEFAULT_STREAM; see core/streams.py
-    generator: Mapping[str, Any] = field(default_factory=dict)
-    image_size: int = 32             # images are image_size x image_size pixels
+    image_size: int = 32
     resize: bool = True              # real data: resize every image to image_size (False: sizes must match)
-    # embedded benchmark only
-    n_classes: int = 10              # object classes (the same in every task)
-    train_per_class: int = 100       # training images per class and task
-    test_per_class: int = 30         # test images per class and task
-    data_seed: int = 0               # the benchmark instance: which objects and images are generated
-    cache_dir: str | None = None     # where generated or decoded images are cached (None: the default cache)
-    # real data
-    factor: str | None = None        # openloris-benchmark1: which factor's 9 segments form the stream
+    cache_dir: str | None = None
     decide_on: str = "validation"    # expansion decision on the validation split when present (else train)
     load_workers: int = 2            # decoding processes for the on-disk image cache (speed only)
+    params: Mapping[str, Any] = field(default_factory=dict)  # the source's own parameters (its Params)
+
+    def __init__(self, source: str = "synthetic", root: str | None = None, n_tasks: int | None = None,
+                 image_size: int = 32, resize: bool = True, cache_dir: str | None = None,
+                 decide_on: str = "validation", load_workers: int = 2, params: Mapping[str, Any] | None = None,
+                 **source_params: Any):
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError(f"data.params must be a mapping of the source's parameter names to values, got {params!r}")
+        for name, value in (("source", source), ("root", root), ("n_tasks", n_tasks), ("image_size", image_size),
+                            ("resize", resize), ("cache_dir", cache_dir), ("decide_on", decide_on),
+                            ("load_workers", load_workers), ("params", {**dict(params or {}), **_flat(source, source_params)})):
+            object.__setattr__(self, name, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
-        _choice("data.source", self.source, DATA_SOURCES)
-        if self.source != "synthetic" and not self.root:
-            raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding train/ and test/")
-        stream_tasks = self._check_stream()
-        if self.source == "openloris-benchmark1":
-            if self.factor is None:
-                raise ConfigError("data.source='openloris-benchmark1' needs data.factor: one of " + ", ".join(FACTORS)
-                                  + " (e.g. --factor illumination)")
-            _choice("data.factor", self.factor, FACTORS)
-        elif self.factor is not None:
-            raise ConfigError(f"data.factor={self.factor!r} only applies to data.source='openloris-benchmark1'; drop it")
+        if not isinstance(self.source, str):
+            raise ConfigError(f"data.source={self.source!r} must be a source's name, e.g. 'synthetic'")
+        cls = get_source(self.source)     # an unknown source: one line listing the registered ones
+        params = cls.make_params(dict(self.params))
+        if cls.needs_root and not self.root:
+            raise ConfigError(f"data.source={self.source!r} needs data.root: the folder holding {cls.root_hint}")
         _choice("data.decide_on", self.decide_on, DECIDE_ON)
         if isinstance(self.load_workers, bool) or not isinstance(self.load_workers, int) or self.load_workers < 0:
             raise ConfigError(f"data.load_workers={self.load_workers!r} must be an integer >= 0 (0 = no worker processes)")
+        _positive("data.image_size", self.image_size, int)
+        if self.image_size < 16:
+            raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")
+        params = cls.check(self, params)  # against the rest of the configuration; may complete the parameters
+        object.__setattr__(self, "params", dataclasses.asdict(params))
         if self.n_tasks is not None:
             _positive("data.n_tasks", self.n_tasks, int)
             if self.n_tasks < 2:
                 raise ConfigError("data.n_tasks=1: incremental learning needs a stream of at least 2 tasks")
-            if self.n_tasks == stream_tasks:
+            if self.n_tasks == cls.declared_tasks(params):
                 object.__setattr__(self, "n_tasks", None)  # "all of them" is the same experiment as None: one key
-        _positive("data.image_size", self.image_size, int)
-        if self.image_size < 16:
-            raise ConfigError(f"data.image_size={self.image_size} is too small; use 16 or more")
-        _positive("data.n_classes", self.n_classes, int)
-        if self.n_classes < 2:
-            raise ConfigError("data.n_classes must be at least 2")
-        _positive("data.train_per_class", self.train_per_class, int)
-        _positive("data.test_per_class", self.test_per_class, int)
-        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or self.data_seed < 0:
-            raise ConfigError(f"data.data_seed={self.data_seed!r} must be a non-negative integer")
 
+    def __getattr__(self, name: str) -> Any:
+        """A source parameter read as an attribute: ``cfg.data.n_classes`` (the generated stream's)."""
+        params = self.__dict__.get("params")
+        if params is not None and not name.startswith("__") and name in params:
+            return params[name]
+        raise AttributeError(f"data.{name} is not a setting of data.source={self.__dict__.get('source')!r}")
 
-    def _check_stream(self) -> int | None:
-        """Validate data.stream and data.generator; the generated stream's task count (None for real data)."""
-        if self.source == "synthetic":
-            object.__setattr__(self, "stream", self.stream or DEFAULT_STREAM)
-            spec = load_spec(self.stream)  # a bad preset name or file: one line
-            if not isinstance(self.generator, Mapping):
-                raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
-            spec.knobs(self.generator)     # a bad knob: one line
-            object.__setattr__(self, "generator", {k: list(v) if isinstance(v, tuple) else v
-                                                   for k, v in sorted(self.generator.items())})
-            return len(spec)
-        if self.generator:
-            raise ConfigError(f"data.generator only applies to data.source='synthetic', not {self.source!r}; drop it")
-        if self.stream is None:
-            return None
-        if self.source not in ("openloris-benchmark1", "openloris-benchmark2"):
-            raise ConfigError(f"data.stream={self.stream!r} applies to the generated stream and the current "
-                              f"layout's protocols, not to data.source={self.source!r}")
-        if self.source == "openloris-benchmark1" and self.factor is None and self.stream.startswith("benchmark1-"):
-            object.__setattr__(self, "factor", self.stream[len("benchmark1-"):])  # --stream names the factor
-            _choice("data.factor", self.factor, FACTORS)
-        reads = f"benchmark1-{self.factor}" if self.source == "openloris-benchmark1" else "benchmark2"
-        if self.stream != reads:
-            raise ConfigError(f"data.stream={self.stream!r} does not match data.source={self.source!r} "
-                              f"(which reads {reads})")
-        object.__setattr__(self, "stream", None)  # the source says it all: one cache key either way
-        return None
+    def source_class(self) -> type:
+        return get_source(self.source)
+
+    def source_params(self) -> Any:
+        """The source's parameters as its Params dataclass."""
+        return self.source_class().make_params(dict(self.params))
 
     def knobs(self) -> Knobs:
         """The knobs the generated stream is rendered with: its spec's, then data.generator's."""
-        return load_spec(self.stream or DEFAULT_STREAM).knobs(self.generator)
+        return load_spec(self.params.get("stream") or DEFAULT_STREAM).knobs(self.params.get("generator") or {})
 
     def spec_dict(self) -> dict[str, Any] | None:
-        """The generated stream's spec as plain data (its tasks, knobs, task-0 augmentation); None for real data.
-        Part of every run key: editing a stream file or a preset retrains what it shapes."""
-        return load_spec(self.stream or DEFAULT_STREAM).to_dict() if self.source == "synthetic" else None
+        """What the source generates, as plain data (the generated stream's spec: its tasks, knobs, task-0
+        augmentation); None for data read from disk. Part of every run key: editing a stream file or a preset
+        retrains what it shapes."""
+        return self.source_class().stream_spec(self)
 
 
 @dataclass(frozen=True)
@@ -285,7 +270,7 @@ class RunConfig:
         """Task 0's photometric augmentation: base_photometric, or the generated stream's when unset."""
         if self.base_photometric is not None:
             return float(self.base_photometric)
-        return load_spec(self.data.stream or DEFAULT_STREAM).base_photometric if self.data.source == "synthetic" else 0.0
+        return self.data.source_class().base_photometric(self.data)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -330,9 +315,11 @@ class RunConfig:
         data = changes.pop("data", None)
         if "method" in changes and changes["method"] != self.method and "method_params" not in changes:
             changes["method_params"] = {}  # another method's parameters do not carry over
+        if isinstance(data, Mapping) and data.get("source", self.data.source) != self.data.source:
+            data = {"params": {}, **data}   # nor another source's
         cfg = from_dict({**self.to_dict(), **changes})
         if data is not None:
-            data = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, {**dataclasses.asdict(cfg.data), **data}, "data.")
+            data = data if isinstance(data, DataConfig) else data_config({**dataclasses.asdict(cfg.data), **data})
             cfg = dataclasses.replace(cfg, data=data)
         return cfg
 
@@ -353,7 +340,10 @@ def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
     from dynnn_lib.core.fingerprint import class_fingerprint, code_fingerprint, data_fingerprint, threads
 
     method = class_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
+    # a source's own code where the shared fingerprint does not cover it (one outside the package, a notebook's)
+    outside = class_fingerprint(cfg.data.source_class())
     blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
+                       **({"source": outside} if outside else {}),
                        "threads": threads(), "stream": cfg.data.spec_dict(),
                        "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -436,8 +426,64 @@ def from_dict(values: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("config must be a mapping of names to values")
     values = _method_params_in_place({RENAMED.get(k, k): v for k, v in values.items()})
     data = values.pop("data", None) or {}
-    values["data"] = data if isinstance(data, DataConfig) else build_dataclass(DataConfig, data, "data.")
+    values["data"] = data if isinstance(data, DataConfig) else data_config(data)
     return build_dataclass(RunConfig, values)
+
+
+def data_config(values: Mapping[str, Any]) -> DataConfig:
+    """A DataConfig from plain data: the common fields and the source's parameters, nested under ``params`` or at
+    the top level (``{"source": "synthetic", "n_classes": 4}``); YAML lists become tuples."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("data must be a mapping of names to values")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        return DataConfig(**values)
+    except TypeError as e:  # e.g. a name that is not a string
+        raise ConfigError(f"invalid data configuration: {e}") from None
+
+
+# data fields before sources had parameters, with their defaults then: a configuration written then (every stored
+# result's) carries them all; where the source does not read one and it holds that default, it is dropped on load
+LEGACY_DATA_DEFAULTS: dict[str, Any] = {"stream": None, "generator": {}, "n_classes": 10, "train_per_class": 100,
+                                        "test_per_class": 30, "data_seed": 0, "factor": None}
+
+
+# the generated stream's size settings were accepted, and ignored, for every source: a preset or a file sets them
+# at the top level of data and switches the source (--preset tiny --data-source image-folders); they still are
+SIZE_SETTINGS = frozenset({"n_classes", "train_per_class", "test_per_class", "data_seed"})
+
+
+def _flat(source: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Source parameters given at the top level of data, less the size settings a source does not read."""
+    if not values.keys() & SIZE_SETTINGS or not isinstance(source, str):
+        return values
+    try:
+        names = {f.name for f in dataclasses.fields(get_source(source).Params)}
+    except ConfigError:
+        return values  # DataConfig names the unknown source
+    return {k: v for k, v in values.items() if k not in SIZE_SETTINGS or k in names}
+
+
+def source_params(cls: type, values: Mapping[str, Any]) -> Any:
+    """A source's parameters -> its Params (``Source.make_params``): an unknown name is one line saying which
+    sources have it, or naming the valid ones."""
+    names = {f.name for f in dataclasses.fields(cls.Params)}
+    values = {k: v for k, v in values.items() if k in names or k not in LEGACY_DATA_DEFAULTS
+              or _plain_value(v) != LEGACY_DATA_DEFAULTS[k]}
+    for name in values:
+        if name not in names:
+            owners = [s for s, c in sorted(available_sources().items())
+                      if name in {f.name for f in dataclasses.fields(c.Params)}]
+            if owners:
+                raise ConfigError(f"data.{name} only applies to data.source={' or '.join(map(repr, owners))}, "
+                                  f"not {cls.name!r}; drop it")
+            common = [f.name for f in dataclasses.fields(DataConfig) if f.name != "params"]
+            raise ConfigError(f"unknown parameter data.{name}; valid names: {', '.join(sorted({*common, *names}))}")
+    return build_dataclass(cls.Params, values, "data.")
+
+
+def _plain_value(v: Any) -> Any:
+    return dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, tuple) else v
 
 
 def _method_params_in_place(values: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ Every code fingerprint is *derived* from the code, never from a hand-kept list:
   every key without an edit anywhere. :func:`code_fingerprint` hashes their syntax trees (comments and
   formatting ignored); the same rule from ``model/pretrain.py`` keys the pretrained weights and from
   ``data/load.py`` the generated stream's cache (:func:`code_fingerprint` with another entry), and the real
-  images' decoding cache is keyed by the modules ``data/openloris.py`` imports (:func:`module_fingerprint`);
+  images' decoding cache is keyed by the modules ``data/images.py`` imports (:func:`module_fingerprint`);
 * :func:`class_fingerprint` hashes a class's own code: every class of its inheritance chain whose code the shared
   fingerprint does not already cover (a built-in method's modules, a plugin's file and the files of its own
   package it imports, a notebook class's bytecode), always with each class's bytecode, constants, closures and
@@ -42,7 +42,7 @@ PACKAGE_NAME = PACKAGE.name
 TRAINING_ENTRY = "engine/runner.py"
 PRETRAIN_ENTRY = "model/pretrain.py"
 DATA_ENTRY = "data/load.py"
-DECODE_ENTRY = "data/openloris.py"
+DECODE_ENTRY = "data/images.py"
 
 
 def _normalised(path: Path) -> str:

@@ -1,9 +1,11 @@
-"""The method registry: names -> Method classes, and the names a method retired from the top level of RunConfig.
+"""The registries: names -> Method classes and names -> data Source classes, and the names a method retired from
+the top level of RunConfig.
 
 A leaf below the configuration (it imports nothing of the package at module level), so that ``config`` can
-validate ``method_params`` by the method's own ``Params`` without importing the methods (no import circle). The
-built-in methods register themselves the first time a name is looked up (their package is loaded then, like a
-plugin); other packages declare theirs under the ``dynnn.methods`` entry point group (``methods/base.py``).
+validate ``method_params`` by the method's own ``Params`` and ``data``'s parameters by the source's own
+``Params`` without importing the methods or the data layer (no import circle). The built-ins register themselves
+the first time a name is looked up (their package is loaded then, like a plugin); other packages declare theirs
+under the ``dynnn.methods`` / ``dynnn.sources`` entry point groups (``methods/base.py``, ``data/source.py``).
 """
 from __future__ import annotations
 
@@ -90,3 +92,39 @@ def import_modules(names) -> None:
                 importlib.import_module(name)
         except ImportError as e:
             raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
+
+
+# ------------------------------------------------------------------ data sources (data/source.py)
+BUILTIN_SOURCES = "dynnn_lib.data.sources"
+_SOURCES: dict[str, type] = {}
+_SOURCE_LOADERS: list[Callable[[], None]] = []
+
+
+def add_source(cls: type) -> type:
+    _SOURCES[cls.name] = cls
+    return cls
+
+
+def add_source_loader(fn: Callable[[], None]) -> None:
+    if fn not in _SOURCE_LOADERS:
+        _SOURCE_LOADERS.append(fn)
+
+
+def _load_sources() -> None:
+    importlib.import_module(BUILTIN_SOURCES)  # registers the built-in sources (a no-op once imported)
+    for fn in list(_SOURCE_LOADERS):
+        fn()
+
+
+def available_sources() -> dict[str, type]:
+    _load_sources()
+    return dict(_SOURCES)
+
+
+def get_source(name: str) -> type:
+    if name not in _SOURCES:
+        _load_sources()
+    if name not in _SOURCES:
+        raise ConfigError(f"data.source={name!r} is not valid; choose one of: {', '.join(sorted(_SOURCES))} (a plugin: "
+                          f"import its module first, e.g. dynnn run --import mysource --set data.source={name})")
+    return _SOURCES[name]

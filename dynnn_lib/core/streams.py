@@ -16,7 +16,7 @@ differ). ``data.stream`` names one:
   streams were data;
 * ``benchmark1-<factor>`` - the dataset's first protocol for one factor (clutter, illumination, occlusion,
   pixel): its 3 levels x 3 segments, 9 tasks, level by level, segments 1..3 within a level (the order the
-  real ``openloris-benchmark1`` layout reads them in, data/openloris.py);
+  real ``openloris-benchmark1`` layout reads them in, data/sources/openloris.py);
 * ``benchmark2`` - the second protocol: 12 tasks, each factor's 3 levels in sequence (illumination,
   occlusion, pixel, clutter, as ``openloris-benchmark2`` reads them);
 * a path to a YAML file of your own::
@@ -45,12 +45,17 @@ from typing import Any, Mapping
 
 from dynnn_lib.core.errors import ConfigError
 
+# The factors and their levels, defined once for the generator, the presets and the real layouts. Each factor's
+# levels are in the dataset's level order (its page: strong/normal/weak light, 0/25/50 % occlusion, large/medium/small
+# objects, simple/normal/complex clutter), the "easy" level first, as its level-1 segment folders are.
 LEVELS: dict[str, tuple[str, ...]] = {
     "illumination": ("strong", "normal", "weak"),
     "occlusion": ("0%", "25%", "50%"),
     "pixel": ("large", "medium", "small"),
     "clutter": ("simple", "normal", "complex"),
 }
+FACTORS = tuple(sorted(LEVELS))  # the dataset's factor folders (method_and_dataset.md 2.4)
+SEGMENTS_PER_LEVEL = 3           # the current layout's segment folders per level (benchmark1.py)
 NEUTRAL: dict[str, str] = {"illumination": "normal", "occlusion": "0%", "pixel": "medium", "clutter": "normal"}
 
 # Round-1 batch composition (OpenLORIS-Object page, 2019-07-16); task t = batch t+1.
@@ -155,16 +160,7 @@ def occlusion_fraction(level: str) -> float:
     return value
 
 
-# the first protocol's level order (dataset page: strong/normal/weak light, 0/25/50 % occlusion, large/medium/small
-# objects, simple/normal/complex clutter): the "easy" level first, as its level-1 segment folders are
-LEVEL_ORDER: dict[str, tuple[str, ...]] = {
-    "illumination": ("strong", "normal", "weak"),
-    "occlusion": ("0%", "25%", "50%"),
-    "pixel": ("large", "medium", "small"),
-    "clutter": ("simple", "normal", "complex"),
-}
-BENCHMARK2_FACTORS = ("illumination", "occlusion", "pixel", "clutter")  # as data/openloris.py reads them
-SEGMENTS_PER_LEVEL = 3
+BENCHMARK2_FACTORS = ("illumination", "occlusion", "pixel", "clutter")  # benchmark2.py's order (data/sources/openloris.py)
 
 
 @dataclass(frozen=True)
@@ -229,7 +225,7 @@ def _round1_calibrated() -> StreamSpec:
 
 def _benchmark1(factor: str) -> StreamSpec:
     tasks = []
-    for level in LEVEL_ORDER[factor]:
+    for level in LEVELS[factor]:
         for seg in range(1, SEGMENTS_PER_LEVEL + 1):
             tasks.append(TaskSpec(f"task {len(tasks)}: {factor} {level}, segment {seg}", {factor: level}, seg))
     return StreamSpec(f"benchmark1-{factor}", tuple(tasks))
@@ -237,11 +233,11 @@ def _benchmark1(factor: str) -> StreamSpec:
 
 def _benchmark2() -> StreamSpec:
     tasks = [TaskSpec(f"task {k}: {factor} {level}", {factor: level})
-             for k, (factor, level) in enumerate((f, lv) for f in BENCHMARK2_FACTORS for lv in LEVEL_ORDER[f])]
+             for k, (factor, level) in enumerate((f, lv) for f in BENCHMARK2_FACTORS for lv in LEVELS[f])]
     return StreamSpec("benchmark2", tuple(tasks))
 
 
-PRESETS = ("round1-calibrated", "round1", *(f"benchmark1-{f}" for f in LEVEL_ORDER), "benchmark2")
+PRESETS = ("round1-calibrated", "round1", *(f"benchmark1-{f}" for f in LEVELS), "benchmark2")
 
 
 def from_dict(body: Any, where: str) -> StreamSpec:
@@ -301,7 +297,7 @@ def load_spec(stream: str) -> StreamSpec:
         return _round1_calibrated()
     if stream == "benchmark2":
         return _benchmark2()
-    if stream.startswith("benchmark1-") and stream[len("benchmark1-"):] in LEVEL_ORDER:
+    if stream.startswith("benchmark1-") and stream[len("benchmark1-"):] in LEVELS:
         return _benchmark1(stream[len("benchmark1-"):])
     path = Path(stream)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():

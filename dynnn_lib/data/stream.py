@@ -2,7 +2,7 @@
 images and labels.
 
 The embedded synthetic stream lives in memory (a cached ``.pt`` file); real data are memory-mapped uint8
-arrays decoded once into an on-disk cache (data/openloris.py), so a stream larger than memory reads only the
+arrays decoded once into an on-disk cache (data/images.py), so a stream larger than memory reads only the
 pages a batch touches.  Both are plain ``torch.Tensor`` objects: training and evaluation index them the same way.
 """
 from __future__ import annotations

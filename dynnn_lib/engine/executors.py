@@ -150,11 +150,11 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
             else:
                 todo.append((key, cfg))
         if todo:
-            plugins = sorted({plugin_module(cfg) for _, cfg in todo} - {None})
+            plugins = sorted({m for _, cfg in todo for m in plugin_modules(cfg)})
             if "__main__" in plugins:
                 if executor == "ray":
-                    raise ConfigError("a method defined in this notebook/script cannot run on Ray workers; put it in "
-                                      "a module and pass --import MODULE")
+                    raise ConfigError("a method or data source defined in this notebook/script cannot run on Ray "
+                                      "workers; put it in a module and pass --import MODULE")
                 jobs = 1  # the local executor runs it in this process
             plugins = [m for m in plugins if m != "__main__"]
             _warm_pretrained_cache([cfg for _, cfg in todo])  # once here, not once per worker
@@ -200,16 +200,12 @@ class TreeStats:
 
 
 def stream_length(cfg: RunConfig) -> int:
-    """The number of tasks of cfg's stream (a generated one from its spec, without rendering it); 0 when it cannot
-    be loaded here (the run reports why)."""
-    from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
-    from dynnn_lib.data import load_stream
+    """The number of tasks of cfg's stream, from its source's cheap count (a generated one's spec, a real one's
+    folder names; nothing is decoded); 0 when it cannot be read here (the run reports why)."""
+    from dynnn_lib.data import stream_length as length
 
-    if cfg.data.source == "synthetic":
-        total = len(load_spec(cfg.data.stream or DEFAULT_STREAM))
-        return total if cfg.data.n_tasks is None or cfg.data.n_tasks > total else cfg.data.n_tasks
     try:
-        return len(load_stream(cfg.data))
+        return length(cfg.data)
     except DynnnError:
         return 0
 
@@ -384,14 +380,12 @@ def _warm_pretrained_cache(configs: Sequence[RunConfig]) -> None:
             pretrained_state(cfg, lambda n, c=cfg: DynamicNet(c, n))
 
 
-def plugin_module(cfg: RunConfig) -> str | None:
-    """The module a worker must import for cfg's method (None for the built-in ones; '__main__' for a method
-    defined in a notebook or script, which no worker can import)."""
-    method_class = getattr(cfg, "method_class", None)
-    if method_class is None:
-        return None
-    module = method_class().__module__
-    return None if module.startswith("dynnn_lib.") else module
+def plugin_modules(cfg: RunConfig) -> set[str]:
+    """The modules a worker must import for cfg's method and data source (none for the built-in ones; '__main__'
+    for a class defined in a notebook or script, which no worker can import)."""
+    classes = [getattr(cfg, "method_class", None), getattr(getattr(cfg, "data", None), "source_class", None)]
+    modules = {c().__module__ for c in classes if c is not None}
+    return {m for m in modules if not m.startswith("dynnn_lib.")}
 
 
 def _done(key: str, payload: dict, runs_dir: Path) -> Outcome:

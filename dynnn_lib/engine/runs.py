@@ -60,7 +60,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
             **{f: _plain(cfg.get(f)) for f in KEY_FIELDS[1:]},
             "method_params": json.dumps(_changed_params(res.config), sort_keys=True),
             "n_tasks": len(res.task_names), "data_source": res.config.data.source,
-            "data_seed": res.config.data.data_seed, "seed": res.config.seed, "head_rule": res.config.head_rule,
+            "data_seed": res.config.data.params.get("data_seed"), "seed": res.config.seed, "head_rule": res.config.head_rule,
             "status": res.status, **{m: metrics.get(m, np.nan) for m in METRICS},
             "expanded_at": _plain(res.expanded_at), "n_heads": len(set(res.task_heads)) if res.task_heads else None,
             "train_s": float(sum(res.timings.get("train_s", []))), "marks": "; ".join(card.get("marks", [])),

@@ -191,13 +191,14 @@ def add_arguments(p) -> None:
     p.add_argument("keys", nargs="*", metavar="KEY", help="run keys to verify (a unique beginning is enough)")
     p.add_argument("--sample", type=int, help="verify N finished runs drawn at random (seeded)")
     p.add_argument("--sample-seed", type=int, default=0, help="the draw's seed (default 0)")
-    p.add_argument("--runs-dir", default=None, help="the runs folder to audit (default ./runs or $DYNNN_RUNS)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel retrainings (default: the cores)")
+    from dynnn_lib.core import options
+
+    options.runs_dir(p, "; the folder to audit")
+    options.jobs(p, "parallel retrainings")
     p.add_argument("--fresh-caches", action="store_true",
                    help="also regenerate the streams and pretrained weights in a temporary cache")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import a module (or a .py file) that registers the methods the runs used")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    options.imports(p)
+    options.no_progress(p)
 
 
 def command(args) -> int:

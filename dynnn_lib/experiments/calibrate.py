@@ -43,6 +43,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.streams import DEFAULT_KNOBS, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
@@ -733,8 +734,8 @@ def add_arguments(ap) -> None:
                     help="a RunConfig field every calibration run gets, e.g. --set inc_epochs=4 (YAML values)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local")
     ap.add_argument("--address", help="Ray cluster address (with --executor ray)")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
-    ap.add_argument("--runs-dir", default=None, help="where runs are cached (default ./runs or $DYNNN_RUNS)")
+    options.jobs(ap)
+    options.runs_dir(ap)
     ap.add_argument("--out", default="reports", help="folder for calibration.md/.html/.json and the study (default reports/)")
     ap.add_argument("--predict-seeds", type=int, default=0, metavar="N",
                     help="then run the paper's five variants on today's and the fitted stream, N seeds each: their "
@@ -747,7 +748,7 @@ def add_arguments(ap) -> None:
                          "--seeds seeds and write the report with the search history of --record (make all)")
     ap.add_argument("--record", default=str(FIT_RECORD),
                     help="with --evaluate: the report of the search that chose the fit (default params/calibration.json)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.no_progress(ap)
 
 
 def command(args) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 
 from dynnn_lib.experiments.paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, PAPER_SCORES,
                                          V2_NAME, V2_OVERRIDES, VARIANTS)
+from dynnn_lib.core import options
 from dynnn_lib.core.config import DataConfig, RunConfig
 from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
 from dynnn_lib.core.errors import ConfigError, DynnnError
@@ -574,12 +575,12 @@ def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequenc
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds per instance (default 1: the instance is the unit)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (default: the cores)")
+    options.jobs(ap, "parallel runs")
     ap.add_argument("--instances", type=int, nargs="+", default=list(EVALUATION_INSTANCES),
                     help="generated evaluation instances (data.data_seed); default "
                          f"{' '.join(map(str, EVALUATION_INSTANCES))} (core/streams.py; never read by the calibration)")
     ap.add_argument("--head-rule", default="router", help=f"head rule of the report: {', '.join(HEAD_RULES)}")
-    ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
+    options.runs_dir(ap)
     ap.add_argument("--out", default="reports")
     ap.add_argument("--streams", nargs="+", default=[DEFAULT_STREAM], metavar="STREAM",
                     help=f"generated stand-ins to judge the claims on (default {DEFAULT_STREAM}; make all: "

@@ -27,11 +27,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, apply_assignments, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.evaluation.metrics import overall
 from dynnn_lib.evaluation.stats import Paired, paired
 from dynnn_lib.engine.executors import TreeStats, stream_length, train_tree
+from dynnn_lib.methods.dynamicnn.frozen_trunk import KD_HEADS
 
 PAPER_SCHEDULES = {"expand@[1]": (1,), "expand@[1, 3]": (1, 3)}
 AUTO_THRESHOLD = 0.5  # the automatic rule of the fidelity report (experiments/paper.py AUTO_OVERRIDES)
@@ -283,7 +285,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--max-heads", type=int, default=None,
                     help="only schedules with at most this many heads (max-heads - 1 expansions); default: all")
-    ap.add_argument("--kd-head", choices=["best", "worst", "routed"], default=None,
+    ap.add_argument("--kd-head", choices=list(KD_HEADS), default=None,
                     help="the KD setting: the head to distil into (default: DynamicNN's, best)")
     ap.add_argument("--lr-trick", action="store_true", help="the LR trick on every incremental task")
     ap.add_argument("--threshold", type=float, default=AUTO_THRESHOLD,
@@ -292,10 +294,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="any RunConfig field for every run, e.g. --set data.n_tasks=6 (YAML values)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local")
     ap.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel jobs (default 2)")
-    ap.add_argument("--runs-dir", default=None, help="run cache (default ./runs or $DYNNN_RUNS)")
+    options.jobs(ap)
+    options.runs_dir(ap)
     ap.add_argument("--out", default="reports", help="report folder (default reports)")
-    ap.add_argument("--no-progress", action="store_true")
+    options.no_progress(ap)
 
 
 def command(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from dynnn_lib.core.config import PRESETS, RENAMED, RunConfig, from_dict, read_yaml, set_path
-from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.errors import ConfigError, DataError
 from dynnn_lib.evaluation.metrics import METRICS
 
 SPEC_FIELDS = ("name", "preset", "base", "grid", "list", "metric")
@@ -214,6 +214,8 @@ def _check_path(base_cfg: RunConfig, dotted: str, source: str) -> None:
                 return  # an old name of a field (from_dict reads it as the new one)
             if i == 0 and _a_method_parameter(part):
                 return  # a method's own parameter in the short form (from_dict moves it into method_params)
+            if i == 1 and parts[0] == "data" and _a_source_parameter(part):
+                return  # a source's own parameter in the short form (DataConfig moves it into data.params)
             if node or i == 0:
                 valid = ", ".join(sorted(node))
                 raise ConfigError(f"{source}: unknown field {dotted!r}; valid {where + ' ' if where else ''}fields: {valid}")
@@ -229,14 +231,24 @@ def _a_method_parameter(name: str) -> bool:
     return any(name in {f.name for f in dataclasses.fields(c.Params)} for c in available_methods().values())
 
 
-def _check_stream(cfg: RunConfig) -> None:
-    """A method's parameters that do not fit the embedded stream's length (DynamicNN: an expansion task beyond it)
-    fail before any run starts (real data: when the run loads it)."""
-    if cfg.data.source != "synthetic":
-        return
-    from dynnn_lib.core.streams import load_spec
+def _a_source_parameter(name: str) -> bool:
+    import dataclasses
 
-    n = cfg.data.n_tasks or len(load_spec(cfg.data.stream))
+    from dynnn_lib.core.registry import available_sources
+
+    return any(name in {f.name for f in dataclasses.fields(c.Params)} for c in available_sources().values())
+
+
+def _check_stream(cfg: RunConfig) -> None:
+    """A method's parameters that do not fit the stream's length (DynamicNN: an expansion task beyond it) fail
+    before any run starts; the source counts its tasks cheaply (a real one: when its folder is here, else the run
+    says what is missing)."""
+    from dynnn_lib.data import stream_length
+
+    try:
+        n = stream_length(cfg.data)
+    except DataError:
+        return
     cfg.method_class().check_stream(cfg, n)
 
 

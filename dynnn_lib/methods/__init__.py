@@ -13,7 +13,7 @@ import torch
 
 from dynnn_lib.methods.base import (Method, NoParams, TaskContext, TaskLog, available_methods, get_method, register,
                                     train_first_task)
-from dynnn_lib.methods.training import Concat, OptimizerMemory, fit, kd_loss, task_seed
+from dynnn_lib.methods.training import Batch, Concat, OptimizerMemory, Samples, fit, kd_loss, task_seed
 from dynnn_lib.evaluation.outputs import History
 from dynnn_lib.methods import finetune, dynamicnn, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
 
@@ -35,5 +35,5 @@ def train_task(model, task, cfg, device: torch.device, progress: bool = False, h
 
 
 __all__ = ["Method", "NoParams", "TaskContext", "TaskLog", "register", "get_method", "available_methods",
-           "train_task", "train_first_task", "fit", "OptimizerMemory", "kd_loss", "task_seed", "Concat",
+           "train_task", "train_first_task", "fit", "OptimizerMemory", "kd_loss", "task_seed", "Concat", "Batch", "Samples",
            "BUILTIN"]

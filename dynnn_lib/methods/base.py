@@ -13,8 +13,11 @@ and returns a :class:`TaskLog`:
             alpha: float = 1.0
 
         def train_task(self, ctx):
-            epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, ctx.y[idx]), ctx.task.train_x)
+            epochs = ctx.fit(ctx.network(), lambda out, batch: F.cross_entropy(out, batch.y), ctx.samples())
             return ctx.log("finetune", epochs)
+
+The loss gets the batch it trains on (``batch.x``, ``batch.y`` and whatever the method added to its samples:
+``ctx.samples(teacher=logits)`` gives ``batch.teacher``; methods/training.py).
 
 A class declares what it does to the protocol, and results and tables say so: ``expands`` (adds heads),
 ``frozen_trunk`` (the trunk stops training after task 0), ``uses_past_data`` (keeps or revisits earlier tasks'
@@ -39,7 +42,7 @@ from dynnn_lib.core import registry
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.evaluation.outputs import History
 from dynnn_lib.model.network import DynamicNet
-from dynnn_lib.methods.training import OptimizerMemory, fit, task_seed
+from dynnn_lib.methods.training import OptimizerMemory, Samples, fit, task_seed
 
 @dataclass
 class TaskLog:
@@ -110,17 +113,23 @@ class TaskContext:
             raise ConfigError("earlier tasks are not available here; run the method through dynnn_lib.run")
         return self.stream.tasks[: self.t]
 
+    def samples(self, x=None, y=None, **extra: torch.Tensor) -> Samples:
+        """What :meth:`fit` trains on: the task's training images and labels (or `x`, `y`: trunk features, a
+        Concat) with the per-sample tensors the loss needs (``known=mask, teacher=logits``), batched together."""
+        return Samples(self.task.train_x if x is None else x, self.task.train_y if y is None else y, **extra)
+
     def network(self) -> nn.Module:
         """Trunk + first head as one trainable network (single-head methods)."""
         self.model.set_trunk_trainable(True)
         return nn.Sequential(self.model.trunk, self.model.heads[0])
 
-    def fit(self, net: nn.Module, loss_fn, inputs, *, epochs: int | None = None, lr: float | None = None,
+    def fit(self, net: nn.Module, loss_fn, data, *, epochs: int | None = None, lr: float | None = None,
             milestones: tuple[int, ...] | None = None, augment: bool = False, photometric: float = 0.0,
             desc: str = "") -> list[dict]:
-        """The shared training loop with this task's schedule (incremental epochs, lr with the LR trick)."""
+        """The shared training loop with this task's schedule (incremental epochs, lr with the LR trick):
+        ``loss_fn(output, batch)`` on the batches of `data` (:meth:`samples`)."""
         cfg = self.cfg
-        return fit(net, loss_fn, inputs, epochs=cfg.inc_epochs if epochs is None else epochs,
+        return fit(net, loss_fn, data, epochs=cfg.inc_epochs if epochs is None else epochs,
                    lr=cfg.incremental_lr() if lr is None else lr,
                    milestones=cfg.inc_milestones if milestones is None else milestones, gamma=cfg.lr_gamma,
                    batch_size=cfg.batch_size, augment=augment, gen=self.gen, device=self.device,
@@ -209,8 +218,7 @@ def train_first_task(model: DynamicNet, task: Task, cfg: RunConfig, device: torc
                      memory: OptimizerMemory | None = None) -> TaskLog:
     """Task 0 for every method: trunk and first head trained together, with flip augmentation."""
     ctx = TaskContext.build(model, task, cfg, device, progress=progress, memory=memory)
-    y = ctx.y
-    epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), task.train_x,
+    epochs = ctx.fit(ctx.network(), lambda out, batch: F.cross_entropy(out, batch.y), ctx.samples(),
                      epochs=cfg.base_epochs, lr=cfg.base_lr, milestones=cfg.base_milestones, augment=True,
                      photometric=cfg.task0_photometric(), desc="task 0 full")
     return ctx.log("full", epochs)

@@ -34,14 +34,14 @@ class EWC(Method):
         self.anchors: list[tuple[dict, dict]] = []  # (Fisher, parameters) per consolidated task (one when online)
 
     def train_task(self, ctx):
-        y, net = ctx.y, ctx.network()
+        net = ctx.network()
         named = dict(net.named_parameters())
 
-        def loss_fn(out, idx):
+        def loss_fn(out, batch):
             reg = sum((f[k] * (named[k] - p[k]).pow(2)).sum() for f, p in self.anchors for k in f)
-            return {"ce": F.cross_entropy(out, y[idx]), "reg": self.params.ewc_lambda * reg}
+            return {"ce": F.cross_entropy(out, batch.y), "reg": self.params.ewc_lambda * reg}
 
-        return ctx.log("ewc", ctx.fit(net, loss_fn, ctx.task.train_x, desc=f"task {ctx.t} ewc"))
+        return ctx.log("ewc", ctx.fit(net, loss_fn, ctx.samples(), desc=f"task {ctx.t} ewc"))
 
     def end_task(self, ctx):
         net, x, y, bs = ctx.network(), ctx.task.train_x, ctx.y, ctx.cfg.batch_size

@@ -12,11 +12,10 @@ class Finetune(Method):
     name = "finetune"
 
     def train_task(self, ctx):
-        y = ctx.y
         # the old model before training, logged (one head: every label-free head rule predicts the same)
         before = measure_before(ctx.model, trunk_features(ctx.model, ctx.task.train_x, ctx.device), ctx.task.train_y,
                                 history=ctx.history)
         before.acc = decision_accuracy(ctx.model, ctx.task, ctx.cfg.data, ctx.device, before, history=ctx.history)
-        epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), ctx.task.train_x,
+        epochs = ctx.fit(ctx.network(), lambda out, batch: F.cross_entropy(out, batch.y), ctx.samples(),
                          desc=f"task {ctx.t} finetune")
         return ctx.log("finetune", epochs, acc_before=before.acc, head_acc=before.head_acc)

@@ -17,8 +17,7 @@ class Joint(Method):
 
     def train_task(self, ctx):
         tasks = ctx.past_tasks() + [ctx.task]
-        y = torch.cat([t.train_y for t in tasks]).to(ctx.device)
-        data = Concat([t.train_x for t in tasks])
-        epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx]), data,
+        data = ctx.samples(Concat([t.train_x for t in tasks]), torch.cat([t.train_y for t in tasks]))
+        epochs = ctx.fit(ctx.network(), lambda out, batch: F.cross_entropy(out, batch.y), data,
                          desc=f"task {ctx.t} joint")
         return ctx.log("joint", epochs, extra={"images": len(data)})

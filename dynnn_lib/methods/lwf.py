@@ -26,10 +26,10 @@ class LwF(Method):
                 raise ConfigError(f"method_params: lwf needs alpha >= 0 and temperature > 0, got {self}")
 
     def train_task(self, ctx):
-        y, p = ctx.y, self.params
-        old = head_logits(ctx.model.heads[0], trunk_features(ctx.model, ctx.task.train_x, ctx.device)).to(ctx.device)
+        p = self.params
+        old = head_logits(ctx.model.heads[0], trunk_features(ctx.model, ctx.task.train_x, ctx.device))
 
-        def loss_fn(out, idx):
-            return {"ce": F.cross_entropy(out, y[idx]), "kd": p.alpha * kd_loss(out, old[idx], p.temperature)}
+        def loss_fn(out, batch):
+            return {"ce": F.cross_entropy(out, batch.y), "kd": p.alpha * kd_loss(out, batch.teacher, p.temperature)}
 
-        return ctx.log("lwf", ctx.fit(ctx.network(), loss_fn, ctx.task.train_x, desc=f"task {ctx.t} lwf"))
+        return ctx.log("lwf", ctx.fit(ctx.network(), loss_fn, ctx.samples(teacher=old), desc=f"task {ctx.t} lwf"))

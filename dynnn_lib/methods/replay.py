@@ -10,21 +10,22 @@ import torch.nn.functional as F
 
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.methods.base import Method, register
-from dynnn_lib.methods.training import task_seed
+from dynnn_lib.methods.training import Samples, task_seed
 
 
-class _WithMemory:
-    """The task's images, each batch followed by `k` images drawn from the memory (their labels kept for the loss)."""
+class WithMemory(Samples):
+    """The task's samples, each batch followed by `k` images drawn from the memory, with their labels; the rows
+    from the memory are marked in ``batch.from_memory``."""
 
-    def __init__(self, x, mem_x, k, gen):
-        self.x, self.mem_x, self.k, self.gen, self.drawn = x, mem_x, k, gen, None
+    def __init__(self, x, y, mem_x, mem_y, k, gen):
+        super().__init__(x, y)
+        self.mem_x, self.mem_y, self.k, self.gen = mem_x, mem_y, k, gen
 
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, idx):
-        self.drawn = torch.randint(len(self.mem_x), (self.k,), generator=self.gen)
-        return torch.cat([self.x[idx], self.mem_x[self.drawn]])
+    def take(self, idx):
+        drawn = torch.randint(len(self.mem_x), (self.k,), generator=self.gen)
+        marks = torch.cat([torch.zeros(len(idx), dtype=torch.bool), torch.ones(self.k, dtype=torch.bool)])
+        return (torch.cat([self.x[idx], self.mem_x[drawn]]), torch.cat([self.y[idx], self.mem_y[drawn]]),
+                {"from_memory": marks})
 
 
 @register
@@ -47,13 +48,9 @@ class Replay(Method):
         self.mem_x, self.mem_y, self.seen = None, None, 0
 
     def train_task(self, ctx):
-        y = ctx.y
-        data = _WithMemory(ctx.task.train_x, self.mem_x, ctx.cfg.batch_size, ctx.gen)
-
-        def loss_fn(out, idx):
-            return {"ce": F.cross_entropy(out, torch.cat([y[idx], self.mem_y[data.drawn].to(ctx.device)]))}
-
-        return ctx.log("replay", ctx.fit(ctx.network(), loss_fn, data, desc=f"task {ctx.t} replay"),
+        data = WithMemory(ctx.task.train_x, ctx.task.train_y, self.mem_x, self.mem_y, ctx.cfg.batch_size, ctx.gen)
+        return ctx.log("replay", ctx.fit(ctx.network(), lambda out, batch: {"ce": F.cross_entropy(out, batch.y)}, data,
+                                         desc=f"task {ctx.t} replay"),
                        extra={"memory": len(self.mem_y)})
 
     def end_task(self, ctx):

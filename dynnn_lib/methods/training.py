@@ -1,9 +1,14 @@
 """The one training loop every method uses, and the losses they share.
 
-:func:`fit` runs Adam with step decay over a tensor of inputs (uint8 images or precomputed trunk features). The
-loss function gets the network's output and the batch indices and returns a tensor, or a dict of named parts
-(``ce``, ``kd``, ``reg``...) that are summed; every part is logged per epoch with the learning rate and the
-time, so a researcher can plot what each task's training did (``TaskLog.epochs``).
+:func:`fit` runs Adam with step decay over :class:`Samples`: the inputs (uint8 images, precomputed trunk features
+or a :class:`Concat` of several), their labels and whatever per-sample tensors the method adds (the known mask,
+a teacher's outputs), indexed together. The loss function gets the network's output and the :class:`Batch` it
+was computed on (``batch.x``, ``batch.y``, ``batch.idx`` and each added tensor by name: ``batch.teacher``), so a
+method keeps no index-aligned tensor in a closure; a sampler that adds rows (replay's memory) adds them to the
+batch itself (:meth:`Samples.take`). The loss returns a tensor, or a dict of named parts (``ce``, ``kd``,
+``reg``...) that are summed; every part is logged per epoch with the learning rate and the time, so a researcher
+can plot what each task's training did (``TaskLog.epochs``). A plain tensor of inputs is still accepted: its loss
+then gets ``(output, indices)``, the form methods were written in before batches.
 
 Adam's state across tasks (``RunConfig.optimizer_state``): ``"reset"`` (the default) starts every task with a
 fresh Adam (no moments, step 0), as the paper's per-task schedule reads ("inc lr=0.003 @[50, 90]": a schedule of
@@ -17,7 +22,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 from dynnn_lib.core.errors import TrainingDiverged
 from dynnn_lib.evaluation.outputs import to_float
 
-Loss = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | dict[str, torch.Tensor]"]
+Loss = Callable[[torch.Tensor, "Batch"], "torch.Tensor | dict[str, torch.Tensor]"]
 
 
 def task_seed(seed: int, task: int) -> int:
@@ -51,6 +57,45 @@ class Concat:
             sel = which == k
             out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
         return out
+
+
+@dataclass
+class Batch:
+    """What a loss gets beside the output: the inputs as the network saw them (after augmentation), their labels,
+    their positions in the task's data (``idx``; rows a sampler added, such as replay's memory, come after them)
+    and every per-sample tensor the method added to its :class:`Samples`, by name (``batch.known``), all on the
+    training device, in the batch's order."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    idx: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        extra = self.__dict__.get("extra") or {}
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"the batch has no {name!r}; it has x, y, idx{''.join(', ' + k for k in extra)} "
+                             f"(add per-sample tensors as Samples(x, y, {name}=...))")
+
+
+class Samples:
+    """What :func:`fit` trains on: inputs, their labels (None: the loss needs none) and named per-sample tensors
+    (``Samples(feats, y, known=mask, teacher=logits)``), indexed together batch by batch."""
+
+    def __init__(self, x: Any, y: torch.Tensor | None = None, **extra: torch.Tensor):
+        for name, value in (("y", y), *extra.items()):
+            if value is not None and len(value) != len(x):
+                raise ValueError(f"Samples: {name} has {len(value)} rows, the inputs {len(x)}; give one per input")
+        self.x, self.y, self.extra = x, y, extra
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The rows `idx`: inputs, labels and added tensors (a subclass may add rows: replay's memory)."""
+        return (self.x[idx], None if self.y is None else self.y[idx],
+                {k: v[idx] for k, v in self.extra.items()})
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -104,10 +149,12 @@ class OptimizerMemory:
         return self.state
 
 
-def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milestones: Sequence[int], gamma: float,
+def fit(net: nn.Module, loss_fn: Loss, data: "Samples | torch.Tensor", *, epochs: int, lr: float, milestones: Sequence[int], gamma: float,
         batch_size: int, augment: bool, gen: torch.Generator, device: torch.device, progress: bool = False,
         desc: str = "", task: int = 0, memory: OptimizerMemory | None = None, photometric: float = 0.0) -> list[dict]:
     """Adam + step decay over `epochs`; returns one log entry per epoch: loss, its parts, lr, seconds.
+    `loss_fn(output, batch)` gets each :class:`Batch` of `data` (:class:`Samples`); given plain inputs instead (a
+    tensor or a Concat), it gets ``(output, indices)`` as methods written before batches expect.
     With `memory`, Adam starts from the state it stored at the end of the previous task and stores its own.
     With `augment`, a random half of each batch is flipped and, when `photometric` > 0, every image gets a random
     brightness, contrast and colour change of that strength (:func:`photometric_jitter`)."""
@@ -118,7 +165,9 @@ def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milest
     if memory is not None:
         memory.restore(opt)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
-    n = len(inputs)
+    legacy = not isinstance(data, Samples)
+    samples = Samples(data) if legacy else data
+    n = len(samples)
     epochs_log: list[dict] = []
     net.train()
     for epoch in tqdm(range(epochs), desc=desc, leave=False, disable=not progress, unit="epoch"):
@@ -127,13 +176,19 @@ def fit(net: nn.Module, loss_fn: Loss, inputs, *, epochs: int, lr: float, milest
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
-            xb = to_float(inputs[idx].to(device)).contiguous(memory_format=torch.channels_last)
+            x, y, extra = samples.take(idx)
+            xb = to_float(x.to(device)).contiguous(memory_format=torch.channels_last)
             if augment:  # horizontal flip of a random half: the base task gets more augmentation
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb[flip.to(device)] = xb[flip.to(device)].flip(-1)
                 if photometric > 0:
                     xb = photometric_jitter(xb, photometric, gen)
-            out = loss_fn(net(xb), idx.to(device))
+            if legacy:
+                out = loss_fn(net(xb), idx.to(device))
+            else:
+                batch = Batch(xb, None if y is None else y.to(device), idx.to(device),
+                              {k: v.to(device) for k, v in extra.items()})
+                out = loss_fn(net(xb), batch)
             parts = out if isinstance(out, dict) else {"loss": out}
             loss = None
             for value in parts.values():

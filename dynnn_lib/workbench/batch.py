@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from dynnn_lib.experiments.paper import PAPER_SCORES
 from dynnn_lib.reports.tables import html_page, markdown_table, pm
+from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.workbench.notebook import load_notebook, parameters_of, read_records, run_notebook
 from dynnn_lib.core.store import atomic_text
@@ -141,7 +142,7 @@ def build_report(out_dir: str | Path) -> Path:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", nargs="?", help="YAML: {all: {...}, 01_finetune: {...}}")
     ap.add_argument("--out", default="reports")
-    ap.add_argument("--jobs", type=int, default=2)
+    options.jobs(ap, "notebooks executed at a time")
     ap.add_argument("--only", nargs="+", help="notebook names to run")
 
 

@@ -2,6 +2,10 @@
 expansion tasks (or the automatic threshold rule), KD head, CE samples, LR trick, seeds and the test-time head
 rule; the heatmap, the metrics and the routing accuracy update in place.
 
+The controls are DynamicNN's own definitions, not retyped: the KD-head and CE choices are the method's
+(``KD_HEADS``, ``CE_ON``), and any registered subclass of DynamicNN's frozen-trunk method (a notebook's, a plugin's)
+gets the controls its ``Params`` has, on its own entry in the method menu.
+
 Changing a control only reads the run cache (cheap, keeps the kernel responsive); the head rule is
 evaluation-only, so switching it re-scores stored runs and never trains.  A configuration that was never
 trained is trained by the **Train** button from its longest shared prefix (engine/cache.py): toggling the
@@ -23,6 +27,7 @@ from dynnn_lib.reports import figures as viz
 from dynnn_lib.core.config import HEAD_RULES, from_dict
 from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.methods import available_methods
+from dynnn_lib.methods.dynamicnn.frozen_trunk import CE_ON, KD_HEADS, FrozenTrunkMethod
 from dynnn_lib.evaluation.metrics import aggregate
 from dynnn_lib.reports.tables import html_table, pm
 from dynnn_lib.engine.cache import cached_result
@@ -30,7 +35,19 @@ from dynnn_lib.engine.executors import run_many
 from dynnn_lib.engine.runner import run
 
 
-DYNAMICNN = ("expand", "kd", "combined")  # driven by the expansion controls as "DynamicNN"
+DYNAMICNN_PACKAGE = FrozenTrunkMethod.__module__.rpartition(".")[0]  # methods/dynamicnn/
+
+
+def _paper_variants() -> set[str]:
+    """DynamicNN's own variants (expand, kd, combined: the methods its package registers), driven together by the
+    controls as one "DynamicNN" entry."""
+    return {n for n, c in available_methods().items() if c.__module__.startswith(DYNAMICNN_PACKAGE + ".")}
+
+
+def _frozen_trunk(name: str) -> type | None:
+    """The method's class when it is DynamicNN's kind (a subclass of its frozen-trunk method), else None."""
+    cls = available_methods().get(name)
+    return cls if isinstance(cls, type) and issubclass(cls, FrozenTrunkMethod) else None
 
 
 class Explorer:
@@ -40,15 +57,15 @@ class Explorer:
         self.runs_dir = runs_dir
         self.jobs = jobs
         self.n_tasks = n_tasks
-        others = sorted(m for m in available_methods() if m not in DYNAMICNN)
+        others = sorted(set(available_methods()) - _paper_variants())
         self.method = widgets.Dropdown(options=["DynamicNN"] + others, value="DynamicNN", description="method",
                                        tooltip="DynamicNN uses the expansion controls below; other methods their defaults")
         self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
                                              description="expand at")
         self.threshold = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="auto <",
                                              tooltip="expand automatically below this accuracy (0 = off)")
-        self.kd_head = widgets.ToggleButtons(options=["best", "worst", "routed"], description="KD head")
-        self.ce_on = widgets.ToggleButtons(options=["all", "unknown"], description="CE on")
+        self.kd_head = widgets.ToggleButtons(options=list(KD_HEADS), description="KD head")
+        self.ce_on = widgets.ToggleButtons(options=list(CE_ON), description="CE on")
         self.head_rule = widgets.Dropdown(options=list(HEAD_RULES), value="router", description="head rule")
         self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
         self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
@@ -83,15 +100,43 @@ class Explorer:
         the fixed schedule by the automatic rule)."""
         tasks = sorted(self.expand.value)
         values = {**self.base, "lr_trick": self.lr_trick.value, "head_rule": self.head_rule.value}
-        if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls only
-            return {**values, "method": self.method.value, "data": {**values.get("data", {}), "n_tasks": self.n_tasks}}
+        values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
+        if self.method.value != "DynamicNN":  # a baseline or a plugin: its own defaults, the shared controls, and
+            return {**values, "method": self.method.value, **self._subclass_params()}  # DynamicNN's for its kind
         dynamicnn = {"kd_head": self.kd_head.value, "ce_on": self.ce_on.value}  # DynamicNN's method_params
         if self.threshold.value > 0:
             values.update({"method": "combined", "method_params": {**dynamicnn, "expand_threshold": float(self.threshold.value)}})
         else:
             values.update({"method": "combined" if tasks else "kd", "method_params": {**dynamicnn, "expand_at": tasks}})
-        values["data"] = {**values.get("data", {}), "n_tasks": self.n_tasks}
         return values
+
+    def _controls(self) -> dict[str, Any]:
+        """DynamicNN's parameters the selected method has, each with its control (none for other methods)."""
+        if self.method.value == "DynamicNN":
+            return {"expand_at": self.expand, "expand_threshold": self.threshold, "kd_head": self.kd_head,
+                    "ce_on": self.ce_on}
+        cls = _frozen_trunk(self.method.value)
+        if cls is None:
+            return {}
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls.Params)}
+        expanding = ("expand_at", "expand_threshold") if cls.expands else ()
+        return {k: w for k, w in (("expand_at", self.expand), ("expand_threshold", self.threshold),
+                                  ("kd_head", self.kd_head), ("ce_on", self.ce_on))
+                if k in names and (k in expanding or not k.startswith("expand"))}
+
+    def _subclass_params(self) -> dict[str, Any]:
+        """method_params from the controls a subclass of DynamicNN has (a threshold > 0 replaces the schedule)."""
+        controls = self._controls()
+        if not controls:
+            return {}
+        params = {k: w.value for k, w in controls.items() if k in ("kd_head", "ce_on")}
+        if "expand_threshold" in controls and self.threshold.value > 0:
+            params["expand_threshold"] = float(self.threshold.value)
+        elif "expand_at" in controls:
+            params["expand_at"] = sorted(self.expand.value)
+        return {"method_params": params}
 
     def configs(self):
         cfg = from_dict(self.values())
@@ -99,7 +144,9 @@ class Explorer:
 
     def label(self) -> str:
         if self.method.value != "DynamicNN":
-            return f"method: {self.method.value}"
+            own = self._subclass_params().get("method_params", {})
+            where = own.get("expand_threshold") or own.get("expand_at")
+            return f"method: {self.method.value}" + (f", expanded: {where}" if where else "")
         if self.threshold.value > 0:
             return f"expanded: auto < {self.threshold.value:.2f}"
         tasks = sorted(self.expand.value)
@@ -108,9 +155,9 @@ class Explorer:
     # ------------------------------------------------------------------ actions
     def refresh(self) -> bool:
         """Show the selection from the cache; returns whether it was there."""
-        dynamicnn = self.method.value == "DynamicNN"
+        active = list(self._controls().values())
         for w in (self.expand, self.threshold, self.kd_head, self.ce_on):
-            w.disabled = not dynamicnn
+            w.disabled = not any(w is a for a in active)
         try:
             configs = self.configs()
         except DynnnError as e:

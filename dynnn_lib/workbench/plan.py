@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.streams import EVALUATION_INSTANCES
@@ -94,8 +95,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--streams", nargs="+", default=[None], metavar="STREAM",
                     help="the stand-ins of the fidelity report (default: the default stream; make all: both, see "
                          "fidelity --streams)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (default: the cores)")
-    ap.add_argument("--runs-dir", default=None)
+    options.jobs(ap, "parallel runs")
+    options.runs_dir(ap)
     ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
 
 

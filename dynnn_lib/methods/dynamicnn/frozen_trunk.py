@@ -20,7 +20,7 @@ from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.fingerprint import class_fingerprint
 from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
 from dynnn_lib.methods.base import Method, TaskContext, TaskLog
-from dynnn_lib.methods.training import kd_loss
+from dynnn_lib.methods.training import Batch, kd_loss
 
 KD_HEADS = ("best", "worst", "routed")
 CE_ON = ("all", "unknown")
@@ -186,24 +186,25 @@ class FrozenTrunkMethod(Method):
         before = measure_before(model, feats, y, p.known_rule, ctx.history)
         before.acc = decision_accuracy(model, ctx.task, ctx.cfg.data, ctx.device, before, p.known_rule, ctx.history)
         action = self.choose(ctx, before)
-        known, teacher = before.known, None
+        known, teacher = before.known, {}
         if action == "expand":
             head = model.add_head(pick_head(before.head_acc, "best") if p.head_init == "copy" else None)
         elif action == "kd":
             head = pick_head(before.head_acc, p.kd_head, before.routed)
-            teacher = before.logits[head].to(ctx.device)  # the head before training: a frozen copy's outputs
+            teacher = {"teacher": before.logits[head]}  # the head before training: a frozen copy's outputs
         else:
             head = len(model.heads) - 1
         model.heads.to(ctx.device)
 
-        def loss_fn(out: torch.Tensor, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-            k = known[idx] if action == "kd" else None
-            parts = {"ce": ce_loss(out, y[idx], k, p.ce_on)}
-            if teacher is not None and p.kd_weight > 0:
-                parts["kd"] = p.kd_weight * kd_loss(out[k], teacher[idx][k], p.kd_temperature)
+        def loss_fn(out: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+            k = batch.known if action == "kd" else None
+            parts = {"ce": ce_loss(out, batch.y, k, p.ce_on)}
+            if teacher and p.kd_weight > 0:
+                parts["kd"] = p.kd_weight * kd_loss(out[k], batch.teacher[k], p.kd_temperature)
             return parts
 
-        epochs = ctx.fit(model.heads[head], loss_fn, feats, desc=f"task {ctx.t} {action}")
+        epochs = ctx.fit(model.heads[head], loss_fn, ctx.samples(feats, y, known=known, **teacher),
+                         desc=f"task {ctx.t} {action}")
         return ctx.log(action, epochs, head=head, trunk_changed=False, acc_before=before.acc,
                        head_acc=before.head_acc, note=f"known {known.float().mean().item():.0%}",
                        extra={"known_fraction": known.float().mean().item(), "routed": before.routed})
