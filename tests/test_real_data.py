@@ -223,3 +223,18 @@ def test_every_layout_runs_end_to_end_from_the_cli(tmp_path, capsys, layout):
     assert rc == 0, out.err
     assert "after\\test" in out.out and "overall" in out.out
 
+
+
+@pytest.mark.parametrize("layout", ["openloris-benchmark1", "openloris-benchmark2", "openloris-round1",
+                                    "openloris-folders"])
+def test_every_layout_counts_its_tasks_without_decoding_an_image(tmp_path, monkeypatch, layout):
+    """The planner and the sweeps ask a source how many tasks it has: folder names and label files' folders only."""
+    from dynnn_lib.data import stream_length
+
+    make = {"openloris-round1": make_round1, "openloris-folders": make_folders}.get(layout, make_current)
+    extra = {"factor": "clutter"} if layout == "openloris-benchmark1" else {}
+    c = cfg(layout, make(tmp_path / "lor"), cache_dir=str(tmp_path / "cache"), **extra)
+    monkeypatch.setattr(images, "_decode", lambda *a: pytest.fail("counting the tasks decoded an image"))
+    counted = stream_length(c)
+    monkeypatch.undo()
+    assert counted == len(load_stream(c)) >= 2
