@@ -13,7 +13,8 @@ returns the mean difference with its 95 % Student-t interval. A claim "a > b" ge
 
 A claim about the method is a claim about data like the paper's, so its unit is the generated instance:
 :func:`over_instances` averages each side over its seeds within an instance, then pairs the instances (K - 1
-degrees of freedom, the interval covers the spread between instances; ``../shared/reference/statistics.md``).
+degrees of freedom, the interval covers the spread between instances: Bouthillier et al., "Accounting for
+Variance in Machine Learning Benchmarks", MLSys 2021).
 No scipy: the t quantiles are small tables.
 """
 from __future__ import annotations
