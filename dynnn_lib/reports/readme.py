@@ -66,7 +66,12 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
     out = {}
     if have("fidelity.md", "fidelity_claims.md"):
         machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
-        out["fidelity"] = f"{machine}\n\n{read('fidelity_claims.md').strip()}"
+        fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
+        what = (f"Stand-in `{fid['stream']}`, generated evaluation instances {fid['instances']} (the unit of every "
+                f"claim), seeds {fid['seeds']} on each; {fid['decided']} of {len(fid['claims'])} claims decided "
+                f"(margin {fid['margin'] * 100:g} point). Source: {written('fidelity.json')}.\n\n"
+                if "decided" in fid else "")
+        out["fidelity"] = f"{machine}\n\n{what}{read('fidelity_claims.md').strip()}"
     if have("standins.json"):
         fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
         runs = (f"seeds {fid['seeds']}, {_machine(fid['machine'])}" if "seeds" in fid and "machine" in fid
