@@ -128,3 +128,27 @@ def get_source(name: str) -> type:
         raise ConfigError(f"data.source={name!r} is not valid; choose one of: {', '.join(sorted(_SOURCES))} (a plugin: "
                           f"import its module first, e.g. dynnn run --import mysource --set data.source={name})")
     return _SOURCES[name]
+
+
+def entry_point_loader(group: str, table: dict[str, type], base: type, register: Callable[[type], type],
+                       what: str) -> Callable[[], None]:
+    """A loader for the plugins other packages declare under the entry point `group` (name = module:Class): each
+    `base` subclass not in `table` yet is registered (named after its entry point when it has no name); a broken
+    plugin is a warning, never a broken workbench."""
+    def load() -> None:
+        import warnings
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=group):
+            if ep.name in table:
+                continue
+            try:
+                cls = ep.load()
+            except Exception as e:  # noqa: BLE001 - a broken plugin must not break the workbench
+                warnings.warn(f"{what} plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
+                continue
+            if isinstance(cls, type) and issubclass(cls, base):
+                if not cls.name:
+                    cls.name = ep.name
+                register(cls)
+    return load

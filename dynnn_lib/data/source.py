@@ -127,24 +127,5 @@ def source_for(data: DataConfig) -> Source:
     return get_source(data.source)(data)
 
 
-def _load_entry_points() -> None:
-    """Sources other packages declare under the ``dynnn.sources`` entry point group (name = module:Class)."""
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in registry._SOURCES:
-            continue
-        try:
-            cls = ep.load()
-        except Exception as e:  # a broken plugin must not break the workbench
-            import warnings
-
-            warnings.warn(f"data source plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
-            continue
-        if isinstance(cls, type) and issubclass(cls, Source):
-            if not cls.name:
-                cls.name = ep.name
-            register(cls)
-
-
-registry.add_source_loader(_load_entry_points)
+# data sources other packages declare under the entry point group ENTRY_POINT_GROUP
+registry.add_source_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry._SOURCES, Source, register, "data source"))

@@ -243,24 +243,5 @@ def register(cls: type[Method]) -> type[Method]:
     return registry.add(cls)
 
 
-def _load_entry_points() -> None:
-    """Methods other packages declare under the ``dynnn.methods`` entry point group (name = module:Class)."""
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in registry._REGISTRY:
-            continue
-        try:
-            cls = ep.load()
-        except Exception as e:  # a broken plugin must not break the workbench
-            import warnings
-
-            warnings.warn(f"method plugin {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
-            continue
-        if isinstance(cls, type) and issubclass(cls, Method):
-            if not cls.name:
-                cls.name = ep.name
-            register(cls)
-
-
-registry.add_loader(_load_entry_points)
+# methods other packages declare under the entry point group ENTRY_POINT_GROUP
+registry.add_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry._REGISTRY, Method, register, "method"))
