@@ -160,9 +160,11 @@ def standins_block(c: dict) -> str:
               "**yes**" if x["depends_on_standin"] else "no"] for x in papers]
     n = sum(x["depends_on_standin"] for x in c["claims"])
     ours = len(c["claims"]) - len(papers)
-    return (f"Overall verdicts, paired 95 % intervals on instances {c['instances']}. {n} of all {len(c['claims'])} "
-            f"claims depend on the stand-in; the {ours} about our own extensions (router, automatic rule) and every "
-            f"interval are in `reports/standins.md`.\n\n" + markdown_table(rows) + "\n")
+    return (f"Both stand-ins judged on the same {len(c['instances'])} instances {c['instances']} (the side-by-side: "
+            f"paired over the instances, 95 % intervals; the default stand-in over all its evaluation instances is "
+            f"in [the fidelity findings](docs/fidelity.md)). {n} of all {len(c['claims'])} claims depend on the "
+            f"stand-in; the {ours} about our own extensions (router, automatic rule) and every interval are in "
+            f"`reports/standins.md`.\n\n" + markdown_table(rows) + "\n")
 
 
 PACKAGE = Path(__file__).resolve().parents[1]
