@@ -110,6 +110,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
                              "PAPER_DYNAMICNN: the 9 diagonal entries"]
     md = (out / "calibration.md").read_text()
     assert "held out: RMSE, V2' off-diagonal (36), a prediction" in md and "## Search history" in md
+    assert "the objective: mean over the fit instances [100, 101] of each one's RMSE" in md
     assert "| DynamicNN (expand@1) + LR trick | 96.83 |" in md and set(body["variants"]) == set(paper.PAPER_SCORES)
     assert "plotly" in (out / "calibration.html").read_text()
     assert body["machine"].startswith(cpu()["model"]) and body["wall_minutes"] > 0 and body["jobs"] == 1

@@ -641,6 +641,11 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
                           for side in ("before", "after"))])
     else:
         rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
+        if "objective" in a:  # a search: its objective is the mean over the fit instances of each one's RMSE
+            fit = data.get("fit_instances")
+            rows.append([f"the objective: mean over the fit instances {fit} of each one's RMSE (54 entries)",
+                         f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
+            labels = tuple((key, label + ", of the mean matrices over the fit instances") for key, label in labels)
         rows += [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
         per = []
     knob_rows = [["knob", "default", "fitted"]] + [[k, _fmt(b["values"][k]), _fmt(a["values"][k])] for k in data["knobs"]]
@@ -657,7 +662,8 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
                f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']}). Re-measured here on "
                f"{data['evaluated']}: before = `round1`, after = `round1-calibrated` (the default).")
     else:
-        how = (f"{data['trials']} trials (TPE, median pruning per seed), {data['seeds']} seed(s) per trial; fixed "
+        how = (f"{data['trials']} trials (TPE; {data.get('pruned', 0)} stopped early by the exact row-by-row bound), "
+               f"{data['seeds']} seed(s) on each fit instance {data.get('fit_instances')}; fixed "
                f"settings: `{json.dumps(data['base'])}`"
                + (f"; {data['wall_minutes']:.0f} min at {data['jobs']} jobs on {data['machine']}" if "machine" in data
                   else "") + ".")
