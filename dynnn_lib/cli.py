@@ -81,9 +81,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     options.imports(p)
 
 
-import_plugins = import_modules  # --import: modules or .py files that register methods (core/registry.py)
-
-
 def _dest(param: str) -> str:
     return f"method_param_{param}"
 
@@ -237,7 +234,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.evaluation.metrics import aggregate
     from dynnn_lib.engine.executors import run_seeds
 
-    import_plugins(args.imports)
+    import_modules(args.imports)
     values = base_config(args)
     for flag in ("method", "head_rule"):
         if getattr(args, flag) is not None:
@@ -339,7 +336,7 @@ def _baselines_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.core.store import atomic_text
 
     _check_counts(args)
-    import_plugins(args.imports)
+    import_modules(args.imports)
     summaries = baselines.compare(base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
                                   progress=not args.no_progress, extra=args.extra)
     text, payload = baselines.report(summaries)
@@ -418,7 +415,7 @@ def _methods_cmd(args: argparse.Namespace) -> int:
 
     from dynnn_lib.methods import available_methods
 
-    import_plugins(args.imports)
+    import_modules(args.imports)
     for name, cls in sorted(available_methods().items()):
         params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
         marks = "; ".join(cls.marks())
@@ -431,7 +428,7 @@ def _sources_cmd(args: argparse.Namespace) -> int:
 
     from dynnn_lib.data import available_sources
 
-    import_plugins(args.imports)
+    import_modules(args.imports)
     for name, cls in sorted(available_sources().items()):
         params = ", ".join(f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING else f.name
                            for f in dataclasses.fields(cls.Params))
@@ -442,7 +439,7 @@ def _sources_cmd(args: argparse.Namespace) -> int:
 def _sweep_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.experiments.sweep import load_spec, make_plan, run_sweep
 
-    import_plugins(args.imports)
+    import_modules(args.imports)
     spec = load_spec(args.spec)
     if args.executor == "local" and args.address:
         raise ConfigError("--address needs --executor ray (the local executor runs on this machine)")

@@ -172,7 +172,7 @@ def test_the_documented_source_runs_as_written(plugin, tmp_path):
     from pathlib import Path
 
     from dynnn_lib import DataConfig
-    from dynnn_lib.cli import import_plugins
+    from dynnn_lib.core.registry import import_modules
     from dynnn_lib.data import load_stream, stream_length
 
     _, root = plugin
@@ -180,7 +180,7 @@ def test_the_documented_source_runs_as_written(plugin, tmp_path):
     code = next(b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S) if b.startswith("# mysource.py"))
     (tmp_path / "mysource_doc_test.py").write_text(code)
     try:
-        import_plugins([str(tmp_path / "mysource_doc_test.py")])
+        import_modules([str(tmp_path / "mysource_doc_test.py")])
         data = DataConfig(source="csv-list", root=str(root), image_size=16, load_workers=0,
                           cache_dir=str(tmp_path / "cache"), file="list.csv")
         assert stream_length(data) == 3

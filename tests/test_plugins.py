@@ -157,7 +157,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
     """A method's own code is in its runs' keys: a module by its syntax tree, a notebook class by its bytecode."""
     import importlib
 
-    from dynnn_lib.core.fingerprint import method_fingerprint
+    from dynnn_lib.core.fingerprint import class_fingerprint
 
     (tmp_path / "edited_plugin.py").write_text(EDITED.replace("SCALE", "1.0"))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -173,7 +173,7 @@ def test_editing_a_method_changes_only_its_own_runs_keys(tmp_path, monkeypatch):
         def in_notebook(scale: str):  # a class defined in a notebook cell has no file: its bytecode counts
             ns = {"__name__": "__main__"}
             exec(EDITED.replace("SCALE", scale), ns)
-            return method_fingerprint(ns["Edited"])
+            return class_fingerprint(ns["Edited"])
 
         assert in_notebook("1.0") == in_notebook("1.0") != in_notebook("2.0")
     finally:

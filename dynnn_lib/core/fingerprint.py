@@ -45,11 +45,6 @@ DATA_ENTRY = "data/load.py"
 DECODE_ENTRY = "data/images.py"
 
 
-def _normalised(path: Path) -> str:
-    st = path.stat()
-    return _normalised_at(str(path), st.st_mtime_ns, st.st_size)
-
-
 @functools.lru_cache(maxsize=512)
 def _normalised_at(path: str, mtime_ns: int, size: int) -> str:
     """A file's syntax tree, parsed once until the file changes (every prefix key reads its method's code)."""
@@ -331,8 +326,6 @@ def _class_parts(cls: type) -> tuple[tuple[str, tuple[Path, ...], str], ...]:
         parts.append((f"{klass.__module__}.{klass.__qualname__}", tuple(_own_files(klass)), h.hexdigest()))
     return tuple(parts)
 
-
-method_fingerprint = class_fingerprint  # the name it had when only methods were keyed by their class
 
 
 @functools.lru_cache(maxsize=64)

@@ -155,9 +155,6 @@ def _suggest(trial, names: Sequence[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the search
-STUDY_JOURNAL = Path(__file__).resolve().parents[2] / "params" / "calibration-study.log"
-
-
 @dataclass
 class Calibration:
     trials: int = 40
