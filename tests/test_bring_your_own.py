@@ -104,7 +104,7 @@ def test_dynnn_run_reads_the_source_and_trains_the_method_of_a_module(plugin, tm
             "--json"]
     assert main(argv) == 2  # not imported: one line naming the registered sources and --import
     err = capsys.readouterr().err
-    assert "data.source='csv-list-test' is not valid; choose one of: image-folders," in err and "--import" in err
+    assert "data.source='csv-list-test' is not registered; choose one of: image-folders," in err and "--import" in err
     assert len(err.strip().splitlines()) == 1
     assert main([*argv, "--import", str(path), "--set", "data.file=list.csv"]) == 0
     out = json.loads(capsys.readouterr().out)

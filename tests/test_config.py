@@ -31,7 +31,7 @@ from dynnn_lib.experiments.paper import VARIANTS
     ({"typo_param": 3}, "unknown parameter typo_param; valid names:"),
     ({"data": {"n_task": 3}}, "unknown parameter data.n_task"),
     ({"data": {"n_tasks": 1}}, "incremental learning needs a stream of at least 2 tasks"),
-    ({"data": {"source": "imagenet"}}, "data.source='imagenet' is not valid"),
+    ({"data": {"source": "imagenet"}}, "data.source='imagenet' is not registered"),
     ({"data": {"image_size": 4}}, "too small"),
 ])
 def test_bad_config_one_line_error(values, message):

@@ -99,7 +99,7 @@ def test_bad_configuration_is_one_line():
         DataConfig(source="image-folders", root="/x", params={"n_classes": 4})  # in its own params: checked
     # at the top level the generated stream's sizes are ignored elsewhere, as they always were (presets set them)
     assert DataConfig(source="image-folders", root="/x", n_classes=4).params == {"tasks": ()}
-    with pytest.raises(ConfigError, match=r"data.source='mine' is not valid; choose one of: image-folders, "
+    with pytest.raises(ConfigError, match=r"data.source='mine' is not registered; choose one of: image-folders, "
                                           r"openloris-benchmark1, .*synthetic \(a plugin: import its module first"):
         DataConfig(source="mine")
 

@@ -155,7 +155,7 @@ def method_modules() -> frozenset[str]:
     method modules they import. They enter the keys of their methods only (:func:`class_fingerprint`)."""
     from dynnn_lib.core import registry
 
-    registry._builtins()
+    registry.METHODS.load_builtins()
     classes = tuple(c for c in registry._REGISTRY.values() if c.__module__.startswith(PACKAGE_NAME + "."))
     return _method_modules(classes)
 
@@ -415,3 +415,12 @@ def machine_line(run_threads: int | None = None) -> str:
     return (f"{c['model']} (CPU family {c['family']}, model {c['model_number']}"
             f"{', AVX-512' if c['avx512'] else ''}), {os.cpu_count()} cores, {t} torch thread{'s' if t != 1 else ''}"
             f" per run")
+
+
+def machine() -> dict:
+    """The machine a report came from, as a document records it: CPU model and family, cores, torch threads per
+    run, the line above, the date."""
+    import datetime
+
+    return {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "threads_per_run": threads(),
+            "line": machine_line(), "date": datetime.date.today().isoformat()}

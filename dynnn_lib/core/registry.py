@@ -1,34 +1,94 @@
-"""The registries: names -> Method classes and names -> data Source classes, and the names a method retired from
-the top level of RunConfig.
+"""The registries: names -> Method classes, data Source classes and experiments; and the names a method retired
+from the top level of RunConfig.
 
 A leaf below the configuration (it imports nothing of the package at module level), so that ``config`` can
 validate ``method_params`` by the method's own ``Params`` and ``data``'s parameters by the source's own
-``Params`` without importing the methods or the data layer (no import circle). The built-ins register themselves
-the first time a name is looked up (their package is loaded then, like a plugin); other packages declare theirs
-under the ``dynnn.methods`` / ``dynnn.sources`` entry point groups (``methods/base.py``, ``data/source.py``).
+``Params`` without importing the methods or the data layer (no import circle), and so that every layer can list the
+experiments (``dynnn plan``, ``dynnn readme``, the CLI). The built-ins register themselves the first time a name
+is looked up (their modules are loaded then, like a plugin); other packages declare theirs under an entry point
+group (``dynnn.methods``, ``dynnn.sources``: ``methods/base.py``, ``data/source.py``).
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from dynnn_lib.core.errors import ConfigError
 
-BUILTIN_PACKAGE = "dynnn_lib.methods"
-_REGISTRY: dict[str, type] = {}
-_LOADERS: list[Callable[[], None]] = []   # called when a name is missing (entry points)
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names -> registered objects (each has a ``name``) of one kind: the built-in modules are imported on the
+    first lookup that misses, then the loaders (entry points) are called."""
+
+    def __init__(self, what: str, builtins: Sequence[str], hint: str) -> None:
+        self.what, self.builtins, self.hint = what, tuple(builtins), hint
+        self.table: dict[str, T] = {}
+        self.loaders: list[Callable[[], None]] = []
+
+    def add(self, obj: T) -> T:
+        self.table[obj.name] = obj  # type: ignore[attr-defined]
+        return obj
+
+    def add_loader(self, fn: Callable[[], None]) -> None:
+        if fn not in self.loaders:
+            self.loaders.append(fn)
+
+    def load_builtins(self) -> None:
+        for module in self.builtins:
+            importlib.import_module(module)  # registers the built-ins (a no-op once imported)
+
+    def load(self) -> None:
+        self.load_builtins()
+        for fn in list(self.loaders):
+            fn()
+
+    def available(self) -> dict[str, T]:
+        self.load()
+        return dict(self.table)
+
+    def check_class(self, cls: Any, base: type) -> None:
+        """What a registered class must be: a `base` subclass with a short ``name`` and a dataclass ``Params``."""
+        import dataclasses
+
+        kind = base.__name__
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ConfigError(f"@register takes a {kind} subclass, got {cls!r}")
+        if not cls.name or not isinstance(cls.name, str) or not cls.name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"{cls.__name__}.name={cls.name!r}: give the {kind.lower()} a short name of letters, "
+                              "digits, - or _")
+        if not dataclasses.is_dataclass(cls.Params):
+            raise ConfigError(f"{cls.__name__}.Params must be a dataclass of the {kind.lower()}'s parameters")
+
+    def get(self, name: str) -> T:
+        if name not in self.table:
+            self.load()
+        if name not in self.table:
+            raise ConfigError(f"{self.what}={name!r} is not registered; choose one of: "
+                              f"{', '.join(sorted(self.table))} ({self.hint.format(name=name)})")
+        return self.table[name]
+
+
+METHODS: Registry[type] = Registry("method", ("dynnn_lib.methods",),
+                                   "a plugin: import its module first, e.g. dynnn run --import mymodule --method {name}")
+SOURCES: Registry[type] = Registry("data.source", ("dynnn_lib.data.sources",),
+                                   "a plugin: import its module first, e.g. dynnn run --import mysource "
+                                   "--set data.source={name}")
+# the experiments make all plans and dynnn readme renders (experiments/contract.py); the notebooks' runs are declared
+# beside the notebook batch
+EXPERIMENTS: Registry[Any] = Registry("experiment", ("dynnn_lib.experiments.catalogue", "dynnn_lib.workbench.plan"),
+                                      "one of yours: import its module first, e.g. dynnn plan --import mymodule")
+
+BUILTIN_PACKAGE = METHODS.builtins[0]
+_REGISTRY = METHODS.table    # name -> Method class
+_SOURCES = SOURCES.table     # name -> Source class
+add, add_loader, available_methods, get_method = METHODS.add, METHODS.add_loader, METHODS.available, METHODS.get
+add_source, add_source_loader = SOURCES.add, SOURCES.add_loader
+available_sources, get_source = SOURCES.available, SOURCES.get
+
 # name -> the default it had when it was a RunConfig field (configs written before it moved into a method's Params)
 _RETIRED: dict[str, Any] = {}
-
-
-def add(cls: type) -> type:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def add_loader(fn: Callable[[], None]) -> None:
-    if fn not in _LOADERS:
-        _LOADERS.append(fn)
 
 
 def retire(defaults: dict[str, Any]) -> None:
@@ -46,32 +106,8 @@ def is_retired_default(name: str, value: Any) -> bool:
 
 
 def retired() -> dict[str, Any]:
-    _builtins()
+    METHODS.load_builtins()
     return dict(_RETIRED)
-
-
-def _builtins() -> None:
-    importlib.import_module(BUILTIN_PACKAGE)  # registers the built-ins (a no-op once imported)
-
-
-def _load() -> None:
-    _builtins()
-    for fn in list(_LOADERS):
-        fn()
-
-
-def available_methods() -> dict[str, type]:
-    _load()
-    return dict(_REGISTRY)
-
-
-def get_method(name: str) -> type:
-    if name not in _REGISTRY:
-        _load()
-    if name not in _REGISTRY:
-        raise ConfigError(f"method={name!r} is not registered; choose one of: {', '.join(sorted(_REGISTRY))} "
-                          f"(a plugin: import its module first, e.g. dynnn run --import mymodule --method {name})")
-    return _REGISTRY[name]
 
 
 def import_modules(names) -> None:
@@ -92,42 +128,6 @@ def import_modules(names) -> None:
                 importlib.import_module(name)
         except ImportError as e:
             raise ConfigError(f"--import {name}: cannot import it ({e}); check the name and that it is on PYTHONPATH") from None
-
-
-# ------------------------------------------------------------------ data sources (data/source.py)
-BUILTIN_SOURCES = "dynnn_lib.data.sources"
-_SOURCES: dict[str, type] = {}
-_SOURCE_LOADERS: list[Callable[[], None]] = []
-
-
-def add_source(cls: type) -> type:
-    _SOURCES[cls.name] = cls
-    return cls
-
-
-def add_source_loader(fn: Callable[[], None]) -> None:
-    if fn not in _SOURCE_LOADERS:
-        _SOURCE_LOADERS.append(fn)
-
-
-def _load_sources() -> None:
-    importlib.import_module(BUILTIN_SOURCES)  # registers the built-in sources (a no-op once imported)
-    for fn in list(_SOURCE_LOADERS):
-        fn()
-
-
-def available_sources() -> dict[str, type]:
-    _load_sources()
-    return dict(_SOURCES)
-
-
-def get_source(name: str) -> type:
-    if name not in _SOURCES:
-        _load_sources()
-    if name not in _SOURCES:
-        raise ConfigError(f"data.source={name!r} is not valid; choose one of: {', '.join(sorted(_SOURCES))} (a plugin: "
-                          f"import its module first, e.g. dynnn run --import mysource --set data.source={name})")
-    return _SOURCES[name]
 
 
 def entry_point_loader(group: str, table: dict[str, type], base: type, register: Callable[[type], type],

@@ -109,12 +109,7 @@ get_source = registry.get_source
 def register(cls: type[Source]) -> type[Source]:
     """Class decorator: make a Source available by its ``name`` (data.source, the CLI, sweeps, notebooks).
     Registering the same name again replaces it (re-running a notebook cell)."""
-    if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise ConfigError(f"@register takes a Source subclass, got {cls!r}")
-    if not cls.name or not isinstance(cls.name, str) or not cls.name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"{cls.__name__}.name={cls.name!r}: give the source a short name of letters, digits, - or _")
-    if not dataclasses.is_dataclass(cls.Params):
-        raise ConfigError(f"{cls.__name__}.Params must be a dataclass of the source's parameters")
+    registry.SOURCES.check_class(cls, Source)
     common = {f.name for f in dataclasses.fields(DataConfig)}
     clash = sorted(common & {f.name for f in dataclasses.fields(cls.Params)})
     if clash:
@@ -128,4 +123,4 @@ def source_for(data: DataConfig) -> Source:
 
 
 # data sources other packages declare under the entry point group ENTRY_POINT_GROUP
-registry.add_source_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry._SOURCES, Source, register, "data source"))
+registry.add_source_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry.SOURCES.table, Source, register, "data source"))

@@ -27,7 +27,6 @@ interrupted run resumes bit-identically.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -234,14 +233,9 @@ get_method = registry.get_method
 def register(cls: type[Method]) -> type[Method]:
     """Class decorator: make a Method available by its ``name`` (in run(), the CLI, the explorer, reports).
     Registering the same name again replaces it (re-running a notebook cell)."""
-    if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise ConfigError(f"@register takes a Method subclass, got {cls!r}")
-    if not cls.name or not isinstance(cls.name, str) or not cls.name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"{cls.__name__}.name={cls.name!r}: give the method a short name of letters, digits, - or _")
-    if not dataclasses.is_dataclass(cls.Params):
-        raise ConfigError(f"{cls.__name__}.Params must be a dataclass of the method's parameters")
+    registry.METHODS.check_class(cls, Method)
     return registry.add(cls)
 
 
 # methods other packages declare under the entry point group ENTRY_POINT_GROUP
-registry.add_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry._REGISTRY, Method, register, "method"))
+registry.add_loader(registry.entry_point_loader(ENTRY_POINT_GROUP, registry.METHODS.table, Method, register, "method"))
