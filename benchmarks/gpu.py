@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         return 0
     from dynnn_lib.engine.executors import train_tree
     from dynnn_lib.experiments import schedules as sch
-    from dynnn_lib.workbench.plan import paper_configs
+    from dynnn_lib.experiments.catalogue import paper_configs
 
     os.environ.setdefault("DYNNN_RUNS", str(Path(args.out) / "gpu-runs"))
     res = {"gpu": torch.cuda.get_device_name(0), "cpu": machine_line(), "torch": torch.__version__,

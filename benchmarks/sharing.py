@@ -34,7 +34,9 @@ from dynnn_lib.core.fingerprint import machine_line, threads  # noqa: E402
 from dynnn_lib.engine.cache import prefix_disk  # noqa: E402
 from dynnn_lib.engine.executors import TreePlan, execute, train_tree  # noqa: E402
 from dynnn_lib.experiments import schedules as sch  # noqa: E402
-from dynnn_lib.workbench.plan import notebook_configs, paper_configs, unique  # noqa: E402
+from dynnn_lib.experiments.catalogue import paper_configs  # noqa: E402
+from dynnn_lib.experiments.contract import unique  # noqa: E402
+from dynnn_lib.workbench.plan import notebook_configs  # noqa: E402
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 5, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}

@@ -18,67 +18,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import (FACTORS, HEAD_RULES, PRESETS, apply_assignments, from_dict,
-                                   parse_value, read_yaml, set_path)
+from dynnn_lib.core.config import HEAD_RULES, from_dict
 from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.registry import import_modules
-
-
-def _load_yaml(path: str) -> dict:
-    data = read_yaml(path, "config file") or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of RunConfig fields")
-    return data
-
-
-def base_config(args: argparse.Namespace) -> dict:
-    """Layer: preset < --config YAML < dedicated flags < --set key=value."""
-    values: dict = json.loads(json.dumps(PRESETS[args.preset])) if args.preset else {}
-    if args.config:
-        for k, v in _load_yaml(args.config).items():
-            if k == "data" and isinstance(v, dict):
-                values.setdefault("data", {}).update(v)
-            else:
-                values[k] = v
-    if args.data_source:
-        set_path(values, "data.source", args.data_source)
-    if args.data_root:
-        set_path(values, "data.root", args.data_root)
-    if args.factor:
-        set_path(values, "data.factor", args.factor)
-    if args.stream:
-        set_path(values, "data.stream", args.stream)
-    if args.n_tasks is not None:
-        set_path(values, "data.n_tasks", args.n_tasks)
-    if args.device:
-        values["device"] = args.device
-    for item in getattr(args, "param", None) or []:
-        if "=" not in item:
-            raise ConfigError(f"--param {item!r} must look like name=value, e.g. --param memory=500")
-        key, _, text = item.partition("=")
-        values.setdefault("method_params", {})[key.strip()] = parse_value(text)
-    return apply_assignments(values, args.set or [])
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1), default 5")
-    options.jobs(p)
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a named starting configuration (tiny = smoke test)")
-    p.add_argument("--config", help="YAML file of RunConfig fields")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any field, e.g. data.n_tasks=4")
-    p.add_argument("--data-source", metavar="SOURCE", help="a registered data source (dynnn sources lists them): "
-                                                           "synthetic (default), image-folders, openloris-...")
-    p.add_argument("--data-root", help="the folder a data source reads (e.g. image-folders: one folder per task)")
-    p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
-    p.add_argument("--stream", help="the generated stream: round1-calibrated (default), round1 (as before the "
-                                    "calibration), benchmark1-<factor>, benchmark2 or a YAML file (core/streams.py); "
-                                    "generator knobs: --set data.generator.weak_gain=0.2")
-    p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"])
-    options.runs_dir(p)
-    options.no_progress(p)
-    options.imports(p)
 
 
 def _dest(param: str) -> str:
@@ -112,23 +55,7 @@ def _add_run(r: argparse.ArgumentParser) -> None:
                    help="test-time head rule (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
-    _common(r)
-
-
-def _add_reproduce(rep: argparse.ArgumentParser) -> None:
-    rep.add_argument("--out", default="reports", help="folder for reproduction.md/.json (default reports/)")
-    rep.add_argument("--head-rules", nargs="+", choices=list(HEAD_RULES), default=["router", "oracle", "mean_prob"],
-                     help="one table per test-time head rule (default: router oracle mean_prob)")
-    _common(rep)
-
-
-def _add_baselines(bl: argparse.ArgumentParser) -> None:
-    bl.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
-    bl.add_argument("--with", dest="extra", action="append", default=[], metavar="METHOD",
-                    help="add a registered method to the table, paired against DynamicNN on the same seeds (yours: "
-                         "--import its module), e.g. --import mymethods --with mine")
-    _common(bl)
-    bl.set_defaults(seeds=3)
+    options.run_options(r)
 
 
 def _add_show(show: argparse.ArgumentParser) -> None:
@@ -179,17 +106,15 @@ def _add_sweep(sw: argparse.ArgumentParser) -> None:
 
 def _commands() -> list[tuple[str, str, Callable, Callable]]:
     """Every subcommand, declared one way: (name, help, add_arguments(parser), command(args) -> exit status). The
-    larger ones live in their own module, which defines both."""
+    larger ones live in their own module, which defines both; every registered experiment's command comes from the
+    registry of experiments (experiments/contract.py), after these."""
     from dynnn_lib.engine import verify
-    from dynnn_lib.experiments import calibrate, fidelity, schedules
+    from dynnn_lib.experiments.contract import experiments
     from dynnn_lib.reports import readme
     from dynnn_lib.workbench import batch, nbval_refs, plan
 
     return [
         ("run", "run one method over seeds and print its accuracy matrix", _add_run, _run_cmd),
-        ("reproduce", "the paper's five variants, poster-style table per head rule", _add_reproduce, _reproduce_cmd),
-        ("baselines", "DynamicNN beside LwF, EWC, online EWC, replay and joint (paired 95 %% CIs)", _add_baselines,
-         _baselines_cmd),
         ("show", "a stored run's matrix: a heatmap in the terminal, or a PNG / HTML file", _add_show, _show_cmd),
         ("runs", "list the cached runs: method, key parameters, seed, status, metrics, when, commit", _add_runs,
          _runs_cmd),
@@ -201,22 +126,15 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
          _sweep_cmd),
         ("plan", "plan every run the reports and notebooks need and train the union once (make train)",
          plan.add_arguments, plan.command),
-        ("fidelity", "the fidelity report: the paper's claims with paired 95 %% intervals (make fidelity)",
-         fidelity.add_arguments, fidelity.command),
         ("batch", "run every notebook headless and build reports/ (make notebooks)", batch.add_arguments,
          batch.command),
         ("readme", "refill the README's generated blocks from reports/ (make readme)", readme.add_arguments,
          readme.command),
         ("nbval-refs", "regenerate tests/nbval/*.ipynb after editing a notebook (make nbval-refs)",
          nbval_refs.add_arguments, nbval_refs.command),
-        ("schedules", "every expansion schedule trained as a tree of shared prefixes: the best, the paper's, the "
-                      "automatic rule's, the Pareto front of square vs heads", schedules.add_arguments,
-         schedules.command),
-        ("calibrate", "fit the generated stream's knobs to the paper's finetune matrix and V2' diagonal (Optuna); "
-                      "reports/calibration.md|html|json", calibrate.add_arguments, calibrate.command),
         ("verify", "retrain cached runs alone and compare them with the cache (bit for bit on this CPU; exit 1 on a "
                    "difference)", verify.add_arguments, verify.command),
-    ]
+    ] + [(c.name, c.help, c.add_arguments, c.run) for c in (e.command for e in experiments().values()) if c]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,7 +153,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.engine.executors import run_seeds
 
     import_modules(args.imports)
-    values = base_config(args)
+    values = options.base_config(args)
     for flag in ("method", "head_rule"):
         if getattr(args, flag) is not None:
             values[flag] = getattr(args, flag)
@@ -243,7 +161,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
         values.setdefault("method_params", {})[param] = getattr(args, _dest(param))
     if args.lr_trick:
         values["lr_trick"] = True
-    _check_counts(args)
+    options.check_counts(args)
     cfg = from_dict(values)
     results = run_seeds(cfg, range(args.seeds), args.runs_dir, jobs=args.jobs, progress=not args.no_progress)
     agg = aggregate([r.matrix for r in results])
@@ -262,39 +180,6 @@ def _run_cmd(args: argparse.Namespace) -> int:
     print(f"{'expanded at':>17}: {[r.expanded_at for r in results]}")
     routing = [round(float(np.nanmean(r.routing[-1])) * 100, 2) for r in results if r.routing is not None]
     print(f"{'routing acc.':>17}: {routing} (test images sent to the head responsible for their task, final row)")
-    return 0
-
-
-def _check_counts(args: argparse.Namespace) -> None:
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds {args.seeds}: need at least 1 seed")
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: need at least 1 process")
-
-
-def _reproduce_cmd(args: argparse.Namespace) -> int:
-    from dynnn_lib.experiments.reproduce import on_its_instance, ordering_report, reproduce, summary_table
-    from dynnn_lib.core.store import atomic_text
-
-    _check_counts(args)
-    base = base_config(args)
-    summaries = reproduce(on_its_instance(base), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
-                          progress=not args.no_progress)
-    instance = summaries[0].results[0].config.data.data_seed
-    md, payload = ["# Reproduction of the paper's headline table", "",
-                   f"Generated instance data_seed = {instance} (one the calibration never read), seeds 0..{args.seeds - 1}.",
-                   ""], {}
-    for rule in args.head_rules:  # the same trained runs, re-scored: a head rule never retrains
-        scored = [s.with_rule(rule) for s in summaries]
-        table, order = summary_table(scored), ordering_report(scored)
-        md += [f"## Head rule: {rule}", "", table, "", order, ""]
-        payload[rule] = {s.name: s.payload() for s in scored}
-    text = "\n".join(md)
-    print(text)
-    out = Path(args.out)
-    atomic_text(out / "reproduction.md", text + "\n")
-    atomic_text(out / "reproduction.json", json.dumps(payload, indent=1))
-    print(f"\nwrote {out / 'reproduction.md'} and {out / 'reproduction.json'}")
     return 0
 
 
@@ -328,23 +213,6 @@ def _show_cmd(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         viz.heatmap(res.matrix, None, res.task_names, title=title).write_html(out, include_plotlyjs="cdn")
         print(f"wrote {out}")
-    return 0
-
-
-def _baselines_cmd(args: argparse.Namespace) -> int:
-    from dynnn_lib.experiments import baselines
-    from dynnn_lib.core.store import atomic_text
-
-    _check_counts(args)
-    import_modules(args.imports)
-    summaries = baselines.compare(base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
-                                  progress=not args.no_progress, extra=args.extra)
-    text, payload = baselines.report(summaries)
-    print(text)
-    out = Path(args.out)
-    atomic_text(out / "baselines.md", "# DynamicNN beside the in-workbench baselines\n\n" + text + "\n")
-    atomic_text(out / "baselines.json", json.dumps(payload, indent=1))
-    print(f"\nwrote {out / 'baselines.md'} and {out / 'baselines.json'}")
     return 0
 
 

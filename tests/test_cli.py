@@ -4,6 +4,7 @@ import json
 import pytest
 
 from dynnn_lib.cli import main
+from dynnn_lib.reports import blocks
 
 TINY = ["--preset", "tiny", "--no-progress", "--jobs", "1"]
 
@@ -28,13 +29,16 @@ def test_reproduce_writes_the_poster_table(tmp_path, capsys):
     text = capsys.readouterr().out
     for name in ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (expand@1) + LR trick"):
         assert f"| {name} |" in text
-    assert "93.84" in text and "The paper's ordering" in text
+    assert "93.84" in text and "the paper's ordering; a description of these seeds, not a claim" in text
     for rule in ("router", "oracle", "mean_prob"):        # one table per head rule, from the same runs
         assert f"## Head rule: {rule}" in text
     assert (out / "reproduction.md").exists()
     payload = json.loads((out / "reproduction.json").read_text())
-    assert sorted(payload) == ["mean_prob", "oracle", "router"] and all(len(v) == 5 for v in payload.values())
-    assert payload["router"]["finetune"]["keys"] == payload["oracle"]["finetune"]["keys"]
+    assert payload["schema"] == "dynnn.reproduction/2" and payload["instance"] == 1 and payload["seeds"] == [0]
+    rules = payload["rules"]
+    assert sorted(rules) == ["mean_prob", "oracle", "router"] and all(len(v) == 5 for v in rules.values())
+    assert rules["router"]["finetune"]["keys"] == rules["oracle"]["finetune"]["keys"]
+    assert (out / "reproduction.md").read_text().strip() == blocks.reproduction_md(payload).strip()  # rendered from it
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -4,7 +4,9 @@ from pathlib import Path
 import yaml
 
 from dynnn_lib.cli import main
-from dynnn_lib.workbench.plan import notebook_configs, paper_configs, unique
+from dynnn_lib.experiments.catalogue import paper_configs
+from dynnn_lib.experiments.contract import unique
+from dynnn_lib.workbench.plan import notebook_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
@@ -33,7 +35,7 @@ def test_head_rule_variants_are_one_run():
 
 
 def test_dry_run_counts_without_training(tmp_path, capsys):
-    assert main(["plan", str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "0", "--dry-run",
+    assert main(["plan", str(ROOT / "params" / "default.yaml"), "--seeds", "2", "--instances", "1", "--dry-run",
                  "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "runs planned, 0 cached" in out and not any(tmp_path.iterdir())
@@ -43,9 +45,10 @@ def test_dry_run_counts_without_training(tmp_path, capsys):
 
 def test_the_plan_holds_the_reproduction_on_an_evaluation_instance():
     from dynnn_lib.core.streams import EVALUATION_INSTANCES
-    from dynnn_lib.workbench.plan import reproduction_configs
+    from dynnn_lib.experiments.catalogue import reproduction_runs
+    from dynnn_lib.experiments.contract import Settings
 
-    repro = reproduction_configs(3)
+    repro = reproduction_runs(Settings(repro_seeds=3))
     assert len(repro) == 15 and {c.data.data_seed for c in repro} == {EVALUATION_INSTANCES[0]}
     fidelity = {c.key() for c in paper_configs(1, EVALUATION_INSTANCES)}
     assert sum(c.key() in fidelity for c in repro) == 5  # seed 0 of each variant is the fidelity report's run

@@ -107,6 +107,6 @@ def test_the_difference_statement_follows_the_paired_interval():
     from dynnn_lib.workbench.study import difference_statement
 
     worse = difference_statement("trick", "no trick", "BWT", paired([0.10, 0.11, 0.12], [0.20, 0.22, 0.21]))
-    assert worse.startswith("trick − no trick, BWT, paired over 3 seed(s): -10.00 points") and "not held" in worse
+    assert worse.startswith("trick − no trick, BWT, paired over 3 seed(s): -10.00 [") and "not held" in worse
     one = difference_statement("trick", "no trick", "BWT", paired([0.3], [0.1]))
     assert "inconclusive" in one and "1 seed(s)" in one

@@ -37,25 +37,27 @@ def test_a_report_alone_refreshes_its_block_and_leaves_the_others(tmp_path):
                                            "## In-workbench baselines beside Avalanche's (paired)\n\n| a | b |\n")
     missing: list[str] = []
     values = blocks(reports, missing)
-    assert list(values) == ["benchmarks"] and "speed.md" in missing and "fidelity.md" in missing
+    assert list(values) == ["benchmarks"] and "speed.md" in missing and "fidelity.json" in missing
     text = fill("<!-- BEGIN benchmarks -->\nold\n<!-- END benchmarks -->\n<!-- BEGIN speed -->\nkept\n<!-- END speed -->\n",
                 values)
     assert "Measured on CPU X (CPU family 6).\n\n| a | b |" in text and "old" not in text and "kept" in text
 
 
 def test_the_readmes_result_blocks_name_their_source_runs_machine_and_date(tmp_path):
-    """The stand-ins and calibration blocks say which report they come from, when it was written, and the seeds and
-    machine of the runs behind it."""
+    """The stand-ins block is rendered from its document alone: it names the document, the instances, the seeds and
+    the machine of the runs behind it; a document of another schema version is refused in one line."""
     import json
 
+    from dynnn_lib.experiments.fidelity import STANDINS_SCHEMA
     from dynnn_lib.reports.readme import blocks
 
-    (tmp_path / "standins.json").write_text(json.dumps({"streams": ["round1-calibrated", "round1"], "instances": [0, 1],
-                                                        "claims": []}))
-    (tmp_path / "fidelity.json").write_text(json.dumps({"seeds": [0, 1, 2], "machine": {
-        "cpu": "CPU X (CPU family 6)", "cores": 2, "threads_per_run": 1, "date": "2026-12-03"}}))
+    doc = {"schema": STANDINS_SCHEMA, "streams": ["round1-calibrated", "round1"], "instances": [1, 2], "seeds": [0],
+           "machine": {"line": "CPU X (CPU family 6), 2 cores", "date": "2026-12-03"}, "claims": []}
+    (tmp_path / "standins.json").write_text(json.dumps(doc))
     text = blocks(tmp_path)["standins"]
-    assert "instances [0, 1]" in text and "`reports/standins.json`, written 20" in text and " UTC by `make all`" in text
-    assert "seeds [0, 1, 2], machine: CPU X (CPU family 6), 2 cores, runs generated 2026-12-03" in text
-    (tmp_path / "fidelity.json").unlink()
-    assert "seeds and machine in `reports/fidelity.md`" in blocks(tmp_path)["standins"]
+    assert "instances [1, 2], seeds [0]" in text and "`reports/standins.json`" in text
+    assert "Machine: CPU X (CPU family 6), 2 cores; generated 2026-12-03." in text
+    (tmp_path / "standins.json").write_text(json.dumps({**doc, "schema": "dynnn.standins/2"}))
+    with pytest.raises(DynnnError, match=r"standins.json is dynnn.standins/2, this code reads dynnn.standins/3; "
+                                         r"regenerate it \(make all\)"):
+        blocks(tmp_path)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from dynnn_lib.core.errors import ConfigError
 
@@ -139,6 +139,14 @@ class Paired:
         return {"mean_diff": self.mean_diff, "ci_low": fin(self.ci_low), "ci_high": fin(self.ci_high), "n": self.n,
                 "offset": self.offset, "margin": self.margin, "sd": fin(self.sd), "eq_low": fin(self.eq_low),
                 "eq_high": fin(self.eq_high), "verdict": self.verdict, "needed": self.needed}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Paired":
+        """The inverse of :meth:`to_dict` (a document's stored comparison, to format it the one way)."""
+        inf = lambda x, sign: sign * math.inf if x is None else x  # noqa: E731
+        return cls(d["mean_diff"], inf(d["ci_low"], -1), inf(d["ci_high"], 1), d["n"], d.get("offset", 0.0),
+                   d.get("margin"), math.nan if d.get("sd") is None else d["sd"], inf(d.get("eq_low"), -1),
+                   inf(d.get("eq_high"), 1))
 
 
 def paired(a: Sequence[float], b: Sequence[float], offset: float = 0.0, margin: float | None = None) -> Paired:

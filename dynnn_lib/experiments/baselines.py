@@ -2,11 +2,16 @@
 model: one table of metrics and paired 95 % intervals of DynamicNN against each (``dynnn baselines``)."""
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dynnn_lib.core import options
+from dynnn_lib.core.registry import import_modules
+from dynnn_lib.core.store import atomic_text
 from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES, BASELINES, VARIANTS
-from dynnn_lib.reports.tables import markdown_table, pm
+from dynnn_lib.reports import blocks
 from dynnn_lib.experiments.reproduce import VariantSummary, reproduce
 from dynnn_lib.evaluation.stats import paired
 
@@ -21,38 +26,54 @@ def compare(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1,
             extra: Sequence[str] = ()) -> list[VariantSummary]:
     """The compared methods over `seeds`; `extra` adds registered methods by name (yours: import its module first),
     each with its default parameters, judged against DynamicNN on the same seeds like every baseline."""
-    variants = {**COMPARED, **{name: {"method": name} for name in extra if name not in COMPARED}}
-    return reproduce(base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=progress, variants=variants)
+    return reproduce(base, seeds=seeds, jobs=jobs, runs_dir=runs_dir, progress=progress, variants=variants(extra))
 
 
-def report(summaries: Sequence[VariantSummary]) -> tuple[str, dict]:
-    """Markdown (metrics per method; DynamicNN minus each other method with its paired 95 % CI) and its numbers."""
+SCHEMA = "dynnn.baselines/2"
+
+
+def variants(extra: Sequence[str] = ()) -> dict[str, Mapping[str, Any]]:
+    return {**COMPARED, **{name: {"method": name} for name in extra if name not in COMPARED}}
+
+
+def document(summaries: Sequence[VariantSummary]) -> dict[str, Any]:
+    """The baselines' document: each method's summary and DynamicNN minus it (square and final row), paired over
+    the same seeds."""
+    from dynnn_lib.core.fingerprint import machine
+
     ours = next(s for s in summaries if s.name == OURS)
-    rows = [["method", "square", "final row", "BWT", "DynamicNN − it, square [95 % CI]",
-             "DynamicNN − it, final row [95 % CI]", "note"]]
-    payload = {}
+    methods = {}
     for s in summaries:
-        m, card = s.agg["metrics"], s.results[0].config.method_class()
-        diffs = {}
-        if s is not ours:
-            for metric in ("overall", "final"):
-                p = paired([r.metrics[metric] for r in ours.results], [r.metrics[metric] for r in s.results])
-                diffs[metric] = p
-        cell = lambda k: (f"{diffs[k].mean_diff * 100:+.2f} [{diffs[k].ci_low * 100:+.2f}, "  # noqa: E731
-                          f"{diffs[k].ci_high * 100:+.2f}] {diffs[k].verdict}" if k in diffs else "—")
-        rows.append([s.name, pm(*m["overall"]), pm(*m["final"]), pm(*m["bwt"]), cell("overall"),
-                     cell("final"), "; ".join(card.marks())])
-        payload[s.name] = {**s.payload(), "seconds": s.seconds, "marks": card.marks(),
-                           "vs_dynamicnn": {k: p.to_dict() for k, p in diffs.items()}}
-    n = len(ours.results)
-    from dynnn_lib.experiments.fidelity import machine, machine_line
+        diffs = {} if s is ours else {
+            metric: paired([r.metrics[metric] for r in ours.results], [r.metrics[metric] for r in s.results]).to_dict()
+            for metric in ("overall", "final")}
+        methods[s.name] = {**s.payload(), "marks": s.results[0].config.method_class().marks(), "vs_dynamicnn": diffs}
+    return {"schema": SCHEMA, "machine": machine(), "ours": OURS, "seeds": len(ours.results),
+            "head_rule": ours.results[0].config.head_rule,
+            "commits": sorted({(r.provenance.get("commit") or "?")[:10] for s in summaries for r in s.results}),
+            "methods": methods}
 
-    commits = sorted({(r.provenance.get("commit") or "?")[:10] for s in summaries for r in s.results})
-    text = "\n".join([markdown_table(rows), "", f"{machine_line(machine())} Runs trained at commit(s) {', '.join(commits)}.",
-                      "",
-                      f"Mean ± sample std over {n} seeds (the same seeds for every method), percent, head rule "
-                      f"{ours.results[0].config.head_rule}. DynamicNN = {OURS}. A difference is *held* when its "
-                      "paired 95 % interval lies above 0 (DynamicNN better), *not held* below 0, *inconclusive* "
-                      "when it contains 0. Replay and joint see earlier tasks' images, which the paper's rules "
-                      "forbid: they are reference points, not competitors."])
-    return text, payload
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--out", default="reports", help="folder for baselines.md/.json (default reports/)")
+    ap.add_argument("--with", dest="extra", action="append", default=[], metavar="METHOD",
+                    help="add a registered method to the table, paired against DynamicNN on the same seeds (yours: "
+                         "--import its module), e.g. --import mymethods --with mine")
+    options.run_options(ap)
+    ap.set_defaults(seeds=3)
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn baselines: DynamicNN beside LwF, EWC, online EWC, replay and joint (reports/baselines.md|json)."""
+    options.check_counts(args)
+    import_modules(args.imports)
+    summaries = compare(options.base_config(args), seeds=range(args.seeds), jobs=args.jobs, runs_dir=args.runs_dir,
+                        progress=not args.no_progress, extra=args.extra)
+    doc = document(summaries)
+    text = blocks.baselines_md(doc)
+    print(text)
+    out = Path(args.out)
+    atomic_text(out / "baselines.md", "# DynamicNN beside the in-workbench baselines\n\n" + text + "\n")
+    atomic_text(out / "baselines.json", json.dumps(doc, indent=1) + "\n")
+    print(f"\nwrote {out / 'baselines.md'} and {out / 'baselines.json'}")
+    return 0

@@ -453,6 +453,7 @@ def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict
 
 
 # ------------------------------------------------------------------ make all: the committed fit, re-measured
+SCHEMA = "dynnn.calibration/2"  # the report's document (reports/calibration.json)
 FIT_RECORD = Path(__file__).resolve().parents[2] / "params" / "calibration.json"
 
 
@@ -466,21 +467,11 @@ def fitted_values() -> dict[str, Any]:
             "base_photometric": spec.base_photometric}
 
 
-def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
-             progress: bool = True, record: str | Path = FIT_RECORD, instances: Sequence[int] | None = None
-             ) -> dict[str, Any]:
-    """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``) on the stand-in before
-    (``round1``) and after (``round1-calibrated``): finetune and V2' on each instance the fit read
-    (its record's ``fit_instances``) and on evaluation instances it never read (`instances`, default the first
-    ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs, so make all trains them once),
-    `seeds` seeds each, scored with the fixed objective per instance. The headline is the evaluation instances'
-    median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
-    search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
-    (core/round1_calibrated.yaml)."""
+def evaluation_plan(seeds: int = 1, base: Mapping[str, Any] | None = None, record: str | Path = FIT_RECORD,
+                    instances: Sequence[int] | None = None):
+    """What :func:`evaluate` reads: (the fit's record, the instances it read, the evaluation instances, the two
+    sides, (side, instance, variant) -> one configuration per seed)."""
     from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
-    from dynnn_lib.engine.executors import run_many
-    from dynnn_lib.evaluation.metrics import overall
-    from dynnn_lib.evaluation.stats import mean_sd
     from dynnn_lib.experiments.fidelity import SIDE_BY_SIDE, plan
     from dynnn_lib.experiments.paper import PAPER_SCORES, V2_NAME
 
@@ -501,6 +492,26 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     groups = {(side, k, name): cfgs for side, (stream, _) in sides.items()
               for (k, name), cfgs in plan(base, seeds, read + evaluation, "router", stream).items()
               if name in wanted or (k in evaluation and name in PAPER_SCORES)}
+    return fit, read, evaluation, sides, groups
+
+
+def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
+             progress: bool = True, record: str | Path = FIT_RECORD, instances: Sequence[int] | None = None
+             ) -> dict[str, Any]:
+    """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``) on the stand-in before
+    (``round1``) and after (``round1-calibrated``): finetune and V2' on each instance the fit read
+    (its record's ``fit_instances``) and on evaluation instances it never read (`instances`, default the first
+    ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs, so make all trains them once),
+    `seeds` seeds each, scored with the fixed objective per instance. The headline is the evaluation instances'
+    median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
+    search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
+    (core/round1_calibrated.yaml)."""
+    from dynnn_lib.engine.executors import run_many
+    from dynnn_lib.evaluation.metrics import overall
+    from dynnn_lib.evaluation.stats import mean_sd
+    from dynnn_lib.experiments.paper import PAPER_SCORES, V2_NAME
+
+    fit, read, evaluation, sides, groups = evaluation_plan(seeds, base, record, instances)
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
@@ -683,7 +694,7 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
 
     atomic_text(paths[0], md)
     atomic_text(paths[1], page)
-    atomic_text(paths[2], json.dumps(data, indent=1))
+    atomic_text(paths[2], json.dumps({"schema": SCHEMA, **data}, indent=1) + "\n")
     return paths
 
 

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import html
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -42,9 +40,10 @@ from dynnn_lib.core import options
 from dynnn_lib.core.config import DataConfig, RunConfig
 from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
 from dynnn_lib.core.errors import ConfigError, DynnnError
-from dynnn_lib.core.fingerprint import cpu, machine_line as _machine_line, threads
+from dynnn_lib.core.fingerprint import machine
 from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final, overall
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
+from dynnn_lib.reports.blocks import claims_rows, machine_line
 from dynnn_lib.experiments.reproduce import VariantSummary, variant_configs
 from dynnn_lib.evaluation.routing import HEAD_RULES
 from dynnn_lib.engine.executors import run_many
@@ -328,25 +327,9 @@ def over_the_instances(by_instance: Instances, variant: str) -> tuple[np.ndarray
 
 
 # ------------------------------------------------------------------ report
-def machine() -> dict:
-    """The machine the report came from: CPU model and family, core count, torch threads per run, date."""
-    return {"cpu": cpu()["model"], "cpu_family": cpu()["family"], "cores": os.cpu_count(), "threads_per_run": threads(),
-            "line": _machine_line(), "date": datetime.date.today().isoformat()}
-
-
-def machine_line(m: Mapping[str, Any]) -> str:
-    t = m["threads_per_run"]
-    where = m.get("line") or (f"{m['cpu']}, {m['cores']} cores, {t} torch thread{'s' if t != 1 else ''} per run")
-    return f"Machine: {where}; generated {m['date']}."
-
-
 def claims_table(cl: Sequence[Claim], mark: Callable[[str], str] = lambda v: v) -> list[list[str]]:
-    """Header row, then one row per claim: claim, the paper, ours (each side's mean ± sd between instances),
-    Δ [95 % CI], verdict, and the instances an inconclusive claim would need; `mark` dresses the verdict cells."""
-    rows = [["claim", "the paper", "ours (mean ± sd over instances)", "Δ [95 % CI]", "verdict", "instances needed"]]
-    for c in cl:
-        rows.append([c.claim, c.paper, c.ours, c.diff or "—", mark(c.verdict), str(c.needed) if c.needed else "—"])
-    return rows
+    """Header row, then one row per claim (reports/blocks.claims_rows of the claims' document entries)."""
+    return claims_rows([c.to_dict() for c in cl], mark)
 
 
 VERDICT_LEGEND = (f"The unit is the generated instance: each side is averaged over its seeds within an instance, "
@@ -526,7 +509,8 @@ def build(base: Mapping[str, Any] | None = None, seeds: int = 1, jobs: int = 2, 
     if len(by_stream) > 1:
         side = {st: {k: runs for k, runs in b.items() if k in instances_of(1, instances)} for st, b in by_stream.items()}
         paths.append(standins_report({next(iter(b.values()))[FT].results[0].config.data.stream: claims(b)
-                                      for b in side.values()}, list(instances_of(1, instances)), out_dir))
+                                      for b in side.values()}, list(instances_of(1, instances)), out_dir,
+                                     list(range(seeds))))
     return paths
 
 
@@ -543,7 +527,11 @@ def instances_of(i: int, instances: Sequence[int]) -> tuple[int, ...]:
 STANDINS = (DEFAULT_STREAM, "round1")  # make all: the calibrated stand-in (the default) and the one before it
 
 
-def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequence[int], out_dir: str | Path) -> Path:
+STANDINS_SCHEMA = "dynnn.standins/3"
+
+
+def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequence[int], out_dir: str | Path,
+                    seeds: Sequence[int] = (0,)) -> Path:
     """reports/standins.md|json: every claim's verdict on each stand-in side by side, and whether it depends on the
     stand-in (its verdicts differ) - what a reader can believe about the method whatever the stand-in."""
     names = list(by_stream)
@@ -568,8 +556,9 @@ def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequenc
           f"A claim whose verdict differs between them depends on the stand-in: {n_dep} of {len(payload)} do.", "",
           markdown_table(rows), "", VERDICT_LEGEND, ""]
     atomic_text(out_dir / "standins.md", "\n".join(md))
-    atomic_text(out_dir / "standins.json", json.dumps({"schema": "dynnn.standins/2", "streams": names,
-                                                        "instances": list(instances), "claims": payload}, indent=1) + "\n")
+    atomic_text(out_dir / "standins.json", json.dumps({"schema": STANDINS_SCHEMA, "streams": names, "machine": machine(),
+                                                        "instances": list(instances), "seeds": seeds,
+                                                        "claims": payload}, indent=1) + "\n")
     return out_dir / "standins.md"
 
 

@@ -2,6 +2,8 @@
 test-time head rule (the same trained runs re-scored; the head rule never retrains)."""
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -9,12 +11,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.core import options
+from dynnn_lib.core.config import HEAD_RULES, RunConfig, from_dict
+from dynnn_lib.core.store import atomic_text
 from dynnn_lib.experiments.paper import PAPER_SCORES, VARIANTS
 from dynnn_lib.evaluation.metrics import aggregate
 from dynnn_lib.engine.executors import run_many
 from dynnn_lib.engine.results import RunResult
-from dynnn_lib.reports.tables import markdown_table, pm  # noqa: F401 (pm: re-exported)
+from dynnn_lib.reports import blocks
+from dynnn_lib.reports.tables import pm  # noqa: F401 (re-exported)
 from dynnn_lib.evaluation.stats import mean_sd
 
 
@@ -32,7 +37,8 @@ class VariantSummary:
         agg = self.agg
         return {"keys": [r.config.key() for r in self.results], "metrics": agg["metrics"], "n_seeds": agg["n_seeds"],
                 "matrix_mean": agg["matrix_mean"].tolist(), "matrix_std": agg["matrix_std"].tolist(),
-                "task_names": self.results[0].task_names, "expanded_at": self.expansions}
+                "task_names": self.results[0].task_names, "expanded_at": self.expansions,
+                "routing": self.routing, "seconds": self.seconds, "paper": PAPER_SCORES.get(self.name)}
 
     @property
     def expansions(self) -> list[list[int]]:
@@ -84,35 +90,46 @@ def reproduce(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 
 
 
 def summary_table(summaries: Sequence[VariantSummary]) -> str:
-    """Markdown table in the poster's terms; 'square' is the mean of the full N x N matrix."""
-    rows = [["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT", "routing acc.", "expanded at",
-             "s/run"]]
-    for s in summaries:
-        m = s.agg["metrics"]
-        seed = PAPER_SCORES.get(s.name)
-        exp = sorted({tuple(e) for e in s.expansions})
-        exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
-        routing = s.routing
-        rows.append([s.name, "" if seed is None else f"{seed:.2f}", pm(*m["overall"]), pm(*m["average_accuracy"]),
-                     pm(*m["final"]), pm(*m["bwt"]), "" if routing is None else pm(*routing), exp_s, f"{s.seconds:.1f}"])
-    n = summaries[0].agg["n_seeds"] if summaries else 0
-    lines = [markdown_table(rows), ""]
-    lines.append(f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the paper's "
-                 "'square performance'); BWT < 0 means forgetting; routing acc. = test images sent to the head "
-                 "responsible for their task (final row). s/run: training + evaluation of one run (task 0 counted "
-                 "even where it was shared).")
-    return "\n".join(lines)
+    """Markdown table in the poster's terms (reports/blocks.variant_table of the summaries' document entries)."""
+    return blocks.variant_table({s.name: s.payload() for s in summaries})
 
 
 def ordering_report(summaries: Sequence[VariantSummary]) -> str:
-    """Did the paper's ordering (finetune < no expand < expand@1 < no expand + LR trick) hold on the means?
-    (A descriptive check; the fidelity report judges each step with a paired 95 % interval.)"""
-    scores = {s.name: s.agg["metrics"]["overall"][0] for s in summaries}
-    chain = [n for n in ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)",
-                         "DynamicNN (no expand) + LR trick") if n in scores]
-    pairs = [(a, b, scores[a] < scores[b]) for a, b in zip(chain, chain[1:])]
-    held = all(ok for _, _, ok in pairs)
-    lines = [f"The paper's ordering {'held' if held else 'did not hold'} on the means (see reports/fidelity.md for "
-             "paired intervals):"]
-    lines += [f"- {a} ({scores[a] * 100:.2f}) {'<' if ok else '>='} {b} ({scores[b] * 100:.2f})" for a, b, ok in pairs]
-    return "\n".join(lines)
+    """The paper's ordering on the means: a description, not a claim (reports/blocks.ordering)."""
+    return blocks.ordering({s.name: s.payload() for s in summaries})
+
+
+SCHEMA = "dynnn.reproduction/2"
+
+
+def document(summaries: Sequence[VariantSummary], rules: Sequence[str]) -> dict[str, Any]:
+    """The reproduction's document: every variant's summary under each head rule (the same runs, re-scored)."""
+    from dynnn_lib.core.fingerprint import machine
+
+    first = summaries[0].results[0].config
+    return {"schema": SCHEMA, "machine": machine(), "instance": first.data.data_seed,
+            "seeds": sorted({r.config.seed for s in summaries for r in s.results}),
+            "rules": {rule: {s.name: s.with_rule(rule).payload() for s in summaries} for rule in rules}}
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--out", default="reports", help="folder for reproduction.md/.json (default reports/)")
+    ap.add_argument("--head-rules", nargs="+", choices=list(HEAD_RULES), default=["router", "oracle", "mean_prob"],
+                    help="one table per test-time head rule (default: router oracle mean_prob)")
+    options.run_options(ap)
+
+
+def command(args: argparse.Namespace) -> int:
+    """dynnn reproduce: the paper's five variants on the reproduction's instance, a table per head rule
+    (reports/reproduction.md|json)."""
+    options.check_counts(args)
+    summaries = reproduce(on_its_instance(options.base_config(args)), seeds=range(args.seeds), jobs=args.jobs,
+                          runs_dir=args.runs_dir, progress=not args.no_progress)
+    doc = document(summaries, args.head_rules)
+    text = blocks.reproduction_md(doc)
+    print(text)
+    out = Path(args.out)
+    atomic_text(out / "reproduction.md", text + "\n")
+    atomic_text(out / "reproduction.json", json.dumps(doc, indent=1) + "\n")
+    print(f"\nwrote {out / 'reproduction.md'} and {out / 'reproduction.json'}")
+    return 0

@@ -35,6 +35,7 @@ from dynnn_lib.evaluation.stats import Paired, paired
 from dynnn_lib.engine.executors import TreeStats, stream_length, train_tree
 from dynnn_lib.methods.dynamicnn.frozen_trunk import KD_HEADS
 
+SCHEMA = "dynnn.schedules/1"  # the report's document (reports/schedules.json)
 PAPER_SCHEDULES = {"expand@[1]": (1,), "expand@[1, 3]": (1, 3)}
 AUTO_THRESHOLD = 0.5  # the automatic rule of the fidelity report (experiments/paper.py AUTO_OVERRIDES)
 
@@ -221,8 +222,7 @@ def chosen(schedules: Sequence[tuple[int, ...]]) -> str:
 def comparison_rows(land: Landscape) -> list[list[str]]:
     rows = [["best schedule vs", "difference (points) [95 % CI]", "verdict (best > other)"]]
     for other, p in land.comparisons().items():
-        lo, hi = (f"{x:+.2f}" if np.isfinite(x) else ("-inf" if x < 0 else "+inf") for x in (p.ci_low, p.ci_high))
-        rows.append([other, f"{p.mean_diff:+.2f} [{lo}, {hi}]", p.verdict])
+        rows.append([other, p.format(scale=1.0), p.verdict])
     return rows
 
 
@@ -269,7 +269,7 @@ def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]
              "", "## What training it as a tree cost", "", cost_line(land), ""]
     md = out / "schedules.md"
     atomic_text(md, "\n".join(lines))
-    payload = {**land.to_dict(), "machine": machine_line()}
+    payload = {"schema": SCHEMA, **land.to_dict(), "machine": machine_line()}
     js = out / "schedules.json"
     atomic_text(js, json.dumps(payload, indent=1, default=float))
     fig = land.figure()

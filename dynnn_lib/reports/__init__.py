@@ -1,6 +1,6 @@
 """Showing results: tables, figures and the README's generated blocks.
 
 How results are shown: text, markdown and HTML tables (``tables``), plotly figures (``figures``) and the README's
-generated blocks (``readme``). Imports ``core``, ``data`` and ``evaluation`` only: a report is a function of results,
-never of how they were run. Adding a report: a module here, and its runs in the planner (workbench/plan.py).
+generated blocks (``readme``, from the documents through ``blocks``). Imports ``core``, ``data`` and ``evaluation`` only: a report is a function of results,
+never of how they were run. The renderers of the experiments' documents are in ``blocks`` (experiments/contract.py).
 """

@@ -9,13 +9,11 @@ docs/*.md holds it (each block lives in one file). Two come from the code itself
 * ``layout``       - the package's folders, a line each, from each folder's ``__init__`` docstring;
 * ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.shared_modules``, derived).
 
-The others are each filled from one report:
+Each registered experiment's blocks are rendered from its JSON document alone (its ``blocks``:
+experiments/catalogue.py; the renderers in reports/blocks.py), e.g. ``fidelity``, ``standins``, ``calibration``,
+``reproduction``, ``baselines``; a document of another schema version is refused in one line. The benchmarks'
+blocks are filled from their own reports:
 
-* ``fidelity``     - reports/fidelity_claims.md with the machine line of reports/fidelity.md;
-* ``standins``     - reports/standins.md: every claim's verdict on the calibrated stand-in and the one before it;
-* ``calibration``  - reports/calibration.json: RMSE before and after the calibration, the held-out prediction, the
-  five variants' square scores beside the paper's;
-* ``reproduction`` - the router and oracle tables of reports/reproduction.md;
 * ``speed``        - reports/speed.md (throughput, profile, per-run times, make all's phases);
 * ``baselines``    - reports/baselines.md (``make baselines``: DynamicNN beside LwF, EWC, replay, joint);
 * ``benchmarks``   - the in-workbench-vs-Avalanche table of reports/benchmarks.md (``make bench``);
@@ -30,6 +28,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.core.store import atomic_text
@@ -43,8 +42,44 @@ def _section(md: str, title: str) -> str:
     return m.group(1).strip()
 
 
+def document(exp: Any, reports: Path) -> dict[str, Any] | None:
+    """A registered experiment's document from `reports` (None when absent), checked against its schema: a
+    renderer reads only this."""
+    if not exp.document:
+        return None
+    path = Path(reports) / exp.document
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DynnnError(f"{path} is not valid JSON ({e}); regenerate it (make all)") from None
+    if not isinstance(doc, dict) or doc.get("schema") != exp.schema:
+        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise DynnnError(f"{path} is {found or 'unversioned'}, this code reads {exp.schema}; regenerate it (make all)")
+    return doc
+
+
+def render_blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
+    """Block name -> text, for every registered experiment (core/registry.EXPERIMENTS) whose document exists in
+    `reports`; the absent documents' names go to `missing`."""
+    from dynnn_lib.core.registry import EXPERIMENTS
+
+    out: dict[str, str] = {}
+    for exp in EXPERIMENTS.available().values():
+        if not exp.blocks:
+            continue
+        doc = document(exp, reports)
+        if doc is None:
+            if missing is not None:
+                missing.append(str(exp.document))
+            continue
+        out.update({name: render(doc) for name, render in exp.blocks.items()})
+    return out
+
+
 def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
-    """Block name -> its text, for every block whose report exists; the names of the others go to `missing`
+    """Block name -> its text, for every block whose document or report exists; the names of the others go to `missing`
     (their blocks are left as they are: e.g. after `make bench` alone only the benchmarks block changes)."""
     missing = [] if missing is None else missing
 
@@ -56,39 +91,9 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
     def read(name: str) -> str:
         return (reports / name).read_text()
 
-    def written(name: str) -> str:
-        """When the report was written (its file's modification time, UTC)."""
-        import datetime as dt
-
-        t = dt.datetime.fromtimestamp((reports / name).stat().st_mtime, tz=dt.timezone.utc)
-        return f"`reports/{name}`, written {t:%Y-%m-%d %H:%M} UTC"
-
-    out = {}
-    if have("fidelity.md", "fidelity_claims.md"):
-        machine = next((l for l in read("fidelity.md").splitlines() if l.startswith("Machine:")), "")
-        fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
-        what = (f"Stand-in `{fid['stream']}`, generated evaluation instances {fid['instances']} (the unit of every "
-                f"claim), seeds {fid['seeds']} on each; {fid['decided']} of {len(fid['claims'])} claims decided "
-                f"(margin {fid['margin'] * 100:g} point). Source: {written('fidelity.json')}.\n\n"
-                if "decided" in fid else "")
-        out["fidelity"] = f"{machine}\n\n{what}{read('fidelity_claims.md').strip()}"
-    if have("standins.json"):
-        fid = json.loads(read("fidelity.json")) if (reports / "fidelity.json").exists() else {}
-        runs = (f"seeds {fid['seeds']}, {_machine(fid['machine'])}" if "seeds" in fid and "machine" in fid
-                else "seeds and machine in `reports/fidelity.md`")
-        out["standins"] = (standins_block(json.loads(read("standins.json")))
-                           + f"\nSource: {written('standins.json')} by `make all` (`dynnn fidelity`); {runs}.\n")
-    if have("calibration.json"):
-        out["calibration"] = (calibration_block(json.loads(read("calibration.json")))
-                              + f"\n\nSource: {written('calibration.json')} by `make all` (`dynnn calibrate --evaluate`).")
-    if have("reproduction.md"):
-        reproduction = read("reproduction.md")
-        out["reproduction"] = "\n\n".join(f"**Head rule: {rule}**\n\n{_section(reproduction, f'Head rule: {rule}')}"
-                                           for rule in ("router", "oracle", "mean_prob"))
+    out = render_blocks(reports, missing)
     if have("speed.md"):
         out["speed"] = read("speed.md").split("\n", 1)[1].strip()
-    if have("baselines.md"):
-        out["baselines"] = read("baselines.md").split("\n", 1)[1].strip()
     if have("benchmarks.md"):
         bench = read("benchmarks.md")
         head = bench.split("\n\n")[1] if "\n\n" in bench else ""
@@ -110,61 +115,6 @@ def blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
             f"`python benchmarks/sweep_scaling.py --seeds 4 {' '.join('--set ' + x for x in sc['set'])}`, then "
             "`make readme`.")
     return out
-
-
-def _machine(m) -> str:
-    """A report's machine (fidelity.json's dict, or a line already written)."""
-    if isinstance(m, str):
-        return m
-    where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
-    return f"machine: {where}" + (f", runs generated {m['date']}" if m.get("date") else "")
-
-
-def calibration_block(c: dict) -> str:
-    """Before/after RMSE on what the fit read, the held-out prediction, and the variants, from calibration.json."""
-    from dynnn_lib.reports.tables import markdown_table
-
-    b, a = c["before"], c["after"]
-    split = "fit" in a  # per instance: the fit's instances beside the evaluation instances' median (the headline)
-    fit, ev = c.get("fit_instances"), c.get("evaluation_instances")
-    rows = [["points (RMSE against the paper)", "before: `round1`", "after: `round1-calibrated`"]]
-    if split:
-        rows = [["points (RMSE against the paper)", f"before, fit instance(s) {fit}",
-                 f"before, evaluation {ev} (median)", f"after, fit instance(s) {fit}",
-                 f"**after, evaluation {ev} (median)**"]]
-    for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
-                       ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
-                       ("rmse_calibration", "the objective: all 54"),
-                       ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
-        rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
-                    if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
-    variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
-        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
-         f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in c.get("variants", {}).items()]
-    s = c.get("search") or {}
-    where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
-    head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
-            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}) read only the 54 "
-            "calibration entries; everything else is a prediction.")
-    return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else []))
-
-
-def standins_block(c: dict) -> str:
-    """The paper's own claims (those with a published number): their overall verdict on each stand-in and whether
-    it depends on the stand-in, from standins.json; our extensions' claims are counted, and are in standins.md."""
-    from dynnn_lib.reports.tables import markdown_table
-
-    papers = [x for x in c["claims"] if x["paper"] != "not published"]
-    rows = [["the paper's claim", "the paper", *[f"`{s}`" for s in c["streams"]], "depends on the stand-in"]]
-    rows += [[x["claim"], x["paper"], *[x["overall"][s] for s in c["streams"]],
-              "**yes**" if x["depends_on_standin"] else "no"] for x in papers]
-    n = sum(x["depends_on_standin"] for x in c["claims"])
-    ours = len(c["claims"]) - len(papers)
-    return (f"Both stand-ins judged on the same {len(c['instances'])} instances {c['instances']} (the side-by-side: "
-            f"paired over the instances, 95 % intervals; the default stand-in over all its evaluation instances is "
-            f"in [the fidelity findings](docs/fidelity.md)). {n} of all {len(c['claims'])} claims depend on the "
-            f"stand-in; the {ours} about our own extensions (router, automatic rule) and every interval are in "
-            f"`reports/standins.md`.\n\n" + markdown_table(rows) + "\n")
 
 
 PACKAGE = Path(__file__).resolve().parents[1]

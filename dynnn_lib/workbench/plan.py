@@ -1,13 +1,13 @@
 """Plan every run ``make all`` needs, then train the union once.
 
-    python -m dynnn_lib.workbench.plan params/default.yaml [--seeds 1] [--instances 1 ... 8] [--repro-seeds 3]
-                                      [--jobs N] [--dry-run]
+    dynnn plan params/default.yaml [--seeds 1] [--instances 1 ... 8] [--repro-seeds 3] [--streams A B]
+                                   [--only EXPERIMENT ...] [--import MODULE] [--jobs N] [--dry-run]
 
-The reproduction (``--repro-seeds`` seeds), the fidelity report (five paper variants, V2' and the automatic rule,
-``--seeds`` seeds on each evaluation instance) and the notebooks (their studies with the parameters of ``params/default.yaml``) are collected
-first; configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, as a tree of
-shared prefixes (engine/executors.train_tree: the state after a task that several runs share is trained once),
-so that the later phases only read the run cache.
+Every registered experiment (experiments/contract.py: the reproduction, the fidelity report and the stand-ins side
+by side, the calibration's re-measurement, the notebooks) declares the runs it needs under these settings; they are
+collected first, configurations that train the same run (equal keys) are trained once, ``--jobs`` at a time, as a
+tree of shared prefixes (engine/executors.train_tree: the state after a task that several runs share is trained
+once), so that the later phases only read the run cache. Each experiment's share is printed before training.
 """
 from __future__ import annotations
 
@@ -19,27 +19,11 @@ from typing import Any, Mapping, Sequence
 from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.registry import import_modules
 from dynnn_lib.core.streams import EVALUATION_INSTANCES
+from dynnn_lib.experiments.contract import Experiment, Settings, planned, register, unique
 from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
-
-
-def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None,
-                  streams: Sequence[str | None] = (None,)) -> list[RunConfig]:
-    """The fidelity report's runs (the five headline variants, V2', the automatic rule) for seeds 0..seeds-1 on every
-    benchmark instance (data.data_seed) of every stand-in in `streams` (after the first: the side-by-side's
-    instances, fidelity.instances_of)."""
-    from dynnn_lib.experiments.fidelity import instances_of, plan as fidelity_plan
-
-    return [c for i, st in enumerate(streams)
-            for cfgs in fidelity_plan(base, seeds, instances_of(i, instances), stream=st).values() for c in cfgs]
-
-
-def reproduction_configs(seeds: int, base: Mapping[str, Any] | None = None) -> list[RunConfig]:
-    """The reproduction's runs (dynnn reproduce): the paper's five variants, seeds 0..seeds-1, on its instance."""
-    from dynnn_lib.experiments.reproduce import on_its_instance, variant_configs
-
-    return [c for cfgs in variant_configs(on_its_instance(base), range(seeds)).values() for c in cfgs]
 
 
 def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
@@ -58,13 +42,8 @@ def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]
     return out
 
 
-def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
-    seen, out = set(), []
-    for c in configs:
-        if c.key() not in seen:
-            seen.add(c.key())
-            out.append(c)
-    return out
+register(Experiment(name="notebooks", schema="dynnn.notebooks/1", runs=lambda s: notebook_configs(s.params),
+                    summary="every notebook's studies with the batch parameters (make notebooks reads the cache)"))
 
 
 # Seconds per task training of the default configuration, one torch thread, measured side by side with another
@@ -97,11 +76,15 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "fidelity --streams)")
     options.jobs(ap, "parallel runs")
     options.runs_dir(ap)
+    ap.add_argument("--only", nargs="+", metavar="EXPERIMENT",
+                    help="plan only these registered experiments (default: every one make all reads)")
+    options.imports(ap)
     ap.add_argument("--dry-run", action="store_true", help="count the runs and the cached ones; train nothing")
 
 
 def command(args: argparse.Namespace) -> int:
-    """dynnn plan: every run the reports and notebooks need, planned first and trained once."""
+    """dynnn plan: every run the registered experiments need (experiments/contract.py), planned first and trained
+    once."""
     import time
 
     import yaml
@@ -114,10 +97,18 @@ def command(args: argparse.Namespace) -> int:
     p = Path(args.params)
     if not p.is_file():
         raise ConfigError(f"parameter file {p} does not exist")
-    params = yaml.safe_load(p.read_text()) or {}
-    configs = unique(paper_configs(args.seeds, args.instances, streams=args.streams)
-                     + reproduction_configs(args.repro_seeds) + notebook_configs(params))
+    import_modules(args.imports)
+    settings = Settings(seeds=args.seeds, instances=tuple(args.instances), repro_seeds=args.repro_seeds,
+                        streams=tuple(args.streams), params=yaml.safe_load(p.read_text()) or {})
+    by_experiment = planned(settings, args.only)
     runs_dir = Path(args.runs_dir or default_runs_dir())
+    seen: list[RunConfig] = []
+    for name, cfgs in by_experiment.items():  # each experiment's share: what it adds to those before it
+        before = TreePlan.make(unique(seen), runs_dir).tree_tasks if seen else 0
+        seen += cfgs
+        print(f"  {name:<13} {len(unique(cfgs)):>4} runs, +{TreePlan.make(unique(seen), runs_dir).tree_tasks - before}"
+              " task trainings")
+    configs = unique(seen)
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
     tree = TreePlan.make(configs, runs_dir)
     per_task, source = reference_seconds()

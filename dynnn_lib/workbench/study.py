@@ -60,7 +60,7 @@ class Study:
             cells = []
             for m in metrics:
                 p = paired([a[s].metrics[m] for s in seeds], [b[s].metrics[m] for s in seeds])
-                cells.append(f"{p.mean_diff * 100:+.2f} [{p.ci_low * 100:+.2f}, {p.ci_high * 100:+.2f}] {p.verdict}")
+                cells.append(p.describe())
             rows.append([f"{other} ({len(seeds)} seed{'' if len(seeds) == 1 else 's'})"] + cells)
         return markdown_table(rows)
 
@@ -200,6 +200,5 @@ def expansion_statement(name: str, expanded: Mapping[int, Sequence[int]]) -> str
 
 def difference_statement(name: str, other: str, metric: str, p) -> str:
     """`name` − `other` on `metric` (paired): the mean difference in points, its 95 % interval and the verdict."""
-    pts = lambda x: f"{x * 100:+.2f}"  # noqa: E731
-    return (f"{name} − {other}, {metric}, paired over {p.n} seed(s): {pts(p.mean_diff)} points, 95 % interval "
-            f"[{pts(p.ci_low)}, {pts(p.ci_high)}]; {VERDICT_WORDS[p.verdict]}.")
+    return (f"{name} − {other}, {metric}, paired over {p.n} seed(s): {p.format()} points (the difference and its "
+            f"95 % interval); {VERDICT_WORDS[p.verdict]}.")

@@ -1,0 +1,155 @@
+"""The contract every experiment keeps: it declares the runs it needs and returns its analysis as one typed,
+versioned JSON document, which the renderers (reports/) read and nothing else.
+
+    @register
+    ... Experiment(name="fidelity", schema="dynnn.fidelity/2", runs=..., document="fidelity.json",
+                   blocks={"fidelity": blocks.fidelity})
+
+``dynnn plan`` trains the union of every registered experiment's runs (``planned``), ``dynnn readme`` fills each
+experiment's README/docs blocks from its document (``render_blocks``), and the CLI gets a subcommand for each
+experiment that has one. The built-ins are registered in :mod:`dynnn_lib.experiments.catalogue` (and the notebooks'
+runs in :mod:`dynnn_lib.workbench.plan`); one of yours is registered the same way from any module, and appears in
+all three without an edit elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from dynnn_lib.core import registry
+from dynnn_lib.core.config import RunConfig
+from dynnn_lib.core.errors import ConfigError, DynnnError
+from dynnn_lib.core.streams import EVALUATION_INSTANCES
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``make all`` asks of every experiment (``dynnn plan``'s options)."""
+
+    seeds: int = 1                                   # seeds per evaluation instance (the instance is the unit)
+    instances: tuple[int, ...] = EVALUATION_INSTANCES  # generated evaluation instances (core/streams.py)
+    repro_seeds: int = 3                             # seeds of the reproduction on its instance
+    streams: tuple[str | None, ...] = (None,)        # the stand-ins judged (the first: the default)
+    params: Mapping[str, Any] = field(default_factory=dict)  # the notebooks' batch parameters (params/default.yaml)
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "repro_seeds"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name}={v!r}: need at least 1")
+        inst = list(self.instances)
+        if not inst or len(set(inst)) != len(inst) or any(isinstance(k, bool) or not isinstance(k, int) or k < 0
+                                                          for k in inst):
+            raise ConfigError(f"instances={inst!r} must be distinct non-negative data seeds, e.g. 1 2 3")
+        if not self.streams or len(set(self.streams)) != len(self.streams):
+            raise ConfigError(f"streams={list(self.streams)!r}: name one or more distinct generated streams")
+        object.__setattr__(self, "instances", tuple(inst))
+        object.__setattr__(self, "streams", tuple(self.streams))
+
+
+Renderer = Callable[[Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Command:
+    """The experiment's CLI subcommand: ``dynnn <name>``."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: the runs it needs under `Settings`, the document it writes and the blocks rendered from it.
+
+    schema: the document's type and version, ``dynnn.<name>/<n>``: bump n when its fields change; a renderer
+    refuses a document of another version (one line: regenerate it).
+    """
+
+    name: str
+    schema: str
+    runs: Callable[[Settings], Sequence[RunConfig]]
+    document: str | None = None          # its JSON document under reports/, e.g. "fidelity.json"
+    blocks: Mapping[str, Renderer] = field(default_factory=dict)  # README/docs block -> renderer of the document
+    in_all: bool = True                  # planned by make all (False: its own make target, e.g. make baselines)
+    command: Command | None = None       # its CLI subcommand, if any
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"experiment name {self.name!r}: a short name of letters, digits, - or _")
+        if not self.schema.startswith(f"dynnn.{self.name}/") or not self.schema.rsplit("/", 1)[1].isdigit():
+            raise ConfigError(f"experiment {self.name!r}: schema {self.schema!r} must be dynnn.{self.name}/<version>")
+        if self.blocks and not self.document:
+            raise ConfigError(f"experiment {self.name!r} renders blocks but names no document to render them from")
+
+
+def register(exp: Experiment) -> Experiment:
+    """Make an experiment known to dynnn plan, dynnn readme and the CLI (registering a name again replaces it)."""
+    if not isinstance(exp, Experiment):
+        raise ConfigError(f"register takes an Experiment, got {exp!r}")
+    return registry.EXPERIMENTS.add(exp)
+
+
+def experiments() -> dict[str, Experiment]:
+    return registry.EXPERIMENTS.available()
+
+
+def unique(configs: Sequence[RunConfig]) -> list[RunConfig]:
+    """The configurations with equal keys (the same trained run) kept once, in order."""
+    seen, out = set(), []
+    for c in configs:
+        if c.key() not in seen:
+            seen.add(c.key())
+            out.append(c)
+    return out
+
+
+def planned(settings: Settings, only: Sequence[str] | None = None) -> dict[str, list[RunConfig]]:
+    """Experiment name -> the runs it needs, for every experiment make all plans (`only`: these, planned or not)."""
+    exps = experiments()
+    if only:
+        missing = sorted(set(only) - set(exps))
+        if missing:
+            raise ConfigError(f"--only {missing[0]}: no such experiment; choose from {', '.join(sorted(exps))}")
+    chosen = [e for e in exps.values() if (e.name in only if only else e.in_all)]
+    return {e.name: list(e.runs(settings)) for e in chosen}
+
+
+def document(exp: Experiment, reports: Path) -> dict[str, Any] | None:
+    """The experiment's document from `reports` (None when absent), checked against its schema."""
+    if not exp.document:
+        return None
+    path = Path(reports) / exp.document
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DynnnError(f"{path} is not valid JSON ({e}); regenerate it (make all)") from None
+    if not isinstance(doc, dict) or doc.get("schema") != exp.schema:
+        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise DynnnError(f"{path} is {found or 'unversioned'}, this code reads {exp.schema}; regenerate it (make all)")
+    return doc
+
+
+def render_blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
+    """Block name -> text, for every registered experiment whose document exists in `reports` (the names of the
+    absent documents go to `missing`)."""
+    out: dict[str, str] = {}
+    for exp in experiments().values():
+        if not exp.blocks:
+            continue
+        doc = document(exp, reports)
+        if doc is None:
+            if missing is not None:
+                missing.append(str(exp.document))
+            continue
+        for name, render in exp.blocks.items():
+            out[name] = render(doc)
+    return out

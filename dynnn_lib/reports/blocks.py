@@ -1,0 +1,160 @@
+"""The renderers of the experiments' documents: each takes one experiment's JSON document (its typed, versioned
+analysis, experiments/contract.py) and returns Markdown; nothing here reads a run or trains. The README's and
+docs' generated blocks, and the Markdown reports the experiments write, are these functions' output.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from dynnn_lib.evaluation.stats import Paired
+from dynnn_lib.reports.tables import markdown_table, pm
+
+
+def machine_line(m: Mapping[str, Any] | str) -> str:
+    """A document's machine: "Machine: <CPU, family, cores, threads>; generated <date>."."""
+    if isinstance(m, str):
+        return m if m.startswith("Machine") else f"Machine: {m}."
+    t = m.get("threads_per_run", 1)
+    where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {t} torch thread(s) per run"
+    return f"Machine: {where}" + (f"; generated {m['date']}." if m.get("date") else ".")
+
+
+# ------------------------------------------------------------------ claims (fidelity, standins)
+def claims_rows(claims: Sequence[Mapping[str, Any]], mark=lambda v: v) -> list[list[str]]:
+    """Header row, then one row per claim (a claim's document entry): claim, the paper, ours (each side's mean ± sd
+    between instances), Δ [95 % CI], verdict, and the instances an inconclusive claim would need; `mark` dresses
+    the verdict cells."""
+    rows = [["claim", "the paper", "ours (mean ± sd over instances)", "Δ [95 % CI]", "verdict", "instances needed"]]
+    for c in claims:
+        rows.append([c["claim"], c["paper"], c.get("ours", ""), c.get("diff") or "—", mark(c["verdict"]),
+                     str(c["needed"]) if c.get("needed") else "—"])
+    return rows
+
+
+def fidelity(doc: Mapping[str, Any]) -> str:
+    """The README's claims block: the machine, what was run, the claims table."""
+    return (f"{machine_line(doc['machine'])}\n\nStand-in `{doc['stream']}`, generated evaluation instances "
+            f"{doc['instances']} (the unit of every claim), seeds {doc['seeds']} on each; {doc['decided']} of "
+            f"{len(doc['claims'])} claims decided (margin {doc['margin'] * 100:g} point). Source: "
+            f"`reports/fidelity.json` (`make all`).\n\n"
+            + markdown_table(claims_rows(doc["claims"], mark=lambda v: f"**{v}**")))
+
+
+def standins(doc: Mapping[str, Any]) -> str:
+    """The paper's own claims (those with a published number): their verdict on each stand-in and whether it
+    depends on the stand-in; our extensions' claims are counted (and listed in standins.md)."""
+    papers = [x for x in doc["claims"] if x["paper"] != "not published"]
+    rows = [["the paper's claim", "the paper", *[f"`{s}`" for s in doc["streams"]], "depends on the stand-in"]]
+    rows += [[x["claim"], x["paper"], *[x["overall"][s] for s in doc["streams"]],
+              "**yes**" if x["depends_on_standin"] else "no"] for x in papers]
+    n = sum(x["depends_on_standin"] for x in doc["claims"])
+    ours = len(doc["claims"]) - len(papers)
+    where = f" {machine_line(doc['machine'])}" if "machine" in doc else ""
+    return (f"Both stand-ins judged on the same {len(doc['instances'])} instances {doc['instances']}, seeds "
+            f"{doc.get('seeds', '?')} on each (the side-by-side: paired over the instances, 95 % intervals; the "
+            f"default stand-in over all its evaluation instances is in [the fidelity findings](docs/fidelity.md)). "
+            f"{n} of all {len(doc['claims'])} claims depend on the stand-in; the {ours} about our own extensions "
+            f"(router, automatic rule) and every interval are in `reports/standins.md`.\n\n" + markdown_table(rows)
+            + f"\n\nSource: `reports/standins.json` (`make all`).{where}\n")
+
+
+# ------------------------------------------------------------------ reproduction
+def variant_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
+    """The poster's terms, one row per variant (a variant's document entry, reproduce.VariantSummary.payload):
+    'square' is the mean of the full N x N matrix."""
+    rows = [["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT", "routing acc.",
+             "expanded at", "s/run"]]
+    n = 0
+    for name, v in variants.items():
+        m, n = v["metrics"], v["n_seeds"]
+        exp = sorted({tuple(e) for e in v["expanded_at"]})
+        exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
+        rows.append([name, "" if v.get("paper") is None else f"{v['paper']:.2f}", pm(*m["overall"]),
+                     pm(*m["average_accuracy"]), pm(*m["final"]), pm(*m["bwt"]),
+                     "" if v.get("routing") is None else pm(*v["routing"]), exp_s, f"{v['seconds']:.1f}"])
+    return "\n".join([markdown_table(rows), "",
+                      f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the "
+                      "paper's 'square performance'); BWT < 0 means forgetting; routing acc. = test images sent to "
+                      "the head responsible for their task (final row). s/run: training + evaluation of one run "
+                      "(task 0 counted even where it was shared)."])
+
+
+ORDERING = ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (no expand) + LR trick")
+
+
+def ordering(variants: Mapping[str, Mapping[str, Any]]) -> str:
+    """The paper's ordering on the means: descriptive only (no interval; the fidelity report judges each step)."""
+    scores = {name: v["metrics"]["overall"][0] for name, v in variants.items()}
+    chain = [n for n in ORDERING if n in scores]
+    pairs = [(a, b, scores[a] < scores[b]) for a, b in zip(chain, chain[1:])]
+    lines = [f"The means {'follow' if all(ok for *_, ok in pairs) else 'do not follow'} the paper's ordering; "
+             "a description of these seeds, not a claim (the fidelity report judges each step with a paired "
+             "95 % interval over instances):"]
+    lines += [f"- {a} ({scores[a] * 100:.2f}) {'<' if ok else '>='} {b} ({scores[b] * 100:.2f})" for a, b, ok in pairs]
+    return "\n".join(lines)
+
+
+def reproduction_md(doc: Mapping[str, Any]) -> str:
+    """reports/reproduction.md: a table and the ordering per head rule."""
+    md = ["# Reproduction of the paper's headline table", "", machine_line(doc["machine"]), "",
+          f"Generated instance data_seed = {doc['instance']} (one the calibration never read), seeds {doc['seeds']}.",
+          ""]
+    for rule, variants in doc["rules"].items():
+        md += [f"## Head rule: {rule}", "", variant_table(variants), "", ordering(variants), ""]
+    return "\n".join(md)
+
+
+def reproduction(doc: Mapping[str, Any]) -> str:
+    """The README's reproduction block: the router, oracle and mean_prob tables."""
+    return "\n\n".join([f"{machine_line(doc['machine'])} Instance {doc['instance']}, seeds {doc['seeds']}; source: "
+                        "`reports/reproduction.json` (`make all`)."]
+                       + [f"**Head rule: {rule}**\n\n{variant_table(v)}\n\n{ordering(v)}"
+                          for rule, v in doc["rules"].items() if rule in ("router", "oracle", "mean_prob")])
+
+
+# ------------------------------------------------------------------ baselines
+def baselines_md(doc: Mapping[str, Any]) -> str:
+    """DynamicNN beside every compared method: metrics, and DynamicNN minus each with its paired 95 % interval."""
+    rows = [["method", "square", "final row", "BWT", "DynamicNN − it, square [95 % CI]",
+             "DynamicNN − it, final row [95 % CI]", "note"]]
+    for name, v in doc["methods"].items():
+        m, diffs = v["metrics"], v.get("vs_dynamicnn", {})
+        cell = lambda k: Paired.from_dict(diffs[k]).describe() if k in diffs else "—"  # noqa: E731
+        rows.append([name, pm(*m["overall"]), pm(*m["final"]), pm(*m["bwt"]), cell("overall"), cell("final"),
+                     "; ".join(v.get("marks", []))])
+    return "\n".join([markdown_table(rows), "",
+                      f"{machine_line(doc['machine'])} Runs trained at commit(s) {', '.join(doc['commits'])}.", "",
+                      f"Mean ± sample std over {doc['seeds']} seeds (the same seeds for every method), percent, head "
+                      f"rule {doc['head_rule']}. DynamicNN = {doc['ours']}. A difference is *held* when its paired 95 % "
+                      "interval lies above 0 (DynamicNN better), *not held* below 0, *inconclusive* when it contains "
+                      "0. Replay and joint see earlier tasks' images, which the paper's rules forbid: they are "
+                      "reference points, not competitors."])
+
+
+# ------------------------------------------------------------------ calibration
+def calibration(c: Mapping[str, Any]) -> str:
+    """Before/after RMSE on what the fit read, the held-out prediction, and the variants, from calibration.json."""
+    b, a = c["before"], c["after"]
+    split = "fit" in a  # per instance: the fit's instances beside the evaluation instances' median (the headline)
+    fit, ev = c.get("fit_instances"), c.get("evaluation_instances")
+    rows = [["points (RMSE against the paper)", "before: `round1`", "after: `round1-calibrated`"]]
+    if split:
+        rows = [["points (RMSE against the paper)", f"before, fit instance(s) {fit}",
+                 f"before, evaluation {ev} (median)", f"after, fit instance(s) {fit}",
+                 f"**after, evaluation {ev} (median)**"]]
+    for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
+                       ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
+                       ("rmse_calibration", "the objective: all 54"),
+                       ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
+        rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
+                    if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
+    variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
+        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
+         f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in c.get("variants", {}).items()]
+    s = c.get("search") or {}
+    where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
+    head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
+            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}) read only the 54 "
+            "calibration entries; everything else is a prediction.")
+    return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else [])
+                       + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."])
