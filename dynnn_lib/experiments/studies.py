@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dynnn_lib.experiments.paper import VARIANTS
+from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES, VARIANTS
 
 Variants = dict[str, dict[str, Any]]
 
@@ -46,6 +46,13 @@ def combined(expand_at: Sequence[int] = (1,), expand_threshold: float = 0.5) -> 
 def lr_trick(lr_trick_lr: float = 0.001) -> Variants:
     """The paper's five headline variants (the LR trick ones with the given small learning rate)."""
     return {name: {**ov, "lr_trick_lr": lr_trick_lr} if ov.get("lr_trick") else dict(ov) for name, ov in VARIANTS.items()}
+
+
+def your_method(distance: float = 0.9) -> Variants:
+    """Notebook 07: the method of notebooks/novelty.py (expand when the trunk's statistics say "new domain") beside
+    the automatic rule and finetune, both DynamicNN rules distilling into the routed head. Import novelty.py first."""
+    return {"finetune": {"method": "finetune"}, AUTO_NAME: dict(AUTO_OVERRIDES),
+            "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance, "kd_head": "routed"}}}
 
 
 # notebook -> (study function, the notebook parameters it takes)
