@@ -1,6 +1,7 @@
 """make all plans the union of its runs first: shared runs are trained once."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dynnn_lib.cli import main
@@ -8,6 +9,7 @@ from dynnn_lib.workbench.plan import notebook_configs, paper_configs, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
+TINY = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text())
 
 
 def test_the_reports_and_the_notebooks_share_runs():
@@ -49,3 +51,57 @@ def test_the_plan_holds_the_reproduction_on_an_evaluation_instance():
     assert len(repro) == 15 and {c.data.data_seed for c in repro} == {EVALUATION_INSTANCES[0]}
     fidelity = {c.key() for c in paper_configs(1, EVALUATION_INSTANCES)}
     assert sum(c.key() in fidelity for c in repro) == 5  # seed 0 of each variant is the fidelity report's run
+
+
+def _asked(path: Path, parameters: dict, monkeypatch) -> set[str]:
+    """The keys of the runs notebook `path` hands to the executors with these parameters: its code cells executed
+    here from its folder, in papermill's order (the parameters cell, then the given values), until its first call
+    that trains, which is recorded instead of run."""
+    import copy
+
+    import jupytext
+
+    from dynnn_lib.experiments import reproduce, schedules
+
+    class Asked(Exception):
+        pass
+
+    asked = []
+
+    def record(configs, *args, **kwargs):
+        asked.extend(configs)
+        raise Asked
+
+    monkeypatch.setattr(reproduce, "run_many", record)     # study.compare's runs
+    monkeypatch.setattr(schedules, "train_tree", record)   # the schedule landscape's
+    monkeypatch.chdir(path.parent)
+    monkeypatch.syspath_prepend(str(path.parent))          # a kernel imports the files beside the notebook
+    namespace: dict = {}
+    try:
+        for cell in jupytext.read(path).cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, str(path), "exec"), namespace)
+                if "parameters" in cell.metadata.get("tags", []):
+                    namespace.update(copy.deepcopy(parameters))
+    except Asked:
+        return {c.key() for c in asked}
+    raise AssertionError(f"{path.name} asked for no runs")
+
+
+@pytest.mark.parametrize("params", [TINY, DEFAULT], ids=["tiny", "default"])
+def test_the_notebooks_plan_is_exactly_what_they_ask_for(params, tmp_path, monkeypatch):
+    """make all trains beforehand every run a planned notebook then looks up, and nothing else: the keys
+    notebook_configs plans are those the notebooks' own code hands to the executors (nothing is trained here),
+    07's method from notebooks/novelty.py and 09's schedule landscape among them."""
+    from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
+    from dynnn_lib.workbench.batch import plan as batch_plan
+
+    params = {**params, "all": {**params["all"], "runs_dir": str(tmp_path / "runs")}}
+    planned = {c.key() for c in notebook_configs(params)}
+    asked = {path.stem: _asked(path, p, monkeypatch) for path, p in batch_plan(params).items()
+             if path.stem in NOTEBOOK_STUDIES}
+    assert {"07_your_method", "09_schedules"} <= set(asked)
+    assert set().union(*asked.values()) == planned
+    for stem in ("07_your_method", "09_schedules"):  # runs only they ask for: the plan without them fails above
+        assert asked[stem] - set().union(*(v for k, v in asked.items() if k != stem)), stem
+
