@@ -17,10 +17,11 @@ def test_the_reports_and_the_notebooks_share_runs():
     assert len(paper) == 7 * 5 * 2  # 5 paper variants, V2', the automatic rule; 5 seeds; 2 instances
     books = notebook_configs(DEFAULT)
     from dynnn_lib import from_dict
+    from dynnn_lib.experiments.reproduce import on_its_instance
     from dynnn_lib.experiments.studies import lr_trick
 
     seeds = DEFAULT["all"]["seeds"]
-    nb05 = [from_dict({**ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]
+    nb05 = [from_dict({**on_its_instance(), **ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]
     assert all(c.key() in {b.key() for b in books} for c in nb05)
     assert all(c.key() in paper for c in nb05)   # 05's variants are the fidelity report's runs
     union = unique(paper_configs(5, (0, 1)) + books)
@@ -105,3 +106,25 @@ def test_the_notebooks_plan_is_exactly_what_they_ask_for(params, tmp_path, monke
     for stem in ("07_your_method", "09_schedules"):  # runs only they ask for: the plan without them fails above
         assert asked[stem] - set().union(*(v for k, v in asked.items() if k != stem)), stem
 
+
+def test_the_notebooks_run_on_the_reproductions_instance():
+    """make all's notebooks (params/default.yaml) run on the reproduction's instance, never typed in the YAML: the
+    batch puts every notebook there unless its parameters name an instance, so their runs are the reproduction's."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.workbench.batch import plan as batch_plan
+    from dynnn_lib.workbench.plan import reproduction_configs
+
+    def names_an_instance(value) -> bool:
+        if isinstance(value, dict):
+            return "data_seed" in value or any(names_an_instance(v) for v in value.values())
+        return False
+
+    assert not names_an_instance(DEFAULT)
+    books = batch_plan(DEFAULT)
+    assert {p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed")) for p in books.values()} \
+        == {EVALUATION_INSTANCES[0]}
+    configs = notebook_configs(DEFAULT)
+    assert {c.data.data_seed for c in configs} == {EVALUATION_INSTANCES[0]}
+    assert {c.key() for c in reproduction_configs(3)} <= {c.key() for c in configs}  # 05's variants, 3 seeds
+    named = batch_plan({"01_finetune": {"base": {"data": {"data_seed": 5}}}, "00_data": {"data_seed": 7}})
+    assert [p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed")) for p in named.values()][:2] == [7, 5]
