@@ -38,9 +38,9 @@ head_rule: str = "router"  # router | oracle | mean_prob | max_conf | last
 # `choose`. `ctx` holds the model, the task, the configuration, this method's parameters and what earlier tasks left
 # behind (`ctx.history.domains`). Importing the file registers the method under its name, `novelty`.
 #
-# **Why a file and not a cell.** With `jobs` above 1 every run trains in a worker process of its own, and a worker
-# can only import code that lives in a file: the module `novelty` it imports by name before it trains. A class
-# defined in a notebook cell exists in this kernel alone, so its runs train here, one at a time. The file also lets
+# **Why a file and not a cell.** With `jobs` above 1 the runs train in `jobs` worker processes, and a worker can
+# only use code that lives in a file: it imports the module `novelty` by name before it trains. A class defined in
+# a notebook cell exists in this kernel alone, so its runs train here, one at a time. The file also lets
 # the command line and `make all` use the method: `dynnn run --import notebooks/novelty.py --method novelty` (from
 # the repository's root) imports the file, puts its folder on the module path so that the workers import it too,
 # and runs the method over seeds like any built-in one. Python imports a file once: after editing `novelty.py`,
@@ -56,7 +56,6 @@ from novelty import NoveltyExpand
 
 Code(inspect.getsource(novelty), language="python")
 
-
 # %% [markdown]
 # ## What the cache knows about your method
 # Every result is stored under a key derived from what trains it, never from a declaration you must keep up to
@@ -64,9 +63,9 @@ Code(inspect.getsource(novelty), language="python")
 # its chain that is not the package's shared code; a class in a file by the file, here `novelty.py`, and its own
 # bytecode; a class in a notebook cell by its bytecode, constants and closures) and **all** its parameters. Editing
 # `novelty.py` or changing `distance` trains again, and your method never starts from another method's stored tasks:
-# it shares task 0 only, which every method trains alike. (Only the exact built-in DynamicNN variants share later tasks, by the action
-# their schedules take; a subclass of them is keyed like yours.) `dynnn verify` retrains any cached run alone and
-# compares it bit for bit.
+# it shares task 0 only, which every method trains alike. (Only the exact built-in DynamicNN variants share later
+# tasks, by the action their schedules take; a subclass of them is keyed like yours.) `dynnn verify` retrains any
+# cached run alone and compares it bit for bit.
 
 # %%
 from dynnn_lib import from_dict
