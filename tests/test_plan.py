@@ -115,16 +115,16 @@ def test_the_notebooks_run_on_the_reproductions_instance():
     from dynnn_lib.workbench.plan import reproduction_configs
 
     def names_an_instance(value) -> bool:
-        if isinstance(value, dict):
-            return "data_seed" in value or any(names_an_instance(v) for v in value.values())
-        return False
+        return isinstance(value, dict) and ("data_seed" in value or any(map(names_an_instance, value.values())))
+
+    def instance(p: dict):  # base's data.data_seed, or 00_data's data_seed parameter
+        return p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed"))
 
     assert not names_an_instance(DEFAULT)
-    books = batch_plan(DEFAULT)
-    assert {p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed")) for p in books.values()} \
-        == {EVALUATION_INSTANCES[0]}
+    assert {instance(p) for p in batch_plan(DEFAULT).values()} == {EVALUATION_INSTANCES[0]}
     configs = notebook_configs(DEFAULT)
     assert {c.data.data_seed for c in configs} == {EVALUATION_INSTANCES[0]}
     assert {c.key() for c in reproduction_configs(3)} <= {c.key() for c in configs}  # 05's variants, 3 seeds
-    named = batch_plan({"01_finetune": {"base": {"data": {"data_seed": 5}}}, "00_data": {"data_seed": 7}})
-    assert [p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed")) for p in named.values()][:2] == [7, 5]
+    named = {path.stem: instance(p) for path, p in
+             batch_plan({"00_data": {"data_seed": 7}, "01_finetune": {"base": {"data": {"data_seed": 5}}}}).items()}
+    assert (named["00_data"], named["01_finetune"], named["02_expansion"]) == (7, 5, EVALUATION_INSTANCES[0])
