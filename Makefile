@@ -126,7 +126,7 @@ readme: setup
 	$(PY) -m dynnn_lib.cli readme
 
 lab: setup
-	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update *.py >/dev/null
+	cd notebooks && ../$(VENV)/bin/jupytext --to ipynb --update [0-9][0-9]_*.py >/dev/null
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:

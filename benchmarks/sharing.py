@@ -50,10 +50,7 @@ def make_all_configs(seeds: int, instances, streams, base=None):
 
 
 def landscape_configs(base, seeds: int, max_heads):
-    n = sch.stream_length(sch.schedule_config(base, (), 0))
-    wanted = sorted(set(sch.all_schedules(n, max_heads)) | set(sch.PAPER_SCHEDULES.values()))
-    return ([sch.schedule_config(base, s, seed) for s in wanted for seed in range(seeds)]
-            + [sch.auto_config(base, seed) for seed in range(seeds)])
+    return sch.plan(base, range(seeds), max_heads).configs()
 
 
 def counts(configs) -> dict:

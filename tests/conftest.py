@@ -12,12 +12,16 @@ _SESSION_DIR = None
 
 
 def pytest_configure(config):
-    """nbval kernels inherit the environment: point their data cache and run cache at a throw-away folder."""
+    """nbval kernels inherit the environment: point their data cache and run cache at a throw-away folder, and let
+    them import the files beside the notebooks (07: novelty.py) from tests/nbval, as nbval_refs does."""
     global _SESSION_DIR
+    from dynnn_lib.workbench.nbval_refs import importable_notebook_files
+
     _SESSION_DIR = tempfile.mkdtemp(prefix="dynnn-tests-")
     os.environ.setdefault("DYNNN_CACHE", os.path.join(_SESSION_DIR, "cache"))
     os.environ["DYNNN_RUNS"] = os.path.join(_SESSION_DIR, "runs")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["PYTHONPATH"] = importable_notebook_files()
 
 
 def pytest_unconfigure(config):

@@ -1,6 +1,7 @@
 """make all plans the union of its runs first: shared runs are trained once."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dynnn_lib.cli import main
@@ -10,6 +11,7 @@ from dynnn_lib.workbench.plan import notebook_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
+TINY = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text())
 
 
 def test_the_reports_and_the_notebooks_share_runs():
@@ -17,10 +19,11 @@ def test_the_reports_and_the_notebooks_share_runs():
     assert len(paper) == 7 * 5 * 2  # 5 paper variants, V2', the automatic rule; 5 seeds; 2 instances
     books = notebook_configs(DEFAULT)
     from dynnn_lib import from_dict
+    from dynnn_lib.experiments.reproduce import on_its_instance
     from dynnn_lib.experiments.studies import lr_trick
 
     seeds = DEFAULT["all"]["seeds"]
-    nb05 = [from_dict({**ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]
+    nb05 = [from_dict({**on_its_instance(), **ov, "seed": s}) for ov in lr_trick().values() for s in range(seeds)]
     assert all(c.key() in {b.key() for b in books} for c in nb05)
     assert all(c.key() in paper for c in nb05)   # 05's variants are the fidelity report's runs
     union = unique(paper_configs(5, (0, 1)) + books)
@@ -52,3 +55,79 @@ def test_the_plan_holds_the_reproduction_on_an_evaluation_instance():
     assert len(repro) == 15 and {c.data.data_seed for c in repro} == {EVALUATION_INSTANCES[0]}
     fidelity = {c.key() for c in paper_configs(1, EVALUATION_INSTANCES)}
     assert sum(c.key() in fidelity for c in repro) == 5  # seed 0 of each variant is the fidelity report's run
+
+
+def _asked(path: Path, parameters: dict, monkeypatch) -> set[str]:
+    """The keys of the runs notebook `path` hands to the executors with these parameters: its code cells executed
+    here from its folder, in papermill's order (the parameters cell, then the given values), until its first call
+    that trains, which is recorded instead of run."""
+    import copy
+
+    import jupytext
+
+    from dynnn_lib.experiments import reproduce, schedules
+
+    class Asked(Exception):
+        pass
+
+    asked = []
+
+    def record(configs, *args, **kwargs):
+        asked.extend(configs)
+        raise Asked
+
+    monkeypatch.setattr(reproduce, "run_many", record)     # study.compare's runs
+    monkeypatch.setattr(schedules, "train_tree", record)   # the schedule landscape's
+    monkeypatch.chdir(path.parent)
+    monkeypatch.syspath_prepend(str(path.parent))          # a kernel imports the files beside the notebook
+    namespace: dict = {}
+    try:
+        for cell in jupytext.read(path).cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, str(path), "exec"), namespace)
+                if "parameters" in cell.metadata.get("tags", []):
+                    namespace.update(copy.deepcopy(parameters))
+    except Asked:
+        return {c.key() for c in asked}
+    raise AssertionError(f"{path.name} asked for no runs")
+
+
+@pytest.mark.parametrize("params", [TINY, DEFAULT], ids=["tiny", "default"])
+def test_the_notebooks_plan_is_exactly_what_they_ask_for(params, tmp_path, monkeypatch):
+    """make all trains beforehand every run a planned notebook then looks up, and nothing else: the keys
+    notebook_configs plans are those the notebooks' own code hands to the executors (nothing is trained here),
+    07's method from notebooks/novelty.py and 09's schedule landscape among them."""
+    from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
+    from dynnn_lib.workbench.batch import plan as batch_plan
+
+    params = {**params, "all": {**params["all"], "runs_dir": str(tmp_path / "runs")}}
+    planned = {c.key() for c in notebook_configs(params)}
+    asked = {path.stem: _asked(path, p, monkeypatch) for path, p in batch_plan(params).items()
+             if path.stem in NOTEBOOK_STUDIES}
+    assert {"07_your_method", "09_schedules"} <= set(asked)
+    assert set().union(*asked.values()) == planned
+    for stem in ("07_your_method", "09_schedules"):  # runs only they ask for: the plan without them fails above
+        assert asked[stem] - set().union(*(v for k, v in asked.items() if k != stem)), stem
+
+
+def test_the_notebooks_run_on_the_reproductions_instance():
+    """make all's notebooks (params/default.yaml) run on the reproduction's instance, never typed in the YAML: the
+    batch puts every notebook there unless its parameters name an instance, so their runs are the reproduction's."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.workbench.batch import plan as batch_plan
+    from dynnn_lib.workbench.plan import reproduction_configs
+
+    def names_an_instance(value) -> bool:
+        return isinstance(value, dict) and ("data_seed" in value or any(map(names_an_instance, value.values())))
+
+    def instance(p: dict):  # base's data.data_seed, or 00_data's data_seed parameter
+        return p.get("base", {}).get("data", {}).get("data_seed", p.get("data_seed"))
+
+    assert not names_an_instance(DEFAULT)
+    assert {instance(p) for p in batch_plan(DEFAULT).values()} == {EVALUATION_INSTANCES[0]}
+    configs = notebook_configs(DEFAULT)
+    assert {c.data.data_seed for c in configs} == {EVALUATION_INSTANCES[0]}
+    assert {c.key() for c in reproduction_configs(3)} <= {c.key() for c in configs}  # 05's variants, 3 seeds
+    named = {path.stem: instance(p) for path, p in
+             batch_plan({"00_data": {"data_seed": 7}, "01_finetune": {"base": {"data": {"data_seed": 5}}}}).items()}
+    assert (named["00_data"], named["01_finetune"], named["02_expansion"]) == (7, 5, EVALUATION_INSTANCES[0])

@@ -12,7 +12,8 @@ longest prefix. On 9 tasks that is 2 + 4 + ... + 256 = 510 incremental task trai
 :func:`landscape` trains the landscape, the paper's two schedules and the automatic rule (same KD setting, same
 seeds) and returns a :class:`Landscape`: every schedule's square accuracy over seeds, the best one with paired 95 %
 intervals against expand@[1], expand@[1, 3] and the automatic rule, where the automatic rule ranks, and the Pareto
-front of square accuracy against the number of heads (each head costs memory). ``dynnn schedules`` writes
+front of square accuracy against the number of heads (each head costs memory). :func:`plan` lists those runs
+without training them (``make all``'s plan trains notebook 09's beforehand). ``dynnn schedules`` writes
 reports/schedules.md|html|json; notebook 09_schedules shows it. The best schedule is picked on the same seeds it
 is compared on, so its interval is optimistic (the winner's curse); the report says so.
 """
@@ -148,30 +149,55 @@ class Landscape:
                 "comparisons": {n: p.to_dict() for n, p in comp.items()}, "training": self.stats.to_dict()}
 
 
-def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), max_heads: int | None = None,
-              runs_dir: str | Path | None = None, executor: str = "local", jobs: int = 2, address: str | None = None,
-              threads: int | None = None, progress: bool = True, auto_threshold: float = AUTO_THRESHOLD) -> Landscape:
-    """Train every schedule (at most max_heads heads), the paper's two and the automatic rule over `seeds` as one
-    tree, and read their square accuracies (the base's head rule)."""
-    from dynnn_lib.engine.cache import default_runs_dir
+@dataclass
+class LandscapePlan:
+    """The runs of a landscape: every schedule's per seed (the paper's two added) and the automatic rule's."""
 
+    n_tasks: int
+    schedules: list[tuple[int, ...]]                     # the landscape (max_heads applied)
+    fixed: dict[tuple[tuple[int, ...], int], RunConfig]  # (schedule, seed) -> its run, the paper's two included
+    autos: list[RunConfig]                               # the automatic rule's run per seed
+
+    def configs(self) -> list[RunConfig]:
+        """Every run the landscape trains (what ``make all``'s plan trains for notebook 09)."""
+        return [*self.fixed.values(), *self.autos]
+
+
+def plan(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), max_heads: int | None = None,
+         auto_threshold: float = AUTO_THRESHOLD) -> LandscapePlan:
+    """The runs :func:`landscape` trains, without training them: every schedule with at most max_heads heads and the
+    paper's two over `seeds`, and the automatic rule below `auto_threshold`."""
     base = dict(base or {})
     seeds = list(seeds)
     if not seeds:
         raise ConfigError("the landscape needs at least one seed")
-    probe = schedule_config(base, (), seeds[0])
-    n = stream_length(probe)
+    n = stream_length(schedule_config(base, (), seeds[0]))
     missing = [k for k, s in PAPER_SCHEDULES.items() if max(s) >= n]
     if missing:
         raise ConfigError(f"the stream has {n} tasks: the paper's {', '.join(missing)} does not fit; the landscape "
                           f"needs at least {max(max(s) for s in PAPER_SCHEDULES.values()) + 1} tasks")
     schedules = all_schedules(n, max_heads)
     wanted = sorted(set(schedules) | set(PAPER_SCHEDULES.values()))
-    fixed = {(s, seed): schedule_config(base, s, seed) for s in wanted for seed in seeds}
-    autos = [auto_config(base, seed, auto_threshold) for seed in seeds]
+    return LandscapePlan(n_tasks=n, schedules=schedules,
+                         fixed={(s, seed): schedule_config(base, s, seed) for s in wanted for seed in seeds},
+                         autos=[auto_config(base, seed, auto_threshold) for seed in seeds])
+
+
+def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), max_heads: int | None = None,
+              runs_dir: str | Path | None = None, executor: str = "local", jobs: int = 2, address: str | None = None,
+              threads: int | None = None, progress: bool = True, auto_threshold: float = AUTO_THRESHOLD) -> Landscape:
+    """Train every schedule (at most max_heads heads), the paper's two and the automatic rule over `seeds` as one
+    tree (:func:`plan`'s runs), and read their square accuracies (the base's head rule)."""
+    from dynnn_lib.engine.cache import default_runs_dir
+
+    base = dict(base or {})
+    seeds = list(seeds)
+    planned = plan(base, seeds, max_heads, auto_threshold)
+    n, schedules, fixed, autos = planned.n_tasks, planned.schedules, planned.fixed, planned.autos
+    wanted = sorted({s for s, _ in fixed})
     runs_dir = Path(runs_dir or default_runs_dir())
     outcomes: dict = {}
-    stats = train_tree([*fixed.values(), *autos], runs_dir, executor, jobs, address, threads, progress, outcomes)
+    stats = train_tree(planned.configs(), runs_dir, executor, jobs, address, threads, progress, outcomes)
     if stats.failed:
         raise DynnnError(f"{len(stats.failed)} job(s) of the landscape failed; the first: {stats.failed[0]}")
 
@@ -181,7 +207,7 @@ def landscape(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 
     squares = {s: [overall(result(fixed[s, seed]).matrix) for seed in seeds] for s in wanted}
     auto_results = [result(c) for c in autos]
     setting = {k: base[k] for k in sorted(base)}
-    setting.setdefault("kd_head", probe.params().kd_head)
+    setting.setdefault("kd_head", fixed[(), seeds[0]].params().kd_head)
     return Landscape(schedules=schedules, squares=squares, auto=[overall(r.matrix) for r in auto_results],
                      auto_schedules=[tuple(r.expanded_at) for r in auto_results], seeds=seeds, n_tasks=n,
                      max_heads=max_heads, setting=setting, stats=stats, auto_threshold=auto_threshold)

@@ -2,13 +2,15 @@
 
 The notebooks call these (and show them), and the batch planner (:mod:`dynnn_lib.workbench.plan`) collects them together
 with the reproduction and the fidelity report, so that ``make all`` trains the union once, two runs at a time.
-The head rule is evaluation-only, so variants that differ only in it share one trained run.
+The head rule is evaluation-only, so variants that differ only in it share one trained run. ``NOTEBOOK_STUDIES`` says
+which runs each notebook makes from its parameters: its variants over seeds, or notebook 09's schedule landscape.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from dynnn_lib.experiments.paper import VARIANTS
+from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES, VARIANTS
 
 Variants = dict[str, dict[str, Any]]
 
@@ -48,11 +50,45 @@ def lr_trick(lr_trick_lr: float = 0.001) -> Variants:
     return {name: {**ov, "lr_trick_lr": lr_trick_lr} if ov.get("lr_trick") else dict(ov) for name, ov in VARIANTS.items()}
 
 
-# notebook -> (study function, the notebook parameters it takes)
-NOTEBOOK_STUDIES = {
-    "01_finetune": (finetune, ()),
-    "02_expansion": (expansion, ("expand_at",)),
-    "03_knowledge_distillation": (distillation, ("kd_temperature", "kd_weight")),
-    "04_combined": (combined, ("expand_at", "expand_threshold")),
-    "05_lr_trick": (lr_trick, ("lr_trick_lr",)),
+def your_method(distance: float = 0.9) -> Variants:
+    """Notebook 07: the method of notebooks/novelty.py (expand when the trunk's statistics say "new domain") beside
+    the automatic rule and finetune, both DynamicNN rules distilling into the routed head. Import novelty.py first."""
+    return {"finetune": {"method": "finetune"}, AUTO_NAME: dict(AUTO_OVERRIDES),
+            "novelty (yours)": {"method": "novelty", "method_params": {"distance": distance, "kd_head": "routed"}}}
+
+
+NotebookRuns = Callable[[Mapping[str, Any]], list[RunConfig]]
+
+
+def over_seeds(study: Callable[..., Variants], names: Sequence[str] = ()) -> NotebookRuns:
+    """A study as a notebook's runs: each variant on the notebook's `base` for seeds 0..seeds-1 (what
+    ``study.compare`` trains), the study called with the notebook's parameters `names`."""
+    def runs(values: Mapping[str, Any]) -> list[RunConfig]:
+        base = dict(values.get("base") or {})
+        return [from_dict({**base, **ov, "seed": s}) for ov in study(**{k: values[k] for k in names}).values()
+                for s in range(int(values["seeds"]))]
+
+    return runs
+
+
+def schedule_landscape(values: Mapping[str, Any]) -> list[RunConfig]:
+    """Notebook 09's runs: the landscape its parameters ask for (schedules.plan, as the notebook calls landscape)."""
+    from dynnn_lib.experiments import schedules
+
+    base = {**(values.get("base") or {}), "kd_head": values["kd_head"], "lr_trick": values["lr_trick"]}
+    return schedules.plan(base, range(values["seeds"]), values["max_heads"] or None, values["threshold"]).configs()
+
+
+# notebook -> its runs as a function of its parameters (each one it declares: its default unless given)
+NOTEBOOK_STUDIES: dict[str, NotebookRuns] = {
+    "01_finetune": over_seeds(finetune),
+    "02_expansion": over_seeds(expansion, ("expand_at",)),
+    "03_knowledge_distillation": over_seeds(distillation, ("kd_temperature", "kd_weight")),
+    "04_combined": over_seeds(combined, ("expand_at", "expand_threshold")),
+    "05_lr_trick": over_seeds(lr_trick, ("lr_trick_lr",)),
+    "07_your_method": over_seeds(your_method, ("distance",)),
+    "09_schedules": schedule_landscape,
 }
+
+# notebook -> the files beside it that define what its runs use (a method of your own), imported before they are built
+NOTEBOOK_PLUGINS: dict[str, tuple[str, ...]] = {"07_your_method": ("novelty.py",)}

@@ -3,7 +3,10 @@
     python -m dynnn_lib.workbench.batch [params.yaml] [--out reports] [--jobs 2] [--only 01_finetune ...]
 
 ``params.yaml`` maps a notebook name (``01_finetune``) to its parameters; the key ``all`` applies to every
-notebook that declares the parameter.  Executed notebooks go to ``<out>/executed/``, their recorded
+notebook that declares the parameter.  Every notebook runs on the reproduction's instance of the generated stream
+(``reproduce.on_its_instance``: the first evaluation instance, which the calibration never read) unless its
+parameters name one (``base``'s ``data.data_seed``; ``data_seed`` in 00_data), so that its runs are the
+reproduction's and the fidelity report's.  Executed notebooks go to ``<out>/executed/``, their recorded
 results beside them (``.json``), then ``<out>/index.html`` (offline: plotly.js embedded once) and
 ``<out>/summary.md`` are written.  A failure names the notebook and the cell.
 """
@@ -33,7 +36,8 @@ def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
 
 def plan(params: Mapping[str, Mapping[str, Any]], folder: Path = NOTEBOOK_DIR,
          only: list[str] | None = None) -> dict[Path, dict]:
-    """Parameters per notebook: `all` (where declared) overlaid with the notebook's own section."""
+    """Parameters per notebook: `all` (where declared) overlaid with the notebook's own section, on the
+    reproduction's instance unless they name one (:func:`on_its_instance`)."""
     books = notebooks(folder)
     names = {p.stem for p in books}
     unknown = sorted(set(params) - names - {"all"})
@@ -48,7 +52,21 @@ def plan(params: Mapping[str, Mapping[str, Any]], folder: Path = NOTEBOOK_DIR,
     for path in books:
         declared = parameters_of(load_notebook(path))
         common = {k: v for k, v in (params.get("all") or {}).items() if k in declared}
-        out[path] = {**common, **(params.get(path.stem) or {})}
+        out[path] = on_its_instance(declared, {**common, **(params.get(path.stem) or {})})
+    return out
+
+
+def on_its_instance(declared: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A notebook's parameters `values` on the reproduction's instance (reproduce.on_its_instance) where they name
+    none: its `base` (the notebook's default unless given) gets that data.data_seed, and a `data_seed` parameter
+    (00_data) that value. `declared`: the notebook's parameters and their defaults."""
+    from dynnn_lib.experiments.reproduce import on_its_instance as reproduction_base
+
+    out = dict(values)
+    if "base" in declared:
+        out["base"] = reproduction_base(values.get("base", declared["base"]))
+    if "data_seed" in declared and "data_seed" not in values:
+        out["data_seed"] = reproduction_base()["data"]["data_seed"]
     return out
 
 

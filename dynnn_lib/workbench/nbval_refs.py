@@ -9,12 +9,15 @@ so runs go to ``$DYNNN_RUNS``), executed once, then stripped of every output exc
 ``nbval-check-output`` (printed task lists, metric tables, explorer status).  ``pytest`` runs these
 notebooks cell by cell (``--nbval-lax``, set in pyproject) and compares those cells after the substitutions
 in ``tests/nbval_sanitize.cfg`` (accuracies, timings, paths, ids).  :func:`stale` tells when a notebook
-changed without its reference; a test fails then and names this command.
+changed without its reference; a test fails then and names this command.  The references run from their own folder,
+as nbval runs them, with ``notebooks/`` on ``PYTHONPATH`` (:func:`importable_notebook_files`; the tests set it too) so
+that a notebook imports the files beside it (07: ``novelty.py``) as it does from ``notebooks/``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,6 +33,11 @@ DEFAULT_PARAMS = ROOT / "params" / "tiny.yaml"
 DEFAULT_OUT = ROOT / "tests" / "nbval"
 CHECK_TAG = "nbval-check-output"
 KEEP_OUTPUTS = ("stream", "execute_result", "display_data")
+
+
+def importable_notebook_files() -> str:
+    """PYTHONPATH with the notebooks' folder first: a notebook run from another folder imports the files beside it."""
+    return os.pathsep.join([str(NOTEBOOK_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def reference_parameters(params_file: str | Path = DEFAULT_PARAMS) -> dict[Path, dict[str, Any]]:
@@ -87,7 +95,8 @@ def build(params_file: str | Path = DEFAULT_PARAMS, out_dir: str | Path = DEFAUL
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with tempfile.TemporaryDirectory(prefix="dynnn-nbval-") as tmp, temporary_env("DYNNN_RUNS", str(Path(tmp) / "runs")):
+    with (tempfile.TemporaryDirectory(prefix="dynnn-nbval-") as tmp, temporary_env("DYNNN_RUNS", str(Path(tmp) / "runs")),
+          temporary_env("PYTHONPATH", importable_notebook_files())):
         for path, prm in reference_parameters(params_file).items():
             if only and path.stem not in only:
                 continue

@@ -27,18 +27,20 @@ from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
 
 def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
-    """The runs the notebooks' studies make with these batch parameters (see params/default.yaml)."""
+    """The runs the notebooks' studies make with these batch parameters (see params/default.yaml): each planned
+    notebook's (experiments/studies.py NOTEBOOK_STUDIES) from the parameters the batch gives it over its own
+    defaults, after importing the files beside it that its runs use (07: its method, novelty.py)."""
+    from dynnn_lib.core.registry import import_modules
+    from dynnn_lib.experiments.studies import NOTEBOOK_PLUGINS
     from dynnn_lib.workbench.batch import plan as notebook_plan
+    from dynnn_lib.workbench.notebook import load_notebook, parameters_of
 
     out = []
     for path, p in notebook_plan(params).items():
         if path.stem not in NOTEBOOK_STUDIES:
             continue
-        study, names = NOTEBOOK_STUDIES[path.stem]
-        variants = study(**{k: p[k] for k in names if k in p})
-        base = dict(p.get("base", {}))
-        for ov in variants.values():
-            out += [from_dict({**base, **ov, "seed": s}) for s in range(int(p.get("seeds", 3)))]
+        import_modules([str(path.parent / f) for f in NOTEBOOK_PLUGINS.get(path.stem, ())])
+        out += NOTEBOOK_STUDIES[path.stem]({**parameters_of(load_notebook(path)), **p})
     return out
 
 
