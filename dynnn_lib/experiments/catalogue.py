@@ -47,7 +47,13 @@ def calibration_runs(s: Settings) -> list[RunConfig]:
 
 
 def baselines_runs(s: Settings) -> list[RunConfig]:
+    """make baselines: the compared methods, 3 seeds (the command's default)."""
     return _flat(reproduce.variant_configs(None, range(3), baselines.variants()))
+
+
+def schedules_runs(s: Settings) -> list[RunConfig]:
+    """make schedules: at most 3 heads, 3 seeds (the Makefile's MAX_HEADS and SCHED_SEEDS)."""
+    return schedules.plan(None, range(3), max_heads=3).configs()
 
 
 register(Experiment(
@@ -80,7 +86,7 @@ register(Experiment(
                     baselines.add_arguments, baselines.command),
     summary="DynamicNN beside the in-workbench baselines (make baselines)"))
 register(Experiment(
-    name="schedules", schema=schedules.SCHEMA, runs=lambda s: [], document="schedules.json", in_all=False,
+    name="schedules", schema=schedules.SCHEMA, runs=schedules_runs, document="schedules.json", in_all=False,
     command=Command("schedules", "every expansion schedule trained as a tree of shared prefixes: the best, the "
                                  "paper's, the automatic rule's, the Pareto front of square vs heads",
                     schedules.add_arguments, schedules.command),

@@ -12,12 +12,11 @@ once), so that the later phases only read the run cache. Each experiment's share
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from dynnn_lib.core import options
-from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.registry import import_modules
 from dynnn_lib.core.streams import EVALUATION_INSTANCES
@@ -25,12 +24,10 @@ from dynnn_lib.experiments.contract import Experiment, Settings, planned, regist
 from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
 
-
 def notebook_configs(params: Mapping[str, Mapping[str, Any]]) -> list[RunConfig]:
     """The runs the notebooks' studies make with these batch parameters (see params/default.yaml): each planned
     notebook's (experiments/studies.py NOTEBOOK_STUDIES) from the parameters the batch gives it over its own
     defaults, after importing the files beside it that its runs use (07: its method, novelty.py)."""
-    from dynnn_lib.core.registry import import_modules
     from dynnn_lib.experiments.studies import NOTEBOOK_PLUGINS
     from dynnn_lib.workbench.batch import plan as notebook_plan
     from dynnn_lib.workbench.notebook import load_notebook, parameters_of
