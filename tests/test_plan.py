@@ -115,7 +115,8 @@ def test_the_notebooks_run_on_the_reproductions_instance():
     batch puts every notebook there unless its parameters name an instance, so their runs are the reproduction's."""
     from dynnn_lib.core.streams import EVALUATION_INSTANCES
     from dynnn_lib.workbench.batch import plan as batch_plan
-    from dynnn_lib.workbench.plan import reproduction_configs
+    from dynnn_lib.experiments.catalogue import reproduction_runs
+    from dynnn_lib.experiments.contract import Settings
 
     def names_an_instance(value) -> bool:
         return isinstance(value, dict) and ("data_seed" in value or any(map(names_an_instance, value.values())))
@@ -127,7 +128,7 @@ def test_the_notebooks_run_on_the_reproductions_instance():
     assert {instance(p) for p in batch_plan(DEFAULT).values()} == {EVALUATION_INSTANCES[0]}
     configs = notebook_configs(DEFAULT)
     assert {c.data.data_seed for c in configs} == {EVALUATION_INSTANCES[0]}
-    assert {c.key() for c in reproduction_configs(3)} <= {c.key() for c in configs}  # 05's variants, 3 seeds
+    assert {c.key() for c in reproduction_runs(Settings(repro_seeds=3))} <= {c.key() for c in configs}  # 05's, 3 seeds
     named = {path.stem: instance(p) for path, p in
              batch_plan({"00_data": {"data_seed": 7}, "01_finetune": {"base": {"data": {"data_seed": 5}}}}).items()}
     assert (named["00_data"], named["01_finetune"], named["02_expansion"]) == (7, 5, EVALUATION_INSTANCES[0])
