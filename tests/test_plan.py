@@ -65,6 +65,7 @@ def _asked(path: Path, parameters: dict, monkeypatch) -> set[str]:
 
     import jupytext
 
+    from dynnn_lib.engine import executors
     from dynnn_lib.experiments import reproduce, schedules
 
     class Asked(Exception):
@@ -78,6 +79,7 @@ def _asked(path: Path, parameters: dict, monkeypatch) -> set[str]:
 
     monkeypatch.setattr(reproduce, "run_many", record)     # study.compare's runs
     monkeypatch.setattr(schedules, "train_tree", record)   # the schedule landscape's
+    monkeypatch.setattr(executors, "run_many", record)     # the calibration's re-measurement (08)
     monkeypatch.chdir(path.parent)
     monkeypatch.syspath_prepend(str(path.parent))          # a kernel imports the files beside the notebook
     namespace: dict = {}
@@ -96,7 +98,7 @@ def _asked(path: Path, parameters: dict, monkeypatch) -> set[str]:
 def test_the_notebooks_plan_is_exactly_what_they_ask_for(params, tmp_path, monkeypatch):
     """make all trains beforehand every run a planned notebook then looks up, and nothing else: the keys
     notebook_configs plans are those the notebooks' own code hands to the executors (nothing is trained here),
-    07's method from notebooks/novelty.py and 09's schedule landscape among them."""
+    07's method from notebooks/novelty.py, 08's re-measured calibration and 09's schedule landscape among them."""
     from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
     from dynnn_lib.workbench.batch import plan as batch_plan
 
@@ -104,7 +106,7 @@ def test_the_notebooks_plan_is_exactly_what_they_ask_for(params, tmp_path, monke
     planned = {c.key() for c in notebook_configs(params)}
     asked = {path.stem: _asked(path, p, monkeypatch) for path, p in batch_plan(params).items()
              if path.stem in NOTEBOOK_STUDIES}
-    assert {"07_your_method", "09_schedules"} <= set(asked)
+    assert {"07_your_method", "08_calibration", "09_schedules"} <= set(asked)
     assert set().union(*asked.values()) == planned
     for stem in ("07_your_method", "09_schedules"):  # runs only they ask for: the plan without them fails above
         assert asked[stem] - set().union(*(v for k, v in asked.items() if k != stem)), stem
@@ -127,8 +129,28 @@ def test_the_notebooks_run_on_the_reproductions_instance():
     assert not names_an_instance(DEFAULT)
     assert {instance(p) for p in batch_plan(DEFAULT).values()} == {EVALUATION_INSTANCES[0]}
     configs = notebook_configs(DEFAULT)
-    assert {c.data.data_seed for c in configs} == {EVALUATION_INSTANCES[0]}
+    from dynnn_lib.experiments.studies import calibration_check
+
+    check = {c.key() for c in calibration_check({"seeds": 1})}  # 08 reads the fit's and the evaluation instances
+    assert {c.data.data_seed for c in configs if c.key() not in check} == {EVALUATION_INSTANCES[0]}
     assert {c.key() for c in reproduction_runs(Settings(repro_seeds=3))} <= {c.key() for c in configs}  # 05's, 3 seeds
     named = {path.stem: instance(p) for path, p in
              batch_plan({"00_data": {"data_seed": 7}, "01_finetune": {"base": {"data": {"data_seed": 5}}}}).items()}
     assert (named["00_data"], named["01_finetune"], named["02_expansion"]) == (7, 5, EVALUATION_INSTANCES[0])
+
+
+def test_a_notebook_opened_in_jupyterlab_reads_the_runs_make_all_trained(monkeypatch):
+    """study.compare and the landscape put their runs on the reproduction's instance unless the base names one (so
+    a notebook's defaults find make all's cache), and leave a base on another data source as it is."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.experiments import schedules
+    from dynnn_lib.workbench import study
+
+    seen = []
+    monkeypatch.setattr(study, "reproduce", lambda base, **kw: seen.append(base) or [])
+    study.compare({"finetune": {"method": "finetune"}})
+    study.compare({"finetune": {"method": "finetune"}}, base={"data": {"data_seed": 7}})
+    study.compare({"finetune": {"method": "finetune"}}, base={"data": {"source": "image-folders", "root": "x"}})
+    assert [b["data"].get("data_seed") for b in seen] == [EVALUATION_INSTANCES[0], 7, None]
+    land = schedules.plan({"data": {"n_tasks": 4}}, seeds=[0], max_heads=2)
+    assert {c.data.data_seed for c in land.configs()} == {EVALUATION_INSTANCES[0]}

@@ -61,12 +61,14 @@ class VariantSummary:
 
 def on_its_instance(base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The reproduction's base: `base` on the first evaluation instance unless it names one (an instance the
-    calibration never read, core/streams.py), so its seed-0 runs are the fidelity report's."""
+    calibration never read, core/streams.py), so its seed-0 runs are the fidelity report's; a base on another data
+    source than the generated stream is returned as it is."""
     from dynnn_lib.core.streams import EVALUATION_INSTANCES
 
     values = dict(base or {})
     data = dict(values.get("data") or {})
-    data.setdefault("data_seed", EVALUATION_INSTANCES[0])
+    if data.get("source", "synthetic") == "synthetic":
+        data.setdefault("data_seed", EVALUATION_INSTANCES[0])
     return {**values, "data": data}
 
 

@@ -166,8 +166,11 @@ class LandscapePlan:
 def plan(base: Mapping[str, Any] | None = None, seeds: Sequence[int] = (0, 1, 2), max_heads: int | None = None,
          auto_threshold: float = AUTO_THRESHOLD) -> LandscapePlan:
     """The runs :func:`landscape` trains, without training them: every schedule with at most max_heads heads and the
-    paper's two over `seeds`, and the automatic rule below `auto_threshold`."""
-    base = dict(base or {})
+    paper's two over `seeds`, and the automatic rule below `auto_threshold`; on the reproduction's instance
+    (reproduce.on_its_instance) unless `base` names a ``data.data_seed``."""
+    from dynnn_lib.experiments.reproduce import on_its_instance
+
+    base = on_its_instance(base)
     seeds = list(seeds)
     if not seeds:
         raise ConfigError("the landscape needs at least one seed")

@@ -79,6 +79,14 @@ def schedule_landscape(values: Mapping[str, Any]) -> list[RunConfig]:
     return schedules.plan(base, range(values["seeds"]), values["max_heads"] or None, values["threshold"]).configs()
 
 
+def calibration_check(values: Mapping[str, Any]) -> list[RunConfig]:
+    """Notebook 08's runs: the committed fit re-measured (calibrate.evaluate, as the notebook calls it)."""
+    from dynnn_lib.experiments import calibrate
+
+    groups = calibrate.evaluation_plan(int(values["seeds"]), base=values.get("base"))[-1]
+    return [c for cfgs in groups.values() for c in cfgs]
+
+
 # notebook -> its runs as a function of its parameters (each one it declares: its default unless given)
 NOTEBOOK_STUDIES: dict[str, NotebookRuns] = {
     "01_finetune": over_seeds(finetune),
@@ -87,6 +95,7 @@ NOTEBOOK_STUDIES: dict[str, NotebookRuns] = {
     "04_combined": over_seeds(combined, ("expand_at", "expand_threshold")),
     "05_lr_trick": over_seeds(lr_trick, ("lr_trick_lr",)),
     "07_your_method": over_seeds(your_method, ("distance",)),
+    "08_calibration": calibration_check,
     "09_schedules": schedule_landscape,
 }
 

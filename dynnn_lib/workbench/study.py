@@ -140,8 +140,12 @@ class Study:
 def compare(variants: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None = None, seeds: int = 3,
             jobs: int = 2, runs_dir: str | Path | None = None, progress: bool = True, head_rule: str = "router") -> Study:
     """Run every variant (RunConfig overrides on top of `base`) for seeds 0..seeds-1 and collect them, scored under
-    `head_rule` (evaluation-only: changing it re-scores the same runs)."""
-    base = {**(base or {}), "head_rule": head_rule}
+    `head_rule` (evaluation-only: changing it re-scores the same runs). The runs are on the reproduction's instance
+    (reproduce.on_its_instance: one the calibration never read) unless `base` names a ``data.data_seed``, so a
+    notebook opened in JupyterLab reads the runs ``make all`` trained."""
+    from dynnn_lib.experiments.reproduce import on_its_instance
+
+    base = {**on_its_instance(base), "head_rule": head_rule}
     return Study(reproduce(base, seeds=range(seeds), jobs=jobs, runs_dir=runs_dir, progress=progress,
                            variants=variants))
 
