@@ -515,7 +515,9 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
-    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds,
+    from dynnn_lib.core.fingerprint import machine
+
+    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds, "machine": machine(),
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
             "fit_instances": list(read), "evaluation_instances": list(evaluation),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "

@@ -157,4 +157,5 @@ def calibration(c: Mapping[str, Any]) -> str:
             f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}) read only the 54 "
             "calibration entries; everything else is a prediction.")
     return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else [])
-                       + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."])
+                       + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."
+                          + (f" {machine_line(c['machine'])}" if "machine" in c else "")])
