@@ -9,9 +9,11 @@ from conftest import tiny
 from dynnn_lib import ConfigError, run
 from dynnn_lib.engine.executors import TreePlan, train_tree
 from dynnn_lib.experiments import schedules as sch
+from dynnn_lib.experiments.reproduce import on_its_instance
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 4, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}
+ON_ITS_INSTANCE = on_its_instance(TINY)  # where the landscape puts a base that names no instance
 
 
 def test_the_schedules_of_a_stream_and_their_limit():
@@ -28,8 +30,8 @@ def test_the_schedules_of_a_stream_and_their_limit():
 def land(tmp_path_factory):
     """Every schedule of a 4-task stream, the paper's two and the automatic rule, 2 seeds, trained as a tree."""
     runs = tmp_path_factory.mktemp("landscape") / "runs"
-    configs = [sch.schedule_config(TINY, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
-    configs += [sch.auto_config(TINY, seed) for seed in (0, 1)]
+    configs = [sch.schedule_config(ON_ITS_INSTANCE, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
+    configs += [sch.auto_config(ON_ITS_INSTANCE, seed) for seed in (0, 1)]
     plan = TreePlan.make(configs, runs)
     # per seed: task 0; the states after tasks 1 and 2 (2 + 4) and 8 runs' last task; the rule: tasks 1..3
     assert plan.tree_tasks == 2 * (1 + 2 + 4 + 8 + 3) and plan.independent_tasks == 2 * (1 + 9 * 3)
@@ -41,7 +43,7 @@ def land(tmp_path_factory):
 
 def test_a_tree_trains_each_prefix_once_and_gives_the_independent_runs_results(land, tmp_path, monkeypatch):
     land, runs = land
-    configs = [sch.schedule_config(TINY, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
+    configs = [sch.schedule_config(ON_ITS_INSTANCE, s, seed) for s in sch.all_schedules(4) for seed in (0, 1)]
     assert train_tree(configs, runs, jobs=2, progress=False).trained_tasks == 0  # all cached
     monkeypatch.setenv("DYNNN_SHARE", "off")
     for cfg in (configs[5], configs[-1]):
