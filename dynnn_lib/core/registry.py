@@ -80,7 +80,6 @@ SOURCES: Registry[type] = Registry("data.source", ("dynnn_lib.data.sources",),
 EXPERIMENTS: Registry[Any] = Registry("experiment", ("dynnn_lib.experiments.catalogue", "dynnn_lib.workbench.plan"),
                                       "one of yours: import its module first, e.g. dynnn plan --import mymodule")
 
-BUILTIN_PACKAGE = METHODS.builtins[0]
 _REGISTRY = METHODS.table    # name -> Method class
 _SOURCES = SOURCES.table     # name -> Source class
 add, add_loader, available_methods, get_method = METHODS.add, METHODS.add_loader, METHODS.available, METHODS.get

@@ -506,6 +506,7 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
     search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
     (core/round1_calibrated.yaml)."""
+    from dynnn_lib.core.fingerprint import machine
     from dynnn_lib.engine.executors import run_many
     from dynnn_lib.evaluation.metrics import overall
     from dynnn_lib.evaluation.stats import mean_sd
@@ -515,8 +516,6 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
-    from dynnn_lib.core.fingerprint import machine
-
     data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds, "machine": machine(),
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
             "fit_instances": list(read), "evaluation_instances": list(evaluation),

@@ -37,7 +37,7 @@ def fidelity_runs(s: Settings) -> list[RunConfig]:
 
 def standins_runs(s: Settings) -> list[RunConfig]:
     """Every other stand-in's, on the side-by-side's instances."""
-    return paper_configs(s.seeds, s.instances, streams=s.streams)[len(fidelity_runs(s)):]
+    return paper_configs(s.seeds, fidelity.instances_of(1, s.instances), streams=s.streams[1:])
 
 
 def calibration_runs(s: Settings) -> list[RunConfig]:

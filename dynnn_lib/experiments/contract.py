@@ -6,7 +6,7 @@ versioned JSON document, which the renderers (reports/) read and nothing else.
                    blocks={"fidelity": blocks.fidelity})
 
 ``dynnn plan`` trains the union of every registered experiment's runs (``planned``), ``dynnn readme`` fills each
-experiment's README/docs blocks from its document (``render_blocks``), and the CLI gets a subcommand for each
+experiment's README/docs blocks from its document (reports/readme.py ``render_blocks``), and the CLI gets a subcommand for each
 experiment that has one. The built-ins are registered in :mod:`dynnn_lib.experiments.catalogue` (and the notebooks'
 runs in :mod:`dynnn_lib.workbench.plan`); one of yours is registered the same way from any module, and appears in
 all three without an edit elsewhere.
@@ -14,14 +14,12 @@ all three without an edit elsewhere.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from dynnn_lib.core import registry
 from dynnn_lib.core.config import RunConfig
-from dynnn_lib.core.errors import ConfigError, DynnnError
+from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.streams import EVALUATION_INSTANCES
 
 
@@ -119,37 +117,3 @@ def planned(settings: Settings, only: Sequence[str] | None = None) -> dict[str, 
             raise ConfigError(f"--only {missing[0]}: no such experiment; choose from {', '.join(sorted(exps))}")
     chosen = [e for e in exps.values() if (e.name in only if only else e.in_all)]
     return {e.name: list(e.runs(settings)) for e in chosen}
-
-
-def document(exp: Experiment, reports: Path) -> dict[str, Any] | None:
-    """The experiment's document from `reports` (None when absent), checked against its schema."""
-    if not exp.document:
-        return None
-    path = Path(reports) / exp.document
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DynnnError(f"{path} is not valid JSON ({e}); regenerate it (make all)") from None
-    if not isinstance(doc, dict) or doc.get("schema") != exp.schema:
-        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise DynnnError(f"{path} is {found or 'unversioned'}, this code reads {exp.schema}; regenerate it (make all)")
-    return doc
-
-
-def render_blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
-    """Block name -> text, for every registered experiment whose document exists in `reports` (the names of the
-    absent documents go to `missing`)."""
-    out: dict[str, str] = {}
-    for exp in experiments().values():
-        if not exp.blocks:
-            continue
-        doc = document(exp, reports)
-        if doc is None:
-            if missing is not None:
-                missing.append(str(exp.document))
-            continue
-        for name, render in exp.blocks.items():
-            out[name] = render(doc)
-    return out

@@ -104,11 +104,12 @@ def command(args: argparse.Namespace) -> int:
     by_experiment = planned(settings, args.only)
     runs_dir = Path(args.runs_dir or default_runs_dir())
     seen: list[RunConfig] = []
+    before = 0
     for name, cfgs in by_experiment.items():  # each experiment's share: what it adds to those before it
-        before = TreePlan.make(unique(seen), runs_dir).tree_tasks if seen else 0
         seen += cfgs
-        print(f"  {name:<13} {len(unique(cfgs)):>4} runs, +{TreePlan.make(unique(seen), runs_dir).tree_tasks - before}"
-              " task trainings")
+        after = TreePlan.make(unique(seen), runs_dir).tree_tasks
+        print(f"  {name:<13} {len(unique(cfgs)):>4} runs, +{after - before} task trainings")
+        before = after
     configs = unique(seen)
     cached = [r for r in (cached_result(c, runs_dir) for c in configs) if r is not None]
     tree = TreePlan.make(configs, runs_dir)
