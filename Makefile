@@ -1,9 +1,10 @@
 # Two commands on a fresh machine:
 #   make all    set up .venv, plan every run the reports and notebooks need and train the union once
-#               (1 seed x 8 evaluation instances for the fidelity report), then the reproduction tables per head
-#               rule, the fidelity report (paired 95 % intervals) on the calibrated stand-in and the one before it,
-#               the calibration report (the committed fit re-measured), and every notebook headless into reports/;
-#               each phase is timed into reports/phases.json
+#               (1 seed x 6 evaluation instances for the fidelity report), then the reproduction tables per head
+#               rule, the fidelity report (paired 95 % intervals) on the calibrated stand-in and the smaller
+#               side-by-side on the one before it, the calibration report (the committed fit re-measured on the
+#               evaluation instances), and every notebook headless into reports/ (2 seeds each); each phase is timed
+#               into reports/phases.json. The plan is sized for an hour on a 2-core family-25 EPYC (tests/test_plan.py)
 #   make test   set up .venv and run the test suite
 # conda:        conda env create -f environment.yml && conda activate dynnn && make test VENV=$CONDA_PREFIX
 #               (a VENV that is a conda environment is installed into, not created)
@@ -20,10 +21,11 @@ TORCH_PINS := $(shell grep -oE '"torch(vision)?==[^"]+"' pyproject.toml | tr -d 
 # freedom, against 12.7 with two instances), at 56 task trainings (~5 min on a 2-core family-25 EPYC) per instance
 SEEDS ?= 1
 INSTANCES ?= 1 2 3 4 5 6
-REPRO_SEEDS ?= 3
+REPRO_SEEDS ?= 2
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # the fidelity report's stand-ins: the calibrated default on every instance, the stream before the calibration beside
-# it on the first three (experiments/fidelity.py SIDE_BY_SIDE), which are also the calibration report's evaluation instances
+# it on the first three (experiments/fidelity.py SIDE_BY_SIDE, finetune and V2' only: SIDE_BY_SIDE_VARIANTS), which are
+# also the calibration report's evaluation instances
 STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 

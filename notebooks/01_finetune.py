@@ -21,7 +21,7 @@
 # has the paper's nine tasks.
 
 # %% tags=["parameters"]
-seeds: int = 3  # number of seeds (0..seeds-1)
+seeds: int = 2  # number of seeds (0..seeds-1)
 jobs: int = 2  # parallel processes
 base: dict = {}  # RunConfig overrides for every run, e.g. {"data": {"n_tasks": 4}}
 runs_dir: str = "../runs"  # run cache shared with the CLI

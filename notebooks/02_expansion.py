@@ -22,7 +22,7 @@
 # Head rules are evaluation-only: every rule below scores the same trained runs.
 
 # %% tags=["parameters"]
-seeds: int = 3  # number of seeds
+seeds: int = 2  # number of seeds
 jobs: int = 2  # parallel processes
 expand_at: list = [1, 3]  # tasks that get a new head (the paper expanded at 1, or at 1 and 3)
 base: dict = {}  # RunConfig overrides for every run

@@ -23,7 +23,7 @@
 # at task 1 (with one head, every choice is the same head and the runs are identical).
 
 # %% tags=["parameters"]
-seeds: int = 3  # number of seeds
+seeds: int = 2  # number of seeds
 jobs: int = 2  # parallel processes
 kd_temperature: float = 2.0  # softening temperature T
 kd_weight: float = 1.0  # lambda

@@ -22,7 +22,7 @@
 # rule expanded in these runs, and what each distillation cost, is printed below from the runs themselves.
 
 # %% tags=["parameters"]
-seeds: int = 3  # number of seeds
+seeds: int = 2  # number of seeds
 jobs: int = 2  # parallel processes
 expand_at: list = [1]  # fixed expansion schedule
 expand_threshold: float = 0.5  # automatic rule: expand when the routed accuracy before training is below this

@@ -18,7 +18,7 @@
 # in `reports/fidelity.md`, over benchmark instances).
 
 # %% tags=["parameters"]
-seeds: int = 3  # number of seeds
+seeds: int = 2  # number of seeds
 jobs: int = 2  # parallel processes
 lr_trick_lr: float = 0.001  # the small incremental learning rate
 base: dict = {}  # RunConfig overrides for every run

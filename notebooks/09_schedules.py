@@ -23,7 +23,7 @@
 # (tests/test_prefixes.py).
 
 # %% tags=["parameters"]
-seeds: int = 3  # seeds per schedule (0..seeds-1); 2 or more for intervals
+seeds: int = 2  # seeds per schedule (0..seeds-1); 2 or more for intervals
 max_heads: int = 3  # only schedules with at most this many heads (0: all of them, 256 on nine tasks)
 kd_head: str = "best"  # the KD setting: the head to distil into (best, worst, routed)
 lr_trick: bool = False  # the LR trick on every incremental task

@@ -186,3 +186,17 @@ def test_bad_arguments_are_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(e.startswith("dynnn: error: ") for e in err)  # the one error tail
     assert "router" in err[1] and "distinct" in err[2]
+
+
+def test_the_stand_in_beside_the_default_runs_the_paper_tables_only(tmp_path):
+    """make all's smaller side-by-side: round1 runs finetune and V2' (fidelity.SIDE_BY_SIDE_VARIANTS) on the first
+    SIDE_BY_SIDE instances, so standins.md judges the four claims between the paper's two tables on both."""
+    paths = fidelity.build(BASE, seeds=1, jobs=1, runs_dir=tmp_path / "runs", out_dir=tmp_path / "reports",
+                           progress=False, instances=(1, 2, 3, 4), streams=(None, "round1"))
+    assert [p.name for p in paths] == ["fidelity.md", "fidelity-round1.md", "standins.md"]
+    side = json.loads((tmp_path / "reports" / "fidelity-round1.json").read_text())
+    assert side["instances"] == [1, 2, 3] and {c["numbers"].get("a") for c in side["claims"]} <= {
+        fidelity.FT, fidelity.V2_NAME, None}
+    standins = json.loads((tmp_path / "reports" / "standins.json").read_text())
+    assert len(standins["claims"]) == 4 and standins["instances"] == [1, 2, 3]
+    assert any("BWT" in c["claim"] for c in standins["claims"])

@@ -1,4 +1,5 @@
 """make all plans the union of its runs first: shared runs are trained once."""
+import re
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def test_the_notebooks_run_on_the_reproductions_instance():
 
     check = {c.key() for c in calibration_check({"seeds": 1})}  # 08 reads the fit's and the evaluation instances
     assert {c.data.data_seed for c in configs if c.key() not in check} == {EVALUATION_INSTANCES[0]}
-    assert {c.key() for c in reproduction_runs(Settings(repro_seeds=3))} <= {c.key() for c in configs}  # 05's, 3 seeds
+    assert {c.key() for c in reproduction_runs(Settings())} <= {c.key() for c in configs}  # 05's: the reproduction's seeds
     named = {path.stem: instance(p) for path, p in
              batch_plan({"00_data": {"data_seed": 7}, "01_finetune": {"base": {"data": {"data_seed": 5}}}}).items()}
     assert (named["00_data"], named["01_finetune"], named["02_expansion"]) == (7, 5, EVALUATION_INSTANCES[0])
@@ -154,3 +155,30 @@ def test_a_notebook_opened_in_jupyterlab_reads_the_runs_make_all_trained(monkeyp
     assert [b["data"].get("data_seed") for b in seen] == [EVALUATION_INSTANCES[0], 7, None]
     land = schedules.plan({"data": {"n_tasks": 4}}, seeds=[0], max_heads=2)
     assert {c.data.data_seed for c in land.configs()} == {EVALUATION_INSTANCES[0]}
+
+
+def test_make_alls_plan_fits_the_hour_on_the_slow_machine():
+    """make all's runs (the Makefile's settings: 1 seed on every evaluation instance, both stand-ins, the notebooks'
+    batch parameters), counted as a tree: at the family-25 reference per task training and 2 jobs, the train phase
+    leaves setup and the notebooks room within 60 minutes; round1, the stand-in beside the default, runs finetune and
+    V2' on the side-by-side's instances only."""
+    import yaml
+
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.engine.executors import TreePlan
+    from dynnn_lib.experiments import fidelity
+    from dynnn_lib.experiments.catalogue import standins_runs
+    from dynnn_lib.experiments.contract import Settings, planned, unique
+    from dynnn_lib.workbench.plan import REFERENCE_TASK_S
+
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^SEEDS \?= 1$", make, re.M) and re.search(r"^REPRO_SEEDS \?= 2$", make, re.M)
+    instances = tuple(map(int, re.search(r"^INSTANCES \?= ([\d ]+)$", make, re.M).group(1).split()))
+    assert len(instances) >= 6 and set(instances) <= set(EVALUATION_INSTANCES)
+    s = Settings(instances=instances, streams=fidelity.STANDINS,
+                 params=yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))
+    side = standins_runs(s)
+    assert {c.data.stream for c in side} == {"round1"} and {c.method for c in side} == {"finetune", "combined"}
+    assert {c.data.data_seed for c in side} == set(EVALUATION_INSTANCES[:fidelity.SIDE_BY_SIDE]) and len(side) == 6
+    tasks = TreePlan.make(unique([c for cfgs in planned(s).values() for c in cfgs]), ROOT / "no-runs-here").tree_tasks
+    assert tasks * REFERENCE_TASK_S["25"] / 2 / 60 <= 55, f"{tasks} task trainings: over the hour on family 25"

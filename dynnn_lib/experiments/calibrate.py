@@ -453,7 +453,8 @@ def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict
 
 
 # ------------------------------------------------------------------ make all: the committed fit, re-measured
-SCHEMA = "dynnn.calibration/2"  # the report's document (reports/calibration.json)
+SCHEMA = "dynnn.calibration/3"  # the report's document (reports/calibration.json); /3: the fit instances' scores
+# from the fit's record (not re-trained), the five variants predicted on the default stand-in only
 FIT_RECORD = Path(__file__).resolve().parents[2] / "params" / "calibration.json"
 
 
@@ -488,24 +489,27 @@ def evaluation_plan(seeds: int = 1, base: Mapping[str, Any] | None = None, recor
         raise ConfigError(f"instances {sorted(set(evaluation) & set(read))} were read by the fit ({record}); "
                           f"evaluate on others, e.g. {list(EVALUATION_INSTANCES)}")
     sides = {"before": ("round1", default_values()), "after": (DEFAULT_STREAM, fitted_values())}
-    wanted = {"finetune", V2_NAME}
     groups = {(side, k, name): cfgs for side, (stream, _) in sides.items()
-              for (k, name), cfgs in plan(base, seeds, read + evaluation, "router", stream).items()
-              if name in wanted or (k in evaluation and name in PAPER_SCORES)}
+              for (k, name), cfgs in plan(base, seeds, evaluation, "router", stream).items()
+              if name in ("finetune", V2_NAME) or (side in PREDICTED and name in PAPER_SCORES)}
     return fit, read, evaluation, sides, groups
+
+
+PREDICTED = ("after",)  # the sides whose five variants' squares are predicted: the default stand-in's (round1's
+# side-by-side is the smaller one, finetune and V2': fidelity.SIDE_BY_SIDE_VARIANTS, to keep make all within the hour)
 
 
 def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: Mapping[str, Any] | None = None,
              progress: bool = True, record: str | Path = FIT_RECORD, instances: Sequence[int] | None = None
              ) -> dict[str, Any]:
     """The committed fit re-measured (``make all``; ``dynnn calibrate --evaluate``) on the stand-in before
-    (``round1``) and after (``round1-calibrated``): finetune and V2' on each instance the fit read
-    (its record's ``fit_instances``) and on evaluation instances it never read (`instances`, default the first
-    ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs, so make all trains them once),
-    `seeds` seeds each, scored with the fixed objective per instance. The headline is the evaluation instances'
-    median; the paper's five variants' squares are predictions (mean ± sd over the evaluation instances). The
-    search's trials and history come from `record`, the report of the ``dynnn calibrate`` that chose the values
-    (core/round1_calibrated.yaml)."""
+    (``round1``) and after (``round1-calibrated``): finetune and V2' on evaluation instances the fit never read
+    (`instances`, default the first ``fidelity.SIDE_BY_SIDE`` evaluation instances: the fidelity report's own runs,
+    so make all trains them once), `seeds` seeds each, scored with the fixed objective per instance. The headline is
+    the evaluation instances' median; the paper's five variants' squares on the default stand-in are predictions
+    (mean ± sd over the evaluation instances). What the fit scored on the instances it read (its record's
+    ``fit_instances``), the search's trials and history come from `record`, the report of the ``dynnn calibrate``
+    that chose the values (core/round1_calibrated.yaml), on the machine and code it ran on."""
     from dynnn_lib.core.fingerprint import machine
     from dynnn_lib.engine.executors import run_many
     from dynnn_lib.evaluation.metrics import overall
@@ -520,24 +524,23 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
             "fit_instances": list(read), "evaluation_instances": list(evaluation),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
-                          f"median) beside the fit's instance(s) {list(read)}, {seeds} seed(s) each, the "
-                          "fidelity report's runs"),
+                          f"median), {seeds} seed(s) each, the fidelity report's runs, beside what the fit scored on "
+                          f"its instance(s) {list(read)} (its record: {fit.get('machine')})"),
             "search": {k: fit.get(k) for k in ("seeds", "trials", "wall_minutes", "machine", "jobs", "executor",
                                                 "threads_per_run")}
             | {"rmse_before": fit["before"]["rmse_calibration"], "rmse_after": fit["after"]["rmse_calibration"]}}
     for side, (stream, values) in sides.items():
-        per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds)
-               for k in read + evaluation}
+        per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds) for k in evaluation}
         ft = np.mean([mean(side, k, "finetune") for k in evaluation], 0)
         v2 = np.mean([mean(side, k, V2_NAME) for k in evaluation], 0)
         data[side] = {"trial": fit[side]["trial"], "stream": stream, **score(ft, v2, values, seeds),
                       **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
-                      "fit": {key: float(np.mean([per[k][key] for k in read])) for key in RMSE_LABELS},
+                      "fit": {key: fit[side][key] for key in RMSE_LABELS},
                       "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
                                **{side: mean_sd([float(np.mean([overall(np.asarray(r.matrix)) * 100
                                                                 for r in runs[side, k, name]])) for k in evaluation])
-                                  for side in sides}} for name in PAPER_SCORES}
+                                  if side in PREDICTED else None for side in sides}} for name in PAPER_SCORES}
     return data
 
 
@@ -625,7 +628,7 @@ def history_figure(record: str | Path = FIT_RECORD, history: Sequence[Mapping[st
 # ------------------------------------------------------------------ the report
 def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     """reports/calibration.md, .html (heatmaps of ours - the paper, before and after) and .json."""
-    from dynnn_lib.reports.tables import markdown_matrix, markdown_table
+    from dynnn_lib.reports.tables import markdown_matrix, markdown_table, pm_cell
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -636,15 +639,14 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
               ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
     if "fit" in a:  # the fit's instances beside the evaluation instances it never read (the headline: their median)
         fit, ev = data["fit_instances"], data["evaluation_instances"]
-        rows = [["", f"before (round1), fit instance(s) {fit}", f"before, evaluation {ev}: median",
-                 f"after (trial {a['trial']}), fit instance(s) {fit}", f"after, evaluation {ev}: median"]]
+        rows = [["", f"before (round1), fit instance(s) {fit}, the fit's record", f"before, evaluation {ev}: median",
+                 f"after (trial {a['trial']}), fit instance(s) {fit}, the fit's record",
+                 f"after, evaluation {ev}: median"]]
         rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
                  for key, label in labels]
-        per = [["instance", "read by the fit", "objective before", "objective after", "held out before",
-                "held out after"]]
-        for k in map(str, [*fit, *ev]):
-            per.append([k, "yes" if int(k) in fit else "no",
-                        *(f"{data[side]['instances'][k][key]:.2f}" for key in ("rmse_calibration",)
+        per = [["evaluation instance", "objective before", "objective after", "held out before", "held out after"]]
+        for k in map(str, ev):
+            per.append([k, *(f"{data[side]['instances'][k][key]:.2f}" for key in ("rmse_calibration",)
                           for side in ("before", "after")),
                         *(f"{data[side]['instances'][k][key]:.2f}" for key in ("held_out_rmse_v2_offdiagonal_36",)
                           for side in ("before", "after"))])
@@ -659,7 +661,7 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
         per = []
     knob_rows = [["knob", "default", "fitted"]] + [[k, _fmt(b["values"][k]), _fmt(a["values"][k])] for k in data["knobs"]]
     variant_rows = [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
-        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}", f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"]
+        [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])]
         for name, v in data.get("variants", {}).items()]
     hist = [["trial", "state", "RMSE (points)"]] + [[h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"]
                                                    for h in data["history"]]

@@ -23,11 +23,13 @@ def reproduction_runs(s: Settings) -> list[RunConfig]:
 
 
 def paper_configs(seeds: int, instances: Sequence[int] = (0,), base: Mapping[str, Any] | None = None,
-                  streams: Sequence[str | None] = (None,)) -> list[RunConfig]:
-    """The fidelity report's runs (the five headline variants, V2', the automatic rule) for seeds 0..seeds-1 on every
-    instance of every stand-in in `streams` (after the first: the side-by-side's instances, fidelity.instances_of)."""
-    return [c for i, st in enumerate(streams)
-            for c in _flat(fidelity.plan(base, seeds, fidelity.instances_of(i, instances), stream=st))]
+                  streams: Sequence[str | None] = (None,), first: int = 0) -> list[RunConfig]:
+    """The fidelity report's runs for seeds 0..seeds-1: the five headline variants, V2' and the automatic rule on every
+    instance of the first stand-in in `streams`, finetune and V2' on the side-by-side's instances of the others
+    (fidelity.instances_of, variants_of); `first`: the position of ``streams[0]`` among make all's stand-ins."""
+    return [c for i, st in enumerate(streams, first)
+            for c in _flat(fidelity.plan(base, seeds, fidelity.instances_of(i, instances), stream=st,
+                                         variants=fidelity.variants_of(i)))]
 
 
 def fidelity_runs(s: Settings) -> list[RunConfig]:
@@ -36,8 +38,8 @@ def fidelity_runs(s: Settings) -> list[RunConfig]:
 
 
 def standins_runs(s: Settings) -> list[RunConfig]:
-    """Every other stand-in's, on the side-by-side's instances."""
-    return paper_configs(s.seeds, fidelity.instances_of(1, s.instances), streams=s.streams[1:])
+    """Every other stand-in's: finetune and V2' on the side-by-side's instances."""
+    return paper_configs(s.seeds, s.instances, streams=s.streams[1:], first=1)
 
 
 def calibration_runs(s: Settings) -> list[RunConfig]:

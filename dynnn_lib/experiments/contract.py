@@ -29,7 +29,7 @@ class Settings:
 
     seeds: int = 1                                   # seeds per evaluation instance (the instance is the unit)
     instances: tuple[int, ...] = EVALUATION_INSTANCES  # generated evaluation instances (core/streams.py)
-    repro_seeds: int = 3                             # seeds of the reproduction on its instance
+    repro_seeds: int = 2                             # seeds of the reproduction on its instance
     streams: tuple[str | None, ...] = (None,)        # the stand-ins judged (the first: the default)
     params: Mapping[str, Any] = field(default_factory=dict)  # the notebooks' batch parameters (params/default.yaml)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.evaluation.stats import Paired
-from dynnn_lib.reports.tables import markdown_table, pm
+from dynnn_lib.reports.tables import markdown_table, pm, pm_cell
 
 
 def machine_line(m: Mapping[str, Any] | str) -> str:
@@ -139,8 +139,8 @@ def calibration(c: Mapping[str, Any]) -> str:
     fit, ev = c.get("fit_instances"), c.get("evaluation_instances")
     rows = [["points (RMSE against the paper)", "before: `round1`", "after: `round1-calibrated`"]]
     if split:
-        rows = [["points (RMSE against the paper)", f"before, fit instance(s) {fit}",
-                 f"before, evaluation {ev} (median)", f"after, fit instance(s) {fit}",
+        rows = [["points (RMSE against the paper)", f"before, fit instance(s) {fit} (the fit's record)",
+                 f"before, evaluation {ev} (median)", f"after, fit instance(s) {fit} (the fit's record)",
                  f"**after, evaluation {ev} (median)**"]]
     for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
                        ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
@@ -149,8 +149,7 @@ def calibration(c: Mapping[str, Any]) -> str:
         rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
                     if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
     variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
-        [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
-         f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in c.get("variants", {}).items()]
+        [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])] for name, v in c.get("variants", {}).items()]
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "

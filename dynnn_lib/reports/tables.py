@@ -14,6 +14,11 @@ def pm(mean: float, std: float, scale: float = 100.0) -> str:
     return f"{mean * scale:.2f} ± {std * scale:.2f}"
 
 
+def pm_cell(v: Sequence[float] | None) -> str:
+    """A stored (mean, spread) pair already in points, "96.10 ± 0.42"; "—" where it was not measured (None)."""
+    return "—" if v is None else f"{v[0]:.2f} ± {v[1]:.2f}"
+
+
 def markdown_table(rows: Sequence[Sequence[object]]) -> str:
     """rows[0] is the header; cells are str()-ed and '|' escaped."""
     cell = lambda r: "| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |"  # noqa: E731

@@ -1,6 +1,6 @@
 """Plan every run ``make all`` needs, then train the union once.
 
-    dynnn plan params/default.yaml [--seeds 1] [--instances 1 ... 8] [--repro-seeds 3] [--streams A B]
+    dynnn plan params/default.yaml [--seeds 1] [--instances 1 ... 8] [--repro-seeds 2] [--streams A B]
                                    [--only EXPERIMENT ...] [--import MODULE] [--jobs N] [--dry-run]
 
 Every registered experiment (experiments/contract.py: the reproduction, the fidelity report and the stand-ins side
@@ -71,7 +71,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds per instance of the fidelity report (default 1)")
     ap.add_argument("--instances", type=int, nargs="+", default=list(EVALUATION_INSTANCES),
                     help="evaluation instances (data.data_seed) of the fidelity report (default core/streams.py's)")
-    ap.add_argument("--repro-seeds", type=int, default=3, help="seeds of the reproduction (default 3)")
+    ap.add_argument("--repro-seeds", type=int, default=2, help="seeds of the reproduction (default 2)")
     ap.add_argument("--streams", nargs="+", default=[None], metavar="STREAM",
                     help="the stand-ins of the fidelity report (default: the default stream; make all: both, see "
                          "fidelity --streams)")
