@@ -207,3 +207,26 @@ def test_a_study_resumed_under_other_code_measures_a_finished_trial_again(tmp_pa
     monkeypatch.setattr(cal_mod, "calibration_error", lambda ft, v2: real(ft, v2) + 0.5)
     with pytest.raises(ConfigError, match="differs by \\+0.500 points: start a new study"):
         calibrate(Calibration(**{**cal.__dict__, "trials": 5}))
+
+
+def test_a_fit_step_is_judged_on_the_fit_instances_only(tmp_path, capsys):
+    """dynnn calibrate --step: the fitted stand-in with and without one more knob, and round1, on the fit instances;
+    adopted iff the mean objective falls (the rule fixed before the runs); never on an evaluation instance."""
+    from dynnn_lib.experiments.calibrate import step
+
+    out = step({"colour_candidates": 4}, (100, 101), jobs=1, runs_dir=str(tmp_path / "runs"), progress=False, base=TINY9)
+    assert out["fit_instances"] == [100, 101] and out["with"]["values"]["colour_candidates"] == 4
+    for side in ("before", "fitted", "with"):
+        per = out[side]["instances"]
+        assert set(per) == {"100", "101"} and out[side]["rmse_calibration"] == pytest.approx(
+            np.mean([per[k]["rmse_calibration"] for k in per]))
+    assert out["adopt"] == (out["with"]["rmse_calibration"] < out["fitted"]["rmse_calibration"])
+    assert out["with"]["rmse_calibration"] != out["fitted"]["rmse_calibration"]  # the knob changed the data
+    with pytest.raises(ConfigError, match="reads fit instances only"):
+        step({"colour_candidates": 4}, (1, 100))
+    with pytest.raises(ConfigError, match="--step weak_light: not a knob"):
+        step({"weak_light": 2}, (100,))
+    with pytest.raises(ConfigError, match="colour_candidates=0 must be an integer"):
+        step({"colour_candidates": 0}, (100,))
+    assert main(["calibrate", "--step", "colour_candidates", "--out", str(tmp_path)]) == 2
+    assert "write KNOB=VALUE" in capsys.readouterr().err

@@ -66,3 +66,20 @@ def test_the_configurations_count_of_embedded_tasks_is_the_streams():
     from dynnn_lib.core.config import EMBEDDED_TASKS
 
     assert EMBEDDED_TASKS == len(synthetic.ROUND1_STREAM)
+
+
+
+def test_colour_candidates_keep_classes_apart_and_one_is_the_independent_draw():
+    """Knobs.colour_candidates: k = 1 (the default) draws every class's colours independently, the stream the
+    calibration read (checked bit for bit against the code before the knob when it was added); k > 1 takes each class's pair farthest from the classes before it, so the two classes of an instance
+    whose colours are closest are further apart than by chance."""
+    def closest(p):  # the smallest distance between two classes' mean colours over their silhouettes
+        mean = (p[:, :3] * p[:, 3:]).sum((2, 3)) / p[:, 3:].sum((2, 3))
+        d = torch.cdist(mean, mean) + torch.eye(len(p)) * 9
+        return float(d.min())
+
+    one = [synthetic.class_prototypes(10, k) for k in range(1, 9)]
+    apart = [synthetic.class_prototypes(10, k, candidates=16) for k in range(1, 9)]
+    assert sum(map(closest, apart)) > 1.5 * sum(map(closest, one))
+    with pytest.raises(ConfigError, match="colour_candidates=0 must be an integer in 1..64"):
+        DataConfig(generator={"colour_candidates": 0}).knobs()

@@ -89,6 +89,8 @@ class Knobs:
     pixel_small: float = 0.32           # small objects: share of the frame they span
     pose_spread: float = math.pi / 4    # in-plane rotation range of every object (radians)
     class_similarity: float = 0.0       # 0: classes' own colours; 1: every class has the mean colours (shape only)
+    colour_candidates: int = 1          # each class's colour pair: the best of this many draws (the farthest from the
+                                        # classes before it), so instances differ less by chance colour clashes
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, what: str) -> None:
@@ -113,6 +115,8 @@ class Knobs:
             check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")
         check("pose_spread", num(self.pose_spread) and 0 <= self.pose_spread <= 2 * math.pi, "radians in [0, 2 pi]")
         check("class_similarity", num(self.class_similarity) and 0 <= self.class_similarity < 1, "in [0, 1)")
+        check("colour_candidates", isinstance(self.colour_candidates, int) and not isinstance(
+            self.colour_candidates, bool) and 1 <= self.colour_candidates <= 64, "an integer in 1..64")
 
     def pixel_scale(self, level: str) -> float:
         return {"large": self.pixel_large, "medium": 0.55, "small": self.pixel_small}[level]

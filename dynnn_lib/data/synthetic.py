@@ -39,13 +39,26 @@ GENERATOR_VERSION = 1
 _PROTO = 24  # prototype resolution
 
 
-def class_prototypes(n_classes: int, data_seed: int, similarity: float = 0.0) -> torch.Tensor:
+def _farthest(candidates: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
+    """The (2, 3) colour pair among `candidates` (k, 2, 3) farthest from every pair already `chosen` (distance of the
+    six values, either order of the two colours): Mitchell's best-candidate draw."""
+    if not chosen:
+        return candidates[0]
+    prev = torch.stack(chosen).flatten(1)
+    flat, swapped = candidates.flatten(1), candidates.flip(1).flatten(1)
+    nearest = torch.minimum(torch.cdist(flat, prev), torch.cdist(swapped, prev)).min(1).values
+    return candidates[int(nearest.argmax())]
+
+
+def class_prototypes(n_classes: int, data_seed: int, similarity: float = 0.0, candidates: int = 1) -> torch.Tensor:
     """(n_classes, 4, P, P) RGBA objects: silhouette (alpha), two colours and a stripe texture; `similarity`
-    pulls every class's colours toward the mean over classes (the shapes stay their own)."""
+    pulls every class's colours toward the mean over classes (the shapes stay their own). With `candidates` k > 1
+    each class's colour pair is the best of k draws (:func:`_farthest`), so no two classes of an instance share
+    their colours by chance (``Knobs.colour_candidates``); k = 1 is the independent draw, bit for bit."""
     g = torch.Generator().manual_seed(10_000 + data_seed)
     coords = torch.linspace(-1, 1, _PROTO)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
-    protos = []
+    protos, pairs = [], []
     for _ in range(n_classes):
         mask = torch.zeros(_PROTO, _PROTO)
         for _ in range(3):  # union of three rotated ellipses
@@ -55,7 +68,8 @@ def class_prototypes(n_classes: int, data_seed: int, similarity: float = 0.0) ->
             x = (xx - cx) * math.cos(th) + (yy - cy) * math.sin(th)
             y = -(xx - cx) * math.sin(th) + (yy - cy) * math.cos(th)
             mask = torch.maximum(mask, torch.sigmoid(8 * (1 - (x / rx) ** 2 - (y / ry) ** 2)))
-        c1, c2 = torch.rand(2, 3, generator=g) * 0.8 + 0.1
+        c1, c2 = pair = _farthest(torch.rand(candidates, 2, 3, generator=g) * 0.8 + 0.1, pairs)
+        pairs.append(pair)
         th = torch.rand(1, generator=g).item() * math.pi
         freq = 1.0 + torch.rand(1, generator=g).item() * 2.5
         stripes = torch.sigmoid(6 * torch.sin(math.pi * freq * (xx * math.cos(th) + yy * math.sin(th))))
@@ -184,7 +198,7 @@ def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: to
 def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, size: int, data_seed: int,
                   salt: int, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Balanced images for one task split; `salt` separates tasks and splits deterministically."""
-    protos = class_prototypes(n_classes, data_seed, knobs.class_similarity)
+    protos = class_prototypes(n_classes, data_seed, knobs.class_similarity, knobs.colour_candidates)
     g = torch.Generator().manual_seed(data_seed * 1_000_003 + salt)
     labels = torch.arange(n_classes).repeat_interleave(per_class)
     labels = labels[torch.randperm(len(labels), generator=g)]

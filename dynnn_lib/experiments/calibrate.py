@@ -565,6 +565,39 @@ def predict_variants(data: dict[str, Any], cal: Calibration, seeds: int) -> dict
     return out
 
 
+# ------------------------------------------------------------------ one more knob, judged on the fit instances
+def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, seeds: int = 1, jobs: int = 2,
+         runs_dir: str | None = None, progress: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A fit step (``dynnn calibrate --step KNOB=VALUE``): the fitted stand-in with and without `change`, and
+    ``round1`` before any fit, scored with the fixed objective on each fit instance (`instances`, never an
+    evaluation one). The rule, fixed before the runs: `change` is adopted iff the mean over the instances of each
+    one's objective is lower with it. Nothing else is read; the evaluation instances stay predictions."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES, make_knobs
+    from dynnn_lib.engine.executors import run_many
+
+    if not instances or set(instances) & set(EVALUATION_INSTANCES):
+        raise ConfigError(f"--fit-instances {list(instances)!r}: a fit step reads fit instances only, never "
+                          f"{list(EVALUATION_INSTANCES)}")
+    unknown = [k for k in change if k not in {f.name for f in dataclasses.fields(DEFAULT_KNOBS)} | set(TRAINING_KNOBS)]
+    if unknown:
+        raise ConfigError(f"--step {unknown[0]}: not a knob of the generated stream (core/streams.Knobs)")
+    make_knobs({k: v for k, v in change.items() if k not in TRAINING_KNOBS})  # a bad value fails here
+    sides = {"before": default_values(), "fitted": fitted_values(), "with": {**fitted_values(), **change}}
+    cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items() for k in instances
+            for s in range(seeds)}
+    results = iter(run_many([c for pair in cfgs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
+    matrices = {key: [np.asarray(next(results).matrix) for _ in pair] for key, pair in cfgs.items()}
+    out: dict[str, Any] = {"change": dict(change), "fit_instances": list(instances), "seeds": seeds, "reads": list(READS)}
+    for side in sides:
+        per = {str(k): score(np.mean([matrices[side, k, s][0] for s in range(seeds)], 0),
+                             np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), sides[side], seeds)
+               for k in instances}
+        out[side] = {"values": sides[side], "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()},
+                     **{key: float(np.mean([v[key] for v in per.values()])) for key in RMSE_LABELS}}
+    out["adopt"] = out["with"]["rmse_calibration"] < out["fitted"]["rmse_calibration"]
+    return out
+
+
 # ------------------------------------------------------------------ for the notebook (08_calibration)
 RMSE_LABELS = {"rmse_finetune_45": "finetune, 45 entries (fitted)", "rmse_v2_diagonal_9": "V2' diagonal, 9 (fitted)",
                "rmse_calibration": "the objective: all 54", "held_out_rmse_v2_offdiagonal_36":
@@ -763,6 +796,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--evaluate", action="store_true",
                     help="no search: re-measure the committed fit (core/round1_calibrated.yaml against round1) with "
                          "--seeds seeds and write the report with the search history of --record (make all)")
+    ap.add_argument("--step", nargs="+", metavar="KNOB=VALUE",
+                    help="no search: the committed fit with and without this change on the fit instances; adopted iff "
+                         "their mean objective falls (writes <out>/calibration-step.json)")
     ap.add_argument("--record", default=str(FIT_RECORD),
                     help="with --evaluate: the report of the search that chose the fit (default params/calibration.json)")
     options.no_progress(ap)
@@ -779,6 +815,23 @@ def command(args) -> int:
                         instances=args.instances,
                         base=apply_assignments({}, args.set or []), progress=not args.no_progress)
         return _written(data, write_report(data, args.out))
+    if args.step:
+        from dynnn_lib.core.config import parse_value
+
+        bad = [a for a in args.step if "=" not in a]
+        if bad:
+            raise ConfigError(f"--step {bad[0]!r}: write KNOB=VALUE, e.g. --step colour_candidates=16")
+        out = step({k: parse_value(v) for k, v in (a.split("=", 1) for a in args.step)}, tuple(args.fit_instances),
+                   args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
+                   base=apply_assignments({}, args.set or []))
+        from dynnn_lib.core.store import atomic_text
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        atomic_text(Path(args.out) / "calibration-step.json", json.dumps(out, indent=1) + "\n")
+        print(f"objective (mean over fit instances {out['fit_instances']}): round1 {out['before']['rmse_calibration']:.2f}, "
+              f"the fit {out['fitted']['rmse_calibration']:.2f}, with {out['change']} {out['with']['rmse_calibration']:.2f}: "
+              + ("adopt it" if out["adopt"] else "keep the fit"))
+        return 0
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
                       base=apply_assignments({}, args.set or []), executor=args.executor, jobs=args.jobs,
                       address=args.address, runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress,
