@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from dynnn_lib.core.errors import DynnnError
-from dynnn_lib.experiments import fidelity
+from dynnn_lib.experiments import calibrate, fidelity
 from dynnn_lib.reports import pages
 from test_fidelity import _bad, _six
+from test_reports_html import _calibration_data
 
 MACHINE = {"line": "CPU X (CPU family 6), 2 cores", "date": "2026-12-03"}
 
@@ -39,6 +40,15 @@ def test_the_fidelity_pages_are_rendered_from_the_document_read_back(tmp_path):
     assert pages.standins_md(_read(tmp_path / "standins.json")) == (tmp_path / "standins.md").read_text()
 
 
+def test_the_calibration_pages_are_rendered_from_the_document_read_back(tmp_path):
+    calibrate.write_report(_calibration_data(), tmp_path)
+    doc = _read(tmp_path / "calibration.json")
+    assert pages.calibration_md(doc) == (tmp_path / "calibration.md").read_text()
+    assert pages.calibration_html(doc) == (tmp_path / "calibration.html").read_text()
+    paper = pages.matrix_of(doc["paper"]["finetune"])  # the paper's matrices travel in the document, unpublished null
+    assert doc["paper"]["v2"][0][8] is None and np.array_equal(paper, calibrate.PAPER_FINETUNE[0], equal_nan=True)
+
+
 def test_nan_never_reaches_a_document(tmp_path):
     m = np.array([[0.5, np.nan], [np.inf, 0.25]])
     assert pages.matrix_json(m) == [[0.5, None], [None, 0.25]]
@@ -51,9 +61,11 @@ def test_nan_never_reaches_a_document(tmp_path):
                                          (pages.fidelity_claims_md, "dynnn.fidelity/2"),
                                          (pages.fidelity_html, "dynnn.fidelity/2"),
                                          (pages.standins_md, "dynnn.standins/3"),
-                                         (pages.fidelity_md, None)])
+                                         (pages.calibration_md, "dynnn.calibration/2"),
+                                         (pages.calibration_html, "dynnn.calibration/2"),
+                                         (pages.calibration_md, None)])
 def test_a_page_refuses_a_document_of_another_schema_in_one_line(render, old):
-    new = old.rsplit("/", 1)[0] + "/" if old else "dynnn.fidelity/"
+    new = old.rsplit("/", 1)[0] + "/" if old else "dynnn.calibration/"
     with pytest.raises(DynnnError) as e:
         render({"schema": old, "claims": []} if old else {"claims": []})
     msg = str(e.value)

@@ -1,6 +1,7 @@
 """The renderers of the experiments' documents: each takes one experiment's JSON document (its typed, versioned
 analysis, experiments/contract.py) and returns Markdown; nothing here reads a run or trains. The README's and
-docs' generated blocks, and the Markdown reports the experiments write, are these functions' output.
+docs' generated blocks and reproduction.md are these functions' output; the fidelity, stand-ins and calibration
+pages (Markdown and HTML) are in reports/pages.py.
 """
 from __future__ import annotations
 

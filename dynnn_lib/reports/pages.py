@@ -1,5 +1,5 @@
 """The experiments' pages, each rendered from its experiment's JSON document alone (experiments/contract.py):
-fidelity.md|html and fidelity_claims.md, standins.md. An experiment writes its document, then
+fidelity.md|html and fidelity_claims.md, standins.md, calibration.md|html. An experiment writes its document, then
 the pages from the document as written (:func:`publish`), so a page rendered later from the file is the same page;
 a renderer refuses a document of another schema version in one line.
 """
@@ -19,6 +19,7 @@ from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, mar
 
 FIDELITY_SCHEMA = "dynnn.fidelity/3"
 STANDINS_SCHEMA = "dynnn.standins/4"
+CALIBRATION_SCHEMA = "dynnn.calibration/3"
 
 Document = Mapping[str, Any]
 
@@ -166,3 +167,136 @@ def standins_md(doc: Document) -> str:
         f"{doc['instances']}, the same seeds on every configuration; paired over the instances as in fidelity.md). "
         f"A claim whose verdict differs between them depends on the stand-in: {n_dep} of {len(claims)} do.", "",
         markdown_table(rows), "", verdict_legend(doc["margin"]), ""])
+
+
+# ------------------------------------------------------------------ calibration
+def knob_value(v: Any) -> str:
+    """A knob's value as the calibration's tables show it (a float to 3 decimals)."""
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def lower_difference(ours, paper) -> np.ndarray:
+    """Ours − the paper on and below the diagonal (what the paper published), NaN above it."""
+    d = np.asarray(ours, dtype=float) - np.asarray(paper, dtype=float)
+    return np.where(np.tril(np.ones(d.shape, bool)), d, np.nan)
+
+
+def search_history_figure(history: Sequence[Mapping[str, Any]]):
+    """The search: each trial's error (pruned ones at their last bound) and the best so far."""
+    import plotly.graph_objects as go
+
+    done = [h for h in history if h["value"] is not None]
+    best, run = [], float("inf")
+    for h in done:
+        if h["state"] == "complete":
+            run = min(run, h["value"])
+        best.append(run)
+    fig = go.Figure()
+    for state, colour in (("complete", "#1f77b4"), ("pruned", "#bbbbbb")):
+        pts = [h for h in done if h["state"] == state]
+        fig.add_scatter(x=[h["trial"] for h in pts], y=[h["value"] for h in pts], mode="markers", name=state,
+                        marker={"color": colour, "size": 9})
+    fig.add_scatter(x=[h["trial"] for h in done], y=best, mode="lines", name="best so far", line={"shape": "hv"})
+    return fig.update_layout(title="the search: RMSE on the 54 calibration entries per trial", height=380,
+                             xaxis_title="trial (0: round1; 1: the hand-made point)", yaxis_title="RMSE (points)")
+
+
+def _calibration_parts(doc: Document) -> dict[str, Any]:
+    """What both calibration pages show: how the values were chosen, the RMSE table, per instance, the knobs, the
+    variants' predictions, the search history."""
+    b, a = doc["before"], doc["after"]
+    labels = (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
+              ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
+              ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
+              ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
+    per = []
+    if "fit" in a:  # the fit's instances beside the evaluation instances it never read (the headline: their median)
+        fit, ev = doc["fit_instances"], doc["evaluation_instances"]
+        rows = [["", f"before (round1), fit instance(s) {fit}", f"before, evaluation {ev}: median",
+                 f"after (trial {a['trial']}), fit instance(s) {fit}", f"after, evaluation {ev}: median"]]
+        rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
+                 for key, label in labels]
+        per = [["instance", "read by the fit", "objective before", "objective after", "held out before",
+                "held out after"]]
+        for k in map(str, [*fit, *ev]):
+            per.append([k, "yes" if int(k) in fit else "no"]
+                       + [f"{doc[side]['instances'][k][key]:.2f}"
+                          for key in ("rmse_calibration", "held_out_rmse_v2_offdiagonal_36")
+                          for side in ("before", "after")])
+    else:
+        rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
+        if "objective" in a:  # a search: its objective is the mean over the fit instances of each one's RMSE
+            rows.append([f"the objective: mean over the fit instances {doc.get('fit_instances')} of each one's RMSE "
+                         "(54 entries)", f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
+            labels = tuple((key, label + ", of the mean matrices over the fit instances") for key, label in labels)
+        rows += [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
+    search = doc.get("search")
+    if search:  # make all: the committed fit re-measured
+        how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
+               f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
+               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']}). Re-measured here "
+               f"on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the default).")
+    else:
+        how = (f"{doc['trials']} trials (TPE; {doc.get('pruned', 0)} stopped early by the exact row-by-row bound), "
+               f"{doc['seeds']} seed(s) on each fit instance {doc.get('fit_instances')}; fixed "
+               f"settings: `{json.dumps(doc['base'])}`"
+               + (f"; {doc['wall_minutes']:.0f} min at {doc['jobs']} jobs on {doc['machine']}" if "machine" in doc
+                  else "") + ".")
+    return {"how": how, "rows": rows, "per": per,
+            "knobs": [["knob", "default", "fitted"]] + [[k, knob_value(b["values"][k]), knob_value(a["values"][k])]
+                                                        for k in doc["knobs"]],
+            "variants": [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
+                [name, f"{v['paper']:.2f}", f"{v['before'][0]:.2f} ± {v['before'][1]:.2f}",
+                 f"{v['after'][0]:.2f} ± {v['after'][1]:.2f}"] for name, v in doc.get("variants", {}).items()],
+            "history": [["trial", "state", "RMSE (points)"]] + [
+                [h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"] for h in doc["history"]]}
+
+
+def _paper(doc: Document, which: str) -> np.ndarray:
+    return matrix_of(doc["paper"][which])
+
+
+def calibration_md(doc: Document) -> str:
+    """calibration.md: what the objective reads, the RMSE before and after (per instance too), the knobs, ours −
+    the paper, the variants' predictions and the search history."""
+    checked(doc, CALIBRATION_SCHEMA)
+    p = _calibration_parts(doc)
+
+    def diff(when: str, which: str) -> str:
+        return markdown_matrix(lower_difference(doc[when][which], _paper(doc, which)), lower_only=True)
+
+    return "\n".join([
+        "# Calibration of the generated stream to the paper's matrices", "",
+        f"The objective reads only: {'; '.join(doc['reads'])}. Everything else is a prediction.", "",
+        p["how"], "", markdown_table(p["rows"]), "",
+        *(["## Per instance (points)", "", markdown_table(p["per"]), ""] if p["per"] else []),
+        "## Knobs", "", markdown_table(p["knobs"]), "",
+        "## Finetune, ours − the paper (points), before", "", diff("before", "finetune"), "",
+        "## Finetune, ours − the paper (points), after", "", diff("after", "finetune"), "",
+        "## V2', ours − the paper (points), after (diagonal: calibrated; below it: predicted)", "",
+        diff("after", "v2"), "",
+        *(["## Predictions: the five variants' square scores (not read by the fit)", "", markdown_table(p["variants"]),
+           ""] if len(p["variants"]) > 1 else []),
+        "## Search history", "", markdown_table(p["history"]), ""])
+
+
+def calibration_html(doc: Document) -> str:
+    """calibration.html: the tables as HTML tables, the error heatmaps (ours − the paper, before and after) and the
+    search's history as plotly figures (offline)."""
+    from dynnn_lib.reports.figures import error_heatmap
+
+    checked(doc, CALIBRATION_SCHEMA)
+    p = _calibration_parts(doc)
+    figs = [error_heatmap(lower_difference(doc[when][which], _paper(doc, which)),
+                          title=f"{label} {when}: ours − paper")
+            for which, label in (("finetune", "finetune"), ("v2", "V2'")) for when in ("before", "after")]
+    divs = _figures_html([*figs, search_history_figure(doc["history"])], "calibration")
+    text = lambda s: f"<p>{html.escape(s.replace('`', ''))}</p>"  # noqa: E731
+    return html_page("Calibration of the generated stream to the paper's matrices", "".join([
+        text(f"The objective reads only: {'; '.join(doc['reads'])}. Everything else is a prediction."), text(p["how"]),
+        html_table(p["rows"]), "<h2>Knobs</h2>", html_table(p["knobs"]),
+        "<h2>Ours − the paper (points; finetune: all fitted; V2': diagonal fitted, below it predicted)</h2>",
+        f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>",
+        *(["<h2>Predictions: the five variants' square scores (not read by the fit)</h2>", html_table(p["variants"])]
+          if len(p["variants"]) > 1 else []),
+        "<h2>Search history</h2>", divs[4], html_table(p["history"])]))
