@@ -41,7 +41,8 @@ def _summary(name, matrices, rules=None):
         m = np.array(m, dtype=float)
         results.append(SimpleNamespace(
             matrix=m, matrices={r: m + (rules or {}).get(r, 0.0) for r in HEAD_RULES}, routing=np.full(m.shape, 0.9),
-            config=SimpleNamespace(seed=i, key=lambda: "fake"), task_names=[f"task {j}" for j in range(len(m))]))
+            config=SimpleNamespace(seed=i, key=lambda: "fake", data=SimpleNamespace(stream="round1-calibrated")),
+            task_names=[f"task {j}" for j in range(len(m))]))
     return VariantSummary(name, results)
 
 
@@ -145,7 +146,7 @@ def test_report_from_real_runs(tmp_path):
     assert "| lower-triangle mean | 92.65 |" in md and "| BWT (final row) | -4.87 |" in md
     assert "needs the 9-task stream (have 4)" in md and "## Routing accuracy" in md
     report = json.loads((tmp_path / "reports" / "fidelity.json").read_text())
-    assert report["schema"] == "dynnn.fidelity/2" and report["margin"] == MARGIN
+    assert report["schema"] == "dynnn.fidelity/3" and report["margin"] == MARGIN
     assert report["instances"] == [1, 2, 3] and report["seeds"] == [0] and report["head_rule"] == "router"
     assert report["machine"]["cores"] >= 1
     claims = report["claims"]

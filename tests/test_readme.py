@@ -58,6 +58,6 @@ def test_the_readmes_result_blocks_name_their_source_runs_machine_and_date(tmp_p
     assert "instances [1, 2], seeds [0]" in text and "`reports/standins.json`" in text
     assert "Machine: CPU X (CPU family 6), 2 cores; generated 2026-12-03." in text
     (tmp_path / "standins.json").write_text(json.dumps({**doc, "schema": "dynnn.standins/2"}))
-    with pytest.raises(DynnnError, match=r"standins.json is dynnn.standins/2, this code reads dynnn.standins/3; "
+    with pytest.raises(DynnnError, match=r"standins.json is dynnn.standins/2, this code reads dynnn.standins/4; "
                                          r"regenerate it \(make all\)"):
         blocks(tmp_path)

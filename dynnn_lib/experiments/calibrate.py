@@ -48,6 +48,7 @@ from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.streams import DEFAULT_KNOBS, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
+from dynnn_lib.reports import pages
 
 READS = ("PAPER_FINETUNE: the 45 entries on and below the diagonal", "PAPER_DYNAMICNN: the 9 diagonal entries")
 _TRIL = np.tril_indices(9)
@@ -453,8 +454,8 @@ def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict
 
 
 # ------------------------------------------------------------------ make all: the committed fit, re-measured
-SCHEMA = "dynnn.calibration/3"  # the report's document (reports/calibration.json); /3: the fit instances' scores
-# from the fit's record (not re-trained), the five variants predicted on the default stand-in only
+SCHEMA = pages.CALIBRATION_SCHEMA  # the report's document (reports/calibration.json); /3: the fit instances' scores
+# from the fit's record (not re-trained), the five variants predicted on the default stand-in only, the paper's matrices
 FIT_RECORD = Path(__file__).resolve().parents[2] / "params" / "calibration.json"
 
 
@@ -608,8 +609,8 @@ def knob_table():
     """Each calibrated value before the calibration (round1) and in the default stand-in (a pandas DataFrame)."""
     import pandas as pd
 
-    before, after = default_values(), fitted_values()
-    return pd.DataFrame([{"knob": k, "round1": _fmt(before[k]), "round1-calibrated": _fmt(after[k])} for k in SPACE]
+    before, after, shown = default_values(), fitted_values(), pages.knob_value
+    return pd.DataFrame([{"knob": k, "round1": shown(before[k]), "round1-calibrated": shown(after[k])} for k in SPACE]
                         ).set_index("knob")
 
 
@@ -627,145 +628,39 @@ def matrices_figure(data: Mapping[str, Any], which: str = "finetune"):
 
     paper = PAPER_FINETUNE if which == "finetune" else PAPER_DYNAMICNN
     label = "finetune" if which == "finetune" else "V2'"
-    tril = np.tril(np.ones((9, 9), bool))
     mats = side_by_side([heatmap(paper[0], None, title=f"the paper: {label}", zmin=50),
                          heatmap(data["before"][which], None, title=f"ours before (round1)", zmin=50),
                          heatmap(data["after"][which], None, title=f"ours after (round1-calibrated)", zmin=50)])
-    errs = side_by_side([error_heatmap(np.where(tril, np.asarray(data[side][which]) - paper[0], np.nan),
+    errs = side_by_side([error_heatmap(pages.lower_difference(data[side][which], paper[0]),
                                        title=f"ours − the paper, {side}") for side in ("before", "after")])
     return mats, errs
 
 
 def history_figure(record: str | Path = FIT_RECORD, history: Sequence[Mapping[str, Any]] | None = None):
-    """The search: each trial's error (pruned ones after their first seed) and the best so far (from `history`, or
-    the record's)."""
-    import plotly.graph_objects as go
-
-    hist = list(history) if history is not None else json.loads(Path(record).read_text())["history"]
-    done = [h for h in hist if h["value"] is not None]
-    best, run = [], float("inf")
-    for h in done:
-        if h["state"] == "complete":
-            run = min(run, h["value"])
-        best.append(run)
-    fig = go.Figure()
-    for state, colour in (("complete", "#1f77b4"), ("pruned", "#bbbbbb")):
-        pts = [h for h in done if h["state"] == state]
-        fig.add_scatter(x=[h["trial"] for h in pts], y=[h["value"] for h in pts], mode="markers", name=state,
-                        marker={"color": colour, "size": 9})
-    fig.add_scatter(x=[h["trial"] for h in done], y=best, mode="lines", name="best so far", line={"shape": "hv"})
-    return fig.update_layout(title="the search: RMSE on the 54 calibration entries per trial", height=380,
-                             xaxis_title="trial (0: round1; 1: the hand-made point)", yaxis_title="RMSE (points)")
+    """The search: each trial's error and the best so far, from `history` (a document's), else from the record of
+    the search that chose the fit in use (params/calibration.json)."""
+    if history is None:
+        history = json.loads(Path(record).read_text())["history"]
+    return pages.search_history_figure(history)
 
 
 # ------------------------------------------------------------------ the report
-def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
-    """reports/calibration.md, .html (heatmaps of ours - the paper, before and after) and .json."""
-    from dynnn_lib.reports.tables import markdown_matrix, markdown_table, pm_cell
+def document(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's document (reports/calibration.json): `data` (:func:`calibrate`, :func:`evaluate`), its schema
+    and the paper's two matrices the pages compare against (their upper triangles null)."""
+    return {"schema": SCHEMA, **data,
+            "paper": {"finetune": pages.matrix_json(PAPER_FINETUNE[0]), "v2": pages.matrix_json(PAPER_DYNAMICNN[0])}}
 
+
+def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
+    """reports/calibration.json (:func:`document`), then calibration.md and .html (heatmaps of ours − the paper,
+    before and after) rendered from it (reports/pages.py); returns the .md, .html and .json paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    b, a = data["before"], data["after"]
-    labels = (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
-              ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
-              ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
-              ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
-    if "fit" in a:  # the fit's instances beside the evaluation instances it never read (the headline: their median)
-        fit, ev = data["fit_instances"], data["evaluation_instances"]
-        rows = [["", f"before (round1), fit instance(s) {fit}, the fit's record", f"before, evaluation {ev}: median",
-                 f"after (trial {a['trial']}), fit instance(s) {fit}, the fit's record",
-                 f"after, evaluation {ev}: median"]]
-        rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
-                 for key, label in labels]
-        per = [["evaluation instance", "objective before", "objective after", "held out before", "held out after"]]
-        for k in map(str, ev):
-            per.append([k, *(f"{data[side]['instances'][k][key]:.2f}" for key in ("rmse_calibration",)
-                          for side in ("before", "after")),
-                        *(f"{data[side]['instances'][k][key]:.2f}" for key in ("held_out_rmse_v2_offdiagonal_36",)
-                          for side in ("before", "after"))])
-    else:
-        rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
-        if "objective" in a:  # a search: its objective is the mean over the fit instances of each one's RMSE
-            fit = data.get("fit_instances")
-            rows.append([f"the objective: mean over the fit instances {fit} of each one's RMSE (54 entries)",
-                         f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
-            labels = tuple((key, label + ", of the mean matrices over the fit instances") for key, label in labels)
-        rows += [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
-        per = []
-    knob_rows = [["knob", "default", "fitted"]] + [[k, _fmt(b["values"][k]), _fmt(a["values"][k])] for k in data["knobs"]]
-    variant_rows = [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
-        [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])]
-        for name, v in data.get("variants", {}).items()]
-    hist = [["trial", "state", "RMSE (points)"]] + [[h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"]
-                                                   for h in data["history"]]
-    diff = lambda m, p: np.where(np.tril(np.ones((9, 9), bool)), np.asarray(m) - p, np.nan)  # noqa: E731
-    search = data.get("search")
-    if search:  # make all: the committed fit re-measured
-        how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
-               f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
-               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']}). Re-measured here on "
-               f"{data['evaluated']}: before = `round1`, after = `round1-calibrated` (the default).")
-    else:
-        how = (f"{data['trials']} trials (TPE; {data.get('pruned', 0)} stopped early by the exact row-by-row bound), "
-               f"{data['seeds']} seed(s) on each fit instance {data.get('fit_instances')}; fixed "
-               f"settings: `{json.dumps(data['base'])}`"
-               + (f"; {data['wall_minutes']:.0f} min at {data['jobs']} jobs on {data['machine']}" if "machine" in data
-                  else "") + ".")
-    md = "\n".join([
-        "# Calibration of the generated stream to the paper's matrices", "",
-        f"The objective reads only: {'; '.join(data['reads'])}. Everything else is a prediction.", "",
-        how, "", markdown_table(rows), "",
-        *(["## Per instance (points)", "", markdown_table(per), ""] if per else []),
-        "## Knobs", "", markdown_table(knob_rows), "",
-        "## Finetune, ours − the paper (points), before", "", markdown_matrix(diff(b["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
-        "## Finetune, ours − the paper (points), after", "", markdown_matrix(diff(a["finetune"], PAPER_FINETUNE[0]), lower_only=True), "",
-        "## V2', ours − the paper (points), after (diagonal: calibrated; below it: predicted)", "",
-        markdown_matrix(diff(a["v2"], PAPER_DYNAMICNN[0]), lower_only=True), "",
-        *(["## Predictions: the five variants' square scores (not read by the fit)", "", markdown_table(variant_rows), ""]
-          if len(variant_rows) > 1 else []),
-        "## Search history", "", markdown_table(hist), ""])
-    page = _html_report(data, how, rows, knob_rows, variant_rows, hist, diff)
-    paths = [out / "calibration.md", out / "calibration.html", out / "calibration.json"]
-    from dynnn_lib.core.store import atomic_text
-
-    atomic_text(paths[0], md)
-    atomic_text(paths[1], page)
-    atomic_text(paths[2], json.dumps({"schema": SCHEMA, **data}, indent=1) + "\n")
-    return paths
-
-
-def _html_report(data: Mapping[str, Any], how: str, rows, knob_rows, variant_rows, hist, diff) -> str:
-    """The report as a page: its tables as HTML tables, the error heatmaps (ours − the paper, before and after) and
-    the search's history as plotly figures, plotly.js embedded once (offline)."""
-    import html
-
-    import plotly.io as pio
-
-    from dynnn_lib.reports.figures import error_heatmap
-    from dynnn_lib.reports.tables import html_page, html_table
-
-    b, a = data["before"], data["after"]
-    figs = [error_heatmap(diff(m, p), title=title) for title, m, p in (
-        ("finetune before: ours − paper", b["finetune"], PAPER_FINETUNE[0]),
-        ("finetune after: ours − paper", a["finetune"], PAPER_FINETUNE[0]),
-        ("V2' before: ours − paper", b["v2"], PAPER_DYNAMICNN[0]),
-        ("V2' after: ours − paper", a["v2"], PAPER_DYNAMICNN[0]))]
-    figs.append(history_figure(history=data["history"]))
-    divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"calibration-{i}")
-            for i, f in enumerate(figs)]
-    text = lambda s: f"<p>{html.escape(s.replace('`', ''))}</p>"  # noqa: E731
-    return html_page("Calibration of the generated stream to the paper's matrices", "".join([
-        text(f"The objective reads only: {'; '.join(data['reads'])}. Everything else is a prediction."), text(how),
-        html_table(rows), "<h2>Knobs</h2>", html_table(knob_rows),
-        "<h2>Ours − the paper (points; finetune: all fitted; V2': diagonal fitted, below it predicted)</h2>",
-        f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>",
-        *(["<h2>Predictions: the five variants' square scores (not read by the fit)</h2>", html_table(variant_rows)]
-          if len(variant_rows) > 1 else []),
-        "<h2>Search history</h2>", divs[4], html_table(hist)]))
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    md, page = out / "calibration.md", out / "calibration.html"
+    path, *_ = pages.publish(document(data), out / "calibration.json", {md: pages.calibration_md,
+                                                                         page: pages.calibration_html})
+    return [md, page, path]
 
 
 # ------------------------------------------------------------------ dynnn calibrate

@@ -18,7 +18,9 @@ number of instances it would need at the observed spread. Writes, under ``--out`
 
 * ``fidelity.md``        - the report: machine, claims, routing accuracy, lower-triangle statistics, matrices;
 * ``fidelity_claims.md`` - the claims table alone (the README includes it);
-* ``fidelity.json``      - every claim's numbers, per instance too (schema ``dynnn.fidelity/2``);
+* ``fidelity.json``      - the document: every claim's numbers, per instance too, the routing accuracy, the
+  statistics and the matrices (schema ``dynnn.fidelity/3``); the three pages are rendered from it alone
+  (reports/pages.py);
 * ``fidelity.html``      - the claims and the paper's two tables beside ours (mean over the instances; heatmaps,
   offline).
 """
@@ -26,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -42,20 +42,19 @@ from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.fingerprint import machine
 from dynnn_lib.evaluation.metrics import average_accuracy, diagonal, final, overall
-from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
-from dynnn_lib.reports.blocks import claims_rows, machine_line
+from dynnn_lib.reports import pages
+from dynnn_lib.reports.tables import pm
 from dynnn_lib.experiments.reproduce import VariantSummary, variant_configs
 from dynnn_lib.evaluation.routing import HEAD_RULES
 from dynnn_lib.engine.executors import run_many
 from dynnn_lib.evaluation.stats import (HELD, INCONCLUSIVE, MARGIN, NOT_HELD, Paired, all_of, mean_sd,
                                         over_instances)
-from dynnn_lib.core.store import atomic_text
 
 _NAN = float("nan")
 
 ALL_VARIANTS: dict[str, Mapping[str, Any]] = {**VARIANTS, V2_NAME: V2_OVERRIDES, AUTO_NAME: AUTO_OVERRIDES}
 DISSIMILAR = (1, 3, 5)  # where the paper's finetune forgets most (and where it chose to expand)
-SCHEMA = "dynnn.fidelity/2"
+SCHEMA = pages.FIDELITY_SCHEMA
 
 FT, NOEXP, EXP1 = "finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)"
 NOEXP_LR, EXP1_LR = "DynamicNN (no expand) + LR trick", "DynamicNN (expand@1) + LR trick"
@@ -327,73 +326,14 @@ def over_the_instances(by_instance: Instances, variant: str) -> tuple[np.ndarray
 
 
 # ------------------------------------------------------------------ report
-def claims_table(cl: Sequence[Claim], mark: Callable[[str], str] = lambda v: v) -> list[list[str]]:
-    """Header row, then one row per claim (reports/blocks.claims_rows of the claims' document entries)."""
-    return claims_rows([c.to_dict() for c in cl], mark)
-
-
-VERDICT_LEGEND = (f"The unit is the generated instance: each side is averaged over its seeds within an instance, "
-                  f"then Δ = a − b for the claim \"a > b\" is paired over the instances, in points, with its 95 % "
-                  f"confidence interval (Student t, K − 1 degrees of freedom: it covers the spread between "
-                  f"instances). *held*: the interval lies above 0; *not held*: below 0; *equivalent*: the 90 % "
-                  f"interval lies inside ±{MARGIN * 100:g} point (the margin fixed in code before any run: the "
-                  f"paper's run-to-run spread and its ordering steps are about that size; two one-sided tests); "
-                  f"*inconclusive*: none of these, with the instances it would need at the observed spread (5 % "
-                  f"level, 80 % power). A claim \"within x points\" is judged as a − b > −x. The ordering row "
-                  f"holds only if every step held. With many claims at 95 % each, about one interval in twenty "
-                  f"misses by chance.")
-
-
-def _routing_table(routing: Mapping[str, Mapping[int, tuple[float, float] | None]]) -> str:
-    rows = [["variant", "routing accuracy (mean ± sd over instances)"]]
-    for name, v in routing.items():
-        means = [m for m, _ in (x for x in v.values() if x)]
-        rows.append([name, pm(*mean_sd(means)) if len(means) == len(v) and means else "—"])
-    return markdown_table(rows)
-
-
-def _statistics(by_instance: Instances) -> tuple[str, dict]:
-    """The lower-triangle statistics of finetune and V2', the paper's and ours (mean ± sd over instances of each
-    instance's mean over seeds): a Markdown table and its numbers."""
-    inst = list(by_instance)
-    rows = [["statistic", "the paper: finetune", "ours: finetune", "the paper: V2'", "ours: V2'"]]
-    numbers: dict[str, dict] = {}
+def statistics(by_instance: Instances) -> dict[str, dict]:
+    """The lower-triangle statistics of finetune and V2', the paper's and ours (each instance's mean over seeds)."""
+    out: dict[str, dict] = {}
     for label, fn in STATS.items():
-        ft = {k: stat_over_seeds(by_instance[k][FT].results, fn)[0] for k in inst}
-        v2 = {k: stat_over_seeds(by_instance[k][V2_NAME].results, fn)[0] for k in inst}
-        rows.append([label, f"{fn(PAPER_FINETUNE[0]) * 100:.2f}", pm(*mean_sd(ft.values())),
-                     f"{fn(PAPER_DYNAMICNN[0]) * 100:.2f}", pm(*mean_sd(v2.values()))])
-        numbers[label] = {"paper": {"finetune": fn(PAPER_FINETUNE[0]), "v2": fn(PAPER_DYNAMICNN[0])},
-                          "ours": {str(k): {"finetune": ft[k], "v2": v2[k]} for k in inst}}
-    return markdown_table(rows), numbers
-
-
-def _html(cl: Sequence[Claim], by_instance: Instances, mach: Mapping[str, Any], head_rule: str,
-          seeds: list[int]) -> str:
-    """The claims and the paper's two tables beside ours on the first instance (plotly heatmaps, offline)."""
-    import plotly.io as pio
-
-    from dynnn_lib.reports import figures as viz
-
-    instances = list(by_instance)
-    ft, v2 = by_instance[instances[0]][FT], by_instance[instances[0]][V2_NAME]
-    names = ft.results[0].task_names
-    over = f"mean ± sd over {len(instances)} instances"
-    figs = [viz.heatmap(*PAPER_FINETUNE, None, title="the paper: finetune (lower triangle published)", zmin=50),
-            viz.heatmap(*over_the_instances(by_instance, FT), names, title=f"ours: finetune ({over})", zmin=50),
-            viz.heatmap(*PAPER_DYNAMICNN, None, title="the paper: DynamicNN V2' (worst head, expand@[1,3])", zmin=50),
-            viz.heatmap(*over_the_instances(by_instance, V2_NAME), names, title=f"ours: DynamicNN V2' ({over})",
-                        zmin=50)]
-    divs = [pio.to_html(f, full_html=False, include_plotlyjs=i == 0, div_id=f"fidelity-{i}")
-            for i, f in enumerate(figs)]
-    table = claims_table(cl, mark=lambda v: f"<b>{html.escape(v)}</b>")
-    table = [[x if x.startswith("<b>") else html.escape(x) for x in row] for row in table]
-    return html_page("Fidelity: the paper's tables beside ours",
-                     f"<p>{html.escape(machine_line(mach))}</p>"
-                     f"<p>Generated stream {html.escape(str(ft.results[0].config.data.stream))}, instances {instances}, "
-                     f"seeds {seeds}, head rule {html.escape(head_rule)}; "
-                     f"colour scale from 50 %.</p>{html_table(table, raw=True)}<p>{html.escape(VERDICT_LEGEND)}</p>"
-                     f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
+        ours = {str(k): {key: stat_over_seeds(runs[v].results, fn)[0] for key, v in (("finetune", FT), ("v2", V2_NAME))}
+                for k, runs in by_instance.items()}
+        out[label] = {"paper": {"finetune": fn(PAPER_FINETUNE[0]), "v2": fn(PAPER_DYNAMICNN[0])}, "ours": ours}
+    return out
 
 
 def stem(stream: str | None) -> str:
@@ -403,8 +343,8 @@ def stem(stream: str | None) -> str:
 
 def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router",
            machine_info: Mapping[str, Any] | None = None, stream: str | None = None) -> Path:
-    """Write fidelity.md, fidelity_claims.md, fidelity.json and fidelity.html (``fidelity-<stream>.*`` on a stand-in
-    other than the default); return the path of the .md.
+    """Write the document fidelity.json, then fidelity.md, fidelity_claims.md and fidelity.html rendered from it
+    (reports/pages.py; ``fidelity-<stream>.*`` on a stand-in other than the default); return the path of the .md.
 
     `by_instance` maps each benchmark instance (data_seed) to its runs by variant name (finetune and V2' at least).
     """
@@ -416,47 +356,31 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
             raise ConfigError(f"benchmark instance {k} lacks the runs of {', '.join(missing)}; build() runs them all")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    mach = dict(machine_info or machine())
     instances = list(by_instance)
-    ft, v2 = by_instance[instances[0]][FT], by_instance[instances[0]][V2_NAME]
-    n_tasks = len(ft.results[0].matrix)
-    seeds = sorted({r.config.seed for runs in by_instance.values() for s in runs.values() for r in s.results})
+    first = by_instance[instances[0]][FT].results[0]
     cl = claims(by_instance)
-    routing = routing_accuracy(by_instance)
-    stats_md, stats_json = _statistics(by_instance)
-    claims_md = markdown_table(claims_table(cl, mark=lambda v: f"**{v}**"))
-
+    tables = {"finetune": (FT, PAPER_FINETUNE), "v2": (V2_NAME, PAPER_DYNAMICNN)}
+    seeds = sorted({r.config.seed for runs in by_instance.values() for s in runs.values() for r in s.results})
+    payload = {"schema": SCHEMA, "machine": dict(machine_info or machine()), "stream": first.config.data.stream,
+               "instances": instances, "seeds": seeds,
+               "head_rule": head_rule, "margin": MARGIN, "decided": decided(cl), "n_tasks": len(first.matrix),
+               "task_names": list(first.task_names), "claims": [c.to_dict() for c in cl],
+               "routing_accuracy": {name: {str(k): v for k, v in per.items()}
+                                    for name, per in routing_accuracy(by_instance).items()},
+               "statistics": statistics(by_instance),
+               "matrices": {key: {"variant": v, "paper": _matrix_json(*paper),
+                                  "ours": _matrix_json(*over_the_instances(by_instance, v))}
+                            for key, (v, paper) in tables.items()}}
     name = stem(stream)
-    standin = ft.results[0].config.data.stream
-    md = [machine_line(mach), "", f"# Fidelity: the paper's tables beside ours (stand-in {standin})", "",
-          f"Generated stream `{standin}`, {n_tasks} tasks, {len(instances)} generated evaluation instances "
-          f"data_seed = {instances} (the calibration never read them); seeds {seeds} on each (the same on every "
-          f"configuration); head rule {head_rule!r}. Percent; ours are means ± sd over the instances of each "
-          "instance's mean over seeds. The paper's numbers are from the poster/slide 8 (lower triangle only) and its "
-          f"headline table; ours use the same statistics. {decided(cl)} of {len(cl)} claims are decided. Regenerate: "
-          f"`dynnn fidelity --seeds {len(seeds)} --instances {' '.join(map(str, instances))} --head-rule {head_rule} "
-          f"--streams {standin}`.", "",
-          "## Claims", "", claims_md, "", VERDICT_LEGEND, "",
-          "## Routing accuracy", "",
-          "Fraction of each task's test images the router sends to the head responsible for it, after the whole "
-          "stream (mean over tasks; mean ± sample std over seeds). Variants that never expand have one head, so "
-          "every image reaches it.", "", _routing_table(routing), "",
-          "## Lower-triangle statistics (same definitions on both sides)", "", stats_md, "",
-          "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
-    for title, (sm, ss), ours in (("Finetune", PAPER_FINETUNE, FT), ("DynamicNN V2'", PAPER_DYNAMICNN, V2_NAME)):
-        md += [f"## {title}: the paper", "", markdown_matrix(sm, ss, lower_only=True), "",
-               f"## {title}: ours, mean ± sd over the {len(instances)} instances (lower triangle; full matrix in "
-               f"fidelity.html)", "", markdown_matrix(*over_the_instances(by_instance, ours), lower_only=True), ""]
-    atomic_text(out_dir / f"{name}.md", "\n".join(md) + "\n")
-    atomic_text(out_dir / f"{name}_claims.md", claims_md + "\n")
-    payload = {"schema": SCHEMA, "machine": mach, "stream": standin, "instances": instances, "seeds": seeds,
-               "head_rule": head_rule, "margin": MARGIN, "decided": decided(cl),
-               "n_tasks": n_tasks, "claims": [c.to_dict() for c in cl],
-               "routing_accuracy": {name: {str(k): v for k, v in per.items()} for name, per in routing.items()},
-               "statistics": stats_json}
-    atomic_text(out_dir / f"{name}.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    atomic_text(out_dir / f"{name}.html", _html(cl, by_instance, mach, head_rule, seeds))
+    pages.publish(payload, out_dir / f"{name}.json", {out_dir / f"{name}.md": pages.fidelity_md,
+                                                       out_dir / f"{name}_claims.md": pages.fidelity_claims_md,
+                                                       out_dir / f"{name}.html": pages.fidelity_html})
     return out_dir / f"{name}.md"
+
+
+def _matrix_json(mean, sd) -> dict[str, list]:
+    """A matrix's mean and sd as JSON (a missing entry, e.g. the paper's upper triangle, as null)."""
+    return {"mean": pages.matrix_json(mean), "sd": pages.matrix_json(sd)}
 
 
 # ------------------------------------------------------------------ runs
@@ -540,38 +464,28 @@ def variants_of(i: int) -> tuple[str, ...]:
 STANDINS = (DEFAULT_STREAM, "round1")  # make all: the calibrated stand-in (the default) and the one before it
 
 
-STANDINS_SCHEMA = "dynnn.standins/3"
+STANDINS_SCHEMA = pages.STANDINS_SCHEMA
 
 
 def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequence[int], out_dir: str | Path,
                     seeds: Sequence[int] = (0,)) -> Path:
-    """reports/standins.md|json: every claim's verdict on each stand-in side by side, and whether it depends on the
-    stand-in (its verdicts differ) - what a reader can believe about the method whatever the stand-in."""
+    """reports/standins.json, and standins.md from it: every claim's verdict on each stand-in side by side, and
+    whether it depends on the stand-in (its verdicts differ) - what a reader can believe about the method whatever
+    the stand-in."""
     names = list(by_stream)
-    texts = [c.claim for c in by_stream[names[0]]]
     by_text = {st: {c.claim: c for c in cl} for st, cl in by_stream.items()}
-    head = ["claim", "the paper"] + [f"{st}: Δ [95 % CI]; verdict" for st in names] + ["depends on the stand-in"]
-    rows, payload = [head], []
-    for text in texts:
-        if not all(text in by_text[st] for st in names):
-            continue
-        cs = [by_text[st][text] for st in names]
-        cells = [f"{c.diff or c.ours}; **{c.verdict}**" for c in cs]
-        depends = "yes" if len({c.verdict for c in cs}) > 1 else "no"
-        rows.append([text, cs[0].paper, *cells, depends])
-        payload.append({"claim": text, "paper": cs[0].paper, "depends_on_standin": depends == "yes",
-                        "overall": {st: c.verdict for st, c in zip(names, cs)}})
+    payload = []
+    for text in (c.claim for c in by_stream[names[0]]):
+        if all(text in by_text[st] for st in names):
+            cs = {st: by_text[st][text] for st in names}
+            payload.append({"claim": text, "paper": cs[names[0]].paper,
+                            "depends_on_standin": len({c.verdict for c in cs.values()}) > 1,
+                            "overall": {st: c.verdict for st, c in cs.items()},
+                            "diff": {st: c.diff for st, c in cs.items()}, "ours": {st: c.ours for st, c in cs.items()}})
     out_dir = Path(out_dir)
-    n_dep = sum(p["depends_on_standin"] for p in payload)
-    md = [f"# The paper's claims on {len(names)} stand-ins", "",
-          f"Each claim judged on the generated stand-ins {', '.join(f'`{n}`' for n in names)} (instances "
-          f"{list(instances)}, the same seeds on every configuration; paired over the instances as in fidelity.md). "
-          f"A claim whose verdict differs between them depends on the stand-in: {n_dep} of {len(payload)} do.", "",
-          markdown_table(rows), "", VERDICT_LEGEND, ""]
-    atomic_text(out_dir / "standins.md", "\n".join(md))
-    atomic_text(out_dir / "standins.json", json.dumps({"schema": STANDINS_SCHEMA, "streams": names, "machine": machine(),
-                                                        "instances": list(instances), "seeds": seeds,
-                                                        "claims": payload}, indent=1) + "\n")
+    doc = {"schema": STANDINS_SCHEMA, "streams": names, "machine": machine(), "instances": list(instances),
+           "seeds": list(seeds), "margin": MARGIN, "claims": payload}
+    pages.publish(doc, out_dir / "standins.json", {out_dir / "standins.md": pages.standins_md})
     return out_dir / "standins.md"
 
 

@@ -1,13 +1,23 @@
 """The renderers of the experiments' documents: each takes one experiment's JSON document (its typed, versioned
 analysis, experiments/contract.py) and returns Markdown; nothing here reads a run or trains. The README's and
-docs' generated blocks, and the Markdown reports the experiments write, are these functions' output.
+docs' generated blocks and reproduction.md are these functions' output; the fidelity, stand-ins and calibration
+pages (Markdown and HTML) are in reports/pages.py.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.evaluation.stats import Paired
 from dynnn_lib.reports.tables import markdown_table, pm, pm_cell
+
+
+def checked(doc: Any, schema: str, where: str = "the document") -> Mapping[str, Any]:
+    """`doc` when it is a document of `schema`; else one line naming the version found and asking to regenerate it."""
+    if not isinstance(doc, Mapping) or doc.get("schema") != schema:
+        found = doc.get("schema") if isinstance(doc, Mapping) else type(doc).__name__
+        raise DynnnError(f"{where} is {found or 'unversioned'}, this code reads {schema}; regenerate it (make all)")
+    return doc
 
 
 def machine_line(m: Mapping[str, Any] | str) -> str:

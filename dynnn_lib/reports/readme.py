@@ -32,6 +32,7 @@ from typing import Any
 
 from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.core.store import atomic_text
+from dynnn_lib.reports.blocks import checked
 
 
 def _section(md: str, title: str) -> str:
@@ -54,10 +55,7 @@ def document(exp: Any, reports: Path) -> dict[str, Any] | None:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DynnnError(f"{path} is not valid JSON ({e}); regenerate it (make all)") from None
-    if not isinstance(doc, dict) or doc.get("schema") != exp.schema:
-        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise DynnnError(f"{path} is {found or 'unversioned'}, this code reads {exp.schema}; regenerate it (make all)")
-    return doc
+    return checked(doc, exp.schema, str(path))
 
 
 def render_blocks(reports: Path, missing: list[str] | None = None) -> dict[str, str]:
