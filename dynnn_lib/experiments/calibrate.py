@@ -465,8 +465,13 @@ def fitted_values() -> dict[str, Any]:
     from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 
     spec = load_spec(DEFAULT_STREAM)
-    return {**default_values(), **{k: v for k, v in spec.generator.items() if k in SPACE},
-            "base_photometric": spec.base_photometric}
+    return {**default_values(), **spec.generator, "base_photometric": spec.base_photometric}
+
+
+def before_values() -> dict[str, Any]:
+    """round1's values of every knob the fit set: the search's (default_values) and those a fit step added
+    (``dynnn calibrate --step``: colour_candidates), at their defaults."""
+    return {**{k: getattr(DEFAULT_KNOBS, k) for k in fitted_values() if k not in SPACE}, **default_values()}
 
 
 def evaluation_plan(seeds: int = 1, base: Mapping[str, Any] | None = None, record: str | Path = FIT_RECORD,
@@ -489,7 +494,7 @@ def evaluation_plan(seeds: int = 1, base: Mapping[str, Any] | None = None, recor
     if set(evaluation) & set(read):
         raise ConfigError(f"instances {sorted(set(evaluation) & set(read))} were read by the fit ({record}); "
                           f"evaluate on others, e.g. {list(EVALUATION_INSTANCES)}")
-    sides = {"before": ("round1", default_values()), "after": (DEFAULT_STREAM, fitted_values())}
+    sides = {"before": ("round1", before_values()), "after": (DEFAULT_STREAM, fitted_values())}
     groups = {(side, k, name): cfgs for side, (stream, _) in sides.items()
               for (k, name), cfgs in plan(base, seeds, evaluation, "router", stream).items()
               if name in ("finetune", V2_NAME) or (side in PREDICTED and name in PAPER_SCORES)}
@@ -521,7 +526,7 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
-    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(SPACE), "seeds": seeds, "machine": machine(),
+    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(fitted_values()), "seeds": seeds, "machine": machine(),
             "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
             "fit_instances": list(read), "evaluation_instances": list(evaluation),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
@@ -529,7 +534,11 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
                           f"its instance(s) {list(read)} (its record: {fit.get('machine')})"),
             "search": {k: fit.get(k) for k in ("seeds", "trials", "wall_minutes", "machine", "jobs", "executor",
                                                 "threads_per_run")}
-            | {"rmse_before": fit["before"]["rmse_calibration"], "rmse_after": fit["after"]["rmse_calibration"]}}
+            | {"rmse_before": fit["before"].get("search", fit["before"])["rmse_calibration"],
+               "rmse_after": fit["after"].get("search", fit["after"])["rmse_calibration"]},
+            "steps": [{"change": st["change"], "fit_instances": st["fit_instances"], "adopt": st["adopt"],
+                       **{side: st[side]["rmse_calibration"] for side in ("fitted", "with")}}
+                      for st in fit.get("steps", [])]}
     for side, (stream, values) in sides.items():
         per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds) for k in evaluation}
         ft = np.mean([mean(side, k, "finetune") for k in evaluation], 0)
@@ -583,7 +592,7 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
     if unknown:
         raise ConfigError(f"--step {unknown[0]}: not a knob of the generated stream (core/streams.Knobs)")
     make_knobs({k: v for k, v in change.items() if k not in TRAINING_KNOBS})  # a bad value fails here
-    sides = {"before": default_values(), "fitted": fitted_values(), "with": {**fitted_values(), **change}}
+    sides = {"before": before_values(), "fitted": fitted_values(), "with": {**fitted_values(), **change}}
     cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items() for k in instances
             for s in range(seeds)}
     results = iter(run_many([c for pair in cfgs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
@@ -609,8 +618,8 @@ def knob_table():
     """Each calibrated value before the calibration (round1) and in the default stand-in (a pandas DataFrame)."""
     import pandas as pd
 
-    before, after, shown = default_values(), fitted_values(), pages.knob_value
-    return pd.DataFrame([{"knob": k, "round1": shown(before[k]), "round1-calibrated": shown(after[k])} for k in SPACE]
+    before, after, shown = before_values(), fitted_values(), pages.knob_value
+    return pd.DataFrame([{"knob": k, "round1": shown(before[k]), "round1-calibrated": shown(after[k])} for k in after]
                         ).set_index("knob")
 
 

@@ -162,9 +162,12 @@ def calibration(c: Mapping[str, Any]) -> str:
         [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])] for name, v in c.get("variants", {}).items()]
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
+    steps = "".join(f", then a fit step ({', '.join(f'`{k}={v}`' for k, v in st['change'].items())}: the mean objective "
+                    f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
+                    f"{'adopted' if st['adopt'] else 'not adopted'})" for st in c.get("steps", []))
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
-            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}) read only the 54 "
-            "calibration entries; everything else is a prediction.")
+            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only "
+            "the 54 calibration entries on its fit instances; everything else is a prediction.")
     return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else [])
                        + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."
                           + (f" {machine_line(c['machine'])}" if "machine" in c else "")])

@@ -233,8 +233,12 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
     if search:  # make all: the committed fit re-measured
         how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
                f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
-               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']}). Re-measured here "
-               f"on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the default).")
+               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']})"
+               + "".join(f"; then a fit step, {', '.join(f'{k}={v}' for k, v in st['change'].items())}: mean objective "
+                         f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
+                         f"{'adopted' if st['adopt'] else 'not adopted'}" for st in doc.get("steps", []))
+               + f". Re-measured here on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the "
+               "default).")
     else:
         how = (f"{doc['trials']} trials (TPE; {doc.get('pruned', 0)} stopped early by the exact row-by-row bound), "
                f"{doc['seeds']} seed(s) on each fit instance {doc.get('fit_instances')}; fixed "
