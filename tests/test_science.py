@@ -1,5 +1,5 @@
 """Tests of the science, not the plumbing: on a short embedded run (4 tasks, 5 classes, pretrained convs) the
-model learns, finetuning forgets, the router finds the right head and the oracle bounds the label-free rules.
+model learns, finetuning forgets, the router finds the right head and the oracle bounds the rules that pick one head.
 
 The first test of a session pretrains the convs once (about 100 s on one thread; cached for the session).
 """
@@ -14,6 +14,7 @@ import torch
 from dynnn_lib import from_dict, run
 from dynnn_lib.evaluation.metrics import bwt
 from dynnn_lib.evaluation.routing import LABEL_FREE_RULES, DomainStats, Router
+from dynnn_lib.experiments.fidelity import ORACLE_MARGIN
 
 SHORT = {"base_epochs": 10, "inc_epochs": 4, "base_milestones": [8], "inc_milestones": [3], "pretrained": True,
          "data": {"n_tasks": 4, "n_classes": 5, "train_per_class": 40, "test_per_class": 20}}
@@ -49,17 +50,23 @@ def test_the_router_sends_images_to_the_responsible_head_far_above_chance(runs):
     assert n_heads == 3                                   # expansion at tasks 1 and 3
     routing = dynamic.routing[SEEN]
     assert routing.mean() > 0.9                           # a random head would be right ~1/3 of the time
-    # and it shows: routing beats averaging the heads' probabilities on the tasks seen so far
-    assert dynamic.matrices["router"][SEEN].mean() > dynamic.matrices["mean_prob"][SEEN].mean()
+    # and it shows: on the tasks seen so far the router scores what knowing the task scores (the oracle), within the
+    # fidelity report's 2-point margin. Whether it also beats averaging the heads (mean_prob, an ensemble that can
+    # beat any single head) depends on the instance: the fidelity report judges that over instances
+    assert dynamic.matrices["router"][SEEN].mean() > dynamic.matrices["oracle"][SEEN].mean() - ORACLE_MARGIN
 
 
 @pytest.mark.slow
-def test_the_oracle_is_not_below_any_label_free_rule(runs):
-    """Knowing the task picks the head that learnt it. That is not a theorem entry by entry (another head can
-    happen to be better on a task), so the bound is checked on the seen tasks' mean, with a 1-point margin."""
+def test_the_oracle_is_not_below_the_rules_that_pick_one_head_without_its_outputs(runs):
+    """Knowing the task picks the head that learnt it; a rule that picks one head from the image's domain alone
+    (the router) or by position (last) cannot do better by choosing. That is not a theorem entry by entry (another
+    head can happen to be better on a task), so the bound is checked on the seen tasks' mean, with a 1-point margin.
+    The rules that read the heads' outputs on the image (mean_prob averages them, an ensemble; max_conf takes the
+    most confident per image) are not bounded by it and can score above it."""
     _, dynamic = runs
     oracle = dynamic.matrices["oracle"][SEEN].mean()
-    for rule in LABEL_FREE_RULES:
+    assert set(LABEL_FREE_RULES) == {"router", "last", "mean_prob", "max_conf"}
+    for rule in ("router", "last"):
         assert oracle >= dynamic.matrices[rule][SEEN].mean() - 0.01, rule
 
 
