@@ -526,8 +526,8 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     results = iter(run_many([c for cs in groups.values() for c in cs], runs_dir, jobs=jobs, progress=progress))
     runs = {key: [next(results) for _ in cfgs] for key, cfgs in groups.items()}
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
-    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(fitted_values()), "seeds": seeds, "machine": machine(),
-            "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
+    data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(fitted_values()), "seeds": seeds,
+            "machine": machine(), "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
             "fit_instances": list(read), "evaluation_instances": list(evaluation),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
                           f"median), {seeds} seed(s) each, the fidelity report's runs, beside what the fit scored on "
@@ -588,21 +588,24 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
     if not instances or set(instances) & set(EVALUATION_INSTANCES):
         raise ConfigError(f"--fit-instances {list(instances)!r}: a fit step reads fit instances only, never "
                           f"{list(EVALUATION_INSTANCES)}")
-    unknown = [k for k in change if k not in {f.name for f in dataclasses.fields(DEFAULT_KNOBS)} | set(TRAINING_KNOBS)]
+    knobs = {f.name for f in dataclasses.fields(DEFAULT_KNOBS)} | set(TRAINING_KNOBS)
+    unknown = [k for k in change if k not in knobs]
     if unknown:
         raise ConfigError(f"--step {unknown[0]}: not a knob of the generated stream (core/streams.Knobs)")
     make_knobs({k: v for k, v in change.items() if k not in TRAINING_KNOBS})  # a bad value fails here
     sides = {"before": before_values(), "fitted": fitted_values(), "with": {**fitted_values(), **change}}
-    cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items() for k in instances
-            for s in range(seeds)}
+    cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items()
+            for k in instances for s in range(seeds)}
     results = iter(run_many([c for pair in cfgs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
     matrices = {key: [np.asarray(next(results).matrix) for _ in pair] for key, pair in cfgs.items()}
-    out: dict[str, Any] = {"change": dict(change), "fit_instances": list(instances), "seeds": seeds, "reads": list(READS)}
+    out: dict[str, Any] = {"change": dict(change), "fit_instances": list(instances), "seeds": seeds,
+                           "reads": list(READS)}
     for side in sides:
         per = {str(k): score(np.mean([matrices[side, k, s][0] for s in range(seeds)], 0),
                              np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), sides[side], seeds)
                for k in instances}
-        out[side] = {"values": sides[side], "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()},
+        out[side] = {"values": sides[side],
+                     "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()},
                      **{key: float(np.mean([v[key] for v in per.values()])) for key in RMSE_LABELS}}
     out["adopt"] = out["with"]["rmse_calibration"] < out["fitted"]["rmse_calibration"]
     return out
@@ -732,9 +735,9 @@ def command(args) -> int:
 
         Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_text(Path(args.out) / "calibration-step.json", json.dumps(out, indent=1) + "\n")
-        print(f"objective (mean over fit instances {out['fit_instances']}): round1 {out['before']['rmse_calibration']:.2f}, "
-              f"the fit {out['fitted']['rmse_calibration']:.2f}, with {out['change']} {out['with']['rmse_calibration']:.2f}: "
-              + ("adopt it" if out["adopt"] else "keep the fit"))
+        rmse = {side: f"{out[side]['rmse_calibration']:.2f}" for side in ("before", "fitted", "with")}
+        print(f"objective (mean over fit instances {out['fit_instances']}): round1 {rmse['before']}, the fit "
+              f"{rmse['fitted']}, with {out['change']} {rmse['with']}: " + ("adopt it" if out["adopt"] else "keep the fit"))
         return 0
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
                       base=apply_assignments({}, args.set or []), executor=args.executor, jobs=args.jobs,

@@ -63,8 +63,9 @@ def standins(doc: Mapping[str, Any]) -> str:
     return (f"Both stand-ins judged on the same {len(doc['instances'])} instances {doc['instances']}, seeds "
             f"{doc.get('seeds', '?')} on each (the side-by-side: paired over the instances, 95 % intervals; the "
             f"default stand-in over all its evaluation instances is in [the fidelity findings](docs/fidelity.md)). "
-            f"{n} of all {len(doc['claims'])} claims depend on the stand-in; the {ours} about our own extensions "
-            f"(router, automatic rule) and every interval are in `reports/standins.md`.\n\n" + markdown_table(rows)
+            f"{n} of the {len(doc['claims'])} claims judged on both depend on the stand-in; "
+            + (f"the {ours} about our own extensions (router, automatic rule) and every interval are" if ours else
+               "every interval is") + " in `reports/standins.md`.\n\n" + markdown_table(rows)
             + f"\n\nSource: `reports/standins.json` (`make all`).{where}\n")
 
 
