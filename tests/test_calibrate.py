@@ -10,8 +10,8 @@ from dynnn_lib import ConfigError
 from dynnn_lib.core.fingerprint import cpu
 from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 from dynnn_lib.experiments.calibrate import (SPACE, Calibration, calibrate, calibration_entries, calibration_error,
-                                             evaluate, held_out, knob_table, lower_bound, partial_bound, rmse_table,
-                                             squared_errors, write_report)
+                                             evaluate, fitted_values, held_out, knob_table, lower_bound, partial_bound,
+                                             rmse_table, squared_errors, write_report)
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -92,6 +92,8 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     assert data["before"]["values"]["weak_gain"] == 0.3 and data["before"]["values"]["base_photometric"] == 0.0
     assert data["after"]["objective"] <= data["before"]["objective"]
     assert data["history"][1]["params"] == {"weak_gain": 0.5, "complex_other_classes": False}  # the hand-made point
+    fit = fitted_values()  # trial 2: the fit in use
+    assert data["history"][2]["params"] == {"weak_gain": fit["weak_gain"], "complex_other_classes": False}
     n_runs = len(list(runs.glob("*/result.json")))
     # a second call with a larger budget continues the same study: 3 old trials + 1 new
     again = calibrate(Calibration(**{**cal.__dict__, "trials": 4}))
@@ -139,7 +141,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     with pytest.raises(ConfigError, match="were read by the fit"):
         evaluate(seeds=1, record=out / "calibration.json", instances=(100, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out")
-    assert list(knob_table().index) == [*SPACE, "colour_candidates"]  # the search's knobs, then the fit step's
+    assert list(knob_table().index) == list(SPACE)  # every knob the search moves, the fit step's among them
     with pytest.raises(ConfigError, match="no calibration record"):
         evaluate(seeds=1, record=tmp_path / "none.json")
 

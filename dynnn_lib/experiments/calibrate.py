@@ -17,18 +17,19 @@ fidelity reads those instances, and everything reported as its fidelity is measu
 never read (:func:`evaluate`).
 
 The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, core/streams.Knobs, and task 0's
-photometric augmentation), trial 0 being the stream before the calibration (``round1``, the "before") and trial 1
-the hand-made point :data:`HAND_POINT`. ``jobs`` trials train side by side on the executors (one process pool for
-the whole search). Pruning is exact, never a guess: the finetune matrices' rows arrive one task at a time on every
-fit instance and a sum of squared errors can only grow, so after each task the trial's objective is at least
+photometric augmentation), trial 0 being the stream before the calibration (``round1``, the "before"), trial 1
+the hand-made point :data:`HAND_POINT` and trial 2 the fit in use (``core/round1_calibrated.yaml``). ``jobs``
+trials train side by side on the executors (one process pool for the whole search). Pruning is exact, never a
+guess: the finetune matrices' rows arrive one task at a time on every fit instance and a sum of squared errors can
+only grow, so after each task the trial's objective is at least
 :func:`partial_bound` of what it has so far; a trial whose bound already exceeds the best complete trial's objective
 stops there (before its later tasks and its V2' runs). The study is an append-only journal (``make calibrate``:
 ``params/calibration-study.log``, small, committed): a search resumes later and on another machine, a killed one
 re-queues the trials it was running (their finished tasks are cached).
 
 Cost model: a trial trains finetune (9 tasks) and V2' (8 tasks after the shared task 0) on each fit instance, 17
-task trainings per instance, 51 for three; at about 3 s (family-26 EPYC) to 10.6 s (family-25) per task training and
-2 jobs that is 1.3-4.5 min a trial before pruning.
+task trainings per instance, 51 for three; at 4.2 s (family-26 EPYC) to 10.6 s (family-25) per task training
+(workbench/plan.py's references, 2 jobs) that is 1.8-4.5 min a trial before pruning.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ SPACE: dict[str, tuple[str, float, float]] = {
     "pixel_small": ("float", 0.2, 0.55),
     "pose_spread": ("float", 0.0, math.pi / 2),
     "class_similarity": ("float", 0.0, 0.6),
+    "colour_candidates": ("int", 1, 32),      # the fit step's knob (2026-12-03), searched with the others since
     "base_photometric": ("float", 0.0, 0.5),   # a training parameter (task 0's augmentation), not a generator knob
 }
 TRAINING_KNOBS = ("base_photometric",)
@@ -316,6 +318,8 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
         study.enqueue_trial({k: v for k, v in default_values().items() if k in cal.knobs})  # trial 0: today's stream
         if any(k in cal.knobs for k in HAND_POINT) and cal.trials > 1:                  # trial 1: the hand-made point
             study.enqueue_trial({k: v for k, v in {**default_values(), **HAND_POINT}.items() if k in cal.knobs})
+        if cal.trials > 2:  # trial 2: the fit in use (the default stand-in), so a new search starts from it
+            study.enqueue_trial({k: v for k, v in fitted_values().items() if k in cal.knobs})
     _revalidate(study, cal)
     from dynnn_lib.core.fingerprint import cpu
 

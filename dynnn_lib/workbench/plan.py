@@ -47,11 +47,12 @@ register(Experiment(name="notebooks", schema="dynnn.notebooks/1", runs=lambda s:
 
 # Seconds per task training of the default configuration, one torch thread, measured side by side with another
 # job (a make all's train phase: wall x jobs / task trainings), by CPU family (/proc/cpuinfo): AMD EPYC family 25
-# (Zen 3) 10.6 s (make all from a fresh clone, 1,228 task trainings, the plan of 2026-12-02); family 26 (Zen 5):
-# that figure divided by the 4x measured between the two; Intel Xeon family 6 (model 167) 5.65 s (make all from a
+# (Zen 3) 10.6 s (make all from a fresh clone, 1,228 task trainings, the plan of 2026-12-02); family 26 (Zen 5,
+# AVX-512) 4.18 s (make all from a fresh clone, 2026-12-04: 593 task trainings in 1,239 s at 2 jobs; 2.5x family
+# 25's figure on this workload, not the 4x once quoted); Intel Xeon family 6 (model 167) 5.65 s (make all from a
 # fresh clone, 2026-12-03: 872 task trainings in 2,463 s at 2 jobs). Another CPU is estimated with family 25's
 # figure, and says so.
-REFERENCE_TASK_S = {"25": 10.6, "26": 10.6 / 4, "6": 5.65}
+REFERENCE_TASK_S = {"25": 10.6, "26": 4.18, "6": 5.65}
 
 
 def reference_seconds() -> tuple[float, str]:
