@@ -49,6 +49,19 @@ def test_the_calibration_pages_are_rendered_from_the_document_read_back(tmp_path
     assert doc["paper"]["v2"][0][8] is None and np.array_equal(paper, calibrate.PAPER_FINETUNE[0], equal_nan=True)
 
 
+def test_a_side_whose_variants_were_never_trained_has_no_column():
+    """make all runs only finetune and V2' on round1 (the smaller side-by-side): its squares are None, and the
+    block and the page show the paper beside the default stand-in only, not a column of dashes."""
+    from dynnn_lib.reports import blocks
+
+    both = {"finetune": {"paper": 93.84, "before": [70.0, 1.0], "after": [85.7, 3.4]}}
+    after_only = {"finetune": {"paper": 93.84, "before": None, "after": [85.7, 3.4]}}
+    assert blocks.prediction_rows(both, "square", {"before": "before", "after": "after"}) == [
+        ["square", "the paper", "before", "after"], ["finetune", "93.84", "70.00 ± 1.00", "85.70 ± 3.40"]]
+    assert blocks.prediction_rows(after_only, "square", {"before": "before", "after": "after"}) == [
+        ["square", "the paper", "after"], ["finetune", "93.84", "85.70 ± 3.40"]]
+
+
 def test_nan_never_reaches_a_document(tmp_path):
     m = np.array([[0.5, np.nan], [np.inf, 0.25]])
     assert pages.matrix_json(m) == [[0.5, None], [None, 0.25]]

@@ -143,6 +143,15 @@ def baselines_md(doc: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ calibration
+def prediction_rows(variants: Mapping[str, Mapping[str, Any]], head: str, sides: Mapping[str, str]) -> list[list[str]]:
+    """The paper's five variants' squares beside ours, a column for each side (``before``/``after``) measured on some
+    variant: ``make all`` trains only finetune and V2' on ``round1`` (the smaller side-by-side), so a column of
+    nothing but "—" is left out."""
+    shown = [side for side in sides if any(v.get(side) is not None for v in variants.values())]
+    return [[head, "the paper", *(sides[side] for side in shown)]] + [
+        [name, f"{v['paper']:.2f}", *(pm_cell(v.get(side)) for side in shown)] for name, v in variants.items()]
+
+
 def calibration(c: Mapping[str, Any]) -> str:
     """Before/after RMSE on what the fit read, the held-out prediction, and the variants, from calibration.json."""
     b, a = c["before"], c["after"]
@@ -159,8 +168,7 @@ def calibration(c: Mapping[str, Any]) -> str:
                        ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
         rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
                     if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
-    variants = [["square (%, a prediction)", "the paper", "before", "after"]] + [
-        [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])] for name, v in c.get("variants", {}).items()]
+    variants = prediction_rows(c.get("variants", {}), "square (%, a prediction)", {"before": "before", "after": "after"})
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
     steps = "".join(f", then a fit step ({', '.join(f'`{k}={v}`' for k, v in st['change'].items())}: the mean objective "

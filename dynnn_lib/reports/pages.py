@@ -14,8 +14,8 @@ import numpy as np
 
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
-from dynnn_lib.reports.blocks import checked, claims_rows, machine_line
-from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm, pm_cell
+from dynnn_lib.reports.blocks import checked, claims_rows, machine_line, prediction_rows
+from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
 FIDELITY_SCHEMA = "dynnn.fidelity/3"
 STANDINS_SCHEMA = "dynnn.standins/4"
@@ -248,9 +248,8 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
     return {"how": how, "rows": rows, "per": per,
             "knobs": [["knob", "default", "fitted"]] + [[k, knob_value(b["values"][k]), knob_value(a["values"][k])]
                                                         for k in doc["knobs"]],
-            "variants": [["variant (square, %)", "the paper", "ours before", "ours after"]] + [
-                [name, f"{v['paper']:.2f}", pm_cell(v["before"]), pm_cell(v["after"])]
-                for name, v in doc.get("variants", {}).items()],
+            "variants": prediction_rows(doc.get("variants", {}), "variant (square, %)",
+                                        {"before": "ours before", "after": "ours after"}),
             "history": [["trial", "state", "RMSE (points)"]] + [
                 [h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"] for h in doc["history"]]}
 
