@@ -473,8 +473,8 @@ def fitted_values() -> dict[str, Any]:
 
 
 def before_values() -> dict[str, Any]:
-    """round1's values of every knob the fit set: the search's (default_values) and those a fit step added
-    (``dynnn calibrate --step``: colour_candidates), at their defaults."""
+    """round1's values of every knob the fit set: the search's (default_values) and those a fit step added outside
+    :data:`SPACE` (``dynnn calibrate --step KNOB=VALUE``), at their defaults."""
     return {**{k: getattr(DEFAULT_KNOBS, k) for k in fitted_values() if k not in SPACE}, **default_values()}
 
 
