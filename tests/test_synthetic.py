@@ -83,3 +83,52 @@ def test_colour_candidates_keep_classes_apart_and_one_is_the_independent_draw():
     assert sum(map(closest, apart)) > 1.5 * sum(map(closest, one))
     with pytest.raises(ConfigError, match="colour_candidates=0 must be an integer in 1..64"):
         DataConfig(generator={"colour_candidates": 0}).knobs()
+
+
+def test_scenes_make_test_images_frames_of_the_training_recordings():
+    """Knobs.scenes_per_class: with S scenes per class a task's train and test images are frames of the same
+    recordings (a scene's draw, jittered), as the dataset's are of the same short videos: a test image's nearest
+    training image is then of its own class and far nearer than without scenes, where every image is its own draw.
+    S = 0 (the default) is the stream before the knob (checked bit for bit against that code when it was added)."""
+    def nearest(knobs):
+        task0 = {"pixel": "small", "occlusion": "10%"}
+        tr_x, tr_y = synthetic.generate_task(task0, 5, 40, 32, data_seed=3, salt=0, knobs=knobs, task=0)
+        te_x, te_y = synthetic.generate_task(task0, 5, 10, 32, data_seed=3, salt=1, knobs=knobs, task=0)
+        d = torch.cdist(te_x.flatten(1).float(), tr_x.flatten(1).float())
+        same = te_y[:, None] == tr_y[None]
+        return d.masked_fill(~same, float("inf")).min(1).values, d.masked_fill(same, float("inf")).min(1).values
+
+    off_same, off_other = nearest(synthetic.Knobs())
+    on_same, on_other = nearest(synthetic.Knobs(scenes_per_class=2))
+    assert (on_same < on_other).all()                     # every test frame's nearest neighbour is of its class
+    assert on_same.mean() < 0.25 * off_same.mean()        # and much nearer than an independent draw's
+    assert off_same.mean() > 0.8 * off_other.mean()       # without scenes, no such shortcut
+    again = synthetic.generate_task({"pixel": "small"}, 5, 4, 32, 3, salt=1, knobs=synthetic.Knobs(scenes_per_class=2))
+    first = synthetic.generate_task({"pixel": "small"}, 5, 4, 32, 3, salt=1, knobs=synthetic.Knobs(scenes_per_class=2),
+                                    task=0)
+    assert torch.equal(again[0], first[0])                # the task defaults to salt // 2: deterministic
+    default = synthetic.generate_task({"clutter": "complex"}, 4, 3, 32, data_seed=1, salt=0)
+    zero = synthetic.generate_task({"clutter": "complex"}, 4, 3, 32, data_seed=1, salt=0,
+                                   knobs=synthetic.Knobs(scenes_per_class=0))
+    assert torch.equal(default[0], zero[0])
+    with pytest.raises(ConfigError, match=r"scenes_per_class=-1 must be an integer in 0..1000 \(0: off\)"):
+        DataConfig(generator={"scenes_per_class": -1}).knobs()
+
+
+def test_occluders_are_grey_by_default_and_of_any_colour_with_the_knob():
+    """Knobs.occluder_colour: the occluder painted over a black frame is a grey (R = G = B) by default and of a
+    colour drawn per occluder with the knob; the knob reaches the renderer."""
+    n = 200
+    black, scale, centre = torch.zeros(n, 3, 32, 32), torch.full((n,), 0.5), torch.zeros(n, 2)
+    for coloured in (False, True):
+        out = synthetic._occlude(black, 0.5, scale, centre, torch.Generator().manual_seed(0), coloured=coloured)
+        painted = out.amax(1) > 0
+        spread = (out.amax(1) - out.amin(1))[painted]
+        assert painted.float().mean() > 0.05
+        assert (spread.mean() > 0.2) if coloured else (spread.max() == 0)
+    protos, labels = synthetic.class_prototypes(3, 0), torch.arange(3).repeat(20)
+    render = lambda **k: synthetic.render({"occlusion": "50%"}, labels, protos, 32, torch.Generator().manual_seed(0),
+                                          synthetic.Knobs(**k))  # noqa: E731
+    assert torch.equal(render(), render(occluder_colour=False)) and not torch.equal(render(), render(occluder_colour=True))
+    with pytest.raises(ConfigError, match="occluder_colour=1 must be true or false"):
+        DataConfig(generator={"occluder_colour": 1}).knobs()

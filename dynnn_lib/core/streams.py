@@ -82,6 +82,7 @@ class Knobs:
     weak_cast: tuple[float, float, float] = (0.75, 0.9, 1.25)   # weak light: blue RGB cast
     weak_noise: float = 0.04            # weak light: sensor noise (std, on a 0..1 scale)
     occlusion_scale: float = 1.0        # occluded share of the object's box = level (e.g. 25 %) x this
+    occluder_colour: bool = False       # occluders: a grey (False) or any RGB colour, as everyday objects are
     complex_distractors: int = 5        # complex clutter: distractor objects per image
     complex_other_classes: bool = True  # complex clutter: distractors are other classes' objects (else plain discs)
     complex_noise: float = 0.25         # complex clutter: weight of per-pixel background noise
@@ -91,6 +92,10 @@ class Knobs:
     class_similarity: float = 0.0       # 0: classes' own colours; 1: every class has the mean colours (shape only)
     colour_candidates: int = 1          # each class's colour pair: the best of this many draws (the farthest from the
                                         # classes before it), so instances differ less by chance colour clashes
+    scenes_per_class: int = 0           # 0: every image its own draw (pose, place, background, light, occluder);
+                                        # S > 0: each class of a task is recorded in S scenes and every image, train
+                                        # or test, is a frame of one of them (the scene's draw, jittered a little),
+                                        # as the dataset's train and test frames come from the same short videos
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, what: str) -> None:
@@ -110,6 +115,7 @@ class Knobs:
         check("complex_distractors", isinstance(self.complex_distractors, int) and not isinstance(
             self.complex_distractors, bool) and 0 <= self.complex_distractors <= 12, "an integer in 0..12")
         check("complex_other_classes", isinstance(self.complex_other_classes, bool), "true or false")
+        check("occluder_colour", isinstance(self.occluder_colour, bool), "true or false")
         check("complex_noise", num(self.complex_noise) and 0 <= self.complex_noise <= 1, "a weight in [0, 1]")
         for name in ("pixel_large", "pixel_small"):
             check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")
@@ -117,6 +123,8 @@ class Knobs:
         check("class_similarity", num(self.class_similarity) and 0 <= self.class_similarity < 1, "in [0, 1)")
         check("colour_candidates", isinstance(self.colour_candidates, int) and not isinstance(
             self.colour_candidates, bool) and 1 <= self.colour_candidates <= 64, "an integer in 1..64")
+        check("scenes_per_class", isinstance(self.scenes_per_class, int) and not isinstance(
+            self.scenes_per_class, bool) and 0 <= self.scenes_per_class <= 1000, "an integer in 0..1000 (0: off)")
 
     def pixel_scale(self, level: str) -> float:
         return {"large": self.pixel_large, "medium": 0.55, "small": self.pixel_small}[level]
@@ -214,6 +222,11 @@ DEFAULT_STREAM = "round1-calibrated"
 # instead of 12.7) and an interval that covers the spread between instances, which on this generator is larger than
 # the spread between seeds (verdicts moved from instance to instance at 5 seeds each).
 FIT_INSTANCES = (100, 101, 102)
+# Held back on the fit side: read only to confirm a search's best before it is a candidate (``dynnn calibrate
+# --confirm``), never by a search's objective nor by a report. The best of 40 trials on three instances is partly
+# those instances' luck (the second search's best, 9.57 against the fit in use's 10.79 on 100-102, scored 12.00
+# against 9.71 here); fresh draws tell, without spending an evaluation instance.
+CONFIRM_INSTANCES = (103, 104, 105)
 EVALUATION_INSTANCES = (1, 2, 3, 4, 5, 6, 7, 8)
 # What `dynnn calibrate` fitted, as data (the run key covers a spec's content, so adopting another fit retrains only
 # what it shapes): the knobs (a knob left out keeps its default) and task 0's photometric augmentation. Fitted on

@@ -5,7 +5,7 @@ It models OpenLORIS-Object's four factors with three levels each:
 * illumination (strong / normal / weak): a global gain, colour cast, directional light fall-off and,
   in weak light, sensor noise - strong light washes colours out, weak light darkens and tints blue;
 * occlusion (0 % / 25 % / 50 %, any ``"N%"`` accepted): a flat occluder covering that fraction of the
-  object's bounding box;
+  object's bounding box (grey, or of any colour with ``Knobs.occluder_colour``);
 * object pixel size (large / medium / small): the object spans about 85 % / 50 % / 22 % of the frame;
 * clutter (simple / normal / complex): a flat background, a smooth textured one with two distractor
   blobs, or a busy one with high-frequency texture and several distractor *objects of other classes*.
@@ -22,6 +22,13 @@ since a knob per task could fit any accuracy matrix and would then predict nothi
 constants the generator always had, so the default stream is unchanged bit for bit). This module renders it. A
 task's ``segment`` other than 0 gives it other viewpoints and backgrounds, as the dataset's segments of a level
 differ.
+
+Scenes (``Knobs.scenes_per_class`` S > 0): the dataset's images are frames of short videos (17 s at 30 fps per object
+and level), and a batch's train and test images come from the same recordings. With S scenes per class, a task's
+scenes (the object's size, place and pose, the background, the occluder, the light) are drawn once from the task's
+own generator, shared by its train and test splits, and every image is a frame of one of its class's scenes: the
+scene's draw moved by :data:`FRAME_JITTER` and with its own sensor noise. S = 0, the default, draws every image on
+its own, bit for bit the stream before scenes existed.
 """
 from __future__ import annotations
 
@@ -37,6 +44,28 @@ from dynnn_lib.core.streams import (DEFAULT_KNOBS, LEVELS, NEUTRAL, ROUND1_STREA
 GENERATOR_VERSION = 1
 
 _PROTO = 24  # prototype resolution
+# How far a frame strays from its scene's draw (uniform in +-): the object's size (relative), its centre (in half
+# frames) and its in-plane pose (radians): a robot's camera drifting a little during one short recording.
+FRAME_JITTER = {"scale": 0.05, "centre": 0.08, "angle": 0.15}
+# (the scene of each image, how many scenes, the task's scene generator): see :func:`_rand`
+Scenes = tuple[torch.Tensor, int, torch.Generator]
+
+
+def _rand(n: int, g: torch.Generator, scenes: Scenes | None, *tail: int) -> torch.Tensor:
+    """(n, *tail) uniform draws: one per image from the split's generator `g`, or with `scenes`, one per scene from the
+    task's scene generator (the same for the task's train and test splits), each image taking its scene's."""
+    if scenes is None:
+        return torch.rand(n, *tail, generator=g)
+    pick, count, gs = scenes
+    return torch.rand(count, *tail, generator=gs)[pick]
+
+
+def _randint(high: int, n: int, g: torch.Generator, scenes: Scenes | None) -> torch.Tensor:
+    """Integers in [0, high), one per image or one per scene (as :func:`_rand`)."""
+    if scenes is None:
+        return torch.randint(high, (n,), generator=g)
+    pick, count, gs = scenes
+    return torch.randint(high, (count,), generator=gs)[pick]
 
 
 def _farthest(candidates: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
@@ -133,73 +162,94 @@ def _blobs(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.cat([colours.expand(-1, 3, _PROTO, _PROTO), disc.expand(len(colours), 1, _PROTO, _PROTO)], 1)
 
 
-def _illuminate(img: torch.Tensor, level: str, g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS) -> torch.Tensor:
+def _illuminate(img: torch.Tensor, level: str, g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS,
+                scenes: Scenes | None = None) -> torch.Tensor:
+    """The light's direction and exposure are the image's draw (or its scene's); sensor noise is every frame's own."""
     n, _, size, _ = img.shape
-    angle = torch.rand(n, generator=g) * 2 * math.pi
+    angle = _rand(n, g, scenes) * 2 * math.pi
     coords = torch.linspace(-1, 1, size)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     ramp = xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None]
     if level == "normal":
-        gain = 0.9 + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
+        gain = 0.9 + 0.2 * _rand(n, g, scenes, 1, 1, 1)
         return (img * gain * (1 + 0.1 * ramp[:, None])).clamp(0, 1)
     if level == "strong":  # over-exposed, warm, washed out
-        gain = knobs.strong_gain + 0.2 * torch.rand(n, 1, 1, 1, generator=g)
+        gain = knobs.strong_gain + 0.2 * _rand(n, g, scenes, 1, 1, 1)
         cast = torch.tensor(knobs.strong_cast).view(1, 3, 1, 1)
         return (img * gain * cast * (1 + 0.25 * ramp[:, None]) + 0.08).clamp(0, 1)
     # weak: dark, blue cast, strong fall-off and sensor noise
-    gain = knobs.weak_gain + 0.12 * torch.rand(n, 1, 1, 1, generator=g)
+    gain = knobs.weak_gain + 0.12 * _rand(n, g, scenes, 1, 1, 1)
     cast = torch.tensor(knobs.weak_cast).view(1, 3, 1, 1)
     out = img * gain * cast * (1 + 0.4 * ramp[:, None]) + knobs.weak_noise * torch.randn(img.shape, generator=g)
     return out.clamp(0, 1)
 
 
 def render(factors: Mapping[str, str], labels: torch.Tensor, protos: torch.Tensor, size: int,
-           g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> torch.Tensor:
+           g: torch.Generator, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0,
+           scenes: Scenes | None = None) -> torch.Tensor:
     """Render one image per label under the given factor levels; returns uint8 (N, 3, size, size). A segment
-    other than 0 turns the objects to other viewpoints and the backgrounds to another palette."""
+    other than 0 turns the objects to other viewpoints and the backgrounds to another palette. With `scenes`, each
+    image is a frame of its scene (see the module's docstring)."""
     f = full_factors(factors)
     n = len(labels)
-    scale = knobs.pixel_scale(f["pixel"]) * (0.9 + 0.2 * torch.rand(n, generator=g))
+    scale = knobs.pixel_scale(f["pixel"]) * (0.9 + 0.2 * _rand(n, g, scenes))
     room = (1 - scale * 0.7).clamp(min=0)
-    center = (torch.rand(n, 2, generator=g) * 2 - 1) * room[:, None]
-    angle = (torch.rand(n, generator=g) - 0.5) * knobs.pose_spread
+    center = (_rand(n, g, scenes, 2) * 2 - 1) * room[:, None]
+    angle = (_rand(n, g, scenes) - 0.5) * knobs.pose_spread
+    if scenes is not None:  # a frame of its scene: the camera drifted a little
+        jitter = lambda *shape: 2 * torch.rand(n, *shape, generator=g) - 1  # noqa: E731
+        scale = scale * (1 + FRAME_JITTER["scale"] * jitter())
+        center = center + FRAME_JITTER["centre"] * jitter(2)
+        angle = angle + FRAME_JITTER["angle"] * jitter()
     if segment:  # other viewpoints: the objects seen turned by a third of a half-turn per segment
         angle = angle + segment * (math.pi / 6)
     obj = _place(protos[labels], scale, center, angle, size)
-    img = _background(f["clutter"], n, size, protos, g, knobs, segment)
+    if scenes is None:
+        img = _background(f["clutter"], n, size, protos, g, knobs, segment)
+    else:  # the scene's background, static during its recording
+        img = _background(f["clutter"], scenes[1], size, protos, scenes[2], knobs, segment)[scenes[0]]
     alpha = obj[:, 3:4]
     img = img * (1 - alpha) + obj[:, :3] * alpha
     occ = min(occlusion_fraction(f["occlusion"]) * knobs.occlusion_scale, 0.95)
     if occ > 0:
-        img = _occlude(img, occ, scale, center, g)
-    img = _illuminate(img, f["illumination"], g, knobs)
+        img = _occlude(img, occ, scale, center, g, scenes, knobs.occluder_colour)
+    img = _illuminate(img, f["illumination"], g, knobs, scenes)
     return (img * 255).round().to(torch.uint8)
 
 
 def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: torch.Tensor,
-             g: torch.Generator) -> torch.Tensor:
-    """Cover `fraction` of each object's bounding box with a flat occluder entering from one side."""
+             g: torch.Generator, scenes: Scenes | None = None, coloured: bool = False) -> torch.Tensor:
+    """Cover `fraction` of each object's bounding box with a flat occluder entering from one side: a grey, or with
+    `coloured` a colour drawn uniformly in RGB (an everyday object of any colour)."""
     n, _, size, _ = img.shape
     coords = torch.linspace(-1, 1, size)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     half = scale[:, None, None]
     cx, cy = center[:, 0, None, None], center[:, 1, None, None]
     inside = ((xx - cx).abs() <= half) & ((yy - cy).abs() <= half)
-    side = torch.randint(4, (n,), generator=g)[:, None, None]
+    side = _randint(4, n, g, scenes)[:, None, None]
     depth = 2 * half * fraction
     cut = torch.where(side == 0, xx <= cx - half + depth,
           torch.where(side == 1, xx >= cx + half - depth,
           torch.where(side == 2, yy <= cy - half + depth, yy >= cy + half - depth)))
     mask = (inside & cut)[:, None].float()
-    colour = 0.2 + 0.6 * torch.rand(n, 1, 1, 1, generator=g)
+    colour = _rand(n, g, scenes, 3, 1, 1) if coloured else 0.2 + 0.6 * _rand(n, g, scenes, 1, 1, 1)
     return img * (1 - mask) + colour * mask
 
 
 def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, size: int, data_seed: int,
-                  salt: int, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Balanced images for one task split; `salt` separates tasks and splits deterministically."""
+                  salt: int, knobs: Knobs = DEFAULT_KNOBS, segment: int = 0,
+                  task: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Balanced images for one task split; `salt` separates tasks and splits deterministically. With scenes
+    (``knobs.scenes_per_class`` > 0) the splits of one `task` (default ``salt // 2``: salts 2t and 2t + 1 are task t's
+    train and test splits) share its scenes; each image is a frame of a scene of its class, picked at random."""
     protos = class_prototypes(n_classes, data_seed, knobs.class_similarity, knobs.colour_candidates)
     g = torch.Generator().manual_seed(data_seed * 1_000_003 + salt)
     labels = torch.arange(n_classes).repeat_interleave(per_class)
     labels = labels[torch.randperm(len(labels), generator=g)]
-    return render(factors, labels, protos, size, g, knobs, segment), labels
+    scenes = None
+    if knobs.scenes_per_class:
+        per = knobs.scenes_per_class
+        gs = torch.Generator().manual_seed(data_seed * 1_000_003 + 500_009 + (salt // 2 if task is None else task))
+        scenes = (labels * per + torch.randint(per, (len(labels),), generator=g), n_classes * per, gs)
+    return render(factors, labels, protos, size, g, knobs, segment, scenes), labels

@@ -110,9 +110,9 @@ class Synthetic(Source):
             tensors = []
             for t, ts in enumerate(tasks_spec):
                 tx, ty = synthetic.generate_task(ts.factors, p.n_classes, p.train_per_class, cfg.image_size,
-                                                 p.data_seed, salt=2 * t, knobs=knobs, segment=ts.segment)
+                                                 p.data_seed, salt=2 * t, knobs=knobs, segment=ts.segment, task=t)
                 vx, vy = synthetic.generate_task(ts.factors, p.n_classes, p.test_per_class, cfg.image_size,
-                                                 p.data_seed, salt=2 * t + 1, knobs=knobs, segment=ts.segment)
+                                                 p.data_seed, salt=2 * t + 1, knobs=knobs, segment=ts.segment, task=t)
                 tensors.append({"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy})
             try:
                 atomic_torch_save(tensors, path)
