@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from dynnn_lib.experiments import paper
+from dynnn_lib.reports import blocks
 from dynnn_lib import ConfigError
 from dynnn_lib.core.fingerprint import cpu
 from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
-from dynnn_lib.experiments.calibrate import (SPACE, Calibration, calibrate, calibration_entries, calibration_error,
+from dynnn_lib.experiments.calibrate import (FIT_RECORD, SPACE, Calibration, calibrate, calibration_entries, calibration_error,
                                              evaluate, fitted_values, held_out, knob_table, lower_bound, partial_bound,
                                              rmse_table, squared_errors, write_report)
 from dynnn_lib.cli import main
@@ -141,9 +142,22 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     with pytest.raises(ConfigError, match="were read by the fit"):
         evaluate(seeds=1, record=out / "calibration.json", instances=(100, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out")
-    assert list(knob_table().index) == list(SPACE)  # every knob the search moves, the fit step's among them
+    steps = [k for s in json.loads(FIT_RECORD.read_text())["steps"] for k in s["change"] if k not in SPACE]
+    shown = list(knob_table().index)  # every knob the search moves, then those the fit steps set outside it
+    assert steps and shown[:len(SPACE)] == list(SPACE) and sorted(shown[len(SPACE):]) == sorted(steps)
     with pytest.raises(ConfigError, match="no calibration record"):
         evaluate(seeds=1, record=tmp_path / "none.json")
+    # a fit step and its confirmation on held-back instances reach the README's block (the runs are cached)
+    record = json.loads((out / "calibration.json").read_text())
+    score = lambda v: {"rmse_calibration": v}  # noqa: E731
+    record["steps"] = [{"change": {"weak_cast": [1, 1, 1]}, "fit_instances": [100, 101], "adopt": True,
+                        "fitted": score(10.0), "with": score(9.0),
+                        "confirmed": {"fit_instances": [103], "fitted": score(9.5), "with": score(8.25)}}]
+    (tmp_path / "stepped.json").write_text(json.dumps(record))
+    stepped = evaluate(seeds=1, jobs=1, runs_dir=str(runs), base=TINY9, progress=False,
+                       record=tmp_path / "stepped.json", instances=(1, 2))
+    assert ("then a fit step (`weak_cast=[1, 1, 1]`: the mean objective over the fit instances [100, 101] 10.00 -> "
+            "9.00, adopted, confirmed on held-back instances [103] 9.50 -> 8.25)") in blocks.calibration(stepped)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -192,6 +206,55 @@ def test_a_trial_whose_rows_already_exceed_the_best_stops_there(tmp_path, monkey
     assert methods == ["combined", "finetune"]  # trial 1's finetune never finished, its V2' never started
     stopped = [d for d in runs.glob("*") if (d / "checkpoint.pt").exists()]
     assert len(stopped) == 1
+
+
+def test_a_search_can_hold_knobs_fixed(tmp_path, capsys):
+    """--fix KNOB=VALUE: every trial (the enqueued ones too) renders with that value and the search moves the others;
+    the study is another one (a study from before --fix keeps its name), and the report records what was held."""
+    runs = tmp_path / "runs"
+    plain = Calibration(trials=1, seeds=1, base=TINY9, jobs=1, runs_dir=str(runs), out=str(tmp_path),
+                        progress=False, knobs=("weak_gain", "scenes_per_class"), instances=(100,))
+    held = Calibration(**{**plain.__dict__, "fixed": {"scenes_per_class": 2}})
+    assert held.knobs == ("weak_gain",) and held.study_name() != plain.study_name()
+    assert plain.study_name() == Calibration(**{**plain.__dict__, "fixed": {}}).study_name()
+    data = calibrate(Calibration(**{**held.__dict__, "trials": 2}))
+    assert data["fixed"] == {"scenes_per_class": 2} and data["knobs"] == ["weak_gain"]
+    assert all(set(h["params"]) == {"weak_gain"} for h in data["history"])
+    generators = [json.loads(p.read_text())["config"]["data"]["params"]["generator"] for p in runs.glob("*/result.json")]
+    assert generators and all(g["scenes_per_class"] == 2 for g in generators)
+    assert data["before"]["values"]["scenes_per_class"] == 2 and data["before"]["values"]["weak_gain"] == 0.3
+    assert main(["calibrate", "--fix", "scenes_per_class=-1", "--out", str(tmp_path)]) == 2
+    assert "scenes_per_class=-1 must be an integer in 0..1000" in capsys.readouterr().err
+    assert main(["calibrate", "--fix", "scenes", "--out", str(tmp_path)]) == 2
+    assert "--fix 'scenes': write KNOB=VALUE" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="nothing is left to search"):
+        Calibration(knobs=("weak_gain",), fixed={"weak_gain": 0.5})
+
+
+def test_a_search_best_is_confirmed_on_held_back_fit_side_instances(tmp_path, capsys, monkeypatch):
+    """--confirm REPORT: a search's best (where it differs from the fit in use) judged as a fit step on the held-back
+    fit-side instances (core/streams.CONFIRM_INSTANCES, disjoint from the fit's and the evaluation's), before it is a
+    candidate for the evaluation instances."""
+    import dynnn_lib.experiments.calibrate as cal_mod
+    from dynnn_lib.core.streams import CONFIRM_INSTANCES, EVALUATION_INSTANCES, FIT_INSTANCES
+
+    assert not set(CONFIRM_INSTANCES) & (set(FIT_INSTANCES) | set(EVALUATION_INSTANCES))
+    best = {**fitted_values(), "weak_gain": 0.5}
+    report = tmp_path / "calibration.json"
+    report.write_text(json.dumps({"after": {"values": best}}))
+    seen, real = {}, cal_mod.step  # what the CLI asks for, then a tiny step on one of them (seconds)
+    monkeypatch.setattr(cal_mod, "step", lambda change, instances, *a, **k: seen.update(change=change, instances=instances)
+                        or real(change, (103,), jobs=1, runs_dir=str(tmp_path / "runs"), progress=False, base=TINY9))
+    assert main(["calibrate", "--confirm", str(report), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert seen == {"change": {"weak_gain": 0.5}, "instances": CONFIRM_INSTANCES}
+    out = json.loads((tmp_path / "calibration-step.json").read_text())
+    assert out["change"] == {"weak_gain": 0.5} and out["fit_instances"] == [103]
+    assert "with {'weak_gain': 0.5}" in capsys.readouterr().out
+    report.write_text(json.dumps({"after": {"values": fitted_values()}}))
+    assert main(["calibrate", "--confirm", str(report), "--out", str(tmp_path)]) == 2
+    assert "the search's best is the fit in use" in capsys.readouterr().err
+    assert main(["calibrate", "--confirm", str(tmp_path / "none.json"), "--out", str(tmp_path)]) == 2
+    assert "not a search's report" in capsys.readouterr().err
 
 
 def test_a_study_resumed_under_other_code_measures_a_finished_trial_again(tmp_path, monkeypatch):

@@ -84,3 +84,9 @@ def test_a_page_refuses_a_document_of_another_schema_in_one_line(render, old):
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith(f"the document is {old or 'unversioned'}, this code reads {new}")
     assert msg.endswith("; regenerate it (make all)")
+
+
+def test_a_colour_triple_reads_the_same_from_the_yaml_and_from_the_dataclass():
+    """The knob table shows round1's casts (tuples in Knobs) and the fit's (lists from YAML) in one format."""
+    assert pages.knob_value((1.1, 1.0, 0.8)) == pages.knob_value([1.1, 1, 0.8]) == "(1.100, 1.000, 0.800)"
+    assert pages.knob_value(0.5) == "0.500" and pages.knob_value(3) == "3" and pages.knob_value(True) == "True"

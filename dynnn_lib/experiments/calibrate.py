@@ -18,13 +18,14 @@ never read (:func:`evaluate`).
 
 The search: Optuna's TPE sampler over :data:`SPACE` (the generator's knobs, core/streams.Knobs, and task 0's
 photometric augmentation), trial 0 being the stream before the calibration (``round1``, the "before"), trial 1
-the hand-made point :data:`HAND_POINT` and trial 2 the fit in use (``core/round1_calibrated.yaml``). ``jobs``
+the hand-made point :data:`HAND_POINT` and trial 2 the fit in use (``core/round1_calibrated.yaml``); ``--fix
+KNOB=VALUE`` holds knobs at a value in every trial, those three included, and searches the others. ``jobs``
 trials train side by side on the executors (one process pool for the whole search). Pruning is exact, never a
 guess: the finetune matrices' rows arrive one task at a time on every fit instance and a sum of squared errors can
 only grow, so after each task the trial's objective is at least
 :func:`partial_bound` of what it has so far; a trial whose bound already exceeds the best complete trial's objective
 stops there (before its later tasks and its V2' runs). The study is an append-only journal (``make calibrate``:
-``params/calibration-study.log``, committed: 0.55 MB after the searches so far): a search resumes later and on
+``params/calibration-study.log``, committed: 0.8 MB after the four searches so far): a search resumes later and on
 another machine, a killed one re-queues the trials it was running (their finished tasks are cached).
 
 Cost model: a trial trains finetune (9 tasks) and V2' (8 tasks after the shared task 0) on each fit instance, 17
@@ -46,7 +47,7 @@ import numpy as np
 
 from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
-from dynnn_lib.core.streams import DEFAULT_KNOBS, FIT_INSTANCES
+from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
 from dynnn_lib.reports import pages
@@ -69,6 +70,7 @@ SPACE: dict[str, tuple[str, float, float]] = {
     "pose_spread": ("float", 0.0, math.pi / 2),
     "class_similarity": ("float", 0.0, 0.6),
     "colour_candidates": ("int", 1, 32),      # the fit step's knob (2026-12-03), searched with the others since
+    "scenes_per_class": ("int", 0, 40),       # train and test frames of the same recordings (2026-12-04; 0: off)
     "base_photometric": ("float", 0.0, 0.5),   # a training parameter (task 0's augmentation), not a generator knob
 }
 TRAINING_KNOBS = ("base_photometric",)
@@ -166,6 +168,7 @@ class Calibration:
     instances: tuple[int, ...] = FIT_INSTANCES
     knobs: tuple[str, ...] = tuple(SPACE)
     base: Mapping[str, Any] = field(default_factory=dict)   # RunConfig fields every run gets (e.g. a schedule)
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # knobs of SPACE held at these values (--fix), not searched
     executor: str = "local"
     jobs: int = 2
     address: str | None = None
@@ -191,9 +194,15 @@ class Calibration:
         if set(self.instances) & set(EVALUATION_INSTANCES):
             raise ConfigError(f"--fit-instances {sorted(set(self.instances) & set(EVALUATION_INSTANCES))} are "
                               "evaluation instances (core/streams.EVALUATION_INSTANCES): a fit must never read them")
-        unknown = [k for k in self.knobs if k not in SPACE]
+        unknown = [k for k in [*self.knobs, *self.fixed] if k not in SPACE]
         if unknown:
-            raise ConfigError(f"--knobs: {unknown[0]!r} is not a calibrated knob; choose from {', '.join(SPACE)}")
+            flag = "--fix" if unknown[0] in self.fixed else "--knobs"
+            raise ConfigError(f"{flag}: {unknown[0]!r} is not a calibrated knob; choose from {', '.join(SPACE)}")
+        self.fixed = dict(sorted(self.fixed.items()))
+        self.knobs = tuple(k for k in self.knobs if k not in self.fixed)  # a fixed knob is not searched
+        if not self.knobs:
+            raise ConfigError("--fix holds every knob --knobs names: nothing is left to search")
+        knob_config({**default_values(), **self.fixed}, 0, self.base, {})  # a bad --fix value: one line, here
         ft, _ = trial_configs(default_values(), 0, self.base)  # a bad base fails here, before anything trains
         if ft.data.n_tasks is not None or ft.data.source != "synthetic":
             raise ConfigError("calibration fits the generated round-1 stream's 9 tasks to the paper's 9x9 matrices; "
@@ -201,8 +210,11 @@ class Calibration:
 
     def study_name(self) -> str:
         """Same settings, same study (resume, on any machine); other settings start another one in the same file."""
-        blob = json.dumps({"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
-                           "instances": list(self.instances), "sampler": self.sampler_seed}, sort_keys=True, default=str)
+        settings = {"knobs": list(self.knobs), "base": self.base, "seeds": self.seeds,
+                    "instances": list(self.instances), "sampler": self.sampler_seed}
+        if self.fixed:  # (only then: the studies from before --fix keep their names and resume)
+            settings["fixed"] = self.fixed
+        blob = json.dumps(settings, sort_keys=True, default=str)
         return "calibration-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def code(self) -> str:
@@ -337,7 +349,7 @@ def calibrate(cal: Calibration) -> dict[str, Any]:
     try:
         while finished() < cal.trials and (deadline is None or time.monotonic() < deadline):
             batch = [study.ask() for _ in range(min(max(1, cal.jobs), cal.trials - finished()))]
-            values = {tr.number: {**default_values(), **_suggest(tr, cal.knobs)} for tr in batch}
+            values = {tr.number: {**default_values(), **cal.fixed, **_suggest(tr, cal.knobs)} for tr in batch}
             cfgs = {(tr.number, k, s): trial_configs(values[tr.number], s, cal.base, k) for tr in batch
                     for k, s in units}
             rows = {key: np.full((9, 9), np.nan) for key in cfgs}
@@ -425,7 +437,7 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
 
     def side(t) -> dict[str, Any]:
         out = {"trial": t.number, **score(t.user_attrs["finetune"], t.user_attrs["v2"],
-                                          {**default_values(), **t.params}, t.user_attrs["seeds"])}
+                                          {**default_values(), **cal.fixed, **t.params}, t.user_attrs["seeds"])}
         if "per_instance" in t.user_attrs:  # the objective: the mean over the fit instances of each one's RMSE
             out |= {"objective": t.value, "per_instance": t.user_attrs["per_instance"]}
         return out
@@ -439,7 +451,8 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
 
     span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     pruned = [t for t in done if t.state == optuna.trial.TrialState.PRUNED]
-    return {"reads": list(READS), "study": cal.study_name(), "knobs": list(cal.knobs), "seeds": cal.seeds,
+    return {"reads": list(READS), "study": cal.study_name(), "knobs": list(cal.knobs), "fixed": dict(cal.fixed),
+            "seeds": cal.seeds,
             "fit_instances": list(cal.instances), "pruned": len(pruned),
             "base": dict(cal.base), "trials": len(done), "before": side(before), "after": side(best),
             "history": history, "jobs": cal.jobs, "executor": cal.executor,
@@ -541,7 +554,10 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
             | {"rmse_before": fit["before"].get("search", fit["before"])["rmse_calibration"],
                "rmse_after": fit["after"].get("search", fit["after"])["rmse_calibration"]},
             "steps": [{"change": st["change"], "fit_instances": st["fit_instances"], "adopt": st["adopt"],
-                       **{side: st[side]["rmse_calibration"] for side in ("fitted", "with")}}
+                       **{side: st[side]["rmse_calibration"] for side in ("fitted", "with")},
+                       **({"confirmed": {"fit_instances": st["confirmed"]["fit_instances"],
+                                         **{side: st["confirmed"][side]["rmse_calibration"] for side in ("fitted", "with")}}}
+                          if "confirmed" in st else {})}
                       for st in fit.get("steps", [])]}
     for side, (stream, values) in sides.items():
         per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds) for k in evaluation}
@@ -615,6 +631,18 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
     return out
 
 
+def candidate_values(report: str | Path) -> dict[str, Any]:
+    """A search's best (``after.values`` of the calibration.json it wrote), where it differs from the fit in use: the
+    change ``dynnn calibrate --confirm`` judges as a fit step on the held-back fit-side instances."""
+    path = Path(report)
+    try:
+        values = json.loads(path.read_text())["after"]["values"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--confirm {path}: not a search's report (a calibration.json with after.values)") from None
+    fitted = fitted_values()
+    return {k: v for k, v in values.items() if fitted.get(k) != v}
+
+
 # ------------------------------------------------------------------ for the notebook (08_calibration)
 RMSE_LABELS = {"rmse_finetune_45": "finetune, 45 entries (fitted)", "rmse_v2_diagonal_9": "V2' diagonal, 9 (fitted)",
                "rmse_calibration": "the objective: all 54", "held_out_rmse_v2_offdiagonal_36":
@@ -684,13 +712,17 @@ def add_arguments(ap) -> None:
     ap.add_argument("--trials", type=int, default=40, help="trials to finish in all (a re-run continues; default 40)")
     ap.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per fit instance (default 1: the instance is the unit)")
-    ap.add_argument("--fit-instances", type=int, nargs="+", default=list(FIT_INSTANCES), metavar="DATA_SEED",
+    ap.add_argument("--fit-instances", type=int, nargs="+", default=None, metavar="DATA_SEED",
                     help=f"the instances the objective reads (default {' '.join(map(str, FIT_INSTANCES))}: "
-                         "core/streams.FIT_INSTANCES, never an evaluation instance)")
+                         "core/streams.FIT_INSTANCES, never an evaluation instance; with --confirm "
+                         f"{' '.join(map(str, CONFIRM_INSTANCES))})")
     ap.add_argument("--journal", default=None, help="the study's journal (default <out>/calibration-study.log; make "
                                                     "calibrate: params/calibration-study.log, committed, so a search "
                                                     "resumes on another machine)")
     ap.add_argument("--knobs", nargs="+", metavar="KNOB", help="fit only these knobs (default: all of calibrate.SPACE)")
+    ap.add_argument("--fix", nargs="+", metavar="KNOB=VALUE",
+                    help="hold these knobs at these values and search the others (trials 0-2 too: round1, the "
+                         "hand-made point and the fit in use, each with them), e.g. --fix scenes_per_class=30")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="a RunConfig field every calibration run gets, e.g. --set inc_epochs=4 (YAML values)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local")
@@ -710,6 +742,10 @@ def add_arguments(ap) -> None:
     ap.add_argument("--step", nargs="+", metavar="KNOB=VALUE",
                     help="no search: the committed fit with and without this change on the fit instances; adopted iff "
                          "their mean objective falls (writes <out>/calibration-step.json)")
+    ap.add_argument("--confirm", metavar="REPORT",
+                    help="no search: a search's best (after.values of its calibration.json) as a fit step on the "
+                         "held-back fit-side instances (default core/streams.CONFIRM_INSTANCES): a candidate iff it "
+                         "beats the fit in use there too (writes <out>/calibration-step.json)")
     ap.add_argument("--record", default=str(FIT_RECORD),
                     help="with --evaluate: the report of the search that chose the fit (default params/calibration.json)")
     options.no_progress(ap)
@@ -726,14 +762,19 @@ def command(args) -> int:
                         instances=args.instances,
                         base=apply_assignments({}, args.set or []), progress=not args.no_progress)
         return _written(data, write_report(data, args.out))
-    if args.step:
+    if args.step or args.confirm:
         from dynnn_lib.core.config import parse_value
 
-        bad = [a for a in args.step if "=" not in a]
+        bad = [a for a in args.step or [] if "=" not in a]
         if bad:
             raise ConfigError(f"--step {bad[0]!r}: write KNOB=VALUE, e.g. --step colour_candidates=16")
-        out = step({k: parse_value(v) for k, v in (a.split("=", 1) for a in args.step)}, tuple(args.fit_instances),
-                   args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
+        change = {k: parse_value(v) for k, v in (a.split("=", 1) for a in args.step or [])}
+        if args.confirm:
+            change = {**candidate_values(args.confirm), **change}
+            if not change:
+                raise ConfigError(f"--confirm {args.confirm}: the search's best is the fit in use; nothing to confirm")
+        instances = tuple(args.fit_instances or (CONFIRM_INSTANCES if args.confirm else FIT_INSTANCES))
+        out = step(change, instances, args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
                    base=apply_assignments({}, args.set or []))
         from dynnn_lib.core.store import atomic_text
 
@@ -743,10 +784,17 @@ def command(args) -> int:
         print(f"objective (mean over fit instances {out['fit_instances']}): round1 {rmse['before']}, the fit "
               f"{rmse['fitted']}, with {out['change']} {rmse['with']}: " + ("adopt it" if out["adopt"] else "keep the fit"))
         return 0
+    from dynnn_lib.core.config import parse_value
+
+    bad = [a for a in args.fix or [] if "=" not in a]
+    if bad:
+        raise ConfigError(f"--fix {bad[0]!r}: write KNOB=VALUE, e.g. --fix scenes_per_class=30")
+    fixed = {k: parse_value(v) for k, v in (a.split("=", 1) for a in args.fix or [])}
     cal = Calibration(trials=args.trials, minutes=args.minutes, seeds=args.seeds, knobs=tuple(args.knobs or SPACE),
+                      fixed=fixed,
                       base=apply_assignments({}, args.set or []), executor=args.executor, jobs=args.jobs,
                       address=args.address, runs_dir=args.runs_dir, out=args.out, progress=not args.no_progress,
-                      instances=tuple(args.fit_instances), journal=args.journal)
+                      instances=tuple(args.fit_instances or FIT_INSTANCES), journal=args.journal)
     data = calibrate(cal)
     if args.predict_seeds:
         predict_variants(data, cal, args.predict_seeds)

@@ -20,6 +20,13 @@ def checked(doc: Any, schema: str, where: str = "the document") -> Mapping[str, 
     return doc
 
 
+def confirmed(step: Mapping[str, Any]) -> str:
+    """A fit step's confirmation on held-back fit-side instances, as a clause (empty if it had none)."""
+    c = step.get("confirmed")
+    return (f", confirmed on held-back instances {c['fit_instances']} {c['fitted']:.2f} -> {c['with']:.2f}"
+            if c else "")
+
+
 def machine_line(m: Mapping[str, Any] | str) -> str:
     """A document's machine: "Machine: <CPU, family, cores, threads>; generated <date>."."""
     if isinstance(m, str):
@@ -173,7 +180,7 @@ def calibration(c: Mapping[str, Any]) -> str:
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
     steps = "".join(f", then a fit step ({', '.join(f'`{k}={v}`' for k, v in st['change'].items())}: the mean objective "
                     f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
-                    f"{'adopted' if st['adopt'] else 'not adopted'})" for st in c.get("steps", []))
+                    f"{'adopted' if st['adopt'] else 'not adopted'}{confirmed(st)})" for st in c.get("steps", []))
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
             f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only "
             "the 54 calibration entries on its fit instances; everything else is a prediction.")

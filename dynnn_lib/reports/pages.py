@@ -14,7 +14,7 @@ import numpy as np
 
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
-from dynnn_lib.reports.blocks import checked, claims_rows, machine_line, prediction_rows
+from dynnn_lib.reports.blocks import checked, claims_rows, confirmed, machine_line, prediction_rows
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
 FIDELITY_SCHEMA = "dynnn.fidelity/3"
@@ -171,7 +171,11 @@ def standins_md(doc: Document) -> str:
 
 # ------------------------------------------------------------------ calibration
 def knob_value(v: Any) -> str:
-    """A knob's value as the calibration's tables show it (a float to 3 decimals)."""
+    """A knob's value as the calibration's tables show it (a float to 3 decimals; a triple, tuple or list, as
+    ``(r, g, b)`` whatever the YAML or the dataclass made of it)."""
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(knob_value(float(x)) if isinstance(x, (int, float)) and not isinstance(x, bool)
+                               else knob_value(x) for x in v) + ")"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
@@ -236,7 +240,7 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
                f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']})"
                + "".join(f"; then a fit step, {', '.join(f'{k}={v}' for k, v in st['change'].items())}: mean objective "
                          f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
-                         f"{'adopted' if st['adopt'] else 'not adopted'}" for st in doc.get("steps", []))
+                         f"{'adopted' if st['adopt'] else 'not adopted'}{confirmed(st)}" for st in doc.get("steps", []))
                + f". Re-measured here on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the "
                "default).")
     else:
