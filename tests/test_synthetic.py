@@ -114,21 +114,3 @@ def test_scenes_make_test_images_frames_of_the_training_recordings():
     with pytest.raises(ConfigError, match=r"scenes_per_class=-1 must be an integer in 0..1000 \(0: off\)"):
         DataConfig(generator={"scenes_per_class": -1}).knobs()
 
-
-def test_occluders_are_grey_by_default_and_of_any_colour_with_the_knob():
-    """Knobs.occluder_colour: the occluder painted over a black frame is a grey (R = G = B) by default and of a
-    colour drawn per occluder with the knob; the knob reaches the renderer."""
-    n = 200
-    black, scale, centre = torch.zeros(n, 3, 32, 32), torch.full((n,), 0.5), torch.zeros(n, 2)
-    for coloured in (False, True):
-        out = synthetic._occlude(black, 0.5, scale, centre, torch.Generator().manual_seed(0), coloured=coloured)
-        painted = out.amax(1) > 0
-        spread = (out.amax(1) - out.amin(1))[painted]
-        assert painted.float().mean() > 0.05
-        assert (spread.mean() > 0.2) if coloured else (spread.max() == 0)
-    protos, labels = synthetic.class_prototypes(3, 0), torch.arange(3).repeat(20)
-    render = lambda **k: synthetic.render({"occlusion": "50%"}, labels, protos, 32, torch.Generator().manual_seed(0),
-                                          synthetic.Knobs(**k))  # noqa: E731
-    assert torch.equal(render(), render(occluder_colour=False)) and not torch.equal(render(), render(occluder_colour=True))
-    with pytest.raises(ConfigError, match="occluder_colour=1 must be true or false"):
-        DataConfig(generator={"occluder_colour": 1}).knobs()

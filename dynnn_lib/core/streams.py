@@ -82,7 +82,6 @@ class Knobs:
     weak_cast: tuple[float, float, float] = (0.75, 0.9, 1.25)   # weak light: blue RGB cast
     weak_noise: float = 0.04            # weak light: sensor noise (std, on a 0..1 scale)
     occlusion_scale: float = 1.0        # occluded share of the object's box = level (e.g. 25 %) x this
-    occluder_colour: bool = False       # occluders: a grey (False) or any RGB colour, as everyday objects are
     complex_distractors: int = 5        # complex clutter: distractor objects per image
     complex_other_classes: bool = True  # complex clutter: distractors are other classes' objects (else plain discs)
     complex_noise: float = 0.25         # complex clutter: weight of per-pixel background noise
@@ -115,7 +114,6 @@ class Knobs:
         check("complex_distractors", isinstance(self.complex_distractors, int) and not isinstance(
             self.complex_distractors, bool) and 0 <= self.complex_distractors <= 12, "an integer in 0..12")
         check("complex_other_classes", isinstance(self.complex_other_classes, bool), "true or false")
-        check("occluder_colour", isinstance(self.occluder_colour, bool), "true or false")
         check("complex_noise", num(self.complex_noise) and 0 <= self.complex_noise <= 1, "a weight in [0, 1]")
         for name in ("pixel_large", "pixel_small"):
             check(name, num(getattr(self, name)) and 0.1 <= getattr(self, name) <= 1.0, "a share in [0.1, 1]")

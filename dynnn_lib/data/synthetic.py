@@ -5,7 +5,7 @@ It models OpenLORIS-Object's four factors with three levels each:
 * illumination (strong / normal / weak): a global gain, colour cast, directional light fall-off and,
   in weak light, sensor noise - strong light washes colours out, weak light darkens and tints blue;
 * occlusion (0 % / 25 % / 50 %, any ``"N%"`` accepted): a flat occluder covering that fraction of the
-  object's bounding box (grey, or of any colour with ``Knobs.occluder_colour``);
+  object's bounding box;
 * object pixel size (large / medium / small): the object spans about 85 % / 50 % / 22 % of the frame;
 * clutter (simple / normal / complex): a flat background, a smooth textured one with two distractor
   blobs, or a busy one with high-frequency texture and several distractor *objects of other classes*.
@@ -212,15 +212,14 @@ def render(factors: Mapping[str, str], labels: torch.Tensor, protos: torch.Tenso
     img = img * (1 - alpha) + obj[:, :3] * alpha
     occ = min(occlusion_fraction(f["occlusion"]) * knobs.occlusion_scale, 0.95)
     if occ > 0:
-        img = _occlude(img, occ, scale, center, g, scenes, knobs.occluder_colour)
+        img = _occlude(img, occ, scale, center, g, scenes)
     img = _illuminate(img, f["illumination"], g, knobs, scenes)
     return (img * 255).round().to(torch.uint8)
 
 
 def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: torch.Tensor,
-             g: torch.Generator, scenes: Scenes | None = None, coloured: bool = False) -> torch.Tensor:
-    """Cover `fraction` of each object's bounding box with a flat occluder entering from one side: a grey, or with
-    `coloured` a colour drawn uniformly in RGB (an everyday object of any colour)."""
+             g: torch.Generator, scenes: Scenes | None = None) -> torch.Tensor:
+    """Cover `fraction` of each object's bounding box with a flat occluder entering from one side."""
     n, _, size, _ = img.shape
     coords = torch.linspace(-1, 1, size)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -233,7 +232,7 @@ def _occlude(img: torch.Tensor, fraction: float, scale: torch.Tensor, center: to
           torch.where(side == 1, xx >= cx + half - depth,
           torch.where(side == 2, yy <= cy - half + depth, yy >= cy + half - depth)))
     mask = (inside & cut)[:, None].float()
-    colour = _rand(n, g, scenes, 3, 1, 1) if coloured else 0.2 + 0.6 * _rand(n, g, scenes, 1, 1, 1)
+    colour = 0.2 + 0.6 * _rand(n, g, scenes, 1, 1, 1)
     return img * (1 - mask) + colour * mask
 
 
