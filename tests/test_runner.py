@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import tiny
 from dynnn_lib import ResultCorrupt, TrainingDiverged, load_result, run, run_seeds
@@ -48,11 +49,16 @@ def test_identical_config_is_a_cache_hit(runs_dir, monkeypatch):
 
 
 def test_same_seed_same_result_different_seed_different_result(tmp_path):
+    """The same seed twice: the same matrix and the same logits bit for bit; another seed: other logits (a tiny run's
+    matrix can sit at chance for both seeds, so the logits, which every seed moves, are what must differ)."""
     a = run(tiny(), tmp_path / "a")
     b = run(tiny(), tmp_path / "b")
     c = run(tiny(seed=5), tmp_path / "c")
+    logits = lambda d, cfg: torch.cat([torch.as_tensor(x).flatten() for x in torch.load(  # noqa: E731
+        d / cfg.key() / "outputs.pt", weights_only=False)["logits"]])
     np.testing.assert_array_equal(a.matrix, b.matrix)
-    assert not np.array_equal(a.matrix, c.matrix)
+    la, lb, lc = (logits(tmp_path / d, tiny(seed=s)) for d, s in (("a", 0), ("b", 0), ("c", 5)))
+    assert torch.equal(la, lb) and la.shape == lc.shape and not torch.equal(la, lc)
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path):

@@ -1,6 +1,11 @@
 """Tests of the science, not the plumbing: on a short embedded run (4 tasks, 5 classes, pretrained convs) the
 model learns, finetuning forgets, the router finds the right head and the oracle bounds the rules that pick one head.
 
+The stream is `round1`, the stand-in before the calibration, whose light changes colours as well as brightness: these
+are properties of the method under strong domain shifts. The default stand-in's light no longer tints (the cast
+steps, docs/benchmark.md), and on its first four tasks at this short protocol finetuning forgets less than these
+tests ask (BWT +1.7 points, 2026-12-05): it forgets less than the paper's there too, which the calibration reports.
+
 The first test of a session pretrains the convs once (about 100 s on one thread; cached for the session).
 """
 import subprocess
@@ -17,7 +22,7 @@ from dynnn_lib.evaluation.routing import LABEL_FREE_RULES, DomainStats, Router
 from dynnn_lib.experiments.fidelity import ORACLE_MARGIN
 
 SHORT = {"base_epochs": 10, "inc_epochs": 4, "base_milestones": [8], "inc_milestones": [3], "pretrained": True,
-         "data": {"n_tasks": 4, "n_classes": 5, "train_per_class": 40, "test_per_class": 20}}
+         "data": {"n_tasks": 4, "n_classes": 5, "train_per_class": 40, "test_per_class": 20, "stream": "round1"}}
 SEEN = np.tril_indices(4)
 CHANCE = 1 / 5
 
