@@ -11,7 +11,7 @@ from dynnn_lib import ConfigError, from_dict
 from dynnn_lib.core.config import DataConfig
 from dynnn_lib.data import load_stream
 from dynnn_lib.core import streams
-from dynnn_lib.core.streams import PRESETS, Knobs, load_spec
+from dynnn_lib.core.streams import PRESETS, Knobs, load_spec, make_knobs
 
 SMALL = {"n_classes": 3, "train_per_class": 4, "test_per_class": 2}
 
@@ -139,7 +139,7 @@ def test_the_default_stand_in_is_round1_rendered_with_the_fitted_knobs(tmp_path)
     CALIBRATED = yaml.safe_load((Path(streams.__file__).parent / "round1_calibrated.yaml").read_text())["generator"]
     assert [t.factors for t in cal.tasks] == [t.factors for t in old.tasks]
     assert [t.name for t in cal.tasks] == [t.name for t in old.tasks]
-    assert cal.knobs() == Knobs(**CALIBRATED) != old.knobs() == Knobs()
+    assert cal.knobs() == make_knobs(CALIBRATED) != old.knobs() == Knobs()
     assert from_dict({}).task0_photometric() == cal.base_photometric > 0
     assert from_dict({"data": {"stream": "round1"}}).task0_photometric() == 0.0
     assert from_dict({"base_photometric": 0.0}).task0_photometric() == 0.0          # an explicit value wins
