@@ -25,7 +25,7 @@ guess: the finetune matrices' rows arrive one task at a time on every fit instan
 only grow, so after each task the trial's objective is at least
 :func:`partial_bound` of what it has so far; a trial whose bound already exceeds the best complete trial's objective
 stops there (before its later tasks and its V2' runs). The study is an append-only journal (``make calibrate``:
-``params/calibration-study.log``, committed: 0.8 MB after the four searches so far): a search resumes later and on
+``params/calibration-study.log``, committed: 1.2 MB after the five searches so far): a search resumes later and on
 another machine, a killed one re-queues the trials it was running (their finished tasks are cached).
 
 Cost model: a trial trains finetune (9 tasks) and V2' (8 tasks after the shared task 0) on each fit instance, 17
