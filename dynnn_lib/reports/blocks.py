@@ -20,6 +20,11 @@ def checked(doc: Any, schema: str, where: str = "the document") -> Mapping[str, 
     return doc
 
 
+def step_value(v: Any) -> str:
+    """A fit step's value as its sentence shows it: a float to 3 decimals, anything else as written."""
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
 def confirmed(step: Mapping[str, Any]) -> str:
     """A fit step's confirmation on held-back fit-side instances, as a clause (empty if it had none)."""
     c = step.get("confirmed")
@@ -178,7 +183,7 @@ def calibration(c: Mapping[str, Any]) -> str:
     variants = prediction_rows(c.get("variants", {}), "square (%, a prediction)", {"before": "before", "after": "after"})
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
-    steps = "".join(f", then a fit step ({', '.join(f'`{k}={v}`' for k, v in st['change'].items())}: the mean objective "
+    steps = "".join(f", then a fit step ({', '.join(f'`{k}={step_value(v)}`' for k, v in st['change'].items())}: the mean objective "
                     f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
                     f"{'adopted' if st['adopt'] else 'not adopted'}{confirmed(st)})" for st in c.get("steps", []))
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
