@@ -20,16 +20,16 @@ def checked(doc: Any, schema: str, where: str = "the document") -> Mapping[str, 
     return doc
 
 
-def step_value(v: Any) -> str:
-    """A fit step's value as its sentence shows it: a float to 3 decimals, anything else as written."""
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def confirmed(step: Mapping[str, Any]) -> str:
-    """A fit step's confirmation on held-back fit-side instances, as a clause (empty if it had none)."""
+def fit_step(step: Mapping[str, Any]) -> str:
+    """One fit step of a calibration record as the README's block and the calibration page both say it: its change
+    (floats to 3 decimals), the mean objective over its fit instances without and with it, the verdict and, if it
+    had one, its confirmation on held-back fit-side instances."""
+    change = ", ".join(f"`{k}={v:.3f}`" if isinstance(v, float) else f"`{k}={v}`" for k, v in step["change"].items())
     c = step.get("confirmed")
-    return (f", confirmed on held-back instances {c['fit_instances']} {c['fitted']:.2f} -> {c['with']:.2f}"
-            if c else "")
+    return (f"a fit step ({change}: the mean objective over the fit instances {step['fit_instances']} "
+            f"{step['fitted']:.2f} -> {step['with']:.2f}, {'adopted' if step['adopt'] else 'not adopted'}"
+            + (f", confirmed on held-back instances {c['fit_instances']} {c['fitted']:.2f} -> {c['with']:.2f}" if c else "")
+            + ")")
 
 
 def machine_line(m: Mapping[str, Any] | str) -> str:
@@ -183,9 +183,7 @@ def calibration(c: Mapping[str, Any]) -> str:
     variants = prediction_rows(c.get("variants", {}), "square (%, a prediction)", {"before": "before", "after": "after"})
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
-    steps = "".join(f", then a fit step ({', '.join(f'`{k}={step_value(v)}`' for k, v in st['change'].items())}: the mean objective "
-                    f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
-                    f"{'adopted' if st['adopt'] else 'not adopted'}{confirmed(st)})" for st in c.get("steps", []))
+    steps = "".join(f", then {fit_step(st)}" for st in c.get("steps", []))
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
             f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only "
             "the 54 calibration entries on its fit instances; everything else is a prediction.")

@@ -14,7 +14,7 @@ import numpy as np
 
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
-from dynnn_lib.reports.blocks import checked, claims_rows, confirmed, machine_line, prediction_rows, step_value
+from dynnn_lib.reports.blocks import checked, claims_rows, fit_step, machine_line, prediction_rows
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
 FIDELITY_SCHEMA = "dynnn.fidelity/3"
@@ -238,9 +238,7 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
         how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
                f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
                f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']})"
-               + "".join(f"; then a fit step, {', '.join(f'{k}={step_value(v)}' for k, v in st['change'].items())}: mean objective "
-                         f"over the fit instances {st['fit_instances']} {st['fitted']:.2f} -> {st['with']:.2f}, "
-                         f"{'adopted' if st['adopt'] else 'not adopted'}{confirmed(st)}" for st in doc.get("steps", []))
+               + "".join(f"; then {fit_step(st)}" for st in doc.get("steps", []))
                + f". Re-measured here on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the "
                "default).")
     else:
