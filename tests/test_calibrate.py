@@ -296,3 +296,45 @@ def test_a_fit_step_is_judged_on_the_fit_instances_only(tmp_path, capsys):
         step({"colour_candidates": 0}, (100,))
     assert main(["calibrate", "--step", "colour_candidates", "--out", str(tmp_path)]) == 2
     assert "write KNOB=VALUE" in capsys.readouterr().err
+
+
+def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians(tmp_path, capsys):
+    """dynnn calibrate --step ... --on-evaluation: the fit in use with and without the change on evaluation instances;
+    adopted iff the median objective falls over the first three (the headline's) and over all; paired beside it."""
+    from dynnn_lib.experiments.calibrate import fitted_values, judge
+
+    runs = str(tmp_path / "runs")
+    out = judge({"colour_candidates": 4}, (1, 2, 3, 4), jobs=1, runs_dir=runs, progress=False, base=TINY9)
+    assert out["evaluation_instances"] == [1, 2, 3, 4] and out["headline"] == [1, 2, 3]
+    median = lambda side, ks: float(np.median([out[side]["instances"][str(k)]["rmse_calibration"] for k in ks]))  # noqa: E731
+    for side in ("fitted", "with"):
+        assert set(out[side]["instances"]) == {"1", "2", "3", "4"}
+        assert out[side]["median_headline"]["rmse_calibration"] == pytest.approx(median(side, (1, 2, 3)))
+        assert out[side]["median_all"]["rmse_calibration"] == pytest.approx(median(side, (1, 2, 3, 4)))
+    assert out["adopt"] == (median("with", (1, 2, 3)) < median("fitted", (1, 2, 3))
+                            and median("with", (1, 2, 3, 4)) < median("fitted", (1, 2, 3, 4)))
+    d = [out["with"]["instances"][k]["rmse_calibration"] - out["fitted"]["instances"][k]["rmse_calibration"]
+         for k in ("1", "2", "3", "4")]
+    p = out["paired"]["rmse_calibration"]
+    assert p["n"] == 4 and p["margin"] == pytest.approx(1.0) and p["mean_diff"] == pytest.approx(np.mean(d))
+    assert p["ci_low"] < p["mean_diff"] < p["ci_high"]
+    assert d != [0.0] * 4  # the knob changed the data
+    # the fit in use beside the fit in use with the change, nothing else
+    assert out["fitted"]["values"] == fitted_values() and out["with"]["values"] == {**fitted_values(), "colour_candidates": 4}
+    with pytest.raises(ConfigError, match="at least two evaluation instances"):
+        judge({"colour_candidates": 4}, (1, 100))
+    with pytest.raises(ConfigError, match="at least two evaluation instances"):
+        judge({"colour_candidates": 4}, (1,))
+    with pytest.raises(ConfigError, match="--step weak_light: not a knob"):
+        judge({"weak_light": 2}, (1, 2))
+    assert main(["calibrate", "--step", "colour_candidates=4", "--on-evaluation", "--instances", "1", "2", "3", "4",
+                 "--set", "base_epochs=1", "--jobs", "1", "--runs-dir", runs, "--out", str(tmp_path), "--no-progress",
+                 ] + [a for k, v in TINY9.items() if k not in ("base_epochs", "data")
+                      for a in ("--set", f"{k}={json.dumps(v)}")]
+                + [a for k, v in TINY9["data"].items() for a in ("--set", f"data.{k}={v}")]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("median objective over evaluation instances [1, 2, 3, 4]") and (
+        ("adopt it" if out["adopt"] else "keep the fit") in said)
+    assert json.loads((tmp_path / "calibration-judged.json").read_text())["adopt"] == out["adopt"]
+    assert main(["calibrate", "--on-evaluation", "--out", str(tmp_path)]) == 2
+    assert "--on-evaluation judges a change" in capsys.readouterr().err

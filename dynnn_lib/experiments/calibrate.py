@@ -596,38 +596,95 @@ def predict_variants(data: dict[str, Any], cal: Calibration, seeds: int) -> dict
 
 
 # ------------------------------------------------------------------ one more knob, judged on the fit instances
+def _checked_change(change: Mapping[str, Any]) -> None:
+    """A fit step's change names knobs of the generated stream (or a training knob) with valid values."""
+    from dynnn_lib.core.streams import make_knobs
+
+    knobs = {f.name for f in dataclasses.fields(DEFAULT_KNOBS)} | set(TRAINING_KNOBS)
+    unknown = [k for k in change if k not in knobs]
+    if unknown:
+        raise ConfigError(f"--step {unknown[0]}: not a knob of the generated stream (core/streams.Knobs)")
+    make_knobs({k: v for k, v in change.items() if k not in TRAINING_KNOBS})  # a bad value fails here
+
+
+def _per_instance(sides: Mapping[str, Mapping[str, Any]], instances: Sequence[int], seeds: int, jobs: int,
+                  runs_dir: str | None, progress: bool, base: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each side's values trained (finetune and V2', `seeds` seeds) on each instance and scored with the fixed
+    objective: {side: {"values": ..., "instances": {"k": {RMSE label: value}}}}."""
+    from dynnn_lib.engine.executors import run_many
+
+    cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items()
+            for k in instances for s in range(seeds)}
+    results = iter(run_many([c for pair in cfgs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
+    matrices = {key: [np.asarray(next(results).matrix) for _ in pair] for key, pair in cfgs.items()}
+    out = {}
+    for side, values in sides.items():
+        per = {str(k): score(np.mean([matrices[side, k, s][0] for s in range(seeds)], 0),
+                             np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), values, seeds)
+               for k in instances}
+        out[side] = {"values": dict(values), "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()}}
+    return out
+
+
 def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, seeds: int = 1, jobs: int = 2,
          runs_dir: str | None = None, progress: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A fit step (``dynnn calibrate --step KNOB=VALUE``): the fitted stand-in with and without `change`, and
     ``round1`` before any fit, scored with the fixed objective on each fit instance (`instances`, never an
     evaluation one). The rule, fixed before the runs: `change` is adopted iff the mean over the instances of each
     one's objective is lower with it. Nothing else is read; the evaluation instances stay predictions."""
-    from dynnn_lib.core.streams import EVALUATION_INSTANCES, make_knobs
-    from dynnn_lib.engine.executors import run_many
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
 
     if not instances or set(instances) & set(EVALUATION_INSTANCES):
         raise ConfigError(f"--fit-instances {list(instances)!r}: a fit step reads fit instances only, never "
                           f"{list(EVALUATION_INSTANCES)}")
-    knobs = {f.name for f in dataclasses.fields(DEFAULT_KNOBS)} | set(TRAINING_KNOBS)
-    unknown = [k for k in change if k not in knobs]
-    if unknown:
-        raise ConfigError(f"--step {unknown[0]}: not a knob of the generated stream (core/streams.Knobs)")
-    make_knobs({k: v for k, v in change.items() if k not in TRAINING_KNOBS})  # a bad value fails here
+    _checked_change(change)
     sides = {"before": before_values(), "fitted": fitted_values(), "with": {**fitted_values(), **change}}
-    cfgs = {(side, k, s): trial_configs(values, s, dict(base or {}), k) for side, values in sides.items()
-            for k in instances for s in range(seeds)}
-    results = iter(run_many([c for pair in cfgs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
-    matrices = {key: [np.asarray(next(results).matrix) for _ in pair] for key, pair in cfgs.items()}
     out: dict[str, Any] = {"change": dict(change), "fit_instances": list(instances), "seeds": seeds,
                            "reads": list(READS)}
-    for side in sides:
-        per = {str(k): score(np.mean([matrices[side, k, s][0] for s in range(seeds)], 0),
-                             np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), sides[side], seeds)
-               for k in instances}
-        out[side] = {"values": sides[side],
-                     "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()},
-                     **{key: float(np.mean([v[key] for v in per.values()])) for key in RMSE_LABELS}}
+    for side, scored in _per_instance(sides, instances, seeds, jobs, runs_dir, progress, base).items():
+        per = scored["instances"]
+        out[side] = {**scored, **{key: float(np.mean([v[key] for v in per.values()])) for key in RMSE_LABELS}}
     out["adopt"] = out["with"]["rmse_calibration"] < out["fitted"]["rmse_calibration"]
+    return out
+
+
+# The adoption rule's last stage (docs/benchmark.md, adopting a fit), written before the fifth search: a change that
+# passed the fit instances and the held-back ones is trained on these evaluation instances beside the fit in use,
+# on the same machine, and adopted only if it lowers the median objective over the first three (the headline's
+# instances, fidelity.SIDE_BY_SIDE) and over all of them.
+JUDGE_INSTANCES = (1, 2, 3, 4, 5, 6)
+
+
+def judge(change: Mapping[str, Any], instances: Sequence[int] = JUDGE_INSTANCES, seeds: int = 1, jobs: int = 2,
+          runs_dir: str | None = None, progress: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A confirmed fit step on the evaluation instances (``dynnn calibrate --step KNOB=VALUE --on-evaluation``):
+    the fit in use with and without `change`, scored per instance with the fixed objective; adopted iff the change
+    lowers the median over the first ``fidelity.SIDE_BY_SIDE`` instances (the headline's) and over all of them. The
+    paired difference over the instances (1-point equivalence margin, evaluation/stats.MARGIN) is reported beside
+    the rule; it does not decide. A gate on instances no fit reads, run once per candidate, never a search."""
+    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.evaluation.stats import MARGIN, paired
+    from dynnn_lib.experiments.fidelity import SIDE_BY_SIDE
+
+    outside = [k for k in instances if k not in EVALUATION_INSTANCES]
+    if len(instances) < 2 or outside:
+        raise ConfigError(f"--instances {list(instances)!r}: the last stage reads at least two evaluation instances "
+                          f"(core/streams.EVALUATION_INSTANCES {list(EVALUATION_INSTANCES)}), nothing else")
+    _checked_change(change)
+    sides = {"fitted": fitted_values(), "with": {**fitted_values(), **change}}
+    head = list(instances)[:SIDE_BY_SIDE]
+    out: dict[str, Any] = {"change": dict(change), "evaluation_instances": list(instances), "headline": head,
+                           "seeds": seeds, "reads": list(READS)}
+    for side, scored in _per_instance(sides, instances, seeds, jobs, runs_dir, progress, base).items():
+        per = scored["instances"]
+        out[side] = {**scored, **{f"median_{part}": {key: float(np.median([per[str(k)][key] for k in ks]))
+                                                     for key in RMSE_LABELS}
+                                  for part, ks in (("headline", head), ("all", instances))}}
+    out["paired"] = {key: paired([out["with"]["instances"][str(k)][key] for k in instances],
+                                 [out["fitted"]["instances"][str(k)][key] for k in instances],
+                                 margin=MARGIN * 100).to_dict() for key in RMSE_LABELS}
+    out["adopt"] = all(out["with"][f"median_{part}"]["rmse_calibration"]
+                       < out["fitted"][f"median_{part}"]["rmse_calibration"] for part in ("headline", "all"))
     return out
 
 
@@ -735,7 +792,8 @@ def add_arguments(ap) -> None:
                          "square scores are predictions the fit never read (default 0: skip)")
     ap.add_argument("--instances", type=int, nargs="+", default=None,
                     help="with --evaluate: the evaluation instances (default: the fidelity side-by-side's, "
-                         "core/streams.EVALUATION_INSTANCES)")
+                         "core/streams.EVALUATION_INSTANCES); with --on-evaluation: those it judges on (default "
+                         f"{' '.join(map(str, JUDGE_INSTANCES))})")
     ap.add_argument("--evaluate", action="store_true",
                     help="no search: re-measure the committed fit (core/round1_calibrated.yaml against round1) with "
                          "--seeds seeds and write the report with the search history of --record (make all)")
@@ -746,6 +804,11 @@ def add_arguments(ap) -> None:
                     help="no search: a search's best (after.values of its calibration.json) as a fit step on the "
                          "held-back fit-side instances (default core/streams.CONFIRM_INSTANCES): a candidate iff it "
                          "beats the fit in use there too (writes <out>/calibration-step.json)")
+    ap.add_argument("--on-evaluation", action="store_true",
+                    help="with --step or --confirm: the adoption rule's last stage instead, for a change that passed "
+                         "the fit and held-back instances: it and the fit in use trained on evaluation instances "
+                         "(--instances); adopted iff it lowers the median objective over the first three and over "
+                         "all (writes <out>/calibration-judged.json)")
     ap.add_argument("--record", default=str(FIT_RECORD),
                     help="with --evaluate: the report of the search that chose the fit (default params/calibration.json)")
     options.no_progress(ap)
@@ -755,6 +818,8 @@ def command(args) -> int:
     """dynnn calibrate: fit the knobs, then write reports/calibration.md|html|json."""
     from dynnn_lib.core.config import apply_assignments
 
+    if args.on_evaluation and not (args.step or args.confirm):
+        raise ConfigError("--on-evaluation judges a change: give it with --step KNOB=VALUE or --confirm REPORT")
     if args.evaluate:
         if args.seeds < 1 or args.jobs < 1:
             raise ConfigError("--seeds and --jobs must be at least 1")
@@ -773,12 +838,26 @@ def command(args) -> int:
             change = {**candidate_values(args.confirm), **change}
             if not change:
                 raise ConfigError(f"--confirm {args.confirm}: the search's best is the fit in use; nothing to confirm")
-        instances = tuple(args.fit_instances or (CONFIRM_INSTANCES if args.confirm else FIT_INSTANCES))
-        out = step(change, instances, args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
-                   base=apply_assignments({}, args.set or []))
         from dynnn_lib.core.store import atomic_text
 
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        if args.on_evaluation:
+            out = judge(change, tuple(args.instances or JUDGE_INSTANCES), args.seeds, args.jobs, args.runs_dir,
+                        progress=not args.no_progress, base=apply_assignments({}, args.set or []))
+            atomic_text(Path(args.out) / "calibration-judged.json", json.dumps(out, indent=1) + "\n")
+            med = {side: "{headline:.2f} (first {n}) / {all:.2f} (all)".format(
+                n=len(out["headline"]), **{part: out[side][f"median_{part}"]["rmse_calibration"]
+                                           for part in ("headline", "all")}) for side in ("fitted", "with")}
+            from dynnn_lib.evaluation.stats import Paired
+
+            diff = Paired.from_dict(out["paired"]["rmse_calibration"])
+            print(f"median objective over evaluation instances {out['evaluation_instances']}: the fit {med['fitted']}, "
+                  f"with {out['change']} {med['with']}; paired {diff.describe(scale=1)}: "
+                  + ("adopt it" if out["adopt"] else "keep the fit"))
+            return 0
+        instances = tuple(args.fit_instances or (CONFIRM_INSTANCES if args.confirm else FIT_INSTANCES))
+        out = step(change, instances, args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
+                   base=apply_assignments({}, args.set or []))
         atomic_text(Path(args.out) / "calibration-step.json", json.dumps(out, indent=1) + "\n")
         rmse = {side: f"{out[side]['rmse_calibration']:.2f}" for side in ("before", "fitted", "with")}
         print(f"objective (mean over fit instances {out['fit_instances']}): round1 {rmse['before']}, the fit "
