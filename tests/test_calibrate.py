@@ -328,8 +328,8 @@ def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians
     with pytest.raises(ConfigError, match="--step weak_light: not a knob"):
         judge({"weak_light": 2}, (1, 2))
     assert main(["calibrate", "--step", "colour_candidates=4", "--on-evaluation", "--instances", "1", "2", "3", "4",
-                 "--set", "base_epochs=1", "--jobs", "1", "--runs-dir", runs, "--out", str(tmp_path), "--no-progress",
-                 ] + [a for k, v in TINY9.items() if k not in ("base_epochs", "data")
+                 "--jobs", "1", "--runs-dir", runs, "--out", str(tmp_path), "--no-progress",
+                 ] + [a for k, v in TINY9.items() if k != "data"
                       for a in ("--set", f"{k}={json.dumps(v)}")]
                 + [a for k, v in TINY9["data"].items() for a in ("--set", f"data.{k}={v}")]) == 0
     said = capsys.readouterr().out

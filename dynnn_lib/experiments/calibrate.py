@@ -47,7 +47,7 @@ import numpy as np
 
 from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
-from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, FIT_INSTANCES
+from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, EVALUATION_INSTANCES, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
 from dynnn_lib.reports import pages
@@ -186,8 +186,6 @@ class Calibration:
             raise ConfigError(f"--minutes {self.minutes!r} must be positive")
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"--seeds {self.seeds!r} must be a positive integer")
-        from dynnn_lib.core.streams import EVALUATION_INSTANCES
-
         self.instances = tuple(self.instances)
         if not self.instances or len(set(self.instances)) != len(self.instances):
             raise ConfigError(f"--fit-instances {list(self.instances)!r} must be distinct data seeds")
@@ -495,7 +493,7 @@ def evaluation_plan(seeds: int = 1, base: Mapping[str, Any] | None = None, recor
                     instances: Sequence[int] | None = None):
     """What :func:`evaluate` reads: (the fit's record, the instances it read, the evaluation instances, the two
     sides, (side, instance, variant) -> one configuration per seed)."""
-    from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
+    from dynnn_lib.core.streams import DEFAULT_STREAM
     from dynnn_lib.experiments.fidelity import SIDE_BY_SIDE, plan
     from dynnn_lib.experiments.paper import PAPER_SCORES, V2_NAME
 
@@ -632,8 +630,6 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
     ``round1`` before any fit, scored with the fixed objective on each fit instance (`instances`, never an
     evaluation one). The rule, fixed before the runs: `change` is adopted iff the mean over the instances of each
     one's objective is lower with it. Nothing else is read; the evaluation instances stay predictions."""
-    from dynnn_lib.core.streams import EVALUATION_INSTANCES
-
     if not instances or set(instances) & set(EVALUATION_INSTANCES):
         raise ConfigError(f"--fit-instances {list(instances)!r}: a fit step reads fit instances only, never "
                           f"{list(EVALUATION_INSTANCES)}")
@@ -652,7 +648,7 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
 # passed the fit instances and the held-back ones is trained on these evaluation instances beside the fit in use,
 # on the same machine, and adopted only if it lowers the median objective over the first three (the headline's
 # instances, fidelity.SIDE_BY_SIDE) and over all of them.
-JUDGE_INSTANCES = (1, 2, 3, 4, 5, 6)
+JUDGE_INSTANCES = EVALUATION_INSTANCES[:6]  # the fidelity report's six (Makefile INSTANCES)
 
 
 def judge(change: Mapping[str, Any], instances: Sequence[int] = JUDGE_INSTANCES, seeds: int = 1, jobs: int = 2,
@@ -662,7 +658,6 @@ def judge(change: Mapping[str, Any], instances: Sequence[int] = JUDGE_INSTANCES,
     lowers the median over the first ``fidelity.SIDE_BY_SIDE`` instances (the headline's) and over all of them. The
     paired difference over the instances (1-point equivalence margin, evaluation/stats.MARGIN) is reported beside
     the rule; it does not decide. A gate on instances no fit reads, run once per candidate, never a search."""
-    from dynnn_lib.core.streams import EVALUATION_INSTANCES
     from dynnn_lib.evaluation.stats import MARGIN, paired
     from dynnn_lib.experiments.fidelity import SIDE_BY_SIDE
 
@@ -845,11 +840,11 @@ def command(args) -> int:
             out = judge(change, tuple(args.instances or JUDGE_INSTANCES), args.seeds, args.jobs, args.runs_dir,
                         progress=not args.no_progress, base=apply_assignments({}, args.set or []))
             atomic_text(Path(args.out) / "calibration-judged.json", json.dumps(out, indent=1) + "\n")
-            med = {side: "{headline:.2f} (first {n}) / {all:.2f} (all)".format(
-                n=len(out["headline"]), **{part: out[side][f"median_{part}"]["rmse_calibration"]
-                                           for part in ("headline", "all")}) for side in ("fitted", "with")}
             from dynnn_lib.evaluation.stats import Paired
 
+            m = lambda side, part: out[side][f"median_{part}"]["rmse_calibration"]  # noqa: E731
+            med = {side: f"{m(side, 'headline'):.2f} (first {len(out['headline'])}) / {m(side, 'all'):.2f} (all)"
+                   for side in ("fitted", "with")}
             diff = Paired.from_dict(out["paired"]["rmse_calibration"])
             print(f"median objective over evaluation instances {out['evaluation_instances']}: the fit {med['fitted']}, "
                   f"with {out['change']} {med['with']}; paired {diff.describe(scale=1)}: "
