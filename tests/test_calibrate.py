@@ -136,9 +136,16 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
         assert data[side]["fit"]["rmse_calibration"] == body[side]["rmse_calibration"]
         assert data[side]["rmse_calibration"] == pytest.approx(
             float(np.median([per[k]["rmse_calibration"] for k in ("1", "2")])))
+        # the mean over the instances of each one's squared objective is bias² + spread² / 2 (two instances)
+        squares = [per[k]["rmse_calibration"] ** 2 for k in ("1", "2")]
+        assert np.mean(squares) == pytest.approx(data[side]["bias"] ** 2 + data[side]["spread"] ** 2 / 2)
     write_report(data, out)
     md = (out / "calibration.md").read_text()
     assert "evaluation instances [1, 2] (never read by the fit" in md and "## Per instance (points)" in md
+    assert (f"objective is bias {data['after']['bias']:.2f} (the RMSE of their mean matrices) and spread "
+            f"{data['after']['spread']:.2f} between them") in blocks.calibration(data)
+    assert f"the objective's bias: RMSE of the mean over the evaluation instances (54 entries) | — | " \
+           f"{data['before']['bias']:.2f} | — | {data['after']['bias']:.2f} |" in md
     with pytest.raises(ConfigError, match="were read by the fit"):
         evaluate(seeds=1, record=out / "calibration.json", instances=(100, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out")
@@ -298,6 +305,27 @@ def test_a_fit_step_is_judged_on_the_fit_instances_only(tmp_path, capsys):
     assert "write KNOB=VALUE" in capsys.readouterr().err
 
 
+def test_bias_and_spread_split_the_objective_over_instances():
+    """Mean over instances of each one's squared objective = bias² + spread² (n - 1)/n, exactly; a constant offset
+    on every instance is all bias, draws that differ around the paper are all spread."""
+    from dynnn_lib.experiments.calibrate import bias_and_spread, calibration_error
+    from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE
+
+    paper_ft, paper_v2 = np.nan_to_num(PAPER_FINETUNE[0]), np.nan_to_num(PAPER_DYNAMICNN[0])
+    rng = np.random.default_rng(0)
+    fts = [paper_ft + rng.normal(0, 0.03, (9, 9)) for _ in range(5)]
+    v2s = [paper_v2 + rng.normal(0, 0.03, (9, 9)) for _ in range(5)]
+    parts = bias_and_spread(fts, v2s)
+    squares = [calibration_error(f, v) ** 2 for f, v in zip(fts, v2s)]
+    assert np.mean(squares) == pytest.approx(parts["bias"] ** 2 + parts["spread"] ** 2 * 4 / 5)
+    shifted = bias_and_spread([paper_ft - 0.05] * 3, [paper_v2 - 0.05] * 3)
+    assert shifted == pytest.approx({"bias": 5.0, "spread": 0.0})
+    twins = bias_and_spread([paper_ft - 0.05, paper_ft + 0.05], [paper_v2 - 0.05, paper_v2 + 0.05])
+    assert twins["bias"] == pytest.approx(0.0, abs=1e-9) and twins["spread"] == pytest.approx(50 ** 0.5)
+    with pytest.raises(ConfigError, match="two or more instances"):
+        bias_and_spread([paper_ft], [paper_v2])
+
+
 def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians(tmp_path, capsys):
     """dynnn calibrate --step ... --on-evaluation: the fit in use with and without the change on evaluation instances;
     adopted iff the median objective falls over the first three (the headline's) and over all; paired beside it."""
@@ -319,6 +347,9 @@ def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians
     assert p["n"] == 4 and p["margin"] == pytest.approx(1.0) and p["mean_diff"] == pytest.approx(np.mean(d))
     assert p["ci_low"] < p["mean_diff"] < p["ci_high"]
     assert d != [0.0] * 4  # the knob changed the data
+    for side in ("fitted", "with"):  # the error split into what every draw shares and what moves between draws
+        squares = [out[side]["instances"][k]["rmse_calibration"] ** 2 for k in ("1", "2", "3", "4")]
+        assert np.mean(squares) == pytest.approx(out[side]["bias"] ** 2 + out[side]["spread"] ** 2 * 3 / 4)
     # the fit in use beside the fit in use with the change, nothing else
     assert out["fitted"]["values"] == fitted_values() and out["with"]["values"] == {**fitted_values(), "colour_candidates": 4}
     with pytest.raises(ConfigError, match="at least two evaluation instances"):
@@ -333,6 +364,7 @@ def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians
                       for a in ("--set", f"{k}={json.dumps(v)}")]
                 + [a for k, v in TINY9["data"].items() for a in ("--set", f"data.{k}={v}")]) == 0
     said = capsys.readouterr().out
+    assert all(f"bias {out[side]['bias']:.2f}, spread {out[side]['spread']:.2f})" in said for side in ("fitted", "with"))
     assert said.startswith("median objective over evaluation instances [1, 2, 3, 4]") and (
         ("adopt it" if out["adopt"] else "keep the fit") in said)
     assert json.loads((tmp_path / "calibration-judged.json").read_text())["adopt"] == out["adopt"]

@@ -115,6 +115,19 @@ def held_out(v2: np.ndarray) -> float:
     return float(np.sqrt(np.mean(((np.asarray(v2, float) - PAPER_DYNAMICNN[0])[_OFF] * 100) ** 2)))
 
 
+def bias_and_spread(finetunes: Sequence[Any], v2s: Sequence[Any]) -> dict[str, float]:
+    """Where the objective's error over several instances comes from, in points on its 54 entries: ``bias``, the
+    RMSE of the mean over the instances (what no number of instances averages away; the part a knob must move) and
+    ``spread``, the root mean over the entries of their variance between instances (n - 1). Each instance's squared
+    objective is about bias² + spread² on average: a stand-in whose spread is small beside its bias is wrong in
+    the same way on every draw, and making instances alike cannot help it."""
+    if len(finetunes) < 2 or len(finetunes) != len(v2s):
+        raise ConfigError("bias and spread need the matrices of two or more instances, finetune and V2' each")
+    entries = np.array([calibration_entries(f, v) for f, v in zip(finetunes, v2s)])
+    return {"bias": float(np.sqrt(np.mean(entries.mean(0) ** 2))),
+            "spread": float(np.sqrt(np.mean(entries.var(0, ddof=1))))}
+
+
 # ------------------------------------------------------------------ configurations of a trial
 def knob_config(values: Mapping[str, Any], seed: int, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> RunConfig:
     """A run on the round-1 stream with these knob values on top of `base` (RunConfig fields as plain data)."""
@@ -563,6 +576,8 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
         v2 = np.mean([mean(side, k, V2_NAME) for k in evaluation], 0)
         data[side] = {"trial": fit[side]["trial"], "stream": stream, **score(ft, v2, values, seeds),
                       **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
+                      **bias_and_spread([mean(side, k, "finetune") for k in evaluation],
+                                        [mean(side, k, V2_NAME) for k in evaluation]),
                       "fit": {key: fit[side][key] for key in RMSE_LABELS},
                       "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
@@ -621,6 +636,8 @@ def _per_instance(sides: Mapping[str, Mapping[str, Any]], instances: Sequence[in
                              np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), values, seeds)
                for k in instances}
         out[side] = {"values": dict(values), "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()}}
+        if len(instances) > 1:
+            out[side].update(bias_and_spread(*zip(*[(v["finetune"], v["v2"]) for v in per.values()])))
     return out
 
 
@@ -843,8 +860,8 @@ def command(args) -> int:
             from dynnn_lib.evaluation.stats import Paired
 
             m = lambda side, part: out[side][f"median_{part}"]["rmse_calibration"]  # noqa: E731
-            med = {side: f"{m(side, 'headline'):.2f} (first {len(out['headline'])}) / {m(side, 'all'):.2f} (all)"
-                   for side in ("fitted", "with")}
+            med = {side: f"{m(side, 'headline'):.2f} (first {len(out['headline'])}) / {m(side, 'all'):.2f} (all"
+                         + _parts(out[side])[2:] + ")" for side in ("fitted", "with")}
             diff = Paired.from_dict(out["paired"]["rmse_calibration"])
             print(f"median objective over evaluation instances {out['evaluation_instances']}: the fit {med['fitted']}, "
                   f"with {out['change']} {med['with']}; paired {diff.describe(scale=1)}: "
@@ -854,7 +871,7 @@ def command(args) -> int:
         out = step(change, instances, args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
                    base=apply_assignments({}, args.set or []))
         atomic_text(Path(args.out) / "calibration-step.json", json.dumps(out, indent=1) + "\n")
-        rmse = {side: f"{out[side]['rmse_calibration']:.2f}" for side in ("before", "fitted", "with")}
+        rmse = {side: f"{out[side]['rmse_calibration']:.2f}" + _parts(out[side]) for side in ("before", "fitted", "with")}
         print(f"objective (mean over fit instances {out['fit_instances']}): round1 {rmse['before']}, the fit "
               f"{rmse['fitted']}, with {out['change']} {rmse['with']}: " + ("adopt it" if out["adopt"] else "keep the fit"))
         return 0
@@ -873,6 +890,11 @@ def command(args) -> int:
     if args.predict_seeds:
         predict_variants(data, cal, args.predict_seeds)
     return _written(data, write_report(data, args.out))
+
+
+def _parts(side: Mapping[str, Any]) -> str:
+    """" (bias B, spread S)" of a side scored on two or more instances (:func:`bias_and_spread`), else nothing."""
+    return f" (bias {side['bias']:.2f}, spread {side['spread']:.2f})" if "bias" in side else ""
 
 
 def _written(data: Mapping[str, Any], paths: Sequence[Path]) -> int:

@@ -187,6 +187,10 @@ def calibration(c: Mapping[str, Any]) -> str:
     head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
             f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only "
             "the 54 calibration entries on its fit instances; everything else is a prediction.")
-    return "\n\n".join([head, markdown_table(rows)] + ([markdown_table(variants)] if len(variants) > 1 else [])
+    split_line = ([f"Over the evaluation instances the default stand-in's objective is bias {a['bias']:.2f} (the RMSE "
+                   f"of their mean matrices) and spread {a['spread']:.2f} between them (each one's square is about "
+                   "bias² + spread² on average)."] if "bias" in a else [])
+    return "\n\n".join([head, markdown_table(rows)] + split_line
+                       + ([markdown_table(variants)] if len(variants) > 1 else [])
                        + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."
                           + (f" {machine_line(c['machine'])}" if "machine" in c else "")])

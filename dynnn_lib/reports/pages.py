@@ -205,6 +205,12 @@ def search_history_figure(history: Sequence[Mapping[str, Any]]):
                              xaxis_title="trial (0: round1; 1: the hand-made point)", yaxis_title="RMSE (points)")
 
 
+# The objective over the evaluation instances split in two (calibrate.bias_and_spread): each instance's squared
+# objective is about bias² + spread² on average.
+SPLIT = (("bias", "the objective's bias: RMSE of the mean over the evaluation instances (54 entries)"),
+         ("spread", "the objective's spread: entries' sd between evaluation instances, root mean square"))
+
+
 def _calibration_parts(doc: Document) -> dict[str, Any]:
     """What both calibration pages show: how the values were chosen, the RMSE table, per instance, the knobs, the
     variants' predictions, the search history."""
@@ -221,6 +227,7 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
                  f"after, evaluation {ev}: median"]]
         rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
                  for key, label in labels]
+        rows += [[label, "—", f"{b[key]:.2f}", "—", f"{a[key]:.2f}"] for key, label in SPLIT if key in a]
         per = [["evaluation instance", "objective before", "objective after", "held out before", "held out after"]]
         for k in map(str, ev):
             per.append([k] + [f"{doc[side]['instances'][k][key]:.2f}"
