@@ -364,7 +364,8 @@ def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians
                       for a in ("--set", f"{k}={json.dumps(v)}")]
                 + [a for k, v in TINY9["data"].items() for a in ("--set", f"data.{k}={v}")]) == 0
     said = capsys.readouterr().out
-    assert all(f"bias {out[side]['bias']:.2f}, spread {out[side]['spread']:.2f})" in said for side in ("fitted", "with"))
+    assert all(f"(all, bias {out[side]['bias']:.2f}, spread {out[side]['spread']:.2f})" in said
+               for side in ("fitted", "with"))
     assert said.startswith("median objective over evaluation instances [1, 2, 3, 4]") and (
         ("adopt it" if out["adopt"] else "keep the fit") in said)
     assert json.loads((tmp_path / "calibration-judged.json").read_text())["adopt"] == out["adopt"]

@@ -571,13 +571,12 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
                           if "confirmed" in st else {})}
                       for st in fit.get("steps", [])]}
     for side, (stream, values) in sides.items():
-        per = {k: score(mean(side, k, "finetune"), mean(side, k, V2_NAME), values, seeds) for k in evaluation}
-        ft = np.mean([mean(side, k, "finetune") for k in evaluation], 0)
-        v2 = np.mean([mean(side, k, V2_NAME) for k in evaluation], 0)
-        data[side] = {"trial": fit[side]["trial"], "stream": stream, **score(ft, v2, values, seeds),
+        fts, v2s = ([mean(side, k, name) for k in evaluation] for name in ("finetune", V2_NAME))
+        per = {k: score(f, v, values, seeds) for k, f, v in zip(evaluation, fts, v2s)}
+        data[side] = {"trial": fit[side]["trial"], "stream": stream,
+                      **score(np.mean(fts, 0), np.mean(v2s, 0), values, seeds),
                       **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
-                      **bias_and_spread([mean(side, k, "finetune") for k in evaluation],
-                                        [mean(side, k, V2_NAME) for k in evaluation]),
+                      **bias_and_spread(fts, v2s),
                       "fit": {key: fit[side][key] for key in RMSE_LABELS},
                       "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
@@ -860,8 +859,8 @@ def command(args) -> int:
             from dynnn_lib.evaluation.stats import Paired
 
             m = lambda side, part: out[side][f"median_{part}"]["rmse_calibration"]  # noqa: E731
-            med = {side: f"{m(side, 'headline'):.2f} (first {len(out['headline'])}) / {m(side, 'all'):.2f} (all"
-                         + _parts(out[side])[2:] + ")" for side in ("fitted", "with")}
+            med = {side: f"{m(side, 'headline'):.2f} (first {len(out['headline'])}) / {m(side, 'all'):.2f} (all, "
+                         f"{_split(out[side])})" for side in ("fitted", "with")}
             diff = Paired.from_dict(out["paired"]["rmse_calibration"])
             print(f"median objective over evaluation instances {out['evaluation_instances']}: the fit {med['fitted']}, "
                   f"with {out['change']} {med['with']}; paired {diff.describe(scale=1)}: "
@@ -871,7 +870,8 @@ def command(args) -> int:
         out = step(change, instances, args.seeds, args.jobs, args.runs_dir, progress=not args.no_progress,
                    base=apply_assignments({}, args.set or []))
         atomic_text(Path(args.out) / "calibration-step.json", json.dumps(out, indent=1) + "\n")
-        rmse = {side: f"{out[side]['rmse_calibration']:.2f}" + _parts(out[side]) for side in ("before", "fitted", "with")}
+        rmse = {side: f"{out[side]['rmse_calibration']:.2f}" + (f" ({_split(out[side])})" if "bias" in out[side] else "")
+                for side in ("before", "fitted", "with")}
         print(f"objective (mean over fit instances {out['fit_instances']}): round1 {rmse['before']}, the fit "
               f"{rmse['fitted']}, with {out['change']} {rmse['with']}: " + ("adopt it" if out["adopt"] else "keep the fit"))
         return 0
@@ -892,9 +892,9 @@ def command(args) -> int:
     return _written(data, write_report(data, args.out))
 
 
-def _parts(side: Mapping[str, Any]) -> str:
-    """" (bias B, spread S)" of a side scored on two or more instances (:func:`bias_and_spread`), else nothing."""
-    return f" (bias {side['bias']:.2f}, spread {side['spread']:.2f})" if "bias" in side else ""
+def _split(side: Mapping[str, Any]) -> str:
+    """"bias B, spread S" of a side scored on two or more instances (:func:`bias_and_spread`)."""
+    return f"bias {side['bias']:.2f}, spread {side['spread']:.2f}"
 
 
 def _written(data: Mapping[str, Any], paths: Sequence[Path]) -> int:
