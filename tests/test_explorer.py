@@ -58,7 +58,7 @@ def test_switching_the_head_rule_rescores_without_training(tmp_path, monkeypatch
     def no_training(*a, **k):
         raise AssertionError("a head rule change must not train")
     monkeypatch.setattr(methods, "train_task", no_training)
-    monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.engine.train.train_task", no_training)
     for rule in ("oracle", "mean_prob", "last"):
         ex.head_rule.value = rule
         assert ex.status.value == "expanded: 1" and f"head rule {rule}" in ex.fig.layout.title.text
@@ -127,7 +127,7 @@ def test_a_toggle_trains_only_from_the_first_task_it_touches_and_draws_rows_as_t
     ex = Explorer(base={**BASE, "data": {**TINY_DATA, "n_tasks": 4}}, n_tasks=4, runs_dir=tmp_path, live=False)
     ex.expand.value = (1,)
     assert ex.train() and ex.activity.value.startswith("last training") and "trained 0–3" in ex.activity.value
-    import dynnn_lib.engine.runner as runner
+    import dynnn_lib.engine.train as runner
 
     trained, drawn = [], []
     real_train_task = runner.train_task

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,7 +66,32 @@ class RenamedCombined(Combined):
     name = "t-renamed-combined"
 
 
-USER = (AlwaysExpand, SmoothFinetune, LateExpand, RenamedCombined)
+class ShrinkOnEnd(Finetune):
+    """Consolidates by changing weights: end_task halves the first head's weights after every task (task 0 too)."""
+
+    name = "t-shrink-on-end"
+
+    def end_task(self, ctx):
+        with torch.no_grad():
+            for p in ctx.model.heads[0].parameters():
+                p.mul_(0.5)
+
+
+# a notebook cell: a class whose loss reads a module global (ALPHA), defined in a namespace of its own
+NOTEBOOK = {"__name__": "__main__", "F": F, "Finetune": Finetune, "ALPHA": 0.0}
+exec("""
+class GlobalSmooth(Finetune):
+    name = "t-global-smooth"
+
+    def train_task(self, ctx):
+        y = ctx.y
+        epochs = ctx.fit(ctx.network(), lambda out, idx: F.cross_entropy(out, y[idx], label_smoothing=ALPHA),
+                         ctx.task.train_x)
+        return ctx.log("finetune", epochs)
+""", NOTEBOOK)
+GlobalSmooth = NOTEBOOK["GlobalSmooth"]
+
+USER = (AlwaysExpand, SmoothFinetune, LateExpand, RenamedCombined, ShrinkOnEnd, GlobalSmooth)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,27 +171,28 @@ def test_only_the_exact_builtin_variants_share_tasks_across_variants():
 
 
 def test_the_modules_in_every_key_are_derived_from_what_training_imports():
-    assert fingerprint.layers() == ("core", "data", "engine", "evaluation", "methods", "model")
-    assert fingerprint.layers(fingerprint.PRETRAIN_ENTRY) == ("core", "data", "model")
-    assert fingerprint.layers(fingerprint.DATA_ENTRY) == ("core", "data")
-    shared, own = fingerprint.shared_modules(), fingerprint.method_modules()
-    assert {"methods/lwf.py", "methods/dynamicnn/frozen_trunk.py", "methods/dynamicnn/__init__.py"} <= own
-    assert not own & set(shared) and {"methods/base.py", "methods/training.py", "engine/runner.py"} <= set(shared)
-    probe = fingerprint.PACKAGE / "data" / "_key_probe_module.py"  # a new module under data/: no list to edit
-    before = {e: fingerprint.code_fingerprint(e) for e in (fingerprint.TRAINING_ENTRY, fingerprint.PRETRAIN_ENTRY,
-                                                           fingerprint.DATA_ENTRY)}
-    key = tiny(method="kd").key()
+    """The shared modules are engine/train.py and what it imports, followed module by module, less the registered
+    extensions (each in the keys of its runs): scoring, reports and verify are not among them."""
+    shared, own = set(fingerprint.shared_modules()), fingerprint.extension_modules()
+    assert {"methods/lwf.py", "methods/dynamicnn/frozen_trunk.py", "methods/dynamicnn/__init__.py",
+            "data/sources/synthetic.py"} <= own
+    assert not own & shared and {"methods/base.py", "methods/training.py", "engine/train.py", "data/synthetic.py",
+                                 "evaluation/routing.py"} <= shared
+    assert not {"engine/verify.py", "engine/executors.py", "evaluation/stats.py", "evaluation/metrics.py",
+                "engine/runner.py", "engine/results.py"} & shared
+    assert "data/sources/synthetic.py" in fingerprint.shared_modules(fingerprint.DATA_ENTRY)
+    probe = fingerprint.PACKAGE / "data" / "_key_probe_module.py"  # a module training imports: no list to edit
+    train = fingerprint.PACKAGE / "engine" / "train.py"
+    source, key = train.read_bytes(), tiny(method="kd").key()
     try:
         probe.write_text("SCALE = 1.0\n")
-        fingerprint.shared_modules.cache_clear()
-        fingerprint.code_fingerprint.cache_clear()
+        assert tiny(method="kd").key() == key  # nothing trains with it yet
+        train.write_bytes(source + b"\nfrom dynnn_lib.data import _key_probe_module  # noqa: E402,F401\n")
         assert "data/_key_probe_module.py" in fingerprint.shared_modules()
-        assert all(fingerprint.code_fingerprint(e) != v for e, v in before.items())
         assert tiny(method="kd").key() != key
     finally:
+        train.write_bytes(source)
         probe.unlink(missing_ok=True)
-        fingerprint.shared_modules.cache_clear()
-        fingerprint.code_fingerprint.cache_clear()
     assert tiny(method="kd").key() == key
 
 
@@ -181,7 +208,11 @@ CHOICES = [
     dict(method="t-always-expand"), dict(method="t-smooth-finetune"),
     dict(method="t-late-expand"), dict(method="t-late-expand", method_params={"expand_from": 1}),
     dict(method="t-renamed-combined", expand_at=[2]),
+    dict(method="t-shrink-on-end"), dict(method="lwf", optimizer_state="keep"), dict(method="kd", optimizer_state="keep"),
+    dict(method="finetune", optimizer_state="keep"), dict(method="finetune", threads=2),
+    dict(method="t-global-smooth"),
 ]
+ALPHAS = (0.0, 0.3)  # the notebook global, set before a run as a cell would
 
 
 def _alone(cfg):
@@ -191,18 +222,21 @@ def _alone(cfg):
     return _ALONE[cfg.key()]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(range(len(CHOICES))), st.sampled_from([0, 1])), min_size=2, max_size=4,
-                unique=True))
+@given(st.lists(st.tuples(st.sampled_from(range(len(CHOICES))), st.sampled_from([0, 1]), st.sampled_from(ALPHAS)),
+                min_size=2, max_size=4, unique=True))
 def test_every_result_in_a_shared_folder_equals_its_configuration_trained_alone(order):
-    """Built-in methods with drawn parameters and schedules, the automatic rule and user subclasses (choose only,
-    another loss, a new parameter), trained in a drawn order into one runs folder: each result is bit-identical to
-    the same configuration trained alone."""
+    """Built-in methods with drawn parameters and schedules, the automatic rule, Adam's state kept across tasks, two
+    thread counts, user subclasses (choose only, another loss, a new parameter, an end_task that changes weights)
+    and a notebook class whose loss reads a global edited between runs, trained in a drawn order into one runs
+    folder in one process: each result is bit-identical to the same configuration trained alone."""
     with tempfile.TemporaryDirectory(prefix="dynnn-shared-") as shared:
-        for i, seed in order:
+        for i, seed, alpha in order:
+            NOTEBOOK["ALPHA"] = alpha  # the cell edited and run again: the class's key reads it
             cfg = tiny(seed=seed, **CHOICES[i])
             _same_run(run(cfg, shared), _alone(cfg))
+    NOTEBOOK["ALPHA"] = 0.0
 
 
 # ------------------------------------------------------------------ dynnn verify
@@ -223,7 +257,10 @@ def test_verify_finds_cached_runs_identical_and_a_wrong_one_different(tmp_path, 
     wrong = tiny(method="kd", seed=1)
     with monkeypatch.context() as m:
         m.setattr(KD, "choose", lambda self, ctx, before: "expand")
+        patched = wrong.key()  # the patched class is its own code: its own key
         run(wrong, runs)
+    assert patched != wrong.key()
+    (runs / patched).rename(runs / wrong.key())  # a key that missed the patch: its result filed as kd's
     [check] = verify(choose(runs, [wrong.key()[:8]], None), jobs=1, progress=False)
     assert check.status == MISMATCH and "actions" in check.detail
     assert main(["verify", wrong.key(), "--runs-dir", str(runs), "--jobs", "1", "--no-progress"]) == 1

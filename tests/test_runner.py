@@ -40,7 +40,7 @@ def test_identical_config_is_a_cache_hit(runs_dir, monkeypatch):
     def nothing(*a, **k):
         raise AssertionError("a cache hit must not build, train or evaluate anything")
     for name in ("train_task", "build_model", "load_stream", "Evaluator"):
-        monkeypatch.setattr(f"dynnn_lib.engine.runner.{name}", nothing)
+        monkeypatch.setattr(f"dynnn_lib.engine.train.{name}", nothing)
     second = run(from_dict(cfg.to_dict()), runs_dir)
     assert second.cached
     monkeypatch.undo()
@@ -84,7 +84,7 @@ def slow(model, task, *a, **k):
         print("IN-TASK-2", flush=True)
         import time; time.sleep(60)
     return orig(model, task, *a, **k)
-import dynnn_lib.engine.runner as r
+import dynnn_lib.engine.train as r
 r.train_task = slow
 run(cfg, {runs!r})
 """

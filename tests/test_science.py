@@ -95,7 +95,7 @@ def test_scoring_a_stored_run_under_another_head_rule_trains_nothing(tmp_path, m
 
     def no_training(*a, **k):
         raise AssertionError("re-scoring must not train")
-    monkeypatch.setattr("dynnn_lib.engine.runner.train_task", no_training)
+    monkeypatch.setattr("dynnn_lib.engine.train.train_task", no_training)
     for rule in ("oracle", "mean_prob", "max_conf", "last"):
         res = run(cfg.replace(head_rule=rule), tmp_path)
         assert res.cached and res.config.head_rule == rule

@@ -214,12 +214,19 @@ class RunConfig:
     optimizer_state: str = "reset"   # reset: a fresh Adam per task (the paper's per-task schedule; FACIL, Mammoth);
                                      # keep: Adam's moments and step carried across tasks (Avalanche's default)
     batch_size: int = 32             # images per training step
+    threads: int | None = None       # torch threads a run is pinned to: float summation order depends on it (None:
+                                     # $DYNNN_THREADS or 1, read when the configuration is made; the key reads this)
     seed: int = 0                    # the training seed (initialisation, order, augmentation)
     device: str = "auto"             # cpu | cuda | auto (the GPU when one is present, else the CPU; the key holds the one used)
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
         cls = self.method_class()
+        if self.threads is None:
+            from dynnn_lib.core.fingerprint import default_threads
+
+            object.__setattr__(self, "threads", default_threads())
+        _positive("threads", self.threads, int)
         if not isinstance(self.method_params, Mapping):
             raise ConfigError(f"method_params must be a mapping of names to values, got {self.method_params!r}")
         object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
@@ -287,27 +294,63 @@ class RunConfig:
         d["device"] = resolved_device(self.device)  # auto: the device it trains on (auto on a CPU machine = cpu)
         return d
 
+    def key_inputs(self, with_method: bool = True) -> dict[str, Any]:
+        """Everything the run key hashes, by name (stored beside each run as ``key.json``; ``dynnn why`` compares
+        them): the training fields (``config``), the code training imports file by file (``code``), the method's
+        own code (``method``) and a source's outside the package (``source``), the generated stream's spec
+        (``stream``), the real data's content (``data``), pretrained weights files by content (``weights``) and the
+        environment: library versions and the device (core/fingerprint.py)."""
+        from dynnn_lib.core.fingerprint import one_reading
+
+        with one_reading():
+            return self._key_inputs(with_method)
+
+    def _key_inputs(self, with_method: bool) -> dict[str, Any]:
+        from dynnn_lib.core.fingerprint import (class_fingerprint, code_inputs, content_digest, data_fingerprint,
+                                                environment)
+
+        fields = self.training_dict()
+        outside = class_fingerprint(self.data.source_class())
+        inputs = {"config": fields, "code": code_inputs(),
+                  "method": class_fingerprint(self.method_class()) if with_method else "",
+                  **({"source": outside} if outside else {}),
+                  "stream": self.data.spec_dict(), "data": data_fingerprint(self.data.source, self.data.root),
+                  "weights": _weights_digest(self, content_digest), "environment": environment(fields["device"])}
+        return json.loads(json.dumps(inputs, sort_keys=True, default=_plain))
+
     def key(self) -> str:
-        """Stable hash of everything that changes the trained run (the run cache key): the training fields, the
-        code that shapes results, the data on disk and the torch thread count (see core/fingerprint.py)."""
-        return _hash(self.training_dict(), self, with_method=True)
+        """Stable hash of everything that changes the trained run (the run cache key): :meth:`key_inputs`."""
+        return key_of(self.key_inputs())
 
     def base_key(self) -> str:
         """Hash of what shapes task 0 alone (full training is the same for every method): runs that differ only
         in incremental settings share their trained task 0."""
-        return _hash({k: v for k, v in self.training_dict().items() if k not in INCREMENTAL_ONLY}, self, with_method=False)
+        return key_of(self.base_inputs())
+
+    def base_inputs(self) -> dict[str, Any]:
+        inputs = self.key_inputs(with_method=False)
+        inputs["config"] = {k: v for k, v in inputs["config"].items() if k not in INCREMENTAL_ONLY}
+        return inputs
 
     def prefix_keys(self, n_tasks: int) -> list[str]:
-        """The key of the state after each task t < `n_tasks` (prefix sharing, engine/cache.py): everything that shaped
-        tasks 0..t. ``keys[0]`` is :meth:`base_key`; ``keys[t]`` chains ``keys[t-1]`` with the fields acting on every
-        incremental task (inc_epochs, the LR trick...) and the method's recipe of task t (``Method.task_recipe``:
+        """The key of the state after each task t < `n_tasks` (prefix sharing, engine/checkpoints.py): everything that
+        shaped tasks 0..t. ``keys[0]`` is :meth:`base_key`; ``keys[t]`` chains ``keys[t-1]`` with the fields acting on
+        every incremental task (inc_epochs, the LR trick...) and the method's recipe of task t (``Method.task_recipe``:
         its code and what it does there, e.g. DynamicNN's action), so runs whose tasks 0..t are trained alike (two
-        expansion schedules that agree up to t) share that state. The code, data and stream enter through keys[0]."""
+        expansion schedules that agree up to t) share that state. The code, data, stream and environment enter
+        through keys[0]."""
+        from dynnn_lib.core.fingerprint import one_reading
+
+        with one_reading():
+            return self._prefix_keys(n_tasks)
+
+    def _prefix_keys(self, n_tasks: int) -> list[str]:
         incremental = {k: v for k, v in self.training_dict().items() if k in INCREMENTAL_ONLY - METHOD_FIELDS}
         method, keys = self.method_class(), [self.base_key()]
         for t in range(1, n_tasks):
             blob = json.dumps({"parent": keys[-1], "task": t, "incremental": incremental,
-                               "recipe": method.task_recipe(self, t)}, sort_keys=True, separators=(",", ":"))
+                               "recipe": method.task_recipe(self, t)}, sort_keys=True, separators=(",", ":"),
+                              default=_plain)
             keys.append(hashlib.sha256(blob.encode()).hexdigest()[:16])
         return keys
 
@@ -336,17 +379,30 @@ INCREMENTAL_ONLY = frozenset({"method", "method_params", "inc_epochs", "inc_lr",
 METHOD_FIELDS = frozenset({"method", "method_params"})  # a prefix key reads them through Method.task_recipe
 
 
-def _hash(fields: dict[str, Any], cfg: "RunConfig", with_method: bool) -> str:
-    from dynnn_lib.core.fingerprint import class_fingerprint, code_fingerprint, data_fingerprint, threads
-
-    method = class_fingerprint(cfg.method_class()) if with_method else ""  # task 0 is the same for every method
-    # a source's own code where the shared fingerprint does not cover it (one outside the package, a notebook's)
-    outside = class_fingerprint(cfg.data.source_class())
-    blob = json.dumps({"config": fields, "code": code_fingerprint(), "method": method,
-                       **({"source": outside} if outside else {}),
-                       "threads": threads(), "stream": cfg.data.spec_dict(),
-                       "data": data_fingerprint(cfg.data.source, cfg.data.root)}, sort_keys=True, separators=(",", ":"))
+def key_of(inputs: Mapping[str, Any]) -> str:
+    """The key of a run from its inputs (:meth:`RunConfig.key_inputs`)."""
+    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=_plain)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """A value JSON does not know (a tensor among a plugin's parameters), by its content digest, never its repr."""
+    from dynnn_lib.core.fingerprint import _digest_of
+
+    return {"content": _digest_of(value, 0)}
+
+
+def _weights_digest(cfg: "RunConfig", digest) -> str:
+    """The content digest of the pretrained weights file a run reads (``pretrained="imagenet"``), "" for none, and
+    "missing" when it is not there (the run then stops with a one-line error saying where to put it)."""
+    if cfg.pretrained != "imagenet":
+        return ""
+    from dynnn_lib.core.weights import imagenet_weights_path
+
+    try:
+        return digest(imagenet_weights_path(cfg.backbone))[:16]
+    except (ConfigError, KeyError, OSError):
+        return "missing"
 
 
 def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:

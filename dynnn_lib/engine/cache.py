@@ -1,25 +1,14 @@
-"""Where runs live and how they are found again: run folders by key, the shared task 0, checkpoints, locks.
+"""Where runs live and how they are found again: run folders by key, finished results, locks.
 
-A run folder is ``<runs_dir>/<config key>/`` (the key hashes the training fields, the code and data fingerprints,
-the method's own code and the thread count; see core/config.py and core/fingerprint.py). An identical configuration is a
-cache hit; two processes running the same one serialise on the folder's file lock.
-
-* ``checkpoint.pt`` - after every finished task: weights, outputs, snapshots, logs and the method's state so far;
-  a killed run continues from the first unfinished task and ends bit-identical on CPU;
-* ``_prefix/<base key>/<t>-<prefix key>.pt`` - the state after task t, shared by every run whose tasks 0..t are
-  trained alike (``RunConfig.prefix_keys``: task 0 is the same for every method; two expansion schedules agree up
-  to the first task they differ on). Task 0's file holds the whole state (without any method's state: the method
-  consolidates task 0 itself); task t's holds what task t changed (the weights, the new test-set outputs, the log,
-  the method's state) linked to task t-1's, so a prefix costs about one head and one row of outputs. A run starts
-  from its longest stored prefix (or its own checkpoint, if further). ``DYNNN_SHARE`` = all | task0 | off;
-  ``DYNNN_PREFIX_GB`` bounds the disk (least recently used groups pruned); ``dynnn runs --disk`` and
-  ``dynnn prune`` report and free it.
+A run folder is ``<runs_dir>/<config key>/`` (the key hashes what trains: the training fields, the code training
+imports, the method's own code, the data, the environment; see core/config.py and core/fingerprint.py), with the
+inputs of its key in ``key.json`` (``dynnn why``). An identical configuration is a cache hit; two processes running
+the same one serialise on the folder's file lock. Checkpoints and the prefixes runs share are engine/checkpoints.py's
+(re-exported here).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -28,6 +17,9 @@ from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError, ResultCorrupt
 from dynnn_lib.evaluation.outputs import Outputs
 from dynnn_lib.engine.results import RunResult, load_result
+from dynnn_lib.engine.checkpoints import (PREFIXES, SHARING, has_prefix, load_checkpoint, load_prefix,  # noqa: F401
+                                          prefix_disk, prefix_group, prefix_limit_bytes, prune_prefixes,
+                                          save_checkpoint, save_prefix, sharing)
 from dynnn_lib.core.store import atomic_torch_save, exclusive_lock  # noqa: F401 (exclusive_lock: the run lock)
 
 
@@ -41,14 +33,64 @@ def run_dir(cfg: RunConfig, runs_dir: str | Path | None = None) -> Path:
 
 def cached_result(cfg: RunConfig, runs_dir: str | Path | None = None) -> RunResult | None:
     """The stored complete result of `cfg` scored under cfg.head_rule, or None. A corrupt file raises
-    ResultCorrupt. Evaluation-only fields never retrain: the stored run is re-scored."""
+    ResultCorrupt. Evaluation-only fields never retrain: the stored run is re-scored. With ``DYNNN_ACROSS_CPUS=1``
+    (reading a colleague's runs folder) a result whose key differs from `cfg`'s by the CPU alone is served too,
+    saying so once (``dynnn verify`` checks such a run within the measured cross-CPU tolerance)."""
     path = run_dir(cfg, runs_dir) / "result.json"
+    if not path.exists() and across_cpus():
+        path = _other_cpu_folder(cfg, Path(runs_dir or default_runs_dir())) / "result.json"
     if not path.exists():
         return None
     res = load_result(path)
     if res.status != "complete":
         return None
     return res.with_rule(cfg.head_rule) if res.matrices else res
+
+
+def across_cpus() -> bool:
+    """Whether results trained on another CPU kind may answer (``DYNNN_ACROSS_CPUS``: 0, the default, or 1)."""
+    value = os.environ.get("DYNNN_ACROSS_CPUS", "0")
+    if value not in ("0", "1"):
+        raise ConfigError(f"DYNNN_ACROSS_CPUS={value!r} must be 0 (this CPU's results only) or 1")
+    return value == "1"
+
+
+def portable_key(inputs: dict) -> str:
+    """The key of a run's inputs less the CPU it trained on: equal for one configuration trained on two CPU kinds."""
+    from dynnn_lib.core.config import key_of
+
+    env = {**inputs.get("environment", {}), "device": {k: v for k, v in inputs.get("environment", {}).get(
+        "device", {}).items() if k != "cpu"}}
+    return key_of({**inputs, "environment": env})
+
+
+def stored_inputs(folder: Path) -> dict | None:
+    """The inputs of a stored run's key (``key.json``), or None for a run stored before keys kept them."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / "key.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+_WARNED: set[str] = set()
+
+
+def _other_cpu_folder(cfg: RunConfig, runs_dir: Path) -> Path:
+    import warnings
+
+    wanted = portable_key(cfg.key_inputs())
+    for folder in sorted(runs_dir.glob("*/key.json")):
+        inputs = stored_inputs(folder.parent)
+        if inputs and portable_key(inputs) == wanted and (folder.parent / "result.json").exists():
+            cpu_name = inputs["environment"]["device"].get("cpu", "?")
+            if folder.parent.name not in _WARNED:
+                _WARNED.add(folder.parent.name)
+                warnings.warn(f"run {folder.parent.name} answers for {cfg.method} seed {cfg.seed}: trained on another "
+                              f"CPU ({cpu_name.split('|')[0]}), reused because DYNNN_ACROSS_CPUS=1", stacklevel=3)
+            return folder.parent
+    return runs_dir / cfg.key()
 
 
 def load_outputs(result: RunResult) -> Outputs:
@@ -60,176 +102,3 @@ def load_outputs(result: RunResult) -> Outputs:
         return Outputs.from_state(torch.load(path, weights_only=False))
     except FileNotFoundError:
         raise ResultCorrupt(f"{path} is missing; delete the run folder {path.parent} to recompute") from None
-
-
-def load_checkpoint(cfg: RunConfig, folder: Path) -> dict | None:
-    """This run's own checkpoint, or None (a damaged or foreign file is ignored)."""
-    return _load_state(folder / "checkpoint.pt", "key", cfg.key(), "checkpoint", "starting from the longest shared prefix")
-
-
-def save_checkpoint(cfg: RunConfig, folder: Path, state: dict) -> None:
-    atomic_torch_save(state, folder / "checkpoint.pt")
-
-
-# ------------------------------------------------------------------ prefixes: the state after task t, shared
-PREFIXES = "_prefix"
-SHARING = ("all", "task0", "off")  # DYNNN_SHARE: every task's state (default), task 0 only (as before), nothing
-
-
-def sharing() -> str:
-    """Which states runs share (``DYNNN_SHARE``): results are the same either way (tested); only the work differs."""
-    value = os.environ.get("DYNNN_SHARE", "all")
-    if value not in SHARING:
-        raise ConfigError(f"DYNNN_SHARE={value!r} is not valid; choose one of: {', '.join(SHARING)}")
-    return value
-
-
-def prefix_limit_bytes() -> float:
-    """The disk the prefixes may take (``DYNNN_PREFIX_GB``, default 2 GB); beyond it the least recently used
-    groups are pruned after each save."""
-    text = os.environ.get("DYNNN_PREFIX_GB", "2")
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"DYNNN_PREFIX_GB={text!r} must be a number of gigabytes >= 0, e.g. 2")
-    return value * 1e9
-
-
-def prefix_group(cfg: RunConfig, runs_root: Path) -> Path:
-    """The folder of every prefix that grows from cfg's task 0 (one per base key: seed, stream, base training)."""
-    return Path(runs_root) / PREFIXES / cfg.base_key()
-
-
-def _prefix_file(group: Path, t: int, key: str) -> Path:
-    return group / f"{t}-{key}.pt"
-
-
-def has_prefix(cfg: RunConfig, runs_root: str | Path, t: int, key: str) -> bool:
-    """Whether the state after task t under prefix key `key` (of cfg's task 0) is stored."""
-    return _prefix_file(prefix_group(cfg, Path(runs_root)), t, key).exists()
-
-
-def save_prefix(group: Path, keys: list[str], t: int, payload: dict) -> bool:
-    """Store the state after task t under keys[t] (task 0: the whole state; later tasks: what the task changed,
-    linked to keys[t-1]); False when it is stored already or sharing is off for it."""
-    mode = sharing()
-    path = _prefix_file(group, t, keys[t])
-    if mode == "off" or (mode == "task0" and t > 0) or path.exists():
-        return False
-    atomic_torch_save({**payload, "prefix_key": keys[t], "parent": keys[t - 1] if t else None, "task": t}, path)
-    limit = prefix_limit_bytes()
-    if prefix_disk(group.parent.parent)["bytes"] > limit:
-        prune_prefixes(group.parent.parent, limit, keep={group})
-    return True
-
-
-def load_prefix(group: Path, keys: list[str]) -> dict | None:
-    """The state after the longest stored prefix of `keys`, as a checkpoint (``completed`` tasks): task 0's state
-    with the changes of tasks 1..t applied; None when none is stored. A damaged or missing link is skipped for a
-    shorter prefix (with a warning)."""
-    mode = sharing()
-    usable = 0 if mode == "off" else 1 if mode == "task0" else len(keys)
-    for t in range(usable - 1, -1, -1):
-        if not _prefix_file(group, t, keys[t]).exists():
-            continue
-        try:
-            state = _assemble(group, keys, t)
-        except Exception as e:  # noqa: BLE001 - a damaged link means a shorter prefix (or none)
-            warnings.warn(f"ignoring the shared prefix {keys[t]} in {group} ({e}); trying a shorter one", stacklevel=2)
-            continue
-        with contextlib.suppress(OSError):
-            os.utime(group)  # its last use, for pruning
-        return state
-    return None
-
-
-def _assemble(group: Path, keys: list[str], t: int) -> dict:
-    parts = [torch.load(_prefix_file(group, i, keys[i]), weights_only=False) for i in range(t + 1)]
-    for i, part in enumerate(parts):
-        if part.get("prefix_key") != keys[i] or part.get("task") != i:
-            raise ValueError(f"task {i}'s link belongs to another prefix")
-    state = dict(parts[0])
-    state["model"], state["snapshots"] = dict(state["model"]), list(state["snapshots"])
-    state["logs"], state["timings"] = list(state["logs"]), {k: list(v) for k, v in state["timings"].items()
-                                                           if k in ("train_s", "eval_s")}
-    out = state["outputs"] = {**state["outputs"], "logits": list(state["outputs"]["logits"]),
-                              "features": list(state["outputs"]["features"]), "rows": list(state["outputs"]["rows"]),
-                              "domains": list(state["outputs"]["domains"])}
-    for d in parts[1:]:
-        state["model"].update(d["snapshot"]["state"])
-        state["n_heads"] = d["snapshot"]["n_heads"]
-        state["snapshots"].append(d["snapshot"])
-        out["logits"] += d["logits"]
-        out["features"] += d["features"]
-        out["rows"].append(d["row"])
-        out["domains"].append(d["domain"])
-        state["logs"].append(d["log"])
-        state["timings"]["train_s"].append(d["train_s"])
-        state["timings"]["eval_s"].append(d["eval_s"])
-        state["method_state"] = d["method_state"]
-        if "optimizer_state" in d:
-            state["optimizer_state"] = d["optimizer_state"]
-    state["completed"] = t + 1
-    return state
-
-
-def prefix_disk(runs_root: str | Path) -> dict:
-    """What the prefixes take: groups, files, bytes, and files and bytes per task depth."""
-    root = Path(runs_root) / PREFIXES
-    out = {"groups": 0, "files": 0, "bytes": 0, "by_task": {}}
-    if not root.is_dir():
-        return out
-    for group in os.scandir(root):
-        if not group.is_dir():
-            continue
-        out["groups"] += 1
-        for f in os.scandir(group.path):
-            if not f.name.endswith(".pt"):
-                continue
-            size = f.stat().st_size
-            t = int(f.name.split("-", 1)[0]) if f.name.split("-", 1)[0].isdigit() else -1
-            files, total = out["by_task"].get(t, (0, 0))
-            out["by_task"][t] = (files + 1, total + size)
-            out["files"] += 1
-            out["bytes"] += size
-    return out
-
-
-def prune_prefixes(runs_root: str | Path, max_bytes: float = 0.0, keep: set[Path] = frozenset()) -> tuple[int, int]:
-    """Remove prefix groups, least recently used first, until the prefixes take at most `max_bytes` (0: all of
-    them); groups in `keep` (in use) stay. Results are never touched: a pruned prefix is trained again when a run
-    needs it. Returns (groups removed, bytes freed)."""
-    import shutil
-
-    root = Path(runs_root) / PREFIXES
-    if not root.is_dir():
-        return 0, 0
-    groups = []
-    for g in root.iterdir():
-        if g.is_dir():
-            size = sum(f.stat().st_size for f in g.iterdir() if f.is_file())
-            groups.append((g.stat().st_mtime, g, size))
-    total, removed, freed = sum(s for *_, s in groups), 0, 0
-    for _, g, size in sorted(groups, key=lambda x: (x[0], x[1].name)):
-        if total <= max_bytes:
-            break
-        if g in keep:
-            continue
-        shutil.rmtree(g, ignore_errors=True)
-        total, removed, freed = total - size, removed + 1, freed + size
-    return removed, freed
-
-
-def _load_state(path: Path, field: str, expected: str, what: str, otherwise: str) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, weights_only=False)
-        if state.get(field) != expected:
-            raise ValueError("it belongs to another configuration")
-        return state
-    except Exception as e:
-        warnings.warn(f"ignoring {what} {path} ({e}); {otherwise}", stacklevel=3)
-        return None

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from dynnn_lib.core.errors import ConfigError, DynnnError
-from dynnn_lib.core.fingerprint import cpu, threads
+from dynnn_lib.core.fingerprint import cpu
 
 # Across CPU generations float kernels differ. Measured on the reference cases at 1 torch thread: Intel Xeon (family 6,
 # model 106) against AMD EPYC (family 25): matrices at most one test image per task apart (1/32), actions and heads
@@ -139,6 +139,14 @@ def compare(cached, fresh, bitwise: bool) -> tuple[str, str, float]:
     return MISMATCH, f"matrices differ by {worst:.4f} > {ACROSS_CPUS_MATRIX_ATOL:.4f} (another CPU)", worst
 
 
+def _only_cpu_differs(cfg, folder: Path) -> bool:
+    """A run from a colleague's CPU (served with DYNNN_ACROSS_CPUS=1): everything but the CPU kind is this one's."""
+    from dynnn_lib.engine.cache import portable_key, stored_inputs
+
+    inputs = stored_inputs(folder)
+    return inputs is not None and portable_key(inputs) == portable_key(cfg.key_inputs())
+
+
 def verify(folders: Sequence[Path], jobs: int = 1, fresh_caches: bool = False, progress: bool = True) -> list[Check]:
     """Retrain each run folder's configuration alone (a temporary runs folder, no shared prefixes) and compare."""
     from dynnn_lib.engine.executors import run_many
@@ -157,14 +165,9 @@ def verify(folders: Sequence[Path], jobs: int = 1, fresh_caches: bool = False, p
         cfg, prov = cached.config, cached.provenance
         check.method, check.seed = cfg.method, cfg.seed
         check.trained_on = prov.get("cpu") or "unknown"
-        run_threads = prov.get("threads")
-        if run_threads is not None and int(run_threads) != threads():
+        if cfg.key() != folder.name and not _only_cpu_differs(cfg, folder):
             check.status = STALE
-            check.detail = f"trained with {run_threads} torch threads; run again with DYNNN_THREADS={run_threads}"
-            continue
-        if cfg.key() != folder.name:
-            check.status = STALE
-            check.detail = "its key no longer matches: trained by other code or data (never served now)"
+            check.detail = "its key no longer matches: trained by other code, data or environment (never served now)"
             continue
         todo.append((check, cached))
     if todo:

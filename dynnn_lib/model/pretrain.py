@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.data import synthetic
 from dynnn_lib.data.stream import default_cache_dir
 from dynnn_lib.core.store import atomic_torch_save
+from dynnn_lib.core.weights import IMAGENET_FILES, IMAGENET_URL, imagenet_weights_path  # noqa: F401 (read here)
 
 PRETRAIN_VERSION = 1
 PRETRAIN_CLASSES = 32
@@ -62,7 +62,7 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
         return imagenet_state(cfg)
     from dynnn_lib.core.fingerprint import PRETRAIN_ENTRY, code_fingerprint, pinned_threads, threads
 
-    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(PRETRAIN_ENTRY), "threads": threads(), "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
+    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(PRETRAIN_ENTRY), "threads": cfg.threads, "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
             "classes": PRETRAIN_CLASSES, "per": PRETRAIN_PER_COMBO, "epochs": PRETRAIN_EPOCHS,
             "arch": [[k, list(v.shape)] for k, v in build(PRETRAIN_CLASSES).state_dict().items()]}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -73,7 +73,7 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
             return torch.load(path, weights_only=True)
         except Exception as e:
             warnings.warn(f"ignoring damaged pretrained weights {path} ({e}); pretraining again", stacklevel=2)
-    with pinned_threads():
+    with pinned_threads(cfg.threads):
         state = _pretrain(cfg, build)
     try:
         atomic_torch_save(state, path)
@@ -110,28 +110,6 @@ def _pretrain(cfg: RunConfig, build) -> dict[str, torch.Tensor]:
 def _is_classifier(net: nn.Module, key: str) -> bool:
     last_linear = [name for name, m in net.heads[0].named_modules() if isinstance(m, nn.Linear)][-1]
     return key.startswith(f"heads.0.{last_linear}.")
-
-
-# torchvision's IMAGENET1K_V1 weights: the file names torch hub stores them under (download URL = prefix + name)
-IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "mobilenetv2": "mobilenet_v2-b0353104.pth"}
-IMAGENET_URL = "https://download.pytorch.org/models/"
-
-
-def imagenet_weights_path(backbone: str) -> Path:
-    """The local file holding torchvision's ImageNet weights for `backbone`; a one-line ConfigError naming where
-    to put it when it is in neither ``$DYNNN_WEIGHTS`` nor torch hub's checkpoint folder (nothing is downloaded)."""
-    import torch.hub
-
-    name = IMAGENET_FILES[backbone]
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / name
-    env = os.environ.get("DYNNN_WEIGHTS")
-    candidates = ([Path(env).expanduser() / name] if env else []) + [hub]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise ConfigError(f"ImageNet weights for {backbone} not found: download {IMAGENET_URL}{name} elsewhere and put it "
-                      f"at {candidates[0]}" + ("" if env else " (or in the folder $DYNNN_WEIGHTS names)")
-                      + "; nothing is downloaded here")
 
 
 def imagenet_state(cfg: RunConfig) -> dict[str, torch.Tensor]:

@@ -129,7 +129,7 @@ def code_blocks() -> dict[str, str]:
     example sweep file as shipped, and the configuration fields `--set` accepts."""
     import ast
 
-    from dynnn_lib.core.fingerprint import layers, method_modules, shared_modules
+    from dynnn_lib.core.fingerprint import TRAINING_ENTRY, extension_modules, shared_modules
 
     rows = []
     folders = {init.parent.name: init for init in PACKAGE.glob("*/__init__.py")}
@@ -142,13 +142,12 @@ def code_blocks() -> dict[str, str]:
     rows.append(f"dynnn_lib/{'cli.py':<13} the one command-line entry point: dynnn <command>")
     layout = "```\n" + "\n".join(rows) + "\n```"
     modules = ", ".join(f"`{m}`" for m in shared_modules())
-    own = ", ".join(f"`{m}`" for m in sorted(method_modules()))
-    layer_list = ", ".join(f"`{f}/`" for f in layers())
+    own = ", ".join(f"`{m}`" for m in sorted(extension_modules()))
     sweep = (PACKAGE.parent / SWEEP_EXAMPLE).read_text().rstrip("\n")
     return {"layout": layout,
-            "fingerprinted": f"Derived from the imports of `engine/runner.py`: every module under {layer_list}: "
-                             f"{modules} (under `dynnn_lib/`). The built-in methods' own modules enter the keys of "
-                             f"their methods only: {own}.",
+            "fingerprinted": f"Derived from the imports of `{TRAINING_ENTRY}` (the loop; it scores nothing), "
+                             f"followed module by module: {modules} (under `dynnn_lib/`). The built-in methods' and "
+                             f"data sources' own modules enter the keys of the runs that use them only: {own}.",
             "sweep-example": f"```yaml\n# {SWEEP_EXAMPLE}\n{sweep}\n```",
             "config-fields": config_fields_block()}
 

@@ -122,6 +122,7 @@ def command(args: argparse.Namespace) -> int:
     print(f"{len(configs)} runs planned, {len(cached)} cached, {len(tree.pending)} to train: {tree.tree_tasks} task "
           f"trainings with shared prefixes, {tree.independent_tasks} as independent runs sharing task 0 "
           f"({estimate} at {args.jobs} jobs)")
+    _say_why(list(tree.pending.values()), runs_dir)
     if args.dry_run:
         return 0
     stats = train_tree(configs, runs_dir, jobs=args.jobs, progress=True)
@@ -129,3 +130,17 @@ def command(args: argparse.Namespace) -> int:
     if stats.failed:
         raise ConfigError(f"{len(stats.failed)} run(s) failed; the first: {stats.failed[0]}")
     return 0
+
+
+def _say_why(pending, runs_dir: Path, shown: int = 3) -> None:
+    """Runs to train that the folder holds under another key (the same configuration): what changed, as ``dynnn
+    why`` says it, for the first few, and how many such runs there are."""
+    from dynnn_lib.engine.why import differences, explain, inputs_of, stored_elsewhere
+
+    found = stored_elsewhere(pending, runs_dir)
+    for cfg, folder in found[:shown]:
+        reasons = explain(differences(inputs_of(folder), cfg.key_inputs()), folder.name, "now")
+        print(f"retraining {cfg.method} seed {cfg.seed} (stored as {folder.name}):\n  " + reasons.replace("\n", "\n  "))
+    if len(found) > shown:
+        print(f"... and {len(found) - shown} more stored runs retrain (dynnn why KEY for each)")
+

@@ -1,0 +1,33 @@
+"""Where pretrained weights are read from, never downloaded: the files a run's key hashes by content.
+
+A run with ``pretrained="imagenet"`` reads torchvision's ImageNet file for its backbone (model/pretrain.py builds the
+trunk from it); the key of every such run holds the file's content digest (core/config.py), so a replaced file
+retrains what it shapes and never answers for the old one.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dynnn_lib.core.errors import ConfigError
+
+# torchvision's IMAGENET1K_V1 weights: the file names torch hub stores them under (download URL = prefix + name)
+IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "mobilenetv2": "mobilenet_v2-b0353104.pth"}
+IMAGENET_URL = "https://download.pytorch.org/models/"
+
+
+def imagenet_weights_path(backbone: str) -> Path:
+    """The local file holding torchvision's ImageNet weights for `backbone`; a one-line ConfigError naming where
+    to put it when it is in neither ``$DYNNN_WEIGHTS`` nor torch hub's checkpoint folder (nothing is downloaded)."""
+    import torch.hub
+
+    name = IMAGENET_FILES[backbone]
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / name
+    env = os.environ.get("DYNNN_WEIGHTS")
+    candidates = ([Path(env).expanduser() / name] if env else []) + [hub]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(f"ImageNet weights for {backbone} not found: download {IMAGENET_URL}{name} elsewhere and put it "
+                      f"at {candidates[0]}" + ("" if env else " (or in the folder $DYNNN_WEIGHTS names)")
+                      + "; nothing is downloaded here")
