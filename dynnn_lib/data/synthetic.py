@@ -248,7 +248,13 @@ def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, si
     labels = labels[torch.randperm(len(labels), generator=g)]
     scenes = None
     if knobs.scenes_per_class:
-        per = knobs.scenes_per_class
-        gs = torch.Generator().manual_seed(data_seed * 1_000_003 + 500_009 + (salt // 2 if task is None else task))
-        scenes = (labels * per + torch.randint(per, (len(labels),), generator=g), n_classes * per, gs)
+        seed = data_seed * 1_000_003 + 500_009 + (salt // 2 if task is None else task)
+        scenes = _scenes(labels, n_classes, knobs.scenes_per_class, g, seed)
     return render(factors, labels, protos, size, g, knobs, segment, scenes), labels
+
+
+def _scenes(labels: torch.Tensor, n_classes: int, per: int, g: torch.Generator, seed: int) -> Scenes:
+    """Each image a frame of one of its class's `per` scenes, picked from the split's `g`; the scenes are drawn from
+    a generator seeded with `seed`, so every split given that seed shows the same recordings."""
+    pick = labels * per + torch.randint(per, (len(labels),), generator=g)
+    return pick, n_classes * per, torch.Generator().manual_seed(seed)
