@@ -40,8 +40,8 @@ def test_round1_is_generated_bit_for_bit_as_before(tmp_path):
 
 
 def test_presets_follow_the_datasets_protocols():
-    assert set(PRESETS) == {"round1-calibrated", "round1", "benchmark2", *(f"benchmark1-{f}" for f in
-                                                       ("clutter", "illumination", "occlusion", "pixel"))}
+    assert set(PRESETS) == {"round1-calibrated", "round1", "round1-mixture", "round1-calibrated-mixture", "benchmark2",
+                            *(f"benchmark1-{f}" for f in ("clutter", "illumination", "occlusion", "pixel"))}
     b1 = load_spec("benchmark1-occlusion")
     assert len(b1) == 9
     assert [dict(t.factors)["occlusion"] for t in b1.tasks] == ["0%"] * 3 + ["25%"] * 3 + ["50%"] * 3

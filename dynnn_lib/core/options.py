@@ -79,7 +79,9 @@ def run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="the folder a data source reads (e.g. image-folders: one folder per task)")
     p.add_argument("--factor", choices=list(FACTORS), help="openloris-benchmark1: the factor whose 9 segments are the tasks")
     p.add_argument("--stream", help="the generated stream: round1-calibrated (default), round1 (as before the "
-                                    "calibration), benchmark1-<factor>, benchmark2 or a YAML file (core/streams.py); "
+                                    "calibration), round1-mixture / round1-calibrated-mixture (each batch a "
+                                    "mixture of its factor subdirectories), benchmark1-<factor>, benchmark2 or a YAML "
+                                    "file (core/streams.py); "
                                     "generator knobs: --set data.generator.weak_gain=0.2")
     p.add_argument("--n-tasks", type=int, help="use only the first N tasks of the stream")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])

@@ -4,9 +4,19 @@ The configuration validates ``data.stream`` and ``data.generator`` against this 
 renders what it describes (this is the description; the pixels are made there).
 
 A stream is a :class:`StreamSpec`: an ordered list of tasks, each a name, the levels of the four factors
-(illumination, occlusion, pixel size, clutter; a factor left out stays at its neutral level) and a ``segment``
+(illumination, occlusion, pixel size, clutter; a factor left out stays at its neutral level), a ``segment``
 (0 = the default viewpoints and backgrounds; 1, 2, ... = other ones, as the dataset's segments of one level
-differ). ``data.stream`` names one:
+differ) and a ``composition``: how its images combine the levels it names.
+
+* ``conjunction`` (the default, every stream as it always was): every image has every level the task names (every
+  image of round1's task 3 is weak light *and* large);
+* ``mixture`` (a round-1 batch as the dataset page describes it, "drawn from 2-3 of the 12 factor sub-directories"):
+  each image comes from one (factor, level) subdirectory the task names, by the task's ``shares`` (equal unless it
+  says), with that factor at its level and the others at :data:`BASE_LEVELS` (level 1, as a factor's folders hold
+  the others). A subdirectory's recordings belong to it, not to the task: two tasks naming it show frames of the
+  same recordings (data/synthetic.py).
+
+``data.stream`` names one:
 
 * ``round1-calibrated`` - the embedded default: round1's tasks rendered with the knobs ``dynnn calibrate`` fitted
   to the paper's finetune matrix and V2' diagonal (``core/round1_calibrated.yaml``, experiments/calibrate.py), and task 0
@@ -14,6 +24,8 @@ differ). ``data.stream`` names one:
 * ``round1`` - the IROS 2019 challenge's round-1 batches (OpenLORIS-Object page, 2019-07-16; 9 tasks) as they
   were generated before the calibration (the knobs' defaults, no photometric augmentation), bit for bit as before
   streams were data;
+* ``round1-mixture``, ``round1-calibrated-mixture`` - those two with every task a mixture of the subdirectories
+  it names (equal shares): the same tasks, knobs and task-0 augmentation, another composition;
 * ``benchmark1-<factor>`` - the dataset's first protocol for one factor (clutter, illumination, occlusion,
   pixel): its 3 levels x 3 segments, 9 tasks, level by level, segments 1..3 within a level (the order the
   real ``openloris-benchmark1`` layout reads them in, data/sources/openloris.py);
@@ -25,6 +37,8 @@ differ). ``data.stream`` names one:
       tasks:
         - {name: bright, illumination: strong}
         - {name: dark and cluttered, illumination: weak, clutter: complex, segment: 1}
+        - {illumination: weak, pixel: large, composition: mixture, shares: {illumination: 2, pixel: 1}}
+      composition: conjunction         # optional: the tasks' default (conjunction or mixture; a task's own wins)
       generator: {weak_gain: 0.45}     # optional: knobs the stream is rendered with (data.generator wins)
       base_photometric: 0.2            # optional: task 0's augmentation this stand-in goes with (default 0)
 
@@ -57,6 +71,20 @@ LEVELS: dict[str, tuple[str, ...]] = {
 FACTORS = tuple(sorted(LEVELS))  # the dataset's factor folders (method_and_dataset.md 2.4)
 SEGMENTS_PER_LEVEL = 3           # the current layout's segment folders per level (benchmark1.py)
 NEUTRAL: dict[str, str] = {"illumination": "normal", "occlusion": "0%", "pixel": "medium", "clutter": "normal"}
+# How a task's images combine the factor levels it names. A conjunction gives every image every named level (the
+# stand-in as it always was: task 3's images are all weak light *and* large). A mixture is a batch of the challenge's
+# round 1 (method_and_dataset.md 2.3: "drawn from 2-3 of the 12 factor sub-directories", "randomly shuffled across
+# factors"): each image comes from one named (factor, level) subdirectory, in which that factor is at its level and
+# the others at BASE_LEVELS.
+CONJUNCTION, MIXTURE = "conjunction", "mixture"
+COMPOSITIONS = (CONJUNCTION, MIXTURE)
+# The levels a factor subdirectory holds its other factors at: level 1, as the dataset page says a factor's folders
+# hold the others while that factor varies (method_and_dataset.md 2.4: "other factors held at level 1"). Round 1 used
+# the July-2019 data, whose page numbers level 1 as normal light, 0 % occlusion, 30x30-200x200 pixels (medium) and
+# simple clutter (2.2); the current page's level 1 also has 0 % occlusion and simple clutter. So the base is NEUTRAL
+# with simple clutter instead of normal; NEUTRAL stays what a conjunction fills in, so every existing stream renders
+# as before.
+BASE_LEVELS: dict[str, str] = {**NEUTRAL, "clutter": "simple"}
 
 # Round-1 batch composition (OpenLORIS-Object page, 2019-07-16); task t = batch t+1.
 ROUND1_STREAM: tuple[dict[str, str], ...] = (
@@ -142,12 +170,12 @@ def make_knobs(values: Mapping[str, Any]) -> Knobs:
     return Knobs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def full_factors(partial: Mapping[str, str]) -> dict[str, str]:
-    """Complete a partial factor spec with the neutral levels and validate it."""
+def full_factors(partial: Mapping[str, str], base: Mapping[str, str] = NEUTRAL) -> dict[str, str]:
+    """Complete a partial factor spec with the `base` levels (a conjunction's: NEUTRAL) and validate it."""
     unknown = sorted(set(partial) - set(LEVELS))
     if unknown:
         raise ConfigError(f"unknown factor {unknown[0]!r}; factors are: {', '.join(LEVELS)}")
-    out = {**NEUTRAL, **partial}
+    out = {**base, **partial}
     for name, level in out.items():
         if name == "occlusion":
             occlusion_fraction(level)
@@ -173,14 +201,38 @@ def occlusion_fraction(level: str) -> float:
 BENCHMARK2_FACTORS = ("illumination", "occlusion", "pixel", "clutter")  # benchmark2.py's order (data/sources/openloris.py)
 
 
+def subdirectory_factors(factor: str, level: str) -> dict[str, str]:
+    """The four levels of every image of one factor subdirectory: `factor` at `level`, the others at BASE_LEVELS."""
+    return full_factors({factor: level}, BASE_LEVELS)
+
+
 @dataclass(frozen=True)
 class TaskSpec:
+    """One task: the factor levels it names, its segment and how its images combine those levels (`composition`)."""
+
     name: str
     factors: Mapping[str, str] = field(default_factory=dict)  # as given; full_factors completes them
     segment: int = 0
+    composition: str = CONJUNCTION   # MIXTURE: each image from one of the subdirectories `factors` names
+    shares: Mapping[str, float] = field(default_factory=dict)  # a mixture's weight per named factor (unset: equal)
+
+    def subdirectories(self) -> tuple[tuple[str, str], ...]:
+        """The (factor, level) subdirectories a mixture's images come from, in the order the task names them."""
+        return tuple(self.factors.items())
+
+    def weights(self) -> tuple[float, ...]:
+        """Each subdirectory's share of a mixture's images (relative weights, equal unless `shares` says)."""
+        return tuple(self.shares.get(factor, 1) for factor in self.factors)
+
+    def levels(self) -> dict[str, str]:
+        """The task's four levels as a task label: a conjunction's, or a mixture's subdirectories over the base."""
+        return full_factors(self.factors, BASE_LEVELS if self.composition == MIXTURE else NEUTRAL)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **dict(self.factors), **({"segment": self.segment} if self.segment else {})}
+        """Plain data; a conjunction task's is what it was before compositions existed, so its run keys stay."""
+        return {"name": self.name, **dict(self.factors), **({"segment": self.segment} if self.segment else {}),
+                **({"composition": self.composition} if self.composition != CONJUNCTION else {}),
+                **({"shares": dict(self.shares)} if self.shares else {})}
 
 
 @dataclass(frozen=True)
@@ -252,49 +304,96 @@ def _benchmark2() -> StreamSpec:
     return StreamSpec("benchmark2", tuple(tasks))
 
 
-PRESETS = ("round1-calibrated", "round1", *(f"benchmark1-{f}" for f in LEVELS), "benchmark2")
+# The round-1 streams with mixture batches (the dataset page's composition), beside their conjunctions.
+MIXTURE_PRESETS = {"round1-mixture": "round1", "round1-calibrated-mixture": "round1-calibrated"}
+
+
+def as_mixture(spec: StreamSpec, name: str) -> StreamSpec:
+    """`spec` with every task a mixture of the subdirectories it names (equal shares): the same tasks, knobs and
+    task-0 augmentation, so the two differ in the composition only."""
+    return dataclasses.replace(spec, name=name, tasks=tuple(dataclasses.replace(t, composition=MIXTURE)
+                                                            for t in spec.tasks))
+
+
+PRESETS = ("round1-calibrated", "round1", *MIXTURE_PRESETS, *(f"benchmark1-{f}" for f in LEVELS), "benchmark2")
 
 
 def from_dict(body: Any, where: str) -> StreamSpec:
     """A spec from plain data (a parsed YAML file); errors name the task and the field."""
     if not isinstance(body, Mapping):
         raise ConfigError(f"{where}: a stream is a mapping with 'name' and 'tasks'")
-    unknown = sorted(set(body) - {"name", "tasks", "generator", "base_photometric"})
+    unknown = sorted(set(body) - {"name", "tasks", "composition", "generator", "base_photometric"})
     if unknown:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r}; a stream has 'name', 'tasks' and optionally "
-                          f"'generator' and 'base_photometric'")
+                          f"'composition', 'generator' and 'base_photometric'")
     tasks = body.get("tasks")
     if not isinstance(tasks, list) or len(tasks) < 2:
         raise ConfigError(f"{where}: 'tasks' must list at least 2 tasks (incremental learning needs a sequence)")
-    out = []
-    for i, task in enumerate(tasks):
-        label = f"{where}: task {i}"
-        if not isinstance(task, Mapping):
-            raise ConfigError(f"{label}: a task is a mapping such as {{name: dark, illumination: weak}}")
-        for key, value in task.items():
-            if key not in ("name", "segment", *LEVELS):
-                raise ConfigError(f"{label}: unknown field {key!r}; use name, segment or a factor: "
-                                  f"{', '.join(LEVELS)}")
-        segment = task.get("segment", 0)
-        if isinstance(segment, bool) or not isinstance(segment, int) or segment < 0:
-            raise ConfigError(f"{label}: segment={segment!r} must be an integer >= 0 (0: the default viewpoints)")
-        factors = {k: str(v) for k, v in task.items() if k in LEVELS}
-        try:
-            full_factors(factors)
-        except ConfigError as e:
-            raise ConfigError(f"{label}: {e}") from None
-        name = str(task.get("name") or f"task {i}: " + describe(factors))
-        out.append(TaskSpec(name, factors, segment))
+    composition = _composition(body.get("composition", CONJUNCTION), where)
+    out = tuple(_task_from_dict(task, f"{where}: task {i}", i, composition) for i, task in enumerate(tasks))
     generator = body.get("generator") or {}
     if not isinstance(generator, Mapping):
         raise ConfigError(f"{where}: 'generator' must be a mapping of knob names to values, e.g. {{weak_gain: 0.45}}")
-    spec = StreamSpec(str(body.get("name") or where), tuple(out), dict(generator),
+    spec = StreamSpec(str(body.get("name") or where), out, dict(generator),
                       check_photometric(body.get("base_photometric", 0.0), f"{where}: base_photometric"))
     try:
         spec.knobs()
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     return spec
+
+
+def _composition(value: Any, label: str) -> str:
+    if value not in COMPOSITIONS:
+        raise ConfigError(f"{label}: composition={value!r} must be one of: {', '.join(COMPOSITIONS)}")
+    return value
+
+
+def _task_from_dict(task: Any, label: str, index: int, composition: str) -> TaskSpec:
+    """One task of a stream file; `composition` is the stream's, which the task's own field overrides."""
+    if not isinstance(task, Mapping):
+        raise ConfigError(f"{label}: a task is a mapping such as {{name: dark, illumination: weak}}")
+    for key in task:
+        if key not in ("name", "segment", "composition", "shares", *LEVELS):
+            raise ConfigError(f"{label}: unknown field {key!r}; use name, segment, composition, shares or a factor: "
+                              f"{', '.join(LEVELS)}")
+    segment = task.get("segment", 0)
+    if isinstance(segment, bool) or not isinstance(segment, int) or segment < 0:
+        raise ConfigError(f"{label}: segment={segment!r} must be an integer >= 0 (0: the default viewpoints)")
+    factors = {k: str(v) for k, v in task.items() if k in LEVELS}
+    try:
+        full_factors(factors)
+    except ConfigError as e:
+        raise ConfigError(f"{label}: {e}") from None
+    composition = _composition(task.get("composition", composition), label)
+    if composition == MIXTURE and not factors:
+        raise ConfigError(f"{label}: a mixture task names at least one factor (the subdirectories its images come "
+                          f"from)")
+    shares = _shares(task.get("shares"), factors, composition, label)
+    name = str(task.get("name") or f"task {index}: " + describe(factors))
+    return TaskSpec(name, factors, segment, composition, shares)
+
+
+def _shares(value: Any, factors: Mapping[str, str], composition: str, label: str) -> dict[str, float]:
+    """A mixture task's weights, one positive number for each factor it names (None: equal shares)."""
+    if value is None:
+        return {}
+    named = ", ".join(factors)
+    if composition != MIXTURE:
+        raise ConfigError(f"{label}: shares apply to a mixture task only (composition: {MIXTURE})")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{label}: shares must map each factor the task names ({named}) to a weight, e.g. "
+                          f"{{{', '.join(f'{f}: 1' for f in factors)}}}")
+    for factor in value:
+        if factor not in factors:
+            raise ConfigError(f"{label}: shares names {factor!r}, which the task does not; its factors: {named}")
+    for factor in factors:
+        if factor not in value:
+            raise ConfigError(f"{label}: shares leaves out {factor!r}; give a weight for each of: {named}")
+        weight = value[factor]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
+            raise ConfigError(f"{label}: shares.{factor}={weight!r} must be a positive number")
+    return {factor: value[factor] for factor in factors}
 
 
 def check_photometric(value: Any, name: str = "base_photometric") -> float:
@@ -310,6 +409,8 @@ def load_spec(stream: str) -> StreamSpec:
         return _round1()
     if stream == "round1-calibrated":
         return _round1_calibrated()
+    if stream in MIXTURE_PRESETS:
+        return as_mixture(load_spec(MIXTURE_PRESETS[stream]), stream)
     if stream == "benchmark2":
         return _benchmark2()
     if stream.startswith("benchmark1-") and stream[len("benchmark1-"):] in LEVELS:

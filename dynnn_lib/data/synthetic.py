@@ -29,17 +29,33 @@ scenes (the object's size, place and pose, the background, the occluder, the lig
 own generator, shared by its train and test splits, and every image is a frame of one of its class's scenes: the
 scene's draw moved by :data:`FRAME_JITTER` and with its own sensor noise. S = 0, the default, draws every image on
 its own, bit for bit the stream before scenes existed.
+
+Compositions (core/streams.py): a conjunction task renders every image with every level it names
+(:func:`generate_task`, unchanged). A mixture task (:func:`generate_mixture`) is a round-1 batch as the dataset page
+describes it, "drawn from 2-3 of the 12 factor sub-directories": each image comes from one (factor, level)
+subdirectory the task names, in exact shares per class (:func:`share_counts`), and is rendered with that factor at its
+level and the other three at the base level, ``BASE_LEVELS``: level 1, which the page says a factor's folders hold
+the others at (normal light, 0 % occlusion, medium size and *simple* clutter in the July-2019 numbering of round 1's
+data; NEUTRAL has normal clutter and stays the conjunctions' fill). A subdirectory's recordings belong to it, not to
+a task, as a subdirectory's frames land in every batch that names it: with scenes, its scenes are seeded from the
+instance, the subdirectory and the segment (:func:`recording_seed`), so two tasks naming it show frames of the same
+scenes, while each split's frames (which scene, the camera's drift, the sensor noise) are drawn from the split's
+own generator, so no frame is in two splits. Without scenes (S = 0) every image is its own draw, a recording of
+one frame, and there is nothing to share.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Mapping
+from fractions import Fraction
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from dynnn_lib.core.streams import (DEFAULT_KNOBS, LEVELS, NEUTRAL, ROUND1_STREAM, Knobs,  # noqa: F401 (the factor
-                                    describe, full_factors, occlusion_fraction)             # vocabulary lives there)
+                                    describe, full_factors, occlusion_fraction,             # vocabulary lives there)
+                                    subdirectory_factors)
 
 GENERATOR_VERSION = 1
 
@@ -248,7 +264,75 @@ def generate_task(factors: Mapping[str, str], n_classes: int, per_class: int, si
     labels = labels[torch.randperm(len(labels), generator=g)]
     scenes = None
     if knobs.scenes_per_class:
-        per = knobs.scenes_per_class
-        gs = torch.Generator().manual_seed(data_seed * 1_000_003 + 500_009 + (salt // 2 if task is None else task))
-        scenes = (labels * per + torch.randint(per, (len(labels),), generator=g), n_classes * per, gs)
+        seed = data_seed * 1_000_003 + 500_009 + (salt // 2 if task is None else task)
+        scenes = _scenes(labels, n_classes, knobs.scenes_per_class, g, seed)
     return render(factors, labels, protos, size, g, knobs, segment, scenes), labels
+
+
+def _scenes(labels: torch.Tensor, n_classes: int, per: int, g: torch.Generator, seed: int) -> Scenes:
+    """Each image a frame of one of its class's `per` scenes, picked from the split's `g`; the scenes are drawn from
+    a generator seeded with `seed`, so every split given that seed shows the same recordings."""
+    pick = labels * per + torch.randint(per, (len(labels),), generator=g)
+    return pick, n_classes * per, torch.Generator().manual_seed(seed)
+
+
+def _apportion(total: int, weights: Sequence[Fraction]) -> list[int]:
+    """Largest remainder: `total` split in proportion to `weights`, each part the floor or the ceiling of its exact
+    share, ties to the earlier weight."""
+    quotas = [total * w / sum(weights) for w in weights]
+    counts = [math.floor(q) for q in quotas]
+    by_remainder = sorted(range(len(weights)), key=lambda d: (counts[d] - quotas[d], d))
+    for d in by_remainder[: total - sum(counts)]:
+        counts[d] += 1
+    return counts
+
+
+def share_counts(weights: Sequence[float], n_classes: int, per_class: int) -> list[list[int]]:
+    """How many of each class's `per_class` images come from each subdirectory: every count the floor or the
+    ceiling of its exact share of the class, and the split's totals the largest-remainder split of all its images.
+    Exact counts rather than independent draws, so a mixture's shares hold in every split of every instance. The
+    images left over after the floors are dealt to the classes in turn (McNaughton's wrap-around): a subdirectory
+    has at most one extra per class, since its extras number at most `n_classes`."""
+    fractions = [Fraction(w) for w in weights]
+    floors = [math.floor(per_class * w / sum(fractions)) for w in fractions]
+    totals = _apportion(n_classes * per_class, fractions)
+    extras = [d for d, total in enumerate(totals) for _ in range(total - n_classes * floors[d])]
+    counts = [list(floors) for _ in range(n_classes)]
+    for i, d in enumerate(extras):
+        counts[i % n_classes][d] += 1
+    return counts
+
+
+def recording_seed(data_seed: int, factor: str, level: str, segment: int) -> int:
+    """The seed of one subdirectory's recordings (scenes): from the instance, the subdirectory and its segment, never
+    from a task, so every task naming the subdirectory shows the same recordings."""
+    digest = hashlib.sha256(f"recordings/{data_seed}/{factor}/{level}/{segment}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def generate_mixture(subdirectories: Sequence[tuple[str, str]], weights: Sequence[float], n_classes: int,
+                     per_class: int, size: int, data_seed: int, salt: int, knobs: Knobs = DEFAULT_KNOBS,
+                     segment: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Balanced images for one split of a mixture task: each from one of its (factor, level) `subdirectories`, by
+    `weights` (:func:`share_counts`), rendered with that factor at its level and the others at the base level.
+    Returns the images, the labels and each image's subdirectory (an index into `subdirectories`). The frames are
+    drawn from the split's generator (`salt`: 2t, 2t + 1 for task t's train and test splits, as
+    :func:`generate_task`); with scenes, the scenes are the subdirectory's (:func:`recording_seed`)."""
+    protos = class_prototypes(n_classes, data_seed, knobs.class_similarity, knobs.colour_candidates)
+    g = torch.Generator().manual_seed(data_seed * 1_000_003 + salt)
+    counts = share_counts(weights, n_classes, per_class)
+    labels, subdirectory = torch.tensor([(c, d) for c, row in enumerate(counts)
+                                         for d, k in enumerate(row) for _ in range(k)]).T
+    order = torch.randperm(len(labels), generator=g)
+    labels, subdirectory = labels[order], subdirectory[order]
+    images = torch.empty(len(labels), 3, size, size, dtype=torch.uint8)
+    for d, (factor, level) in enumerate(subdirectories):
+        where = (subdirectory == d).nonzero().flatten()
+        if len(where):  # tiny splits can leave a subdirectory without an image of any class
+            scenes = None
+            if knobs.scenes_per_class:
+                seed = recording_seed(data_seed, factor, level, segment)
+                scenes = _scenes(labels[where], n_classes, knobs.scenes_per_class, g, seed)
+            images[where] = render(subdirectory_factors(factor, level), labels[where], protos, size, g, knobs,
+                                   segment, scenes)
+    return images, labels, subdirectory

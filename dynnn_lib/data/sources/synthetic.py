@@ -18,7 +18,7 @@ import torch
 
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.store import atomic_torch_save
-from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
+from dynnn_lib.core.streams import CONJUNCTION, DEFAULT_STREAM, Knobs, TaskSpec, load_spec
 from dynnn_lib.data import synthetic
 from dynnn_lib.data.source import Source, register
 from dynnn_lib.data.stream import Stream, Task, default_cache_dir
@@ -51,6 +51,18 @@ class Params:
             raise ConfigError(f"data.generator must be a mapping of knob names to values, got {self.generator!r}")
         object.__setattr__(self, "generator", {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in sorted(self.generator.items())})
+
+
+def _generate(ts: TaskSpec, t: int, per_class: int, salt: int, size: int, p: Params,
+              knobs: Knobs) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of task `t` (`salt`: 2t for its train split, 2t + 1 for its test split), by its composition: a
+    conjunction through generate_task exactly as before compositions existed."""
+    if ts.composition == CONJUNCTION:
+        return synthetic.generate_task(ts.factors, p.n_classes, per_class, size, p.data_seed, salt=salt, knobs=knobs,
+                                       segment=ts.segment, task=t)
+    x, y, _ = synthetic.generate_mixture(ts.subdirectories(), ts.weights(), p.n_classes, per_class, size,
+                                         p.data_seed, salt=salt, knobs=knobs, segment=ts.segment)
+    return x, y
 
 
 @register
@@ -95,6 +107,8 @@ class Synthetic(Source):
                     "test": p.test_per_class, "seed": p.data_seed}
         if any(t.segment for t in tasks_spec):  # new fields enter the key only when they act: round1's key stays
             key_body["segments"] = [t.segment for t in tasks_spec]
+        if any(t.composition != CONJUNCTION for t in tasks_spec):
+            key_body["compositions"] = [[t.composition, list(t.weights())] for t in tasks_spec]
         if knobs != synthetic.DEFAULT_KNOBS:
             key_body["knobs"] = dataclasses.asdict(knobs)
         key = hashlib.sha256(json.dumps(key_body, sort_keys=True).encode()).hexdigest()[:16]
@@ -109,16 +123,14 @@ class Synthetic(Source):
         if tensors is None or len(tensors) != len(tasks_spec):
             tensors = []
             for t, ts in enumerate(tasks_spec):
-                tx, ty = synthetic.generate_task(ts.factors, p.n_classes, p.train_per_class, cfg.image_size,
-                                                 p.data_seed, salt=2 * t, knobs=knobs, segment=ts.segment, task=t)
-                vx, vy = synthetic.generate_task(ts.factors, p.n_classes, p.test_per_class, cfg.image_size,
-                                                 p.data_seed, salt=2 * t + 1, knobs=knobs, segment=ts.segment, task=t)
+                tx, ty = _generate(ts, t, p.train_per_class, 2 * t, cfg.image_size, p, knobs)
+                vx, vy = _generate(ts, t, p.test_per_class, 2 * t + 1, cfg.image_size, p, knobs)
                 tensors.append({"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy})
             try:
                 atomic_torch_save(tensors, path)
             except OSError:
                 pass  # a read-only or full cache folder only costs regeneration next time
-        tasks = [Task(index=t, name=ts.name, factors=synthetic.full_factors(ts.factors), **tens)
+        tasks = [Task(index=t, name=ts.name, factors=ts.levels(), **tens)
                  for t, (ts, tens) in enumerate(zip(tasks_spec, tensors))]
         names = [f"object {c}" for c in range(p.n_classes)]
         return Stream(tasks=tasks, n_classes=p.n_classes, class_names=names, source=self.name)
