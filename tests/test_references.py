@@ -141,18 +141,28 @@ def _shell_commands(line: str) -> list[str]:
     return [part.strip() for part in re.split(r"&&|\|\|?|;", line) if part.strip()]
 
 
+def _logical_lines(text: str):
+    """(index of its first line, line) of a shell block, lines continued with a backslash joined."""
+    held: list[str] = []
+    first = 0
+    for i, line in enumerate(text.split("\n")):
+        if not held:
+            first = i
+        held.append(line[:-1] if line.endswith("\\") else line)
+        if not line.endswith("\\"):
+            yield first, " ".join(held)
+            held = []
+
+
 def command_lines(page: Path):
     """(where, command line, inline?) of every dynnn / make command the page shows."""
     for seg in segments(page):
         if seg.kind == "code" and seg.lang in SHELL_CODE:
-            text = seg.text.replace("\\\n", " \n")  # a continued line keeps its first line's number
-            pos = 0
-            for raw in re.split(r"(?<! )\n", text):
-                for cmd in _shell_commands(raw.replace(" \n", " ")):
+            for first, line in _logical_lines(seg.text):
+                for cmd in _shell_commands(line):
                     cmd = re.sub(r"^(?:\w+=\S*\s+)+", "", cmd)  # VAR=value dynnn ...
                     if COMMAND.match(cmd):
-                        yield where(page, seg, pos), cmd, False
-                pos += len(raw) + 1
+                        yield f"{_name(page)}:{seg.line + first}", cmd, False
         elif seg.kind == "prose":
             for pos, span in inline_spans(seg):
                 if COMMAND.match(span):
@@ -317,7 +327,7 @@ def code_problems(source: str) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dynnn_lib":
             names = [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, (ast.Attribute, ast.Call)):
+        elif isinstance(node, ast.Call) or isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             names = [_dotted(node.func if isinstance(node, ast.Call) else node, bound)]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.split(".")[0] == "dynnn_lib"]
@@ -327,7 +337,7 @@ def code_problems(source: str) -> list[tuple[int, str]]:
             try:
                 obj = resolve(dotted)
             except (ImportError, AttributeError) as e:
-                out.append((node.lineno, f"{dotted}: {e}"))
+                out.append((node.lineno, str(e)))  # a.b.c and a.b, both read, name the same missing b
                 continue
             if isinstance(node, ast.Call) and inspect.ismodule(resolve(dotted.rsplit(".", 1)[0])):
                 why = _call_problem(node, obj)
@@ -426,20 +436,20 @@ def _producers(path: str) -> tuple[str, ...] | None:
     return next((who for pattern, who in PRODUCED.items() if fnmatch(path, pattern)), None)
 
 
+def _path_problem(page: Path, path: str, para: str, link: bool) -> str | None:
+    """Why a cited path does not resolve. A produced path is judged by its paragraph whether or not it is here
+    (after `make all` it is, in a fresh clone not: the verdict must not depend on which)."""
+    who = _producers(os.path.relpath(page.parent / path, ROOT) if link else path)
+    if who is None:
+        return None if _exists(page, path, link) else f"{path} does not exist"
+    if who and not any(p in " ".join(para.split()) for p in who):
+        return f"{path} exists only after {' or '.join(who)}, which the paragraph does not name"
+    return None
+
+
 def path_problems(pages) -> list[str]:
-    problems = []
-    for page in pages:
-        for w, path, para, link in path_refs(page):
-            rel = os.path.relpath(page.parent / path, ROOT) if link else path
-            if _exists(page, path, link):
-                continue
-            who = _producers(rel)
-            flat = " ".join(para.split())
-            if who is None:
-                problems.append(f"{w}: {path} does not exist")
-            elif who and not any(p in flat for p in who):
-                problems.append(f"{w}: {path} exists only after {' or '.join(who)}, which the paragraph does not name")
-    return problems
+    return [f"{w}: {why}" for page in pages for w, path, para, link in path_refs(page)
+            if (why := _path_problem(page, path, para, link))]
 
 
 def test_every_path_on_a_page_exists_or_its_paragraph_says_what_makes_it():
