@@ -193,7 +193,7 @@ def check_command(cmd: str, inline: bool) -> str | None:
     if m.group(2):
         bad = [t for t in args.split() if "=" not in t and t not in _make_targets()]
         return f"make {bad[0]}: no such target in the Makefile" if bad else None
-    argv = shlex.split(re.sub(r"\[([^\[\]]*)\]", r"\1", args).replace("...", " "))
+    argv = shlex.split(re.sub(r"\[(--[^\[\]]*)\]", r"\1", args).replace("...", " "))
     if inline and len(argv) == 1 and re.fullmatch(r"[\w-]+", argv[0]):
         return None if argv[0] in _subcommands() else f"dynnn {argv[0]}: no such command"
     why = _parse_error(argv)
@@ -250,6 +250,7 @@ def test_the_pages_show_command_lines_and_the_check_catches_bad_ones():
     assert check_command("make nope", False) == "make nope: no such target in the Makefile"
     assert check_command("dynnn show", True) is None and check_command("make test VENV=x", False) is None
     assert check_command("dynnn prune [--max-gb G]", True) is None
+    assert check_command("dynnn run --set base_milestones=[8]", False) is None
     assert "invalid float value: 'g'" in check_command("dynnn prune --max-gb g", True)
     assert _shell_commands("$ dynnn runs --disk | head > out.txt 2>&1 && make test  # c") == ["dynnn runs --disk",
                                                                                               "head", "make test"]
