@@ -73,4 +73,4 @@ print(result.forgetting("finetune"))
 # **BWT** (backward transfer) averages how much each earlier task lost; negative means forgetting.
 # **square** is the mean of the whole matrix, the number the paper reports (93.84 for finetune). The ± is the
 # sample standard deviation over seeds; whether a difference between two methods is real is judged with paired
-# 95 % intervals in `reports/fidelity.md`.
+# 95 % intervals in `reports/fidelity.md` (written by `make all`).

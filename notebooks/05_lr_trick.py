@@ -15,7 +15,7 @@
 # movement per task should mean less forgetting, at the price of learning each new domain less well. This
 # notebook runs the paper's five variants, puts our numbers beside theirs, and prints whether the trick reduced
 # forgetting on these runs. Whether a difference is real is judged with paired 95 % intervals over seeds (and,
-# in `reports/fidelity.md`, over benchmark instances).
+# in `reports/fidelity.md`, which `make all` writes, over benchmark instances).
 
 # %% tags=["parameters"]
 seeds: int = 2  # number of seeds

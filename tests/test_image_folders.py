@@ -126,3 +126,19 @@ def test_a_sweep_checks_the_schedule_against_the_folders_task_count_before_train
     rc = main(["sweep", str(spec), "--dry-run", "--runs-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert rc == 2 and "expand_at=[2] is out of range: the stream has 2 tasks (0..1)" in err
+
+
+def test_a_failed_run_says_its_error_once(tmp_path, capsys):
+    """A run whose data is broken fails every seed alike; the command says the error once, as `dynnn: error:`,
+    and not again from the progress bar (it did, with an empty label: `run failed (; key ...)`)."""
+    root = make_image_folders(tmp_path / "mine", per_class=2)
+    _remove(root / "10-night/train/mug")
+    argv = [a for a in TINY if a != "--no-progress"]
+    argv[argv.index("--seeds") + 1] = "2"
+    rc = main(["run", "--runs-dir", str(tmp_path / "runs"), *argv, "--set", f"data.cache_dir={tmp_path / 'cache'}",
+               "--data-source", "image-folders", "--data-root", str(root), "--method", "finetune"])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert rc == 2, said
+    assert said.count("class 'mug' is missing") == 1, said
+    assert "dynnn: error: class 'mug' is missing" in said and "(;" not in said and "run failed" not in said

@@ -229,3 +229,24 @@ def test_optimizer_state_is_validated_in_one_line():
 
     with pytest.raises(ConfigError, match="optimizer_state='carry' is not valid; choose one of: reset, keep"):
         tiny(optimizer_state="carry")
+
+
+def test_failed_runs_say_each_distinct_error_once():
+    """Several runs that fail alike raise the run's own error (its type kept); runs that fail differently raise
+    one line naming each distinct error once, with the method, seed and key of the first run that hit it."""
+    from dynnn_lib import DataError
+    from dynnn_lib.engine.executors import Outcome, _raise_failures
+
+    cfgs = {f"k{s}": tiny(method="finetune", seed=s) for s in range(3)}
+    same = DataError("class 'mug' is missing")
+    with pytest.raises(DataError, match="^class 'mug' is missing$"):
+        _raise_failures([Outcome(k, "failed", error="DataError: class 'mug' is missing", exception=same)
+                         for k in cfgs], cfgs)
+    mixed = [Outcome("k0", "failed", error="DataError: a", exception=DataError("a")),
+             Outcome("k1", "failed", error="DataError: a", exception=DataError("a")),
+             Outcome("k2", "failed", error="TrainingDiverged: b", exception=TrainingDiverged("b"))]
+    with pytest.raises(Exception, match=r"^3 runs failed: finetune seed 0 \(key k0\): DataError: a; "
+                                        r"finetune seed 2 \(key k2\): TrainingDiverged: b$") as e:
+        _raise_failures(mixed, cfgs)
+    assert "\n" not in str(e.value)
+    _raise_failures([], cfgs)  # nothing failed: nothing raised

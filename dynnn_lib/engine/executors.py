@@ -15,8 +15,9 @@ for the rest. What makes that safe on many workers:
 * **a worker that dies** (killed, out of memory, node lost) - Ray retries the task (``max_retries``); the local
   pool is rebuilt and the unfinished runs resubmitted. The retried ``run()`` resumes from the run's
   ``checkpoint.pt`` (written after every task) when the runs folder is shared with the worker that died;
-* **a run that fails** (an exception in training, a missing dataset) is reported with its configuration and
-  error and is not retried; the other runs continue.
+* **a run that fails** (an exception in training, a missing dataset) is not retried; the other runs continue, the
+  progress bar counts it, and the command that asked for the runs says its error once when it ends (run_many
+  raises it, a sweep lists it with its point, the planner and the schedules name the first).
 
 Without shared storage (Ray workers on other machines with their own disks) the runs train in the workers' local
 runs folders (same path), the result comes back to the driver over Ray and the driver writes ``result.json``
@@ -89,21 +90,19 @@ def _error_text(e: BaseException) -> str:
 
 
 class Progress:
-    """One bar over the sweep's distinct trainings with done / cached / failed / running counts."""
+    """One bar over the sweep's distinct trainings with done / cached / failed / running counts. A failure is
+    counted, never printed here: the caller says each error once when the command ends (printed here as well, a
+    failed run's error came out twice)."""
 
-    def __init__(self, total: int, enabled: bool, labels: Mapping[str, str], desc: str = "runs"):
+    def __init__(self, total: int, enabled: bool, desc: str = "runs"):
         from tqdm.auto import tqdm
 
         self.counts = {"done": 0, "cached": 0, "failed": 0, "running": 0, "queued": 0}
-        self.labels = labels
         self.bar = tqdm(total=total, desc=desc, unit="run", disable=not enabled)
-        self._tqdm = tqdm
 
     def finish(self, o: Outcome) -> None:
         self.counts[o.status] += 1
         self.bar.update(1)
-        if o.status == "failed":
-            self._tqdm.write(f"run failed ({self.labels.get(o.key, '')}; key {o.key}): {o.error}")
         self.show()
 
     def pending(self, running: int, queued: int) -> None:
@@ -119,7 +118,7 @@ class Progress:
 
 def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = "local", jobs: int = 2,
             address: str | None = None, threads: int = 1, progress: bool = True, max_retries: int = 3,
-            labels: Mapping[str, str] | None = None, desc: str = "runs",
+            desc: str = "runs",
             stop_after: Mapping[str, int] | None = None, pool=None) -> dict[str, Outcome]:
     """Train every configuration not cached yet; key -> Outcome. `configs` have distinct keys (computed with
     DYNNN_THREADS = `threads`). `stop_after` (key -> task): train those runs up to that task only (their shared
@@ -134,7 +133,7 @@ def execute(configs: Sequence[RunConfig], runs_dir: str | Path, executor: str = 
     runs_dir = Path(runs_dir)
     out: dict[str, Outcome] = {}
     todo: list[tuple[str, RunConfig]] = []
-    bar = Progress(len(configs), progress, labels or {}, desc)
+    bar = Progress(len(configs), progress, desc)
     try:
         for cfg in configs:
             key = cfg.key()
@@ -351,15 +350,27 @@ def run_many(configs: Sequence[RunConfig], runs_dir: str | Path | None = None, j
     outcomes: dict[str, Outcome] = {}
     train_tree(list(distinct.values()), runs_dir, "local", jobs=max(jobs, 1), threads=threads(), progress=progress,
                outcomes=outcomes)
-    failed = [o for o in outcomes.values() if o.status == "failed"]
-    if failed:
-        e = failed[0].exception
-        raise e if isinstance(e, DynnnError) else DynnnError(f"run {failed[0].key} failed: {failed[0].error}")
+    _raise_failures([o for o in outcomes.values() if o.status == "failed"], distinct)
     out = []
     for cfg in configs:
         res = outcomes[cfg.key()].result
         out.append(res.with_rule(cfg.head_rule) if res.matrices else res)
     return out
+
+
+def _raise_failures(failed: Sequence[Outcome], configs: Mapping[str, RunConfig]) -> None:
+    """The failed runs' errors, each said once: the run's own error when they share one (a missing class fails
+    every seed alike), else one line naming each distinct error with the first seed and key it failed on."""
+    if not failed:
+        return
+    first = failed[0].exception
+    if len({o.error for o in failed}) == 1:
+        raise first if isinstance(first, DynnnError) else DynnnError(f"run {failed[0].key} failed: {failed[0].error}")
+    seen: dict[str, Outcome] = {}
+    for o in failed:
+        seen.setdefault(o.error or "", o)
+    raise DynnnError(f"{len(failed)} runs failed: " + "; ".join(
+        f"{configs[o.key].method} seed {configs[o.key].seed} (key {o.key}): {error}" for error, o in seen.items()))
 
 
 def run_seeds(cfg: RunConfig, seeds: Iterable[int], runs_dir: str | Path | None = None, jobs: int = 1,

@@ -397,8 +397,7 @@ def run_sweep(spec: SweepSpec, executor: str = "local", jobs: int = 2, address: 
     echo(plan.summary(jobs if executor == "local" else None))
     with thread_count(plan.threads):
         outcomes = execute(plan.configs, runs_dir, executor=executor, jobs=jobs, address=address, desc="sweep",
-                           threads=plan.threads, progress=progress, max_retries=max_retries,
-                           labels={p.config.key(): _fmt(p.assign) for p in plan.points})
+                           threads=plan.threads, progress=progress, max_retries=max_retries)
         report = build_report(spec, plan, outcomes)  # keys again: under the same thread count
     wall = time.perf_counter() - t0
     report.meta.update({"executor": executor, "address": address, "jobs": jobs, "threads": plan.threads,

@@ -77,7 +77,7 @@ def standins(doc: Mapping[str, Any]) -> str:
             f"default stand-in over all its evaluation instances is in [the fidelity findings](docs/fidelity.md)). "
             f"{n} of the {len(doc['claims'])} claims judged on both depend on the stand-in; "
             + (f"the {ours} about our own extensions (router, automatic rule) and every interval are" if ours else
-               "every interval is") + " in `reports/standins.md`.\n\n" + markdown_table(rows)
+               "every interval is") + " in `reports/standins.md` (`make all`).\n\n" + markdown_table(rows)
             + f"\n\nSource: `reports/standins.json` (`make all`).{where}\n")
 
 
