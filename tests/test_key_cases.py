@@ -111,6 +111,8 @@ def test_a_docstring_a_metric_or_a_report_edited_retrains_nothing_a_loss_edited_
              pkg / "engine" / "verify.py": lambda s: s + "\nEDITED = 1\n"}
     with _edited(edits):
         assert keys() == before
+    with _edited({pkg / "methods" / "training.py": lambda s: s + "\nEDITED_CODE = 1\n"}):  # shared code: every key
+        assert all(k != before[m] for m, k in keys().items())
     lwf = pkg / "methods" / "lwf.py"
     with _edited({lwf: lambda s: s + "\n\ndef _edited_loss(x):\n    return 2 * x\n"}):
         after = keys()

@@ -545,9 +545,10 @@ def environment(device: str = "cpu") -> dict:
 
     env = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": version("torchvision"),
            "numpy": numpy.__version__}
-    if device == "cuda":
-        env["device"] = {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
-                         "cudnn": torch.backends.cudnn.version()}
+    if device == "cuda":  # no GPU visible: the run stops before training, saying so (its key names none)
+        visible = torch.cuda.is_available()
+        env["device"] = {"gpu": torch.cuda.get_device_name() if visible else None, "cuda": torch.version.cuda,
+                         "cudnn": torch.backends.cudnn.version() if visible else None}
     else:
         env["device"] = {"cpu": cpu()["signature"]}
     return env
