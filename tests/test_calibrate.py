@@ -31,8 +31,8 @@ def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagona
     garbage_ft[np.triu_indices(9, 1)] = 7.0                     # finetune's upper triangle (not published anyway)
     off = ~np.eye(9, dtype=bool)
     garbage_v2[off] = 7.0                                       # V2' off the diagonal: held out
-    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
-    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.objective.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.objective.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
     assert calibration_error(ft, v2) == before
     # our entries it does not read do not move it either; the 54 it reads each do
     ft2, v22 = ft.copy(), v2.copy()

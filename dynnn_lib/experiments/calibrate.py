@@ -1,6 +1,7 @@
 """``dynnn calibrate``: fit the generated stream's knobs to the paper's own numbers, then report what they predict.
 
-The objective was fixed in code before any fit and reads exactly 54 published numbers (:data:`READS`):
+The objective was fixed in code before any fit (experiments/objective.py, with its null models and skill) and reads
+exactly 54 published numbers (:data:`READS`):
 
 * the paper's finetune matrix, its 45 entries on and below the diagonal (``paper.PAPER_FINETUNE``), against our
   mean finetune matrix on the generated round-1 stream;
@@ -49,12 +50,10 @@ from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, EVALUATION_INSTANCES, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.experiments.objective import LOWER, READS, calibration_entries, calibration_error, held_out
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
 from dynnn_lib.reports import pages
 
-READS = ("PAPER_FINETUNE: the 45 entries on and below the diagonal", "PAPER_DYNAMICNN: the 9 diagonal entries")
-_TRIL = np.tril_indices(9)
-_OFF = tuple(np.array(ix) for ix in zip(*[(i, j) for i in range(9) for j in range(i)]))
 
 # name -> (kind, low, high): the knobs the fit moves; every other knob keeps its default
 SPACE: dict[str, tuple[str, float, float]] = {
@@ -76,23 +75,12 @@ SPACE: dict[str, tuple[str, float, float]] = {
 TRAINING_KNOBS = ("base_photometric",)
 
 
-# ------------------------------------------------------------------ the objective (fixed before the fit)
-def calibration_entries(finetune: np.ndarray, v2: np.ndarray) -> np.ndarray:
-    """Ours - the paper's, in points, on the 54 entries the objective reads (45 finetune, then 9 V2' diagonal)."""
-    ft = (np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL]       # [0]: the means ([1]: the stds)
-    dg = np.diag(np.asarray(v2, float)) - np.diag(PAPER_DYNAMICNN[0])
-    return np.concatenate([ft, dg]) * 100
-
-
-def calibration_error(finetune: np.ndarray, v2: np.ndarray) -> float:
-    """The objective: RMSE in points over :func:`calibration_entries`."""
-    return float(np.sqrt(np.mean(calibration_entries(finetune, v2) ** 2)))
-
-
+# ------------------------------------------------------------------ the objective's bounds (the objective, its null
+# models and skill: experiments/objective.py; imported here, where the fit and its reports use them)
 def lower_bound(finetune: np.ndarray) -> float:
     """What the objective is at least, from the finetune matrix alone: the same sum of squares over 54 entries
     without the 9 V2' ones (which can only add to it). Lets a hopeless trial skip its V2' runs."""
-    return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL] * 100) ** 2) / 54))
+    return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[LOWER] * 100) ** 2) / 54))
 
 
 def squared_errors(finetune_rows: np.ndarray, upto: int) -> float:
@@ -108,11 +96,6 @@ def partial_bound(partial_sse: Sequence[float]) -> float:
     """What the objective (the mean over fit instances of each one's RMSE over 54 entries) is at least, given each
     instance's sum of squared errors so far: the entries still to come can only add to every sum. Exact."""
     return float(np.mean([math.sqrt(max(s, 0.0) / 54) for s in partial_sse]))
-
-
-def held_out(v2: np.ndarray) -> float:
-    """A prediction the fit never read: RMSE in points over the 36 off-diagonal entries of V2' (below the diagonal)."""
-    return float(np.sqrt(np.mean(((np.asarray(v2, float) - PAPER_DYNAMICNN[0])[_OFF] * 100) ** 2)))
 
 
 def bias_and_spread(finetunes: Sequence[Any], v2s: Sequence[Any]) -> dict[str, float]:
