@@ -15,10 +15,10 @@ import numpy as np
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
 from dynnn_lib.reports.blocks import (SKILL_ROW, calibration_headline, checked, claims_rows, fit_step, machine_line,
-                                      null_model_rows, prediction_rows)
+                                      null_model_rows, prediction_rows, skill_headline)
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
-FIDELITY_SCHEMA = "dynnn.fidelity/3"
+FIDELITY_SCHEMA = "dynnn.fidelity/4"
 STANDINS_SCHEMA = "dynnn.standins/4"
 CALIBRATION_SCHEMA = "dynnn.calibration/4"
 
@@ -102,9 +102,23 @@ def fidelity_claims_md(doc: Document) -> str:
     return markdown_table(claims_rows(doc["claims"], mark=lambda v: f"**{v}**")) + "\n"
 
 
+def _objective_md(doc: Document) -> list[str]:
+    """fidelity.md's section on the calibration's objective: the median skill over the instances beside the null
+    models, each instance's objective and skill, the null models' definitions; a line off the 9-task stream."""
+    o = doc["objective"]
+    if o is None:
+        return [f"The calibration's objective reads the paper's 9x9 tables: not scored on {doc['n_tasks']} tasks.", ""]
+    what = f"Stand-in `{doc['stream']}`, median over the instances {doc['instances']}"
+    rows = [["instance", "objective (RMSE, points)", "skill"]] + [
+        [k, f"{v['rmse_calibration']:.2f}", f"{v['skill']:.2f}"] for k, v in o["instances"].items()]
+    return [skill_headline(o["null_models"], what, o["rmse_calibration"], o["skill"]), "", markdown_table(rows), "",
+            markdown_table(null_model_rows(o["null_models"])), ""]
+
+
 def fidelity_md(doc: Document) -> str:
-    """fidelity.md: the machine, the claims, routing accuracy, the lower-triangle statistics and the paper's two
-    tables beside ours (mean ± sd over the instances, lower triangle)."""
+    """fidelity.md: the machine, the claims, routing accuracy, the lower-triangle statistics, the calibration's
+    objective and skill beside the null models, and the paper's two tables beside ours (mean ± sd over the
+    instances, lower triangle)."""
     checked(doc, FIDELITY_SCHEMA)
     st, inst, seeds, rule = doc["stream"], doc["instances"], doc["seeds"], doc["head_rule"]
     md = [machine_line(doc["machine"]), "", f"# Fidelity: the paper's tables beside ours (stand-in {st})", "",
@@ -121,7 +135,9 @@ def fidelity_md(doc: Document) -> str:
           "stream (mean over tasks; mean ± sample std over seeds). Variants that never expand have one head, so "
           "every image reaches it.", "", _routing_table(doc["routing_accuracy"]), "",
           "## Lower-triangle statistics (same definitions on both sides)", "", _statistics_table(doc["statistics"]),
-          "", "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
+          "", "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", "",
+          "## The calibration's objective and skill (finetune's 45 entries and the diagonal of V2' against the paper's)", "",
+          *_objective_md(doc)]
     for key, (title, _, _) in TABLES.items():
         m = doc["matrices"][key]
         md += [f"## {title}: the paper", "", markdown_matrix(*_mean_sd(m["paper"]), lower_only=True), "",
@@ -131,7 +147,8 @@ def fidelity_md(doc: Document) -> str:
 
 
 def fidelity_html(doc: Document) -> str:
-    """fidelity.html: the claims and the paper's two tables beside ours, full matrices (plotly heatmaps, offline)."""
+    """fidelity.html: the claims, the calibration's objective's headline (skill beside the null models) and the
+    paper's two tables beside ours, full matrices (plotly heatmaps, offline)."""
     from dynnn_lib.reports import figures as viz
 
     checked(doc, FIDELITY_SCHEMA)
@@ -150,6 +167,7 @@ def fidelity_html(doc: Document) -> str:
                      f"seeds {doc['seeds']}, head rule {html.escape(doc['head_rule'])}; "
                      f"colour scale from 50 %.</p>{html_table(table, raw=True)}"
                      f"<p>{html.escape(verdict_legend(doc['margin']))}</p>"
+                     f"<p>{html.escape(_objective_md(doc)[0].replace('**', '').replace('`', ''))}</p>"
                      f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
 
 
