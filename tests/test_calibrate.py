@@ -150,7 +150,7 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     nulls = {k: v["rmse"] for k, v in data["null_models"].items()}
     headline = (f"**The default stand-in, median over the evaluation instances [1, 2]: skill {data['after']['skill']:.2f}"
                 f"** at an objective of {data['after']['rmse_calibration']:.2f} points")
-    bars = (f"score RMSE flat line {nulls['flat line']:.2f} (skill 0.00), row means {nulls['row means']:.2f} (skill "
+    bars = (f"score RMSE: flat line {nulls['flat line']:.2f} (skill 0.00), row means {nulls['row means']:.2f} (skill "
             f"{data['null_models']['row means']['skill']:.2f}), rows + columns {nulls['rows + columns']:.2f}")
     assert headline in md and bars in md and headline in blocks.calibration(data) and bars in blocks.calibration(data)
     per = data["after"]["instances"]["2"]

@@ -224,7 +224,7 @@ def test_the_report_scores_the_calibrations_objective_and_skill_per_instance(tmp
     md = path.read_text()
     assert (f"**Stand-in `round1-calibrated`, median over the instances [1, 2, 3]: skill {o['skill']:.2f}** at an "
             f"objective of {o['rmse_calibration']:.2f} points") in md
-    assert "score RMSE flat line 5.98 (skill 0.00), row means 3.21 (skill 0.71), rows + columns 2.98" in md
+    assert "score RMSE: flat line 5.98 (skill 0.00), row means 3.21 (skill 0.71), rows + columns 2.98" in md
     assert f"| 2 | {o['instances']['2']['rmse_calibration']:.2f} | {o['instances']['2']['skill']:.2f} |" in md
     assert "median over the instances [1, 2, 3]: skill" in (tmp_path / "fidelity.html").read_text()
 

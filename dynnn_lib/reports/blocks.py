@@ -165,7 +165,7 @@ def skill_headline(nulls: Mapping[str, Mapping[str, Any]], what: str, rmse: floa
     null models' RMSEs and skills (a document's ``null_models``, computed from the paper's table)."""
     bars = ", ".join(f"{name} {m['rmse']:.2f} (skill {m['skill']:.2f})" for name, m in nulls.items())
     return (f"**{what}: skill {skill:.2f}** at an objective of {rmse:.2f} points ({SKILL_MEANS}). The null models, "
-            f"fitted in-sample on the paper's own 54 entries (bars a stand-in must beat), score RMSE {bars}.")
+            f"fitted in-sample on the paper's own 54 entries (bars a stand-in must beat), score RMSE: {bars}.")
 
 
 def null_model_rows(nulls: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
