@@ -98,5 +98,6 @@ def skill(rmse: float) -> float:
 def null_models() -> dict[str, dict[str, Any]]:
     """Each null model as the reports show it: its RMSE on the 54 entries, its skill and its definition (its
     docstring), computed here from the paper's table (never typed)."""
-    return {name: {"rmse": calibration_error(*model()), "skill": skill(calibration_error(*model())),
-                   "definition": " ".join(model.__doc__.split())} for name, model in NULL_MODELS.items()}
+    rmse = {name: calibration_error(*model()) for name, model in NULL_MODELS.items()}
+    return {name: {"rmse": rmse[name], "skill": skill(rmse[name]), "definition": " ".join(model.__doc__.split())}
+            for name, model in NULL_MODELS.items()}
