@@ -97,7 +97,9 @@ def skill(rmse: float) -> float:
 
 def null_models() -> dict[str, dict[str, Any]]:
     """Each null model as the reports show it: its RMSE on the 54 entries, its skill and its definition (its
-    docstring), computed here from the paper's table (never typed)."""
-    rmse = {name: calibration_error(*model()) for name, model in NULL_MODELS.items()}
-    return {name: {"rmse": rmse[name], "skill": skill(rmse[name]), "definition": " ".join(model.__doc__.split())}
-            for name, model in NULL_MODELS.items()}
+    docstring; its name under python -OO), computed here from the paper's table (never typed)."""
+    out = {}
+    for name, model in NULL_MODELS.items():
+        rmse = calibration_error(*model())
+        out[name] = {"rmse": rmse, "skill": skill(rmse), "definition": " ".join((model.__doc__ or name).split())}
+    return out
