@@ -12,7 +12,7 @@ from dynnn_lib.core.fingerprint import cpu
 from dynnn_lib.core.streams import DEFAULT_STREAM, load_spec
 from dynnn_lib.experiments.calibrate import (FIT_RECORD, SPACE, Calibration, calibrate, calibration_entries, calibration_error,
                                              evaluate, fitted_values, held_out, knob_table, lower_bound, partial_bound,
-                                             rmse_table, squared_errors, write_report)
+                                             rmse_table, skill, squared_errors, write_report)
 from dynnn_lib.cli import main
 
 pytest.importorskip("optuna")
@@ -31,8 +31,8 @@ def test_the_objective_reads_only_the_finetune_lower_triangle_and_the_v2_diagona
     garbage_ft[np.triu_indices(9, 1)] = 7.0                     # finetune's upper triangle (not published anyway)
     off = ~np.eye(9, dtype=bool)
     garbage_v2[off] = 7.0                                       # V2' off the diagonal: held out
-    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
-    monkeypatch.setattr("dynnn_lib.experiments.calibrate.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.objective.PAPER_FINETUNE", (garbage_ft, paper.PAPER_FINETUNE[1] * 0 + 7.0))
+    monkeypatch.setattr("dynnn_lib.experiments.objective.PAPER_DYNAMICNN", (garbage_v2, paper.PAPER_DYNAMICNN[1] * 0 + 7.0))
     assert calibration_error(ft, v2) == before
     # our entries it does not read do not move it either; the 54 it reads each do
     ft2, v22 = ft.copy(), v2.copy()
@@ -139,9 +139,27 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
         # the mean over the instances of each one's squared objective is bias² + spread² / 2 (two instances)
         squares = [per[k]["rmse_calibration"] ** 2 for k in ("1", "2")]
         assert np.mean(squares) == pytest.approx(data[side]["bias"] ** 2 + data[side]["spread"] ** 2 / 2)
+        # skill per instance from its objective, the headline its median; the fit's record's too
+        assert all(per[k]["skill"] == skill(per[k]["rmse_calibration"]) for k in ("1", "2"))
+        assert data[side]["skill"] == pytest.approx(float(np.median([per[k]["skill"] for k in ("1", "2")])))
+        assert data[side]["fit"]["skill"] == skill(body[side]["rmse_calibration"])
+    assert body["null_models"]["flat line"]["skill"] == 0.0 and data["null_models"] == body["null_models"]
     write_report(data, out)
     md = (out / "calibration.md").read_text()
-    assert "evaluation instances [1, 2] (never read by the fit" in md and "## Per instance (points)" in md
+    assert "evaluation instances [1, 2] (never read by the fit" in md and "## Per instance (points" in md
+    nulls = {k: v["rmse"] for k, v in data["null_models"].items()}
+    headline = (f"**The default stand-in, median over the evaluation instances [1, 2]: skill {data['after']['skill']:.2f}"
+                f"** at an objective of {data['after']['rmse_calibration']:.2f} points")
+    bars = (f"score RMSE: flat line {nulls['flat line']:.2f} (skill 0.00), row means {nulls['row means']:.2f} (skill "
+            f"{data['null_models']['row means']['skill']:.2f}), rows + columns {nulls['rows + columns']:.2f}")
+    assert headline in md and bars in md and headline in blocks.calibration(data) and bars in blocks.calibration(data)
+    per = data["after"]["instances"]["2"]
+    assert f"| 2 | {data['before']['instances']['2']['rmse_calibration']:.2f} | {per['rmse_calibration']:.2f} | " \
+           f"{data['before']['instances']['2']['skill']:.2f} | {per['skill']:.2f} |" in md
+    assert "| flat line | 5.98 | 0.00 | Null model 1, the flat line (3 numbers): every off-diagonal entry" in md
+    assert (f"| skill of the objective (1 − MSE / MSE of the flat line) | {data['before']['fit']['skill']:.2f} | "
+            f"{data['before']['skill']:.2f} |") in blocks.calibration(data)
+    assert "row means" in (out / "calibration.html").read_text()
     assert (f"objective is bias {data['after']['bias']:.2f} (the RMSE of their mean matrices) and spread "
             f"{data['after']['spread']:.2f} between them") in blocks.calibration(data)
     assert f"the objective's bias: RMSE of the mean over the evaluation instances (54 entries) | — | " \
@@ -149,6 +167,8 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     with pytest.raises(ConfigError, match="were read by the fit"):
         evaluate(seeds=1, record=out / "calibration.json", instances=(100, 1))
     assert list(rmse_table(data).index)[-1].startswith("held out")
+    assert rmse_table(data).loc["the objective's skill (1 − MSE / MSE of the flat line; no unit)", "after"] == round(
+        data["after"]["skill"], 2)
     steps = [k for s in json.loads(FIT_RECORD.read_text())["steps"] for k in s["change"] if k not in SPACE]
     shown = list(knob_table().index)  # every knob the search moves, then those the fit steps set outside it
     assert steps and shown[:len(SPACE)] == list(SPACE) and sorted(shown[len(SPACE):]) == sorted(set(steps))
@@ -371,3 +391,4 @@ def test_the_last_stage_judges_a_change_on_evaluation_instances_by_their_medians
     assert json.loads((tmp_path / "calibration-judged.json").read_text())["adopt"] == out["adopt"]
     assert main(["calibrate", "--on-evaluation", "--out", str(tmp_path)]) == 2
     assert "--on-evaluation judges a change" in capsys.readouterr().err
+

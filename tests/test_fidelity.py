@@ -145,8 +145,9 @@ def test_report_from_real_runs(tmp_path):
     assert md.startswith("Machine: ") and " cores, 1 torch thread per run; generated " in md.splitlines()[0]
     assert "| lower-triangle mean | 92.65 |" in md and "| BWT (final row) | -4.87 |" in md
     assert "needs the 9-task stream (have 4)" in md and "## Routing accuracy" in md
+    assert "The calibration's objective reads the paper's 9x9 tables: not scored on 4 tasks." in md
     report = json.loads((tmp_path / "reports" / "fidelity.json").read_text())
-    assert report["schema"] == "dynnn.fidelity/3" and report["margin"] == MARGIN
+    assert report["schema"] == "dynnn.fidelity/4" and report["margin"] == MARGIN
     assert report["instances"] == [1, 2, 3] and report["seeds"] == [0] and report["head_rule"] == "router"
     assert report["machine"]["cores"] >= 1
     claims = report["claims"]
@@ -201,3 +202,35 @@ def test_the_stand_in_beside_the_default_runs_the_paper_tables_only(tmp_path):
     standins = json.loads((tmp_path / "reports" / "standins.json").read_text())
     assert len(standins["claims"]) == 4 and standins["instances"] == [1, 2, 3]
     assert any("BWT" in c["claim"] for c in standins["claims"])
+
+
+def test_the_report_scores_the_calibrations_objective_and_skill_per_instance(tmp_path):
+    """On the 9-task stream each instance's objective (finetune and V2' against the paper's 54 entries) and its skill
+    (1 - MSE / MSE of the flat line) are in the report, with their medians beside the three null models; the paper's
+    own tables as our matrices score skill 1 and the flat line's prediction 0."""
+    from dynnn_lib.experiments.objective import calibration_error, flat_line, null_models, skill
+
+    ft, v2 = _matrices()
+    three = {k: _instance(ft, GOOD, v2, rng=np.random.default_rng(k)) for k in range(1, 4)}
+    path = fidelity.report(three, tmp_path, machine_info={"cpu": "CPU X", "cores": 2})
+    doc = json.loads((tmp_path / "fidelity.json").read_text())
+    o = doc["objective"]
+    means = {k: [np.mean([r.matrix for r in runs[v].results], 0) for v in (fidelity.FT, fidelity.V2_NAME)]
+             for k, runs in three.items()}
+    assert o["instances"] == {str(k): pytest.approx({"rmse_calibration": calibration_error(*m),
+                                                     "skill": skill(calibration_error(*m))}) for k, m in means.items()}
+    assert o["skill"] == pytest.approx(np.median([v["skill"] for v in o["instances"].values()]))
+    assert o["null_models"] == null_models()  # JSON keeps a float exactly
+    md = path.read_text()
+    assert (f"**Stand-in `round1-calibrated`, median over the instances [1, 2, 3]: skill {o['skill']:.2f}** at an "
+            f"objective of {o['rmse_calibration']:.2f} points") in md
+    assert "score RMSE: flat line 5.98 (skill 0.00), row means 3.21 (skill 0.71), rows + columns 2.98" in md
+    assert f"| 2 | {o['instances']['2']['rmse_calibration']:.2f} | {o['instances']['2']['skill']:.2f} |" in md
+    assert "median over the instances [1, 2, 3]: skill" in (tmp_path / "fidelity.html").read_text()
+
+    def one(finetune, v2):
+        return {1: {fidelity.FT: _summary(fidelity.FT, [finetune]), fidelity.V2_NAME: _summary(fidelity.V2_NAME, [v2])}}
+
+    assert fidelity.objective(one(fidelity.PAPER_FINETUNE[0], fidelity.PAPER_DYNAMICNN[0]))["skill"] == 1.0
+    assert fidelity.objective(one(*flat_line()))["skill"] == pytest.approx(0.0, abs=1e-12)
+    assert fidelity.objective(one(*(m - 0.02 for m in flat_line())))["skill"] < 0  # worse than no pattern

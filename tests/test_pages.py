@@ -76,6 +76,8 @@ def test_nan_never_reaches_a_document(tmp_path):
                                          (pages.standins_md, "dynnn.standins/3"),
                                          (pages.calibration_md, "dynnn.calibration/2"),
                                          (pages.calibration_html, "dynnn.calibration/2"),
+                                         (pages.calibration_md, "dynnn.calibration/3"),  # before skill: regenerate
+                                         (pages.fidelity_md, "dynnn.fidelity/3"),
                                          (pages.calibration_md, None)])
 def test_a_page_refuses_a_document_of_another_schema_in_one_line(render, old):
     new = old.rsplit("/", 1)[0] + "/" if old else "dynnn.calibration/"

@@ -20,8 +20,11 @@ def _calibration_data() -> dict:
     side = lambda shift: {"rmse_calibration": 10.0 + shift, "rmse_finetune_45": 11.0 + shift,  # noqa: E731
                           "rmse_v2_diagonal_9": 7.0 + shift, "held_out_rmse_v2_offdiagonal_36": 5.0 + shift,
                           "values": {"weak_gain": 0.3 + shift / 100}, "finetune": rng.uniform(50, 100, (9, 9)).tolist(),
-                          "v2": rng.uniform(50, 100, (9, 9)).tolist(), "trial": 2}
+                          "v2": rng.uniform(50, 100, (9, 9)).tolist(), "trial": 2, "skill": -0.5 - shift / 10}
+    from dynnn_lib.experiments.objective import null_models
+
     return {"before": side(10), "after": side(0), "knobs": ["weak_gain"], "reads": ["the 54 entries"],
+            "null_models": null_models(),
             "trials": 3, "seeds": 1, "base": {}, "variants": {n: {"paper": s, "before": [80.0, 1.0], "after": [85.0, 1.0]}
                                                            for n, s in paper.PAPER_SCORES.items()},
             "history": [{"trial": 0, "state": "complete", "value": 20.0}, {"trial": 1, "state": "pruned", "value": 25.0},
@@ -40,7 +43,8 @@ def test_the_calibration_page_has_tables_heatmaps_and_the_search_history(calibra
     page = calibration_html.read_text()
     markup = re.sub(r"<script.*?</script>", "", page, flags=re.S)   # the page without plotly.js and the figures' data
     assert "<pre>" not in markup and not re.search(r"<script[^>]+src=", page)   # nothing loaded from elsewhere
-    assert markup.count("<table>") == 4   # RMSE before/after, knobs, the five variants, the search history
+    assert markup.count("<table>") == 5   # RMSE before/after, null models, knobs, the five variants, the search history
+    assert "skill -0.50 at an objective of 10.00 points" in markup and "<td>row means</td>" in markup
     assert [f"calibration-{i}" for i in range(5)] == re.findall(r'<div id="(calibration-\d)"', page)
     assert page.count("Plotly.newPlot") == 5 and len(page) > 1_000_000   # plotly.js inline once: offline
     assert "Search history" in page and "best so far" in page
@@ -101,7 +105,7 @@ def test_the_reports_render_in_chromium(calibration_html, index_html):
             page = browser.new_page()
             page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
                        else route.continue_())   # offline: nothing may come from the network
-            for path, figures, tables in ((calibration_html, 5, 4), (index_html, 4, 0)):
+            for path, figures, tables in ((calibration_html, 5, 5), (index_html, 4, 0)):
                 page.goto(path.as_uri())
                 page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {figures}",
                                        timeout=30_000)

@@ -1,6 +1,7 @@
 """``dynnn calibrate``: fit the generated stream's knobs to the paper's own numbers, then report what they predict.
 
-The objective was fixed in code before any fit and reads exactly 54 published numbers (:data:`READS`):
+The objective was fixed in code before any fit (experiments/objective.py, with its null models and skill) and reads
+exactly 54 published numbers (:data:`READS`):
 
 * the paper's finetune matrix, its 45 entries on and below the diagonal (``paper.PAPER_FINETUNE``), against our
   mean finetune matrix on the generated round-1 stream;
@@ -49,12 +50,11 @@ from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, EVALUATION_INSTANCES, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.experiments.objective import (LOWER, READS, calibration_entries, calibration_error, flat_line, held_out,
+                                             null_models, skill)
 from dynnn_lib.experiments.paper import PAPER_DYNAMICNN, PAPER_FINETUNE, V2_OVERRIDES
 from dynnn_lib.reports import pages
 
-READS = ("PAPER_FINETUNE: the 45 entries on and below the diagonal", "PAPER_DYNAMICNN: the 9 diagonal entries")
-_TRIL = np.tril_indices(9)
-_OFF = tuple(np.array(ix) for ix in zip(*[(i, j) for i in range(9) for j in range(i)]))
 
 # name -> (kind, low, high): the knobs the fit moves; every other knob keeps its default
 SPACE: dict[str, tuple[str, float, float]] = {
@@ -76,23 +76,12 @@ SPACE: dict[str, tuple[str, float, float]] = {
 TRAINING_KNOBS = ("base_photometric",)
 
 
-# ------------------------------------------------------------------ the objective (fixed before the fit)
-def calibration_entries(finetune: np.ndarray, v2: np.ndarray) -> np.ndarray:
-    """Ours - the paper's, in points, on the 54 entries the objective reads (45 finetune, then 9 V2' diagonal)."""
-    ft = (np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL]       # [0]: the means ([1]: the stds)
-    dg = np.diag(np.asarray(v2, float)) - np.diag(PAPER_DYNAMICNN[0])
-    return np.concatenate([ft, dg]) * 100
-
-
-def calibration_error(finetune: np.ndarray, v2: np.ndarray) -> float:
-    """The objective: RMSE in points over :func:`calibration_entries`."""
-    return float(np.sqrt(np.mean(calibration_entries(finetune, v2) ** 2)))
-
-
+# ------------------------------------------------------------------ the objective's bounds (the objective, its null
+# models and skill: experiments/objective.py; imported here, where the fit and its reports use them)
 def lower_bound(finetune: np.ndarray) -> float:
     """What the objective is at least, from the finetune matrix alone: the same sum of squares over 54 entries
     without the 9 V2' ones (which can only add to it). Lets a hopeless trial skip its V2' runs."""
-    return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[_TRIL] * 100) ** 2) / 54))
+    return float(np.sqrt(np.sum(((np.asarray(finetune, float) - PAPER_FINETUNE[0])[LOWER] * 100) ** 2) / 54))
 
 
 def squared_errors(finetune_rows: np.ndarray, upto: int) -> float:
@@ -108,11 +97,6 @@ def partial_bound(partial_sse: Sequence[float]) -> float:
     """What the objective (the mean over fit instances of each one's RMSE over 54 entries) is at least, given each
     instance's sum of squared errors so far: the entries still to come can only add to every sum. Exact."""
     return float(np.mean([math.sqrt(max(s, 0.0) / 54) for s in partial_sse]))
-
-
-def held_out(v2: np.ndarray) -> float:
-    """A prediction the fit never read: RMSE in points over the 36 off-diagonal entries of V2' (below the diagonal)."""
-    return float(np.sqrt(np.mean(((np.asarray(v2, float) - PAPER_DYNAMICNN[0])[_OFF] * 100) ** 2)))
 
 
 def bias_and_spread(finetunes: Sequence[Any], v2s: Sequence[Any]) -> dict[str, float]:
@@ -466,16 +450,17 @@ def summary(study, cal: Calibration) -> dict[str, Any]:
             "seeds": cal.seeds,
             "fit_instances": list(cal.instances), "pruned": len(pruned),
             "base": dict(cal.base), "trials": len(done), "before": side(before), "after": side(best),
-            "history": history, "jobs": cal.jobs, "executor": cal.executor,
+            "history": history, "jobs": cal.jobs, "executor": cal.executor, "null_models": null_models(),
             "wall_minutes": span.total_seconds() / 60, "machine": machine_line(), "threads_per_run": threads()}
 
 
 def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict[str, Any]:
-    """One side of the report: mean finetune and V2' matrices scored with the fixed objective and the held-out RMSE."""
+    """One side of the report: mean finetune and V2' matrices scored with the fixed objective, its skill and the
+    held-out RMSE."""
     ft, v2 = np.asarray(finetune, float), np.asarray(v2, float)
     entries = calibration_entries(ft, v2)
     return {"values": dict(values), "seeds": seeds, "finetune": ft.tolist(), "v2": v2.tolist(),
-            "rmse_calibration": calibration_error(ft, v2),
+            "rmse_calibration": calibration_error(ft, v2), "skill": skill(calibration_error(ft, v2)),
             "rmse_finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))),
             "rmse_v2_diagonal_9": float(np.sqrt(np.mean(entries[45:] ** 2))),
             "held_out_rmse_v2_offdiagonal_36": held_out(v2)}
@@ -483,7 +468,8 @@ def score(finetune: Any, v2: Any, values: Mapping[str, Any], seeds: int) -> dict
 
 # ------------------------------------------------------------------ make all: the committed fit, re-measured
 SCHEMA = pages.CALIBRATION_SCHEMA  # the report's document (reports/calibration.json); /3: the fit instances' scores
-# from the fit's record (not re-trained), the five variants predicted on the default stand-in only, the paper's matrices
+# from the fit's record (not re-trained), the five variants predicted on the default stand-in only, the paper's matrices;
+# /4: the null models and skill (per instance, and the median over the evaluation instances)
 FIT_RECORD = Path(__file__).resolve().parents[2] / "params" / "calibration.json"
 
 
@@ -556,7 +542,7 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
     mean = lambda side, k, name: np.mean([r.matrix for r in runs[side, k, name]], 0)  # noqa: E731
     data = {"reads": list(READS), "study": fit.get("study"), "knobs": list(fitted_values()), "seeds": seeds,
             "machine": machine(), "base": dict(base or {}), "trials": fit["trials"], "history": fit["history"],
-            "fit_instances": list(read), "evaluation_instances": list(evaluation),
+            "fit_instances": list(read), "evaluation_instances": list(evaluation), "null_models": null_models(),
             "evaluated": (f"evaluation instances {list(evaluation)} (never read by the fit; the headline is their "
                           f"median), {seeds} seed(s) each, the fidelity report's runs, beside what the fit scored on "
                           f"its instance(s) {list(read)} (its record: {fit.get('machine')})"),
@@ -575,10 +561,11 @@ def evaluate(seeds: int = 1, jobs: int = 2, runs_dir: str | None = None, base: M
         per = {k: score(f, v, values, seeds) for k, f, v in zip(evaluation, fts, v2s)}
         data[side] = {"trial": fit[side]["trial"], "stream": stream,
                       **score(np.mean(fts, 0), np.mean(v2s, 0), values, seeds),
-                      **{key: float(np.median([per[k][key] for k in evaluation])) for key in RMSE_LABELS},
+                      **{key: float(np.median([per[k][key] for k in evaluation])) for key in INSTANCE_KEYS},
                       **bias_and_spread(fts, v2s),
-                      "fit": {key: fit[side][key] for key in RMSE_LABELS},
-                      "instances": {str(k): {key: per[k][key] for key in RMSE_LABELS} for k in per}}
+                      "fit": {**{key: fit[side][key] for key in RMSE_LABELS},
+                              "skill": skill(fit[side]["rmse_calibration"])},
+                      "instances": {str(k): {key: per[k][key] for key in INSTANCE_KEYS} for k in per}}
     data["variants"] = {name: {"paper": PAPER_SCORES[name],
                                **{side: mean_sd([float(np.mean([overall(np.asarray(r.matrix)) * 100
                                                                 for r in runs[side, k, name]])) for k in evaluation])
@@ -634,7 +621,8 @@ def _per_instance(sides: Mapping[str, Mapping[str, Any]], instances: Sequence[in
         per = {str(k): score(np.mean([matrices[side, k, s][0] for s in range(seeds)], 0),
                              np.mean([matrices[side, k, s][1] for s in range(seeds)], 0), values, seeds)
                for k in instances}
-        out[side] = {"values": dict(values), "instances": {k: {key: v[key] for key in RMSE_LABELS} for k, v in per.items()}}
+        out[side] = {"values": dict(values), "instances": {k: {key: v[key] for key in INSTANCE_KEYS}
+                                                           for k, v in per.items()}}
         if len(instances) > 1:
             out[side].update(bias_and_spread(*zip(*[(v["finetune"], v["v2"]) for v in per.values()])))
     return out
@@ -715,6 +703,7 @@ def candidate_values(report: str | Path) -> dict[str, Any]:
 RMSE_LABELS = {"rmse_finetune_45": "finetune, 45 entries (fitted)", "rmse_v2_diagonal_9": "V2' diagonal, 9 (fitted)",
                "rmse_calibration": "the objective: all 54", "held_out_rmse_v2_offdiagonal_36":
                "held out: V2' below the diagonal, 36 (a prediction)"}
+INSTANCE_KEYS = (*RMSE_LABELS, "skill")  # what each instance's score keeps: the four RMSEs and the objective's skill
 
 
 def knob_table():
@@ -727,11 +716,14 @@ def knob_table():
 
 
 def rmse_table(data: Mapping[str, Any]):
-    """RMSE against the paper, in points, before and after (a pandas DataFrame)."""
+    """RMSE against the paper, in points, before and after, and the objective's skill after it (a pandas
+    DataFrame)."""
     import pandas as pd
 
+    labels = [*RMSE_LABELS.items()]
+    labels.insert(3, ("skill", "the objective's skill (1 − MSE / MSE of the flat line; no unit)"))  # after the objective
     return pd.DataFrame([{"RMSE (points)": label, "before": round(data["before"][k], 2), "after": round(data["after"][k], 2)}
-                         for k, label in RMSE_LABELS.items()]).set_index("RMSE (points)")
+                         for k, label in labels]).set_index("RMSE (points)")
 
 
 def matrices_figure(data: Mapping[str, Any], which: str = "finetune"):
@@ -758,8 +750,9 @@ def history_figure(record: str | Path = FIT_RECORD, history: Sequence[Mapping[st
 
 # ------------------------------------------------------------------ the report
 def document(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The report's document (reports/calibration.json): `data` (:func:`calibrate`, :func:`evaluate`), its schema
-    and the paper's two matrices the pages compare against (their upper triangles null)."""
+    """The report's document (reports/calibration.json): `data` (:func:`calibrate`, :func:`evaluate`: with the null
+    models the objective is judged beside), its schema and the paper's two matrices the pages compare against (their
+    upper triangles null)."""
     return {"schema": SCHEMA, **data,
             "paper": {"finetune": pages.matrix_json(PAPER_FINETUNE[0]), "v2": pages.matrix_json(PAPER_DYNAMICNN[0])}}
 
@@ -900,7 +893,9 @@ def _split(side: Mapping[str, Any]) -> str:
 def _written(data: Mapping[str, Any], paths: Sequence[Path]) -> int:
     b, a = data["before"], data["after"]
     print(f"calibration: {data['trials']} trials; RMSE on the 54 calibration entries {b['rmse_calibration']:.2f} -> "
-          f"{a['rmse_calibration']:.2f} points (finetune {b['rmse_finetune_45']:.2f} -> {a['rmse_finetune_45']:.2f}, "
+          f"{a['rmse_calibration']:.2f} points, skill {b['skill']:.2f} -> {a['skill']:.2f} (the flat line "
+          f"{calibration_error(*flat_line()):.2f}: skill 0; finetune {b['rmse_finetune_45']:.2f} -> "
+          f"{a['rmse_finetune_45']:.2f}, "
           f"V2' diagonal {b['rmse_v2_diagonal_9']:.2f} -> {a['rmse_v2_diagonal_9']:.2f}); held out, V2' off-diagonal "
           f"{b['held_out_rmse_v2_offdiagonal_36']:.2f} -> {a['held_out_rmse_v2_offdiagonal_36']:.2f}")
     print("wrote " + ", ".join(map(str, paths)))

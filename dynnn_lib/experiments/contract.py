@@ -2,7 +2,7 @@
 versioned JSON document, which the renderers (reports/) read and nothing else.
 
     @register
-    ... Experiment(name="fidelity", schema="dynnn.fidelity/3", runs=..., document="fidelity.json",
+    ... Experiment(name="fidelity", schema="dynnn.fidelity/4", runs=..., document="fidelity.json",
                    blocks={"fidelity": blocks.fidelity})
 
 ``dynnn plan`` trains the union of every registered experiment's runs (``planned``), ``dynnn readme`` fills each

@@ -16,10 +16,12 @@ against an equivalence margin fixed in code before any run (:data:`~dynnn_lib.ev
 point, unless the claim says otherwise): *held*, *not held*, *equivalent* or *inconclusive*, the last with the
 number of instances it would need at the observed spread. Writes, under ``--out``:
 
-* ``fidelity.md``        - the report: machine, claims, routing accuracy, lower-triangle statistics, matrices;
+* ``fidelity.md``        - the report: machine, claims, routing accuracy, lower-triangle statistics, the
+  calibration's objective and its skill beside the null models (experiments/objective.py), matrices;
 * ``fidelity_claims.md`` - the claims table alone (the README includes it);
 * ``fidelity.json``      - the document: every claim's numbers, per instance too, the routing accuracy, the
-  statistics and the matrices (schema ``dynnn.fidelity/3``); the three pages are rendered from it alone
+  statistics, the calibration's objective and skill per instance beside the null models, and the matrices (schema
+  ``dynnn.fidelity/4``); the three pages are rendered from it alone
   (reports/pages.py);
 * ``fidelity.html``      - the claims and the paper's two tables beside ours (mean over the instances; heatmaps,
   offline).
@@ -34,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from dynnn_lib.experiments.objective import calibration_error, null_models, skill
 from dynnn_lib.experiments.paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, PAPER_SCORES,
                                          V2_NAME, V2_OVERRIDES, VARIANTS)
 from dynnn_lib.core import options
@@ -336,6 +339,20 @@ def statistics(by_instance: Instances) -> dict[str, dict]:
     return out
 
 
+def objective(by_instance: Instances) -> dict[str, Any] | None:
+    """The calibration's objective (RMSE on its 54 entries) and its skill on each instance, from the mean over the
+    instance's seeds of finetune and of V2', their medians over the instances (the headline) and the null models
+    they stand beside; None off the 9-task stream (the objective reads the paper's 9x9 tables)."""
+    per = {}
+    for k, runs in by_instance.items():
+        ft, v2 = (np.mean([r.matrix for r in runs[v].results], 0) for v in (FT, V2_NAME))
+        if ft.shape != (9, 9):
+            return None
+        per[str(k)] = {"rmse_calibration": calibration_error(ft, v2), "skill": skill(calibration_error(ft, v2))}
+    return {"null_models": null_models(), "instances": per,
+            **{key: float(np.median([v[key] for v in per.values()])) for key in ("rmse_calibration", "skill")}}
+
+
 def stem(stream: str | None) -> str:
     """The report's file stem: ``fidelity`` on the default stand-in, ``fidelity-<stream>`` on another one."""
     return "fidelity" if stream in (None, DEFAULT_STREAM) else "fidelity-" + Path(str(stream)).stem
@@ -367,7 +384,7 @@ def report(by_instance: Instances, out_dir: str | Path, head_rule: str = "router
                "task_names": list(first.task_names), "claims": [c.to_dict() for c in cl],
                "routing_accuracy": {name: {str(k): v for k, v in per.items()}
                                     for name, per in routing_accuracy(by_instance).items()},
-               "statistics": statistics(by_instance),
+               "statistics": statistics(by_instance), "objective": objective(by_instance),
                "matrices": {key: {"variant": v, "paper": _matrix_json(*paper),
                                   "ours": _matrix_json(*over_the_instances(by_instance, v))}
                             for key, (v, paper) in tables.items()}}

@@ -155,6 +155,34 @@ def baselines_md(doc: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ calibration
+SKILL_MEANS = ("skill = 1 − MSE / MSE(flat line) on the objective's 54 entries: 0 is the flat line, 1 the paper's own "
+               "numbers, below 0 a forgetting pattern worse than none")
+SKILL_ROW = "skill of the objective (1 − MSE / MSE of the flat line)"
+
+
+def skill_headline(nulls: Mapping[str, Mapping[str, Any]], what: str, rmse: float, skill: float) -> str:
+    """The objective's headline sentence: `what` scored (skill first, then the objective), what skill means, and the
+    null models' RMSEs and skills (a document's ``null_models``, computed from the paper's table)."""
+    bars = ", ".join(f"{name} {m['rmse']:.2f} (skill {m['skill']:.2f})" for name, m in nulls.items())
+    return (f"**{what}: skill {skill:.2f}** at an objective of {rmse:.2f} points ({SKILL_MEANS}). The null models, "
+            f"fitted in-sample on the paper's own 54 entries (bars a stand-in must beat), score RMSE: {bars}.")
+
+
+def null_model_rows(nulls: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    """Header, then one row per null model (a document's ``null_models``): its RMSE, its skill, its definition."""
+    return [["null model (in-sample on the paper's 54 entries)", "RMSE (points)", "skill", "definition"]] + [
+        [name, f"{m['rmse']:.2f}", f"{m['skill']:.2f}", m["definition"]] for name, m in nulls.items()]
+
+
+def calibration_headline(c: Mapping[str, Any]) -> str:
+    """A calibration document's headline: the default stand-in's median skill over the evaluation instances (make
+    all's report), else a search's best, beside the null models."""
+    a = c["after"]
+    what = (f"The default stand-in, median over the evaluation instances {c['evaluation_instances']}" if "fit" in a
+            else f"After (trial {a['trial']}), the mean matrices over the fit instances {c.get('fit_instances')}")
+    return skill_headline(c["null_models"], what, a["rmse_calibration"], a["skill"])
+
+
 def prediction_rows(variants: Mapping[str, Mapping[str, Any]], head: str, sides: Mapping[str, str]) -> list[list[str]]:
     """The paper's five variants' squares beside ours, a column for each side (``before``/``after``) measured on some
     variant: ``make all`` trains only finetune and V2' on ``round1`` (the smaller side-by-side), so a column of
@@ -165,7 +193,8 @@ def prediction_rows(variants: Mapping[str, Mapping[str, Any]], head: str, sides:
 
 
 def calibration(c: Mapping[str, Any]) -> str:
-    """Before/after RMSE on what the fit read, the held-out prediction, and the variants, from calibration.json."""
+    """The README's calibration block, from calibration.json: the headline (median skill beside the null models),
+    before/after RMSE and skill on what the fit read, the held-out prediction, and the variants."""
     b, a = c["before"], c["after"]
     split = "fit" in a  # per instance: the fit's instances beside the evaluation instances' median (the headline)
     fit, ev = c.get("fit_instances"), c.get("evaluation_instances")
@@ -177,6 +206,7 @@ def calibration(c: Mapping[str, Any]) -> str:
     for key, label in (("rmse_finetune_45", "finetune, 45 entries (fitted)"),
                        ("rmse_v2_diagonal_9", "V2' diagonal, 9 entries (fitted)"),
                        ("rmse_calibration", "the objective: all 54"),
+                       ("skill", SKILL_ROW),
                        ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
         rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
                     if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
@@ -190,7 +220,7 @@ def calibration(c: Mapping[str, Any]) -> str:
     split_line = ([f"Over the evaluation instances the default stand-in's objective is bias {a['bias']:.2f} (the RMSE "
                    f"of their mean matrices) and spread {a['spread']:.2f} between them (each one's square is about "
                    "bias² + spread² on average)."] if "bias" in a else [])
-    return "\n\n".join([head, markdown_table(rows)] + split_line
+    return "\n\n".join([head, calibration_headline(c), markdown_table(rows)] + split_line
                        + ([markdown_table(variants)] if len(variants) > 1 else [])
                        + ["Source: `reports/calibration.json` (`make all`, `dynnn calibrate --evaluate`)."
                           + (f" {machine_line(c['machine'])}" if "machine" in c else "")])

@@ -14,12 +14,13 @@ import numpy as np
 
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
-from dynnn_lib.reports.blocks import checked, claims_rows, fit_step, machine_line, prediction_rows
+from dynnn_lib.reports.blocks import (SKILL_ROW, calibration_headline, checked, claims_rows, fit_step, machine_line,
+                                      null_model_rows, prediction_rows, skill_headline)
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
-FIDELITY_SCHEMA = "dynnn.fidelity/3"
+FIDELITY_SCHEMA = "dynnn.fidelity/4"
 STANDINS_SCHEMA = "dynnn.standins/4"
-CALIBRATION_SCHEMA = "dynnn.calibration/3"
+CALIBRATION_SCHEMA = "dynnn.calibration/4"
 
 Document = Mapping[str, Any]
 
@@ -101,9 +102,23 @@ def fidelity_claims_md(doc: Document) -> str:
     return markdown_table(claims_rows(doc["claims"], mark=lambda v: f"**{v}**")) + "\n"
 
 
+def _objective_md(doc: Document) -> list[str]:
+    """fidelity.md's section on the calibration's objective: the median skill over the instances beside the null
+    models, each instance's objective and skill, the null models' definitions; a line off the 9-task stream."""
+    o = doc["objective"]
+    if o is None:
+        return [f"The calibration's objective reads the paper's 9x9 tables: not scored on {doc['n_tasks']} tasks.", ""]
+    what = f"Stand-in `{doc['stream']}`, median over the instances {doc['instances']}"
+    rows = [["instance", "objective (RMSE, points)", "skill"]] + [
+        [k, f"{v['rmse_calibration']:.2f}", f"{v['skill']:.2f}"] for k, v in o["instances"].items()]
+    return [skill_headline(o["null_models"], what, o["rmse_calibration"], o["skill"]), "", markdown_table(rows), "",
+            markdown_table(null_model_rows(o["null_models"])), ""]
+
+
 def fidelity_md(doc: Document) -> str:
-    """fidelity.md: the machine, the claims, routing accuracy, the lower-triangle statistics and the paper's two
-    tables beside ours (mean ± sd over the instances, lower triangle)."""
+    """fidelity.md: the machine, the claims, routing accuracy, the lower-triangle statistics, the calibration's
+    objective and skill beside the null models, and the paper's two tables beside ours (mean ± sd over the
+    instances, lower triangle)."""
     checked(doc, FIDELITY_SCHEMA)
     st, inst, seeds, rule = doc["stream"], doc["instances"], doc["seeds"], doc["head_rule"]
     md = [machine_line(doc["machine"]), "", f"# Fidelity: the paper's tables beside ours (stand-in {st})", "",
@@ -120,7 +135,9 @@ def fidelity_md(doc: Document) -> str:
           "stream (mean over tasks; mean ± sample std over seeds). Variants that never expand have one head, so "
           "every image reaches it.", "", _routing_table(doc["routing_accuracy"]), "",
           "## Lower-triangle statistics (same definitions on both sides)", "", _statistics_table(doc["statistics"]),
-          "", "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", ""]
+          "", "V2' = the paper's DynamicNN table: KD from the worst-scoring head, expansion at tasks 1 and 3.", "",
+          "## The calibration's objective and skill (finetune's 45 entries and the diagonal of V2' against the paper's)", "",
+          *_objective_md(doc)]
     for key, (title, _, _) in TABLES.items():
         m = doc["matrices"][key]
         md += [f"## {title}: the paper", "", markdown_matrix(*_mean_sd(m["paper"]), lower_only=True), "",
@@ -130,7 +147,8 @@ def fidelity_md(doc: Document) -> str:
 
 
 def fidelity_html(doc: Document) -> str:
-    """fidelity.html: the claims and the paper's two tables beside ours, full matrices (plotly heatmaps, offline)."""
+    """fidelity.html: the claims, the calibration's objective's headline (skill beside the null models) and the
+    paper's two tables beside ours, full matrices (plotly heatmaps, offline)."""
     from dynnn_lib.reports import figures as viz
 
     checked(doc, FIDELITY_SCHEMA)
@@ -149,6 +167,7 @@ def fidelity_html(doc: Document) -> str:
                      f"seeds {doc['seeds']}, head rule {html.escape(doc['head_rule'])}; "
                      f"colour scale from 50 %.</p>{html_table(table, raw=True)}"
                      f"<p>{html.escape(verdict_legend(doc['margin']))}</p>"
+                     f"<p>{html.escape(_objective_md(doc)[0].replace('**', '').replace('`', ''))}</p>"
                      f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>")
 
 
@@ -211,50 +230,72 @@ SPLIT = (("bias", "the objective's bias: RMSE of the mean over the evaluation in
          ("spread", "the objective's spread: entries' sd between evaluation instances, root mean square"))
 
 
-def _calibration_parts(doc: Document) -> dict[str, Any]:
-    """What both calibration pages show: how the values were chosen, the RMSE table, per instance, the knobs, the
-    variants' predictions, the search history."""
+RMSE_ROWS = (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
+             ("skill", SKILL_ROW),
+             ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
+             ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
+             ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
+
+
+def _split_rows(doc: Document) -> list[list[str]]:
+    """make all's report: the fit's instances (its record) beside the evaluation instances it never read (the
+    headline: their median), for each score, then the objective's bias and spread."""
     b, a = doc["before"], doc["after"]
-    labels = (("rmse_calibration", "RMSE, the 54 calibration entries (the objective)"),
-              ("rmse_finetune_45", "RMSE, finetune's 45 entries"),
-              ("rmse_v2_diagonal_9", "RMSE, V2' diagonal (9)"),
-              ("held_out_rmse_v2_offdiagonal_36", "held out: RMSE, V2' off-diagonal (36), a prediction"))
-    per = []
-    if "fit" in a:  # the fit's instances beside the evaluation instances it never read (the headline: their median)
-        fit, ev = doc["fit_instances"], doc["evaluation_instances"]
-        rows = [["", f"before (round1), fit instance(s) {fit}, the fit's record", f"before, evaluation {ev}: median",
-                 f"after (trial {a['trial']}), fit instance(s) {fit}, the fit's record",
-                 f"after, evaluation {ev}: median"]]
-        rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
-                 for key, label in labels]
-        rows += [[label, "—", f"{b[key]:.2f}", "—", f"{a[key]:.2f}"] for key, label in SPLIT if key in a]
-        per = [["evaluation instance", "objective before", "objective after", "held out before", "held out after"]]
-        for k in map(str, ev):
-            per.append([k] + [f"{doc[side]['instances'][k][key]:.2f}"
-                          for key in ("rmse_calibration", "held_out_rmse_v2_offdiagonal_36")
-                          for side in ("before", "after")])
-    else:
-        rows = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]]
-        if "objective" in a:  # a search: its objective is the mean over the fit instances of each one's RMSE
-            rows.append([f"the objective: mean over the fit instances {doc.get('fit_instances')} of each one's RMSE "
-                         "(54 entries)", f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
-            labels = tuple((key, label + ", of the mean matrices over the fit instances") for key, label in labels)
-        rows += [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
+    fit, ev = doc["fit_instances"], doc["evaluation_instances"]
+    rows = [["", f"before (round1), fit instance(s) {fit}, the fit's record", f"before, evaluation {ev}: median",
+             f"after (trial {a['trial']}), fit instance(s) {fit}, the fit's record",
+             f"after, evaluation {ev}: median"]]
+    rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
+             for key, label in RMSE_ROWS]
+    return rows + [[label, "—", f"{b[key]:.2f}", "—", f"{a[key]:.2f}"] for key, label in SPLIT if key in a]
+
+
+def _search_rows(doc: Document) -> list[list[str]]:
+    """A search's report: before (trial 0) and after (its best), each scored on the mean matrices over the fit
+    instances, with the objective itself (the mean over the fit instances of each one's RMSE) first."""
+    b, a = doc["before"], doc["after"]
+    rows, labels = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]], RMSE_ROWS
+    if "objective" in a:
+        rows.append([f"the objective: mean over the fit instances {doc.get('fit_instances')} of each one's RMSE "
+                     "(54 entries)", f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
+        labels = tuple((key, label + ", of the mean matrices over the fit instances") for key, label in labels)
+    return rows + [[label, f"{b[key]:.2f}", f"{a[key]:.2f}"] for key, label in labels]
+
+
+def _per_instance_rows(doc: Document) -> list[list[str]]:
+    """Each evaluation instance's objective, its skill and the held-out RMSE, before and after."""
+    keys = (("rmse_calibration", "objective"), ("skill", "skill"), ("held_out_rmse_v2_offdiagonal_36", "held out"))
+    rows = [["evaluation instance", *(f"{name} {side}" for _, name in keys for side in ("before", "after"))]]
+    return rows + [[k] + [f"{doc[side]['instances'][k][key]:.2f}" for key, _ in keys for side in ("before", "after")]
+                   for k in map(str, doc["evaluation_instances"])]
+
+
+def _how(doc: Document) -> str:
+    """How the values were chosen: the search and its fit steps, then where they were re-measured (make all), or the
+    search's own settings."""
     search = doc.get("search")
     if search:  # make all: the committed fit re-measured
-        how = (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
-               f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
-               f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']})"
-               + "".join(f"; then {fit_step(st)}" for st in doc.get("steps", []))
-               + f". Re-measured here on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the "
-               "default).")
-    else:
-        how = (f"{doc['trials']} trials (TPE; {doc.get('pruned', 0)} stopped early by the exact row-by-row bound), "
-               f"{doc['seeds']} seed(s) on each fit instance {doc.get('fit_instances')}; fixed "
-               f"settings: `{json.dumps(doc['base'])}`"
-               + (f"; {doc['wall_minutes']:.0f} min at {doc['jobs']} jobs on {doc['machine']}" if "machine" in doc
-                  else "") + ".")
-    return {"how": how, "rows": rows, "per": per,
+        return (f"The values were chosen by `dynnn calibrate` ({search['trials']} trials, TPE, {search['seeds']} "
+                f"seed(s) per trial: RMSE {search['rmse_before']:.2f} -> {search['rmse_after']:.2f} in the search; "
+                f"{search['wall_minutes']:.0f} min at {search['jobs']} jobs on {search['machine']})"
+                + "".join(f"; then {fit_step(st)}" for st in doc.get("steps", []))
+                + f". Re-measured here on {doc['evaluated']}: before = `round1`, after = `round1-calibrated` (the "
+                "default).")
+    return (f"{doc['trials']} trials (TPE; {doc.get('pruned', 0)} stopped early by the exact row-by-row bound), "
+            f"{doc['seeds']} seed(s) on each fit instance {doc.get('fit_instances')}; fixed "
+            f"settings: `{json.dumps(doc['base'])}`"
+            + (f"; {doc['wall_minutes']:.0f} min at {doc['jobs']} jobs on {doc['machine']}" if "machine" in doc
+               else "") + ".")
+
+
+def _calibration_parts(doc: Document) -> dict[str, Any]:
+    """What both calibration pages show: how the values were chosen, the headline (skill beside the null models),
+    the RMSE table, per instance, the null models, the knobs, the variants' predictions, the search history."""
+    b, a = doc["before"], doc["after"]
+    split = "fit" in a  # the fit's instances beside the evaluation instances it never read
+    return {"how": _how(doc), "headline": calibration_headline(doc),
+            "rows": _split_rows(doc) if split else _search_rows(doc), "per": _per_instance_rows(doc) if split else [],
+            "nulls": null_model_rows(doc["null_models"]),
             "knobs": [["knob", "default", "fitted"]] + [[k, knob_value(b["values"][k]), knob_value(a["values"][k])]
                                                         for k in doc["knobs"]],
             "variants": prediction_rows(doc.get("variants", {}), "variant (square, %)",
@@ -263,13 +304,17 @@ def _calibration_parts(doc: Document) -> dict[str, Any]:
                 [h["trial"], h["state"], "-" if h["value"] is None else f"{h['value']:.2f}"] for h in doc["history"]]}
 
 
+NULLS_TITLE = "Null models: fitted in-sample on the paper's own 54 entries, bars a stand-in must beat"
+
+
 def _paper(doc: Document, which: str) -> np.ndarray:
     return matrix_of(doc["paper"][which])
 
 
 def calibration_md(doc: Document) -> str:
-    """calibration.md: what the objective reads, the RMSE before and after (per instance too), the knobs, ours −
-    the paper, the variants' predictions and the search history."""
+    """calibration.md: what the objective reads, the headline (skill beside the null models), the RMSE and skill
+    before and after (per instance too), the null models, the knobs, ours − the paper, the variants' predictions
+    and the search history."""
     checked(doc, CALIBRATION_SCHEMA)
     p = _calibration_parts(doc)
 
@@ -279,8 +324,10 @@ def calibration_md(doc: Document) -> str:
     return "\n".join([
         "# Calibration of the generated stream to the paper's matrices", "",
         f"The objective reads only: {'; '.join(doc['reads'])}. Everything else is a prediction.", "",
-        p["how"], "", markdown_table(p["rows"]), "",
-        *(["## Per instance (points)", "", markdown_table(p["per"]), ""] if p["per"] else []),
+        p["how"], "", p["headline"], "", markdown_table(p["rows"]), "",
+        *(["## Per instance (points; skill: 1 − MSE / MSE of the flat line)", "", markdown_table(p["per"]), ""]
+          if p["per"] else []),
+        f"## {NULLS_TITLE}", "", markdown_table(p["nulls"]), "",
         "## Knobs", "", markdown_table(p["knobs"]), "",
         "## Finetune, ours − the paper (points), before", "", diff("before", "finetune"), "",
         "## Finetune, ours − the paper (points), after", "", diff("after", "finetune"), "",
@@ -305,7 +352,9 @@ def calibration_html(doc: Document) -> str:
     text = lambda s: f"<p>{html.escape(s.replace('`', ''))}</p>"  # noqa: E731
     return html_page("Calibration of the generated stream to the paper's matrices", "".join([
         text(f"The objective reads only: {'; '.join(doc['reads'])}. Everything else is a prediction."), text(p["how"]),
-        html_table(p["rows"]), "<h2>Knobs</h2>", html_table(p["knobs"]),
+        text(p["headline"].replace("**", "")), html_table(p["rows"]),
+        *(["<h2>Per instance (points)</h2>", html_table(p["per"])] if p["per"] else []),
+        f"<h2>{html.escape(NULLS_TITLE)}</h2>", html_table(p["nulls"]), "<h2>Knobs</h2>", html_table(p["knobs"]),
         "<h2>Ours − the paper (points; finetune: all fitted; V2': diagonal fitted, below it predicted)</h2>",
         f"<div class='pair'>{divs[0]}{divs[1]}</div><div class='pair'>{divs[2]}{divs[3]}</div>",
         *(["<h2>Predictions: the five variants' square scores (not read by the fit)</h2>", html_table(p["variants"])]
