@@ -181,4 +181,18 @@ def test_make_alls_plan_fits_the_hour_on_the_slow_machine():
     assert {c.data.stream for c in side} == {"round1"} and {c.method for c in side} == {"finetune", "combined"}
     assert {c.data.data_seed for c in side} == set(EVALUATION_INSTANCES[:fidelity.SIDE_BY_SIDE]) and len(side) == 6
     tasks = TreePlan.make(unique([c for cfgs in planned(s).values() for c in cfgs]), ROOT / "no-runs-here").tree_tasks
-    assert tasks * REFERENCE_TASK_S["25"] / 2 / 60 <= 55, f"{tasks} task trainings: over the hour on family 25"
+    assert tasks * REFERENCE_TASK_S["25/1"] / 2 / 60 <= 55, f"{tasks} task trainings: over the hour on family 25"
+
+
+def test_the_eta_reference_is_the_cpus_family_and_model():
+    """A family-25 model 17 is not model 1: the reference names whose figure it is, exact for a known model, the
+    family's other model's (said so) for an unknown one, the slowest for an unknown family."""
+    from dynnn_lib.core.machines import REFERENCES, reference_seconds
+
+    sig = lambda family, model: {"family": family, "model_number": model}  # noqa: E731
+    s, where = reference_seconds(sig("26", "2"))
+    assert s == REFERENCES["26/2"][0] and "model 2's reference" in where
+    s, where = reference_seconds(sig("25", "17"))
+    assert s == REFERENCES["25/1"][0] and "no reference for CPU family 25, model 17: model 1's" in where
+    s, where = reference_seconds(sig("23", "49"))
+    assert s == max(v[0] for v in REFERENCES.values()) and "the slowest" in where

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from dynnn_lib.core import options
 from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.machines import REFERENCES, reference_seconds  # noqa: F401 (reference_seconds: re-exported)
 from dynnn_lib.core.registry import import_modules
 from dynnn_lib.core.streams import EVALUATION_INSTANCES
 from dynnn_lib.experiments.contract import Experiment, Settings, planned, register, unique
@@ -45,26 +46,7 @@ register(Experiment(name="notebooks", schema="dynnn.notebooks/1", runs=lambda s:
                     summary="every notebook's studies with the batch parameters (make notebooks reads the cache)"))
 
 
-# Seconds per task training of the default configuration, one torch thread, measured side by side with another
-# job (a make all's train phase: wall x jobs / task trainings), by CPU family (/proc/cpuinfo): AMD EPYC family 25
-# (Zen 3) 10.6 s (make all from a fresh clone, 1,228 task trainings, the plan of 2026-12-02); family 26 (Zen 5,
-# AVX-512) 4.18 s (make all from a fresh clone, 2026-12-04: 593 task trainings in 1,239 s at 2 jobs; 2.5x family
-# 25's figure on this workload, not the 4x once quoted); Intel Xeon family 6 (model 167) 5.65 s (make all from a
-# fresh clone, 2026-12-03: 872 task trainings in 2,463 s at 2 jobs). Another CPU is estimated with family 25's
-# figure, and says so.
-REFERENCE_TASK_S = {"25": 10.6, "26": 4.18, "6": 5.65}
-
-
-def reference_seconds() -> tuple[float, str]:
-    """(seconds per task training, where the figure comes from) for this machine, before anything is cached."""
-    from dynnn_lib.core.fingerprint import cpu
-
-    family = str(cpu()["family"])
-    if family in REFERENCE_TASK_S:
-        return REFERENCE_TASK_S[family], (f"{REFERENCE_TASK_S[family]:.1f} s per task training (CPU family {family}'s "
-                                          "reference)")
-    return REFERENCE_TASK_S["25"], (f"{REFERENCE_TASK_S['25']} s per task training (no reference for CPU family "
-                                    f"{family}: family 25's, a slow machine)")
+REFERENCE_TASK_S = {k: v[0] for k, v in REFERENCES.items()}  # the per-task figures alone
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -127,6 +109,11 @@ def command(args: argparse.Namespace) -> int:
         return 0
     stats = train_tree(configs, runs_dir, jobs=args.jobs, progress=True)
     print(f"trained {len(tree.pending)} runs ({stats.trained_tasks} task trainings) in {stats.wall_s:.0f} s")
+    if stats.trained_tasks:  # what this CPU measured: the reference to add to REFERENCES for its family and model
+        from dynnn_lib.core.fingerprint import cpu
+
+        print(f"measured {stats.wall_s * args.jobs / stats.trained_tasks:.2f} s per task training at {args.jobs} jobs "
+              f"on CPU family {cpu()['family']}, model {cpu()['model_number']} (core/machines.py REFERENCES)")
     if stats.failed:
         raise ConfigError(f"{len(stats.failed)} run(s) failed; the first: {stats.failed[0]}")
     return 0
