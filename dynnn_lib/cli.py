@@ -173,12 +173,13 @@ def _run_cmd(args: argparse.Namespace) -> int:
                           "routing": [None if r.routing is None else r.routing.tolist() for r in results],
                           "expanded_at": [r.expanded_at for r in results], "keys": [r.config.key() for r in results]}))
         return 0
+    from dynnn_lib.reports.glossary import TERMS
     from dynnn_lib.reports.tables import text_matrix
 
     print(text_matrix(agg["matrix_mean"], agg["matrix_std"]))
     print()
     for name, (m, s) in agg["metrics"].items():
-        print(f"{name:>17}: {m * 100:6.2f} ± {s * 100:.2f}")
+        print(f"{TERMS.get(name, name):>17}: {m * 100:6.2f} ± {s * 100:.2f}")
     print(f"{'expanded at':>17}: {[r.expanded_at for r in results]}")
     routing = [round(float(np.nanmean(r.routing[-1])) * 100, 2) for r in results if r.routing is not None]
     print(f"{'routing acc.':>17}: {routing} (test images sent to the head responsible for their task, final row)")

@@ -4,10 +4,13 @@ R is N x N: R[i, j] = accuracy on task j's test set after training task i (fract
 
 * ``average_accuracy`` (A)  - mean of the lower triangle including the diagonal: every past and current task
   after every training step;
-* ``bwt``   - mean of R[i, j] - R[j, j] over j < i: how learning later tasks changed earlier ones (negative =
-  forgetting);
+* ``bwt``   - mean of R[i, j] - R[j, j] over every pair j < i, not only the last row: how learning later tasks
+  changed earlier ones, negative = forgetting (Díaz-Rodríguez et al. 2018's BWT; the final-row mean, Lopez-Paz and
+  Ranzato 2017's, is ``experiments.fidelity.bwt_final``);
 * ``fwt``   - mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet (as written in
-  the OpenLORIS reference; Diaz-Rodriguez subtract a random-init baseline, which a task-0-trained network has none of);
+  the OpenLORIS reference; Diaz-Rodriguez subtract a random-init baseline, which a task-0-trained network has none of).
+  Not a transfer measure: forward transfer (Lopez-Paz and Ranzato 2017) is the accuracy before training a task minus
+  a reference, so the pages call this the upper triangle;
 * ``overall`` ("square" accuracy in Hikvision's slides) - mean of all N^2 entries;
 * ``final`` - mean of the last row: every task after the whole stream;
 * ``diagonal`` - mean of R[i, i]: plasticity on the task just learnt.

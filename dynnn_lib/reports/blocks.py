@@ -9,7 +9,14 @@ from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.evaluation.stats import Paired
+from dynnn_lib.reports.glossary import term
 from dynnn_lib.reports.tables import markdown_table, pm, pm_cell
+
+
+def linked(header: Sequence[str], base: str = "") -> list[str]:
+    """A table's header row with each term the glossary defines linked to its entry (`base`: where docs/ is from
+    the page the block sits in), so a reader never has to guess which BWT a column is."""
+    return [term(h, base) for h in header]
 
 
 def checked(doc: Any, schema: str, where: str = "the document") -> Mapping[str, Any]:
@@ -33,12 +40,13 @@ def fit_step(step: Mapping[str, Any]) -> str:
 
 
 def machine_line(m: Mapping[str, Any] | str) -> str:
-    """A document's machine: "Machine: <CPU, family, cores, threads>; generated <date>."."""
+    """A document's machine: "Machine: <CPU, family, model, cores, threads>; generated <date> at commit <sha>."."""
     if isinstance(m, str):
         return m if m.startswith("Machine") else f"Machine: {m}."
     t = m.get("threads_per_run", 1)
     where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {t} torch thread(s) per run"
-    return f"Machine: {where}" + (f"; generated {m['date']}." if m.get("date") else ".")
+    at = f" at commit {m['commit'][:10]}" if m.get("commit") else ""
+    return f"Machine: {where}" + (f"; generated {m['date']}{at}." if m.get("date") else f"{at}.")
 
 
 # ------------------------------------------------------------------ claims (fidelity, standins)
@@ -53,40 +61,75 @@ def claims_rows(claims: Sequence[Mapping[str, Any]], mark=lambda v: v) -> list[l
     return rows
 
 
+# An interval end this close to its threshold (points) can cross it on another CPU, whose float kernels differ: in
+# the 2026-12-05 record (docs/journal/2026-12-05-findings-six-instances.md) four verdicts moved between two CPUs
+# on the same code and instances, three of them with an end within 0.4 point.
+NEAR_POINTS = 0.5
+CPU_RECORD = "journal/2026-12-05-findings-six-instances.md"
+
+
+def fragile(claims: Sequence[Mapping[str, Any]], near: float = NEAR_POINTS) -> list[str]:
+    """The claims whose 95 % interval ends within `near` points of the threshold it is judged against (a decided one
+    can lose its verdict on another CPU, an inconclusive one can gain one)."""
+    out = []
+    for c in claims:
+        n = c.get("numbers") or {}
+        ends = [n[k] for k in ("ci_low", "ci_high") if n.get(k) is not None]
+        if ends and min(abs(e - n.get("offset", 0.0)) for e in ends) * 100 < near:
+            out.append(c["claim"])
+    return out
+
+
 def fidelity(doc: Mapping[str, Any]) -> str:
-    """The README's claims block: the machine, what was run, the claims table."""
+    """The claims block, the one place a claim is judged: the machine, what was run, how many verdicts sit near
+    their threshold (and so may move on another CPU), the claims table."""
+    rows = claims_rows(doc["claims"], mark=lambda v: f"**{v}**")
+    near = fragile(doc["claims"])
     return (f"{machine_line(doc['machine'])}\n\nStand-in `{doc['stream']}`, generated evaluation instances "
             f"{doc['instances']} (the unit of every claim), seeds {doc['seeds']} on each; {doc['decided']} of "
-            f"{len(doc['claims'])} claims decided (margin {doc['margin'] * 100:g} point). Source: "
-            f"`reports/fidelity.json` (`make all`).\n\n"
-            + markdown_table(claims_rows(doc["claims"], mark=lambda v: f"**{v}**")))
+            f"{len(doc['claims'])} claims decided (margin {doc['margin'] * 100:g} point). {len(near)} of the "
+            f"{len(doc['claims'])} intervals end within {NEAR_POINTS:g} point of their threshold: those verdicts can "
+            f"move on another CPU, whose float kernels differ ([a record of one such move]({CPU_RECORD})). Source: "
+            f"`reports/fidelity.json` (`make all`).\n\n" + markdown_table([linked(rows[0]), *rows[1:]]))
 
 
 def standins(doc: Mapping[str, Any]) -> str:
-    """The paper's own claims (those with a published number): their verdict on each stand-in and whether it
-    depends on the stand-in; our extensions' claims are counted (and listed in standins.md)."""
+    """The paper's own claims (those with a published number) on the other stand-in(s), and whether each claim's
+    verdict depends on the stand-in; our extensions' claims are counted (and listed in standins.md). The default
+    stand-in's verdict is not shown here: it is judged once, over all its evaluation instances, in the fidelity
+    document (docs/fidelity.md), and a verdict on a subset of them beside it would be a second verdict."""
+    from dynnn_lib.core.config import DataConfig
+
+    default = DataConfig().stream
+    others = [s for s in doc["streams"] if s != default]
     papers = [x for x in doc["claims"] if x["paper"] != "not published"]
-    rows = [["the paper's claim", "the paper", *[f"`{s}`" for s in doc["streams"]], "depends on the stand-in"]]
-    rows += [[x["claim"], x["paper"], *[x["overall"][s] for s in doc["streams"]],
+    k = len(doc["instances"])
+    rows = [["the paper's claim", "the paper", *[f"`{s}`, {k} instances ({term('verdict', 'docs/')})" for s in others],
+             f"depends on the stand-in (`{default}` on the same {k} instances differs)"]]
+    rows += [[f"[{x['claim']}](docs/fidelity.md)", x["paper"], *[x["overall"][s] for s in others],
               "**yes**" if x["depends_on_standin"] else "no"] for x in papers]
     n = sum(x["depends_on_standin"] for x in doc["claims"])
     ours = len(doc["claims"]) - len(papers)
     where = f" {machine_line(doc['machine'])}" if "machine" in doc else ""
-    return (f"Both stand-ins judged on the same {len(doc['instances'])} instances {doc['instances']}, seeds "
-            f"{doc.get('seeds', '?')} on each (the side-by-side: paired over the instances, 95 % intervals; the "
-            f"default stand-in over all its evaluation instances is in [the fidelity findings](docs/fidelity.md)). "
-            f"{n} of the {len(doc['claims'])} claims judged on both depend on the stand-in; "
+    return (f"Both stand-ins run on the same {k} instances {doc['instances']}, seeds {doc.get('seeds', '?')} on "
+            f"each (paired over the instances, 95 % intervals). Each claim's verdict on the default stand-in "
+            f"`{default}` is judged once, over all its evaluation instances, in [the fidelity findings]"
+            f"(docs/fidelity.md) (each claim below links there); this table gives the verdicts on "
+            f"{', '.join(f'`{s}`' for s in others)} and whether the verdict on the same {k} instances changes with the "
+            f"stand-in. {n} of the {len(doc['claims'])} claims judged on both depend on the stand-in; "
             + (f"the {ours} about our own extensions (router, automatic rule) and every interval are" if ours else
                "every interval is") + " in `reports/standins.md` (`make all`).\n\n" + markdown_table(rows)
             + f"\n\nSource: `reports/standins.json` (`make all`).{where}\n")
 
 
 # ------------------------------------------------------------------ reproduction
-def variant_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
+def variant_table(variants: Mapping[str, Mapping[str, Any]], link: bool = False) -> str:
     """The poster's terms, one row per variant (a variant's document entry, reproduce.VariantSummary.payload):
-    'square' is the mean of the full N x N matrix."""
-    rows = [["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT", "routing acc.",
-             "expanded at", "s/run"]]
+    'square' is the mean of the full N x N matrix. `link`: the header's terms link to docs/glossary.md (on a page
+    in docs/; a notebook's or reports/' copy has no glossary beside it)."""
+    header = ["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT (all pairs)", "routing acc.",
+              "expanded at", "s/run"]
+    rows = [linked(header) if link else header]
     n = 0
     for name, v in variants.items():
         m, n = v["metrics"], v["n_seeds"]
@@ -97,7 +140,7 @@ def variant_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
                      "" if v.get("routing") is None else pm(*v["routing"]), exp_s, f"{v['seconds']:.1f}"])
     return "\n".join([markdown_table(rows), "",
                       f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the "
-                      "paper's 'square performance'); BWT < 0 means forgetting; routing acc. = test images sent to "
+                      "paper's 'square performance'); BWT (all pairs) < 0 means forgetting; routing acc. = test images sent to "
                       "the head responsible for their task (final row). s/run: training + evaluation of one run "
                       "(task 0 counted even where it was shared)."])
 
@@ -131,15 +174,15 @@ def reproduction(doc: Mapping[str, Any]) -> str:
     """The README's reproduction block: the router, oracle and mean_prob tables."""
     return "\n\n".join([f"{machine_line(doc['machine'])} Instance {doc['instance']}, seeds {doc['seeds']}; source: "
                         "`reports/reproduction.json` (`make all`)."]
-                       + [f"**Head rule: {rule}**\n\n{variant_table(v)}\n\n{ordering(v)}"
+                       + [f"**Head rule: {rule}**\n\n{variant_table(v, link=True)}\n\n{ordering(v)}"
                           for rule, v in doc["rules"].items() if rule in ("router", "oracle", "mean_prob")])
 
 
 # ------------------------------------------------------------------ baselines
 def baselines_md(doc: Mapping[str, Any]) -> str:
     """DynamicNN beside every compared method: metrics, and DynamicNN minus each with its paired 95 % interval."""
-    rows = [["method", "square", "final row", "BWT", "DynamicNN − it, square [95 % CI]",
-             "DynamicNN − it, final row [95 % CI]", "note"]]
+    rows = [linked(["method", "square", "final row", "BWT (all pairs)", "DynamicNN − it, square [95 % CI]",
+                    "DynamicNN − it, final row [95 % CI]", "note"])]
     for name, v in doc["methods"].items():
         m, diffs = v["metrics"], v.get("vs_dynamicnn", {})
         cell = lambda k: Paired.from_dict(diffs[k]).describe() if k in diffs else "—"  # noqa: E731
@@ -210,7 +253,7 @@ def calibration(c: Mapping[str, Any]) -> str:
                        ("held_out_rmse_v2_offdiagonal_36", "**held out**: V2' below the diagonal, 36 entries")):
         rows.append([label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"**{a[key]:.2f}**"]
                     if split else [label, f"{b[key]:.2f}", f"{a[key]:.2f}"])
-    variants = prediction_rows(c.get("variants", {}), "square (%, a prediction)", {"before": "before", "after": "after"})
+    variants = prediction_rows(c.get("variants", {}), term("square (%, a prediction)", "docs/"), {"before": "before", "after": "after"})
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
     steps = "".join(f", then {fit_step(st)}" for st in c.get("steps", []))

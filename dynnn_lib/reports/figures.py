@@ -10,9 +10,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dynnn_lib.evaluation.metrics import METRICS
+from dynnn_lib.reports.glossary import TERMS
 
-METRIC_LABELS = {"average_accuracy": "average acc.", "bwt": "BWT", "fwt": "FWT", "overall": "square (all N²)",
-                 "final": "final row", "diagonal": "diagonal"}
+# each metric's name on a figure: the glossary's terms (reports/glossary.py), the square said in full
+METRIC_LABELS = {**TERMS, "overall": "square (all N²)"}
 
 
 def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequence[str] | None = None,

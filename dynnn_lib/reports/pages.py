@@ -27,7 +27,12 @@ Document = Mapping[str, Any]
 
 def publish(doc: Document, path: str | Path, pages: Mapping[Path, Callable[[Document], str]]) -> list[Path]:
     """Write `doc` to `path` as JSON (NaN refused: a missing entry is null), then each page rendered from the
-    document as written; returns the document's path, then the pages'."""
+    document as written; returns the document's path, then the pages'. A document's machine gains the commit that
+    wrote it, so every results block's provenance line names the code as well as the CPU and the date."""
+    if isinstance(doc.get("machine"), Mapping) and "commit" not in doc["machine"]:
+        from dynnn_lib.core.fingerprint import git_state
+
+        doc = {**doc, "machine": {**doc["machine"], "commit": git_state()["commit"]}}
     text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
     atomic_text(Path(path), text)
     written = json.loads(text)

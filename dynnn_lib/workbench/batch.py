@@ -147,7 +147,7 @@ def build_report(out_dir: str | Path) -> Path:
                "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
             + "\n".join(parts))
     atomic_text(out_dir / "index.html", page)
-    rows = [["variant", "notebook", "square", "the paper (square)", "average acc.", "final row", "BWT"]]
+    rows = [["variant", "notebook", "square", "the paper (square)", "average acc.", "final row", "BWT (all pairs)"]]
     for name, m in metrics.items():
         paper = f"{papers[name]:.2f}" if name in papers else ""
         rows.append([name, sources[name], pm(*m["overall"]), paper,

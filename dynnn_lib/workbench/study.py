@@ -18,7 +18,7 @@ from dynnn_lib.experiments.reproduce import VariantSummary, reproduce, summary_t
 from dynnn_lib.evaluation.routing import HEAD_RULES
 
 
-METRIC_NAMES = {"overall": "square", "final": "final row", "average_accuracy": "average acc.", "bwt": "BWT"}
+METRIC_NAMES = {"overall": "square", "final": "final row", "average_accuracy": "average acc.", "bwt": "BWT (all pairs)"}
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Study:
 
     def rules(self, name: str) -> str:
         """The same runs scored under every head rule (no retraining), as a Markdown table."""
-        rows = [["head rule", "square", "final row", "average acc.", "BWT"]]
+        rows = [["head rule", "square", "final row", "average acc.", "BWT (all pairs)"]]
         for rule in HEAD_RULES:
             m = aggregate([r.matrices[rule] for r in self[name].results])["metrics"]
             rows.append([rule, pm(*m["overall"]), pm(*m["final"]), pm(*m["average_accuracy"]), pm(*m["bwt"])])
