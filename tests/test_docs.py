@@ -8,7 +8,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 GENERATED = ("fidelity", "reproduction", "speed", "baselines", "benchmarks", "sweep-scaling", "layout", "fingerprinted",
-             "calibration", "standins", "sweep-example", "config-fields")
+             "calibration", "standins", "sweep-example", "config-fields", "glossary", "cpu-references",
+             "cpu-references-sweeps")
 
 
 def _text(p: Path) -> str:
