@@ -248,3 +248,19 @@ def test_the_two_bwts_differ_and_the_glossary_says_so():
     block = glossary_block()
     assert "BWT (all pairs)" in block and "BWT (final row)" in block and "Lopez-Paz" in block
     assert "FWT" not in block.replace("fwt", "")
+
+
+def test_a_fit_with_steps_is_never_called_by_its_first_trial_alone():
+    from dynnn_lib.reports.blocks import fit_name
+
+    assert fit_name({"after": {"trial": 14}}) == "trial 14"
+    assert fit_name({"after": {"trial": 14}, "steps": [{}, {}, {}, {}]}) == "trial 14 then 4 fit steps"
+
+
+def test_a_machine_without_a_cpu_family_says_so():
+    from dynnn_lib.reports.blocks import machine_line
+
+    assert "CPU family not recorded" in machine_line({"cpu": "AMD EPYC", "cores": 2, "date": "2026-11-25"})
+    line = machine_line({"cpu": "AMD EPYC", "cpu_family": "25", "line": "AMD EPYC (CPU family 25, model 1), 2 cores",
+                         "date": "2026-12-07", "commit": "0123456789abcdef"})
+    assert "not recorded" not in line and line.endswith("at commit 0123456789.")

@@ -44,7 +44,8 @@ def machine_line(m: Mapping[str, Any] | str) -> str:
     if isinstance(m, str):
         return m if m.startswith("Machine") else f"Machine: {m}."
     t = m.get("threads_per_run", 1)
-    where = m.get("line") or f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {t} torch thread(s) per run"
+    family = "" if "cpu_family" in m else " (CPU family not recorded: not comparable with another machine's)"
+    where = m.get("line") or f"{m.get('cpu', '?')}{family}, {m.get('cores', '?')} cores, {t} torch thread(s) per run"
     at = f" at commit {m['commit'][:10]}" if m.get("commit") else ""
     return f"Machine: {where}" + (f"; generated {m['date']}{at}." if m.get("date") else f"{at}.")
 
@@ -217,6 +218,14 @@ def null_model_rows(nulls: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
         [name, f"{m['rmse']:.2f}", f"{m['skill']:.2f}", m["definition"]] for name, m in nulls.items()]
 
 
+def fit_name(c: Mapping[str, Any]) -> str:
+    """Which fit a calibration document's "after" is: a search's best trial alone, or that trial and the fit steps
+    adopted after it (a later search's trial is adopted as a step), so a page never calls a fit by its first trial
+    alone."""
+    n = len(c.get("steps", []))
+    return f"trial {c['after']['trial']}" + (f" then {n} fit step{'s' if n != 1 else ''}" if n else "")
+
+
 def calibration_headline(c: Mapping[str, Any]) -> str:
     """A calibration document's headline: the default stand-in's median skill over the evaluation instances (make
     all's report), else a search's best, beside the null models."""
@@ -257,9 +266,10 @@ def calibration(c: Mapping[str, Any]) -> str:
     s = c.get("search") or {}
     where = (f"Measured on {c['evaluated']}" if "evaluated" in c else f"{c['seeds']} seed(s) per trial")
     steps = "".join(f", then {fit_step(st)}" for st in c.get("steps", []))
-    head = (f"{where}. The fit ({s.get('trials', c['trials'])} trials, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} "
-            f"min at {s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only "
-            "the 54 calibration entries on its fit instances; everything else is a prediction.")
+    head = (f"{where}. The fit in use, {fit_name(c)} (the search: {s.get('trials', c['trials'])} trials in "
+            f"`params/calibration.json`, {s.get('wall_minutes', c.get('wall_minutes', 0)):.0f} min at "
+            f"{s.get('jobs', c.get('jobs'))} jobs on {s.get('machine', c.get('machine'))}{steps}) read only the 54 "
+            "calibration entries on its fit instances; everything else is a prediction.")
     split_line = ([f"Over the evaluation instances the default stand-in's objective is bias {a['bias']:.2f} (the RMSE "
                    f"of their mean matrices) and spread {a['spread']:.2f} between them (each one's square is about "
                    "bias² + spread² on average)."] if "bias" in a else [])

@@ -14,8 +14,8 @@ import numpy as np
 
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.evaluation.stats import mean_sd
-from dynnn_lib.reports.blocks import (SKILL_ROW, calibration_headline, checked, claims_rows, fit_step, machine_line,
-                                      null_model_rows, prediction_rows, skill_headline)
+from dynnn_lib.reports.blocks import (SKILL_ROW, calibration_headline, checked, claims_rows, fit_name, fit_step,
+                                      machine_line, null_model_rows, prediction_rows, skill_headline)
 from dynnn_lib.reports.tables import html_page, html_table, markdown_matrix, markdown_table, pm
 
 FIDELITY_SCHEMA = "dynnn.fidelity/4"
@@ -248,7 +248,7 @@ def _split_rows(doc: Document) -> list[list[str]]:
     b, a = doc["before"], doc["after"]
     fit, ev = doc["fit_instances"], doc["evaluation_instances"]
     rows = [["", f"before (round1), fit instance(s) {fit}, the fit's record", f"before, evaluation {ev}: median",
-             f"after (trial {a['trial']}), fit instance(s) {fit}, the fit's record",
+             f"after ({fit_name(doc)}), fit instance(s) {fit}, the fit's record",
              f"after, evaluation {ev}: median"]]
     rows += [[label, f"{b['fit'][key]:.2f}", f"{b[key]:.2f}", f"{a['fit'][key]:.2f}", f"{a[key]:.2f}"]
              for key, label in RMSE_ROWS]
