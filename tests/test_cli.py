@@ -13,7 +13,8 @@ def test_run_prints_matrix_and_metrics(tmp_path, capsys):
     rc = main(["run", "--method", "combined", "--expand", "1", "--seeds", "2", "--runs-dir", str(tmp_path), *TINY])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "after\\test" in out and "overall" in out and "±" in out
+    assert "after\\test" in out and "±" in out
+    assert all(f"{name}: " in out for name in ("square", "BWT (all pairs)", "upper triangle"))  # the glossary's terms
     assert "expanded at: [[1], [1]]" in out
 
 
