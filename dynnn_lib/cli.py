@@ -206,7 +206,9 @@ def _show_cmd(args: argparse.Namespace) -> int:
     print(f"{title}; status: {res.status}" + (f" ({res.error})" if res.error else ""))
     print(text_matrix(res.matrix, color=not args.no_color and sys.stdout.isatty()))
     if res.status == "complete":
-        print("  ".join(f"{k}: {v * 100:.2f}" for k, v in res.metrics.items()))
+        from dynnn_lib.reports.glossary import TERMS
+
+        print("  ".join(f"{TERMS.get(k, k)}: {v * 100:.2f}" for k, v in res.metrics.items()))
     if args.png:
         print(f"wrote {matrix_png(res.matrix, args.png, title)}")
     if args.html:
