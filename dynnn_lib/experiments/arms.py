@@ -42,7 +42,7 @@ def history_effect(matrix: Any) -> float:
     return float(100 * (r[AFTER_SEEN, EARLY].mean() - r[AFTER_NOVEL, EARLY].mean()))
 
 
-PAPER_HISTORY_EFFECT = history_effect(np.asarray(PAPER_FINETUNE) / 100)
+PAPER_HISTORY_EFFECT = history_effect(PAPER_FINETUNE[0])  # the paper's mean finetune matrix, fractions
 
 
 def arm_configs(arm: str, instance: int, seed: int = 0, base: Mapping[str, Any] | None = None) -> tuple[RunConfig, RunConfig]:
