@@ -109,6 +109,7 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
     larger ones live in their own module, which defines both; every registered experiment's command comes from the
     registry of experiments (experiments/contract.py), after these."""
     from dynnn_lib.engine import verify, why
+    from dynnn_lib.experiments import arms
     from dynnn_lib.experiments.contract import experiments
     from dynnn_lib.reports import readme
     from dynnn_lib.workbench import batch, nbval_refs, plan
@@ -134,6 +135,8 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
          nbval_refs.add_arguments, nbval_refs.command),
         ("verify", "retrain cached runs alone and compare them with the cache (bit for bit on this CPU; exit 1 on a "
                    "difference)", verify.add_arguments, verify.command),
+        ("arms", "the stand-in's arms (batch composition x pretrained trunk) trained and scored on generated instances",
+         arms.add_arguments, arms.command),
         ("why", "the inputs of a run's key, or what differs between two runs or a run and a configuration (why it "
                 "retrained)", why.add_arguments, why.command),
     ] + [(c.name, c.help, c.add_arguments, c.run) for c in (e.command for e in experiments().values()) if c]

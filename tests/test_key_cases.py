@@ -239,3 +239,19 @@ def test_a_colleagues_run_from_another_cpu_is_served_only_when_said_and_verified
     [check] = verify(choose(runs, [their_key], None), jobs=1, progress=False)
     assert check.status == WITHIN and check.max_diff == 0.0
     assert IDENTICAL != WITHIN
+
+
+# ------------------------------------------------------------------ the trunk's start (the stand-in's arms)
+def test_neutral_pretraining_shows_no_factor_level_and_is_its_own_key():
+    """pretrained='neutral': the generated pretraining's count and objects, every image at the neutral levels (a
+    trunk that never saw the benchmark's levels); a configuration of its own."""
+    from dynnn_lib.model.pretrain import _pretrain_data
+
+    x, y = _pretrain_data(16, neutral=True)
+    every, labels = _pretrain_data(16)
+    assert x.shape == every.shape and torch.equal(y, labels)
+    neutral = tiny(pretrained="neutral")
+    assert neutral.key() != tiny(pretrained=True).key() != tiny().key()
+    assert x.float().mean(dim=(1, 2, 3)).std() < every.float().mean(dim=(1, 2, 3)).std()  # no strong/weak light
+    with pytest.raises(Exception, match="ships its ImageNet weights"):
+        tiny(backbone="efficientnet_lite0", pretrained="neutral")

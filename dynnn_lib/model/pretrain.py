@@ -40,10 +40,15 @@ PRETRAIN_EPOCHS = 12
 PRETRAIN_DATA_SEED = 9_999  # disjoint from every benchmark data_seed the CLI suggests
 
 
-def _pretrain_data(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pretrain_data(size: int, neutral: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pretraining images: PRETRAIN_PER_COMBO per class under each of the 81 factor-level combinations, or
+    (`neutral`) as many images, all at the neutral levels: the same count and objects, none of the benchmark's
+    factor levels."""
     protos = synthetic.class_prototypes(PRETRAIN_CLASSES, PRETRAIN_DATA_SEED)
     g = torch.Generator().manual_seed(PRETRAIN_DATA_SEED)
     combos = list(itertools.product(*synthetic.LEVELS.values()))
+    if neutral:
+        combos = [tuple(synthetic.NEUTRAL[f] for f in synthetic.LEVELS)] * len(combos)
     xs, ys = [], []
     for levels in combos:
         factors = dict(zip(synthetic.LEVELS, levels))
@@ -62,10 +67,12 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
         return None
     if cfg.pretrained == "imagenet":
         return imagenet_state(cfg)
-    from dynnn_lib.core.fingerprint import PRETRAIN_ENTRY, code_fingerprint, pinned_threads, threads
+    from dynnn_lib.core.fingerprint import PRETRAIN_ENTRY, code_fingerprint, pinned_threads
 
-    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(PRETRAIN_ENTRY), "threads": cfg.threads, "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size,
-            "classes": PRETRAIN_CLASSES, "per": PRETRAIN_PER_COMBO, "epochs": PRETRAIN_EPOCHS,
+    spec = {"v": PRETRAIN_VERSION, "code": code_fingerprint(PRETRAIN_ENTRY), "threads": cfg.threads,
+            "backbone": cfg.backbone, "groups": cfg.gn_groups, "size": cfg.data.image_size, "classes": PRETRAIN_CLASSES,
+            "per": PRETRAIN_PER_COMBO, "epochs": PRETRAIN_EPOCHS,
+            **({"levels": "neutral"} if cfg.pretrained == "neutral" else {}),
             "arch": [[k, list(v.shape)] for k, v in build(PRETRAIN_CLASSES).state_dict().items()]}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
@@ -85,7 +92,7 @@ def pretrained_state(cfg: RunConfig, build) -> dict[str, torch.Tensor] | None:
 
 
 def _pretrain(cfg: RunConfig, build) -> dict[str, torch.Tensor]:
-    x, y = _pretrain_data(cfg.data.image_size)
+    x, y = _pretrain_data(cfg.data.image_size, neutral=cfg.pretrained == "neutral")
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     net = build(PRETRAIN_CLASSES)

@@ -1,0 +1,108 @@
+"""The stand-in's arms: how a batch is composed × what the trunk knew before task 0, looked at side by side.
+
+An arm is a stream composition and a learner, every other setting the default stand-in's:
+
+* composition: ``conjunction`` (``round1-calibrated``: every image of a task carries every factor the task names) or
+  ``mixture`` (``round1-calibrated-mixture``: each image comes from one of the task's factor subdirectories, as the
+  challenge's batches did; core/streams.py);
+* learner: ``today`` (the trunk pretrained on generated objects under all 81 factor-level combinations), ``neutral``
+  (the same pretraining at the neutral levels only: it never saw the benchmark's factor levels) or ``lite0``
+  (EfficientNet-Lite0 from ImageNet, model/lite0.py).
+
+:func:`look` trains finetune and V2' on each instance the caller names (fit instances for a look: never an evaluation
+instance unless the caller is judging) and scores each with the fixed objective (experiments/objective.py): the RMSE on
+54 entries, its skill over the flat line, finetune's 45 entries alone, and the history effect (tasks 0-2 after task 8
+minus after task 3; the paper: +23.3 points). The hypotheses these looks answer were written before the runs
+(docs/journal/2026-12-07-standin-arms-hypotheses.md).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.core.errors import ConfigError
+from dynnn_lib.core.streams import FIT_INSTANCES
+from dynnn_lib.experiments.objective import calibration_entries, calibration_error, skill
+from dynnn_lib.experiments.paper import PAPER_FINETUNE, V2_OVERRIDES
+
+COMPOSITIONS = {"conjunction": "round1-calibrated", "mixture": "round1-calibrated-mixture"}
+LEARNERS: dict[str, dict[str, Any]] = {"today": {"pretrained": True}, "neutral": {"pretrained": "neutral"},
+                                       "lite0": {"backbone": "efficientnet_lite0", "pretrained": "imagenet"}}
+ARMS = {f"{c[0].upper()}-{learner}": (c, learner) for c in COMPOSITIONS for learner in LEARNERS}
+EARLY, AFTER_NOVEL, AFTER_SEEN = slice(0, 3), 3, 8  # tasks 0-2; the rows after task 3 (all new) and task 8 (all seen)
+
+
+def history_effect(matrix: Any) -> float:
+    """Mean accuracy on tasks 0-2 after task 8 minus after task 3, in points: how much a learner that met task 8's
+    subdirectories before (in tasks 3 and 5) keeps of the early tasks, beside a row whose batch was all new."""
+    r = np.asarray(matrix, dtype=float)
+    return float(100 * (r[AFTER_SEEN, EARLY].mean() - r[AFTER_NOVEL, EARLY].mean()))
+
+
+PAPER_HISTORY_EFFECT = history_effect(PAPER_FINETUNE[0])  # the paper's mean finetune matrix, fractions
+
+
+def arm_configs(arm: str, instance: int, seed: int = 0, base: Mapping[str, Any] | None = None) -> tuple[RunConfig, RunConfig]:
+    """(finetune, V2') of one arm on one generated instance."""
+    if arm not in ARMS:
+        raise ConfigError(f"unknown arm {arm!r}; choose from: {', '.join(ARMS)}")
+    composition, learner = ARMS[arm]
+    values = {**dict(base or {}), **LEARNERS[learner], "seed": seed,
+              "data": {**dict((base or {}).get("data", {})), "stream": COMPOSITIONS[composition],
+                       "data_seed": instance}}
+    return from_dict({**values, "method": "finetune"}), from_dict({**values, **V2_OVERRIDES})
+
+
+def score_instance(finetune: Any, v2: Any) -> dict[str, float]:
+    """One instance of one arm: the objective, its skill, finetune's 45 entries and the history effect."""
+    ft, dyn = np.asarray(finetune, float), np.asarray(v2, float)
+    entries = calibration_entries(ft, dyn)
+    return {"objective": calibration_error(ft, dyn), "skill": skill(calibration_error(ft, dyn)),
+            "finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))), "history_effect": history_effect(ft)}
+
+
+def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: int = 2, runs_dir: str | None = None,
+         progress: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Each arm trained (finetune and V2', seed 0) on each instance and scored: {arm: {"instances": {k: scores},
+    "mean": {measure: mean over the instances}}}. Every run is cached: a look repeated costs nothing."""
+    from dynnn_lib.engine.executors import run_many
+
+    pairs = {(arm, k): arm_configs(arm, k, base=base) for arm in arms for k in instances}
+    results = iter(run_many([c for pair in pairs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
+    scored = {key: score_instance(next(results).matrix, next(results).matrix) for key in pairs}
+    return {arm: {"instances": {k: scored[arm, k] for k in instances},
+                  "mean": {m: float(np.mean([scored[arm, k][m] for k in instances])) for m in scored[arm, instances[0]]}}
+            for arm in arms}
+
+
+def table(out: Mapping[str, Mapping[str, Any]]) -> str:
+    """The look as a markdown table: per arm, each measure's mean over the instances and the per-instance values."""
+    measures = ("objective", "skill", "finetune_45", "history_effect")
+    rows = ["| arm | " + " | ".join(measures) + " |", "|---|" + "---|" * len(measures)]
+    for arm, res in out.items():
+        cells = [f"{res['mean'][m]:.2f} ({' / '.join(f'{v[m]:.2f}' for v in res['instances'].values())})"
+                 for m in measures]
+        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from dynnn_lib.core import options
+
+    p.add_argument("--arms", nargs="+", default=list(ARMS), metavar="ARM", help=f"arms to look at ({', '.join(ARMS)})")
+    p.add_argument("--instances", type=int, nargs="+", default=list(FIT_INSTANCES),
+                   help="generated instances (default the fit instances; an evaluation instance only to judge)")
+    options.jobs(p)
+    options.runs_dir(p)
+    options.no_progress(p)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Train and score the stand-in's arms (composition x learner) on generated instances; print a table."""
+    out = look(args.arms, args.instances, jobs=args.jobs, runs_dir=args.runs_dir, progress=not args.no_progress)
+    print(table(out))
+    print(f"the paper's history effect: {PAPER_HISTORY_EFFECT:+.1f} points")
+    return 0
