@@ -120,9 +120,10 @@ def test_every_journal_entry_is_dated_with_its_provenance_and_indexed():
     for p in ENTRIES:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-[a-z0-9-]+\.md", p.name), p.name
         text = p.read_text()
-        assert text.startswith(f"# {p.name[:10]}:"), f"{p.name}: the title starts with its date"
-        prov = next((line for line in text.splitlines() if line.startswith("Recorded ")), "")
-        assert re.search(r"\b[0-9a-f]{7,40}\b", prov) and "machine" in prov, f"{p.name}: provenance line: {prov!r}"
+        assert text.startswith(f"# {p.name[:10]}"), f"{p.name}: the title starts with its date"
+        prov = next((para for para in text.split("\n\n") if para.startswith("Provenance:")), "")
+        assert re.search(r"\b[0-9a-f]{7,40}\b", prov) and "machine" in prov.lower(), \
+            f"{p.name}: a paragraph 'Provenance:' names the commit and the machine: {prov!r}"
         assert f"]({p.name})" in index, f"docs/journal/README.md does not list {p.name}"
         for c in re.findall(r"^> Correction \((\S+)\):", text, flags=re.M):
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", c), f"{p.name}: a correction is dated"
