@@ -265,3 +265,30 @@ def test_a_machine_without_a_cpu_family_says_so():
     line = machine_line({"cpu": "AMD EPYC", "cpu_family": "25", "line": "AMD EPYC (CPU family 25, model 1), 2 cores",
                          "date": "2026-12-07", "commit": "0123456789abcdef"})
     assert "not recorded" not in line and line.endswith("at commit 0123456789.")
+
+
+def test_every_block_with_measured_metrics_names_its_instances_and_seeds():
+    """One metric, one value per design: the same finetune square differs between blocks only because their designs
+    differ (evaluation instances 1-3, 1-6, the reproduction's one instance), so each block that shows a measured
+    metric says which instances and seeds it is over; two blocks' numbers are never read as one."""
+    measured = re.compile(r"\d+\.\d+ ± \d")
+    shown = 0
+    for p in PAGES:
+        for m in BLOCK.finditer(p.read_text()):
+            if measured.search(m.group(0)):
+                shown += 1
+                assert "instance" in m.group(0).lower() and "seed" in m.group(0).lower(), \
+                    f"{p.name} block {m.group(1)}: shows measured metrics without naming its instances and seeds"
+    assert shown >= 3
+
+
+def test_the_baselines_block_names_its_stand_in_and_instance_and_links_its_terms():
+    from dynnn_lib.reports.blocks import baselines_md
+
+    row = {"metrics": {k: (0.9, 0.01) for k in ("overall", "final", "bwt")}, "marks": []}
+    doc = {"methods": {"finetune": row}, "machine": {"line": "CPU (CPU family 25, model 1)", "date": "2026-12-07"},
+           "commits": ["0123456789"], "seeds": 3, "ours": "finetune", "head_rule": "router",
+           "stream": "round1-calibrated", "instance": 1}
+    md = baselines_md(doc)
+    assert "on stand-in `round1-calibrated`, instance 1," in md and "[BWT (all pairs)](glossary.md#bwt-all-pairs)" in md
+    assert "not recorded" in baselines_md({k: v for k, v in doc.items() if k not in ("stream", "instance")})

@@ -48,7 +48,9 @@ def document(summaries: Sequence[VariantSummary]) -> dict[str, Any]:
             metric: paired([r.metrics[metric] for r in ours.results], [r.metrics[metric] for r in s.results]).to_dict()
             for metric in ("overall", "final")}
         methods[s.name] = {**s.payload(), "marks": s.results[0].config.method_class().marks(), "vs_dynamicnn": diffs}
+    data = ours.results[0].config.data
     return {"schema": SCHEMA, "machine": machine(), "ours": OURS, "seeds": len(ours.results),
+            "stream": data.stream, "instance": data.data_seed,
             "head_rule": ours.results[0].config.head_rule,
             "commits": sorted({(r.provenance.get("commit") or "?")[:10] for s in summaries for r in s.results}),
             "methods": methods}

@@ -191,7 +191,10 @@ def baselines_md(doc: Mapping[str, Any]) -> str:
                      "; ".join(v.get("marks", []))])
     return "\n".join([markdown_table(rows), "",
                       f"{machine_line(doc['machine'])} Runs trained at commit(s) {', '.join(doc['commits'])}.", "",
-                      f"Mean ± sample std over {doc['seeds']} seeds (the same seeds for every method), percent, head "
+                      f"Mean ± sample std over {doc['seeds']} seeds (the same seeds for every method) on "
+                      + (f"stand-in `{doc['stream']}`, instance {doc['instance']}" if "stream" in doc else
+                         "a stand-in and instance not recorded")
+                      + f", percent, head "
                       f"rule {doc['head_rule']}. DynamicNN = {doc['ours']}. A difference is *held* when its paired 95 % "
                       "interval lies above 0 (DynamicNN better), *not held* below 0, *inconclusive* when it contains "
                       "0. Replay and joint see earlier tasks' images, which the paper's rules forbid: they are "
