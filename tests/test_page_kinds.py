@@ -292,3 +292,16 @@ def test_the_baselines_block_names_its_stand_in_and_instance_and_links_its_terms
     md = baselines_md(doc)
     assert "on stand-in `round1-calibrated`, instance 1," in md and "[BWT (all pairs)](glossary.md#bwt-all-pairs)" in md
     assert "not recorded" in baselines_md({k: v for k, v in doc.items() if k not in ("stream", "instance")})
+
+
+BARE = re.compile(r"\bBWT\b(?! \(all pairs\)| \(final row\)|, final row)|\bFWT\b")
+
+
+def test_no_page_says_bwt_or_fwt_without_saying_which():
+    """Two backward transfers are in use, and the code's `fwt` is no forward transfer: a page names them by their
+    glossary names (the journal keeps its own words, as written then)."""
+    found = [f"{p.name}:{i}" for p in PAGES if p.name != "glossary.md"  # where the names are explained
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if BARE.search(re.sub(r"`[^`]*`", "", line))]
+    assert not found, f"a bare BWT or FWT: {found}"
+    assert BARE.search("BWT < 0 means forgetting") and not BARE.search("BWT (all pairs) < 0; (BWT, final row)")
