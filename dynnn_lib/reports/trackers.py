@@ -1,9 +1,9 @@
 """Stored runs written where researchers already look at runs: an MLflow store and TensorBoard event files.
 
 ``dynnn export --to mlflow`` gives each stored run one MLflow run, found again by its key (the tag ``dynnn.key``):
-the configuration as parameters (flattened: ``data.params.n_classes``), the summary metrics, the per-task metrics with the
-task as the step (``acc/task{j}`` at step i is row i of the accuracy matrix), the matrices as CSV and JSON and the
-heatmap as a PNG. ``dynnn export --to tensorboard`` writes one event folder per run: per-epoch ``task{t}/loss``
+the configuration as parameters (flattened: ``data.params.n_classes``), the summary metrics, the per-task metrics
+with the task as the step (``acc/task{j}`` at step i is row i of the accuracy matrix), the matrices as CSV and JSON
+and the heatmap as a PNG. ``dynnn export --to tensorboard`` writes one event folder per run: per-epoch ``task{t}/loss``
 (and its parts) and ``task{t}/lr`` with the epoch counted over the whole stream as the step, the same matrix rows.
 
 Both are idempotent, because a researcher re-exports after every batch of runs: a run already written with the
