@@ -5,7 +5,7 @@
 #               side-by-side on the one before it, the calibration report (the committed fit re-measured on the
 #               evaluation instances), and every notebook headless into reports/ (2 seeds each); each phase is timed
 #               into reports/phases.json. The plan is sized for an hour on a 2-core family-25 EPYC (tests/test_plan.py)
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv, build the API reference (make docs) and run the test suite
 # conda:        conda env create -f environment.yml && conda activate dynnn && make test VENV=$CONDA_PREFIX
 #               (a VENV that is a conda environment is installed into, not created)
 # CPU only:     make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the pinned torch and torchvision

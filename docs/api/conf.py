@@ -17,6 +17,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 # the repository root is the source folder so that the guide pages' relative links resolve as they do on GitHub;
 # everything but the guide pages and this folder is left out
 include_patterns = ["README.md", "docs/*.md", "docs/api/*.rst", "docs/api/modules/*.rst"]
+# folders never walked (make test's .venv alone holds tens of thousands of files)
+exclude_patterns = [".*", "build", "runs", "reports", "notebooks", "tests", "benchmarks", "params", "dynnn_lib"]
 default_role = "literal"          # `name` in a docstring is code, as in the Markdown pages
 autodoc_member_order = "bysource"
 # a member is documented on the page of the module that defines it; the facades that re-export it (``__all__``)
