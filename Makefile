@@ -5,7 +5,7 @@
 #               side-by-side on the one before it, the calibration report (the committed fit re-measured on the
 #               evaluation instances), and every notebook headless into reports/ (2 seeds each); each phase is timed
 #               into reports/phases.json. The plan is sized for an hour on a 2-core family-25 EPYC (tests/test_plan.py)
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv, build the API reference (make docs) and run the test suite
 # conda:        conda env create -f environment.yml && conda activate dynnn && make test VENV=$CONDA_PREFIX
 #               (a VENV that is a conda environment is installed into, not created)
 # CPU only:     make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the pinned torch and torchvision
@@ -29,7 +29,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 
-.PHONY: all setup browser-deps train reproduce fidelity calibration calibrate schedules notebooks baselines test nbval-refs bench speed sharing readme lab clean
+.PHONY: all setup browser-deps train reproduce fidelity calibration calibrate schedules notebooks baselines test docs nbval-refs bench speed sharing readme lab clean
 all:
 	@$(PHASE) setup -- $(MAKE) --no-print-directory setup
 	@$(PHASE) train -- $(MAKE) --no-print-directory train
@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml
 	else python3 -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(TORCH_INDEX),$(PY) -m pip install -q $(TORCH_PINS) --index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e ".[notebooks,test,lite0]"
+	$(PY) -m pip install -q -e ".[notebooks,test,lite0,docs,export]"
 	@# Ray for dynnn sweep --executor ray and its cluster tests; where it cannot be installed they are skipped
 	$(PY) -m pip install -q -e ".[ray]" || echo "note: Ray could not be installed; the Ray sweep tests will be skipped"
 	touch $@
@@ -116,8 +116,15 @@ browser-deps:
 	    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "note: no chromium on PATH; the browser test will be skipped (Debian: sudo apt-get install chromium)"; fi; }
 
-# unit + integration tests, every notebook via papermill and cell by cell via nbval (tests/nbval), browser test
-test: setup browser-deps
+# the API reference from the docstrings, with the guide pages (README.md, docs/*.md), into build/docs/ (open
+# build/docs/index.html); warnings are errors, and every build is from scratch (-E) so none hides in a cache
+docs: setup
+	$(PY) -m sphinx -b html -q -W --keep-going -E -c docs/api . build/docs
+	@echo "API reference: build/docs/index.html"
+
+# the API reference (a broken one fails here), unit + integration tests, every notebook via papermill and cell by
+# cell via nbval (tests/nbval), browser test
+test: setup browser-deps docs
 	$(PY) -m pytest -q
 
 # regenerate tests/nbval/*.ipynb after editing a notebook (a test says when they are stale)

@@ -81,10 +81,19 @@ def _add_prune(prune: argparse.ArgumentParser) -> None:
                        help="keep the most recently used prefixes up to this size (default 0: remove them all)")
 
 
+EXPORT_TARGETS = ("files", "mlflow", "tensorboard")
+
+
 def _add_export(exp: argparse.ArgumentParser) -> None:
     options.runs_dir(exp)
-    exp.add_argument("--format", default="csv", help="csv (default) or parquet")
-    exp.add_argument("--out", default="reports/runs", help="folder for runs.<fmt> and matrices.<fmt>")
+    exp.add_argument("--to", default="files", help="files (default: the tables below), mlflow (one MLflow run per "
+                     "run) or tensorboard (training curves and matrix rows); the last two need 'dynnn[export]'")
+    exp.add_argument("--format", default="csv", help="--to files: csv (default) or parquet")
+    exp.add_argument("--out", default="reports/runs", help="--to files: folder for runs.<fmt> and matrices.<fmt>")
+    exp.add_argument("--mlflow-uri", help="--to mlflow: the tracking store (default: a SQLite file, "
+                     "<runs>/_mlflow/mlflow.db; a file: folder or a server's URL work too)")
+    exp.add_argument("--experiment", default="dynnn", help="--to mlflow: the MLflow experiment (default dynnn)")
+    exp.add_argument("--logdir", help="--to tensorboard: the event files' folder (default <runs>/_tensorboard)")
 
 
 def _add_sweep(sw: argparse.ArgumentParser) -> None:
@@ -120,7 +129,8 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
         ("runs", "list the cached runs: method, key parameters, seed, status, metrics, when, commit", _add_runs,
          _runs_cmd),
         ("prune", "free the disk the shared prefixes take (results are never touched)", _add_prune, _prune_cmd),
-        ("export", "write the runs table and the matrices (long form) as CSV or parquet", _add_export, _export_cmd),
+        ("export", "write the runs table and the matrices (long form) as CSV or parquet, or the runs into an MLflow "
+                   "store or TensorBoard event files", _add_export, _export_cmd),
         ("methods", "list the registered methods and their parameters", options.imports, _methods_cmd),
         ("sources", "list the registered data sources and their parameters", options.imports, _sources_cmd),
         ("sweep", "run a grid of configurations (YAML spec) locally or on Ray; report per point", _add_sweep,
@@ -279,10 +289,28 @@ def _runs_cmd(args: argparse.Namespace) -> int:
 
 
 def _export_cmd(args: argparse.Namespace) -> int:
-    from dynnn_lib.engine.runs import export
+    from dynnn_lib.engine.cache import default_runs_dir
+    from dynnn_lib.engine.runs import export, stored_results
 
-    for path in export(args.runs_dir, args.out, args.format):
-        print(f"wrote {path}")
+    if args.to not in EXPORT_TARGETS:
+        raise ConfigError(f"--to {args.to!r}: choose {', '.join(EXPORT_TARGETS)}")
+    if args.to == "files":
+        for path in export(args.runs_dir, args.out, args.format):
+            print(f"wrote {path}")
+        return 0
+    from dynnn_lib.reports import trackers
+
+    root = Path(args.runs_dir or default_runs_dir())
+    if args.to == "mlflow":
+        where = args.mlflow_uri or trackers.default_mlflow_uri(root)
+        done = trackers.to_mlflow(stored_results(root), where, args.experiment)
+        opener = f"mlflow ui --backend-store-uri {where}"
+    else:
+        where = args.logdir or str(root / "_tensorboard")
+        done = trackers.to_tensorboard(stored_results(root), where)
+        opener = f"tensorboard --logdir {where}"
+    counts = {w: list(done.values()).count(w) for w in ("written", "replaced", "unchanged")}
+    print(f"{args.to} {where}: " + ", ".join(f"{n} {w}" for w, n in counts.items()) + f"; open it: {opener}")
     return 0
 
 

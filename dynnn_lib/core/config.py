@@ -73,6 +73,7 @@ class DataConfig:
         layout ``<root>/{train,validation,test}/<factor>/segment<k>/<instance>/*.jpg`` read as
         ``openloris-benchmark1`` (one factor, ``factor``: its 9 segments are 9 tasks) or ``openloris-benchmark2``
         (all four factors in sequence, 12 tasks: one per factor and level).
+
     params: the source's own parameters (its ``Params`` dataclass, documented in its module), validated by it and
         stored with every default filled in; e.g. the generated stream's ``stream``, ``generator``, ``n_classes``,
         ``train_per_class``, ``test_per_class`` and ``data_seed`` (data/sources/synthetic.py), or
@@ -82,15 +83,21 @@ class DataConfig:
         size settings (n_classes, train_per_class, test_per_class, data_seed) are ignored by a source that does not
         read them, as they always were (a preset sets them, a flag switches the source); any other parameter a
         source does not have is an error naming the sources that have it.
+
     root: the folder a source reads from disk (every source but ``synthetic`` needs it).
+
     n_tasks: keep only the first n tasks of the stream (None = all; the embedded stream has 9).
+
     image_size, resize: real images are resized to image_size x image_size (resize=False: sizes must match);
         the generated stream is rendered at image_size.
+
     decide_on: which data the old model's accuracy for the expansion decision (``expand_threshold``) is measured
         on: ``validation`` = the task's validation split when the layout has one (the challenge rules allow using
         validation data; test data never), else its training data; ``train`` = always the training data.
         The KD "known" samples are always the training samples (KD trains on them); the matrix always uses test.
+
     cache_dir: where decoded images and the generated stream are cached (default ``$DYNNN_CACHE``).
+
     load_workers: processes decoding real images into the on-disk cache (0 = in this process). Not part of the
         run key: it changes speed, not the pixels.
     """

@@ -23,7 +23,7 @@ then ``dynnn run --import mymodule --set data.source=mydata --set data.root=/dat
 sweeps and the notebooks read it like the others. A source's code enters the run key (core/config.py), and so does
 the listing of its files under ``data.root`` (core/fingerprint.py ``data_fingerprint``). Its settings are
 validated at the edge: ``Params.__post_init__`` for each alone, :meth:`Source.check` against the rest of the data
-configuration, each a one-line ``ConfigError``; problems with the files are one-line ``DataError``s naming the
+configuration, each a one-line ``ConfigError``; a problem with the files is a one-line ``DataError`` naming the
 file and the fix (data/images.py reads and caches images for you).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The contract every experiment keeps: it declares the runs it needs and returns its analysis as one typed,
-versioned JSON document, which the renderers (reports/) read and nothing else.
+versioned JSON document, which the renderers (reports/) read and nothing else::
 
     @register
     ... Experiment(name="fidelity", schema="dynnn.fidelity/4", runs=..., document="fidelity.json",

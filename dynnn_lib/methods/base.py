@@ -2,7 +2,7 @@
 
 Task 0 is the same for every method (the paper's "full training": trunk and first head on the first task), so it
 is trained once per seed and shared (engine/runner.py). A method sees each later task through a :class:`TaskContext`
-and returns a :class:`TaskLog`:
+and returns a :class:`TaskLog`::
 
     @register
     class MyMethod(Method):

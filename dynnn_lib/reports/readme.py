@@ -1,10 +1,10 @@
 """Regenerate the generated blocks of the README and docs/ from the reports and the code, so no number or list
-in them is typed by hand.
+in them is typed by hand::
 
     dynnn readme [--readme README.md] [--docs docs] [--reports reports]   (make readme, after make all / make speed)
 
 A block is the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``, in whichever of README.md and
-docs/*.md holds it (each block lives in one file). Some come from the code itself (:func:`code_blocks`):
+``docs/*.md`` holds it (each block lives in one file). Some come from the code itself (:func:`code_blocks`):
 
 * ``layout``       - the package's folders, a line each, from each folder's ``__init__`` docstring;
 * ``fingerprinted`` - the modules whose code is in every run's cache key (``core.fingerprint.shared_modules``, derived);

@@ -128,6 +128,6 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    """dynnn nbval-refs: regenerate tests/nbval/*.ipynb after editing a notebook."""
+    """dynnn nbval-refs: regenerate ``tests/nbval/*.ipynb`` after editing a notebook."""
     build(args.params, args.out, args.only)
     return 0

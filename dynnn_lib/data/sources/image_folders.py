@@ -55,7 +55,7 @@ def _folders(folder: Path) -> list[Path]:
 
 @register
 class ImageFolders(Source):
-    """Your own images: <root>/<task>/{train,test[,validation]}/<class>/*, any size (resized)."""
+    """Your own images: ``<root>/<task>/{train,test[,validation]}/<class>/*``, any size (resized)."""
 
     name = "image-folders"
     Params = Params

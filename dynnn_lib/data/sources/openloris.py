@@ -204,7 +204,7 @@ class Round1(Source):
 
 @register
 class Folders(Source):
-    """OpenLORIS-Object, final round: train/task<k>/<class>/*.jpg per split."""
+    """OpenLORIS-Object, final round: ``train/task<k>/<class>/*.jpg`` per split."""
 
     name = "openloris-folders"
     root_hint = "train/ and test/ (train/task1/<class>/*.jpg, ...)"
