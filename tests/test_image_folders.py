@@ -110,7 +110,7 @@ def test_own_folder_runs_end_to_end_from_the_cli(tmp_path, capsys):
                "--data-source", "image-folders", "--data-root", str(root), "--method", "combined", "--expand", "1"])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    assert "after\\test" in out.out and "overall" in out.out
+    assert "after\\test" in out.out and "square: " in out.out  # the glossary's name for the overall mean
     assert main(["sources"]) == 0
     assert "image-folders" in capsys.readouterr().out
 
