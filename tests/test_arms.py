@@ -28,3 +28,35 @@ def test_a_look_scores_the_paper_as_perfect_and_the_flat_line_as_skill_0():
     flat = arms.score_instance(ft, v2)
     assert flat["skill"] == pytest.approx(0, abs=1e-12) and flat["history_effect"] == pytest.approx(0, abs=1e-9)
     assert np.isclose(flat["objective"], 5.98, atol=0.005)
+
+
+def test_the_seen_share_is_read_from_the_streams_spec_and_matches_round1():
+    # round 1 (method_and_dataset.md §2.3): rows 1-3 all new, 4-6 half seen, 7 two thirds, 8 all seen
+    expected = [0, 0, 0, 0.5, 0.5, 0.5, 2 / 3, 1]
+    assert np.allclose(arms.seen_shares(), expected) and np.allclose(arms.seen_shares("round1-calibrated"), expected)
+
+
+def test_the_hypotheses_measures_on_the_paper_and_on_a_matrix_built_to_answer_them():
+    assert arms.after_novel(PAPER_FINETUNE[0]) == pytest.approx(74.72, abs=0.01)
+    assert arms.forgetting_slope(PAPER_FINETUNE[0], arms.seen_shares()) < -10  # the paper forgets less when seen
+    shares = arms.seen_shares()
+    # a matrix whose row t forgets 20 * (1 - share) points of every earlier task: slope -20 exactly
+    m = np.ones((9, 9))
+    for t in range(1, 9):
+        m[t, :t] -= 0.2 * (1 - shares[t - 1])
+    assert arms.row_forgetting(m) == pytest.approx(20 * (1 - shares))
+    assert arms.forgetting_slope(m, shares) == pytest.approx(-20)
+    assert arms.after_novel(m) == pytest.approx(80)
+
+
+def test_hypotheses_are_paired_verdicts_over_instances():
+    def res(after, slope):
+        return {"instances": {k: {"after_novel": a, "forgetting_slope": s} for k, (a, s) in
+                              enumerate(zip(after, slope), start=100)}}
+    out = {"C-today": res([90, 92, 91], [-5, -6, -5.5]), "C-neutral": res([80, 83, 81], [1, -1, 2])}
+    lines = arms.hypotheses(out)
+    assert lines[0].startswith("H1 C-today keeps more of tasks 0-2 after task 3 than C-neutral: +9.67")
+    assert lines[0].endswith("over 3 instances: held")
+    assert lines[1].startswith("H3 C-today: forgetting falls with the seen share: slope -5.50") and lines[1].endswith("held")
+    assert lines[2].endswith("inconclusive")  # C-neutral's slopes straddle 0
+    assert len(lines) == 3  # no lite0 or mixture arm in the look: no line for them

@@ -45,6 +45,32 @@ def history_effect(matrix: Any) -> float:
 PAPER_HISTORY_EFFECT = history_effect(PAPER_FINETUNE[0])  # the paper's mean finetune matrix, fractions
 
 
+def after_novel(matrix: Any) -> float:
+    """H1's measure: mean accuracy on tasks 0-2 after task 3 (whose subdirectories no earlier batch named), points."""
+    return float(100 * np.asarray(matrix, dtype=float)[AFTER_NOVEL, EARLY].mean())
+
+
+def row_forgetting(matrix: Any) -> np.ndarray:
+    """Rows 1..n-1: the mean drop of each earlier task from its own diagonal entry, in points."""
+    r = np.asarray(matrix, dtype=float)
+    return np.array([100 * np.mean([r[j, j] - r[t, j] for j in range(t)]) for t in range(1, len(r))])
+
+
+def seen_shares(stream: str = COMPOSITIONS["mixture"]) -> np.ndarray:
+    """Rows 1..n-1: the fraction of the row's batch's factor subdirectories that an earlier batch named (read from
+    the stream's spec; the paper's round 1: 0 for rows 1-3, a half for rows 4-6, two thirds for row 7, 1 for row 8)."""
+    from dynnn_lib.core.streams import load_spec
+
+    named = [set(task.subdirectories()) for task in load_spec(stream).tasks]
+    return np.array([len(named[t] & set().union(*named[:t])) / len(named[t]) for t in range(1, len(named))])
+
+
+def forgetting_slope(matrix: Any, shares: Any) -> float:
+    """H3's measure: the least-squares slope of a row's forgetting on its seen share (points per unit share;
+    negative: rows whose subdirectories were seen before forget less)."""
+    return float(np.polyfit(np.asarray(shares, float), row_forgetting(matrix), 1)[0])
+
+
 def arm_configs(arm: str, instance: int, seed: int = 0, base: Mapping[str, Any] | None = None) -> tuple[RunConfig, RunConfig]:
     """(finetune, V2') of one arm on one generated instance."""
     if arm not in ARMS:
@@ -56,12 +82,15 @@ def arm_configs(arm: str, instance: int, seed: int = 0, base: Mapping[str, Any] 
     return from_dict({**values, "method": "finetune"}), from_dict({**values, **V2_OVERRIDES})
 
 
-def score_instance(finetune: Any, v2: Any) -> dict[str, float]:
-    """One instance of one arm: the objective, its skill, finetune's 45 entries and the history effect."""
+def score_instance(finetune: Any, v2: Any, shares: Any | None = None) -> dict[str, float]:
+    """One instance of one arm: the objective, its skill, finetune's 45 entries, the history effect, and (finetune)
+    the hypotheses' measures: tasks 0-2 after task 3 (H1) and the forgetting's slope on the seen share (H3)."""
     ft, dyn = np.asarray(finetune, float), np.asarray(v2, float)
     entries = calibration_entries(ft, dyn)
+    shares = seen_shares() if shares is None else shares
     return {"objective": calibration_error(ft, dyn), "skill": skill(calibration_error(ft, dyn)),
-            "finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))), "history_effect": history_effect(ft)}
+            "finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))), "history_effect": history_effect(ft),
+            "after_novel": after_novel(ft), "forgetting_slope": forgetting_slope(ft, shares)}
 
 
 def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: int = 2, runs_dir: str | None = None,
@@ -72,7 +101,8 @@ def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: in
 
     pairs = {(arm, k): arm_configs(arm, k, base=base) for arm in arms for k in instances}
     results = iter(run_many([c for pair in pairs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
-    scored = {key: score_instance(next(results).matrix, next(results).matrix) for key in pairs}
+    shares = {c: seen_shares(s) for c, s in COMPOSITIONS.items()}
+    scored = {key: score_instance(next(results).matrix, next(results).matrix, shares[ARMS[key[0]][0]]) for key in pairs}
     return {arm: {"instances": {k: scored[arm, k] for k in instances},
                   "mean": {m: float(np.mean([scored[arm, k][m] for k in instances])) for m in scored[arm, instances[0]]}}
             for arm in arms}
@@ -80,13 +110,37 @@ def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: in
 
 def table(out: Mapping[str, Mapping[str, Any]]) -> str:
     """The look as a markdown table: per arm, each measure's mean over the instances and the per-instance values."""
-    measures = ("objective", "skill", "finetune_45", "history_effect")
+    measures = ("objective", "skill", "finetune_45", "history_effect", "after_novel", "forgetting_slope")
     rows = ["| arm | " + " | ".join(measures) + " |", "|---|" + "---|" * len(measures)]
     for arm, res in out.items():
         cells = [f"{res['mean'][m]:.2f} ({' / '.join(f'{v[m]:.2f}' for v in res['instances'].values())})"
                  for m in measures]
         rows.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def hypotheses(out: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """H1 and H3 of the journal's entry as paired verdicts over the instances (experiments' rule: a 95 % interval):
+    H1, per composition and fresh trunk, "today's trunk keeps more of tasks 0-2 after task 3" (today - other > 0);
+    H3, per arm, "the forgetting falls with the seen share" (slope < 0). Arms not in the look are left out."""
+    from dynnn_lib.evaluation.stats import paired
+
+    lines = []
+    for composition in COMPOSITIONS:
+        today = f"{composition[0].upper()}-today"
+        for other in (f"{composition[0].upper()}-{learner}" for learner in LEARNERS if learner != "today"):
+            if today in out and other in out:
+                ks = sorted(out[today]["instances"].keys() & out[other]["instances"].keys())
+                p = paired([out[today]["instances"][k]["after_novel"] for k in ks],
+                           [out[other]["instances"][k]["after_novel"] for k in ks])
+                lines.append(f"H1 {today} keeps more of tasks 0-2 after task 3 than {other}: {p.mean_diff:+.2f} "
+                             f"[{p.ci_low:+.2f}, {p.ci_high:+.2f}] points over {p.n} instances: {p.verdict}")
+    for arm, res in out.items():
+        slopes = [v["forgetting_slope"] for v in res["instances"].values()]
+        p = paired([0.0] * len(slopes), slopes)
+        lines.append(f"H3 {arm}: forgetting falls with the seen share: slope {-p.mean_diff:+.2f} "
+                     f"[{-p.ci_high:+.2f}, {-p.ci_low:+.2f}] points per unit share over {p.n} instances: {p.verdict}")
+    return lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,5 +158,8 @@ def command(args: argparse.Namespace) -> int:
     """Train and score the stand-in's arms (composition x learner) on generated instances; print a table."""
     out = look(args.arms, args.instances, jobs=args.jobs, runs_dir=args.runs_dir, progress=not args.no_progress)
     print(table(out))
-    print(f"the paper's history effect: {PAPER_HISTORY_EFFECT:+.1f} points")
+    print(f"the paper's history effect: {PAPER_HISTORY_EFFECT:+.1f} points; tasks 0-2 after task 3: "
+          f"{after_novel(PAPER_FINETUNE[0]):.1f}; forgetting slope on the seen share: "
+          f"{forgetting_slope(PAPER_FINETUNE[0], seen_shares()):+.2f}")
+    print("\n".join(hypotheses(out)))
     return 0
