@@ -16,7 +16,7 @@ root_doc = "docs/api/index"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 # the repository root is the source folder so that the guide pages' relative links resolve as they do on GitHub;
 # everything but the guide pages and this folder is left out
-include_patterns = ["README.md", "docs/*.md", "docs/api/*.rst", "docs/api/modules/*.rst"]
+include_patterns = ["README.md", "docs/*.md", "docs/journal/*.md", "docs/api/*.rst", "docs/api/modules/*.rst"]
 # folders never walked (make test's .venv alone holds tens of thousands of files)
 exclude_patterns = [".*", "build", "runs", "reports", "notebooks", "tests", "benchmarks", "params", "dynnn_lib"]
 default_role = "literal"          # `name` in a docstring is code, as in the Markdown pages
@@ -27,6 +27,8 @@ autodoc_default_options = {"members": True, "ignore-module-all": True}
 autodoc_typehints = "none"
 myst_heading_anchors = 3
 html_theme = "alabaster"
+# the journal's entries keep the heading levels they were written with (an H1 then H3s); a skipped level is cosmetic
+suppress_warnings = ["myst.header"]
 
 
 def _modules() -> list[str]:
@@ -48,7 +50,7 @@ def _write_module_pages(app) -> None:
 
 
 # a guide page's link to a folder of the package (GitHub shows the folder) goes to that package's page here
-_FOLDER_LINK = re.compile(r"\]\((?:\.\./)?(dynnn_lib(?:/\w+)*)/\)")
+_FOLDER_LINK = re.compile(r"\]\((?:\.\./)*(dynnn_lib(?:/\w+)*)/\)")
 
 
 def _folder_links(app, docname: str, source: list[str]) -> None:
@@ -64,7 +66,19 @@ def _front_page(app, exception) -> None:
             '<a href="docs/api/index.html">dynnn: guide and API reference</a>\n')
 
 
+_HTML_ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
+
+
+def _html_anchors(app, docname: str, source: list[str]) -> None:
+    """A generated table's row anchors (``<a id="square"></a>``: the glossary's) are link targets here as on GitHub:
+    each becomes an anonymous label of its page, so ``glossary.md#square`` resolves and a wrong one still warns."""
+    std = app.env.get_domain("std")
+    for anchor in _HTML_ANCHOR.findall(source[0]):
+        std.anonlabels[f"{docname}#{anchor}"] = (docname, anchor)
+
+
 def setup(app):
+    app.connect("source-read", _html_anchors)
     app.connect("builder-inited", _write_module_pages)
     app.connect("build-finished", _front_page)
     app.connect("source-read", _folder_links)
