@@ -46,8 +46,7 @@ def _method_options_given(args: argparse.Namespace) -> list[str]:
 
 
 def _add_run(r: argparse.ArgumentParser) -> None:
-    r.add_argument("--method", help="a registered method: finetune | expand | kd | combined | lwf | ewc | replay | "
-                   "joint, or a plugin's (see dynnn methods)")
+    r.add_argument("--method", help="a registered method, built in or a plugin's (dynnn methods lists them)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
     _method_options(r)
