@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import HEAD_RULES, from_dict
+from dynnn_lib.core.config import from_dict
 from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.registry import import_modules
@@ -50,8 +50,8 @@ def _add_run(r: argparse.ArgumentParser) -> None:
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
     _method_options(r)
-    r.add_argument("--head-rule", "--head-combine", dest="head_rule", choices=list(HEAD_RULES),
-                   help="test-time head rule (evaluation only: never retrains)")
+    r.add_argument("--head-rule", "--head-combine", dest="head_rule",
+                   help="test-time head rule, built in or a plugin's (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     options.run_options(r)
@@ -60,7 +60,9 @@ def _add_run(r: argparse.ArgumentParser) -> None:
 def _add_show(show: argparse.ArgumentParser) -> None:
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     options.runs_dir(show)
-    show.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
+    show.add_argument("--head-rule", "--rule", dest="rule",
+                      help="score under this head rule, built in or a plugin's (never retrains)")
+    options.imports(show)
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
@@ -69,7 +71,8 @@ def _add_show(show: argparse.ArgumentParser) -> None:
 def _add_runs(runs: argparse.ArgumentParser) -> None:
     options.runs_dir(runs)
     runs.add_argument("--method", help="only this method")
-    runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
+    runs.add_argument("--head-rule", "--rule", dest="rule", help="metrics under this head rule (a plugin's too)")
+    options.imports(runs)
     runs.add_argument("--disk", action="store_true", help="what the runs folder takes: results, checkpoints, shared "
                                                           "prefixes (per task) and their bound")
 
@@ -189,6 +192,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.reports.tables import matrix_png, text_matrix
     from dynnn_lib.engine.results import load_result
 
+    import_modules(args.imports)
     path = Path(args.path)
     if not path.exists() and (Path(args.runs_dir or default_runs_dir()) / args.path).is_dir():
         path = Path(args.runs_dir or default_runs_dir()) / args.path
@@ -247,19 +251,22 @@ def _prune_cmd(args: argparse.Namespace) -> int:
 def _runs_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.engine.runs import runs_table
 
+    from dynnn_lib.evaluation.metrics import with_extra_metrics
+
     if args.disk:
         return _disk_cmd(args)
 
+    import_modules(args.imports)
     df = runs_table(args.runs_dir, rule=args.rule)
     if args.method:
         df = df[df["method"] == args.method]
     if df.empty:
         print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
         return 0
-    cols = ["run", "method", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
-            "when", "commit", "marks"]
+    shown = list(with_extra_metrics("overall", "final", "bwt"))
+    cols = ["run", "method", "method_params", "seed", "data_seed", "status", *shown, "when", "commit", "marks"]
     view = df[cols].copy()
-    for m in ("overall", "final", "bwt"):
+    for m in shown:
         view[m] = (view[m] * 100).round(2)
     view["when"] = view["when"].map(lambda t: t.strftime("%Y-%m-%d %H:%M") if t is not None else "")
     import pandas as pd

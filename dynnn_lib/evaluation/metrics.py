@@ -1,5 +1,11 @@
 """Accuracy-matrix metrics (OpenLORIS-Object / Diaz-Rodriguez et al. 2018).
 
+Each metric is a :class:`Metric` in the registry (``core.registry.METRICS``): its name, its label in tables and
+figures, what it reads, whether higher is better, and its docstring, which is its definition (the glossary). The
+built-ins below come through the same door as a plugin's metric: one file with one :func:`metric` function,
+imported with ``--import`` (docs/writing-a-method.md). Scoring only: training imports none of this, so a new metric
+retrains nothing.
+
 R is N x N: R[i, j] = accuracy on task j's test set after training task i (fractions in [0, 1]).
 
 * ``average_accuracy`` (A)  - mean of the lower triangle including the diagonal: every past and current task
@@ -14,11 +20,67 @@ R is N x N: R[i, j] = accuracy on task j's test set after training task i (fract
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-METRICS = ("average_accuracy", "bwt", "fwt", "overall", "final", "diagonal")
+from dynnn_lib.core import registry
+from dynnn_lib.core.errors import ConfigError
+
+READS = ("matrix", "outputs", "logs")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number per run: ``compute`` reads the accuracy matrix (``reads="matrix"``: an N x N array), the stored
+    test outputs (``"outputs"``: an evaluation.Outputs and the head rule) or the per-task logs (``"logs"``)."""
+
+    name: str
+    label: str
+    compute: Callable[..., float]
+    reads: str = "matrix"
+    higher_is_better: bool = True
+
+    @property
+    def definition(self) -> str:
+        return " ".join((self.compute.__doc__ or self.label).split())
+
+    @property
+    def builtin(self) -> bool:
+        return self.compute.__module__ == __name__
+
+
+def metric(label: str | None = None, reads: str = "matrix", higher_is_better: bool = True
+           ) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Register a function as a metric named after it (its docstring: the definition); the function itself is
+    returned, so it stays callable as before."""
+    if reads not in READS:
+        raise ConfigError(f"metric reads={reads!r} is not valid; choose one of: {', '.join(READS)}")
+
+    def register(fn: Callable[..., float]) -> Callable[..., float]:
+        registry.METRICS.add(Metric(fn.__name__, label or fn.__name__, fn, reads, higher_is_better))
+        return fn
+    return register
+
+
+def get_metric(name: str) -> Metric:
+    return registry.METRICS.get(name)
+
+
+def matrix_metrics() -> tuple[str, ...]:
+    """The registered metrics computed from the accuracy matrix alone (built-ins first)."""
+    return tuple(k for k, m in registry.METRICS.available().items() if m.reads == "matrix")
+
+
+def extra_metrics() -> tuple[str, ...]:
+    """The registered matrix metrics that are not built in (a plugin's): every short view adds them to its columns."""
+    return tuple(k for k in matrix_metrics() if not get_metric(k).builtin)
+
+
+def with_extra_metrics(*shown: str) -> tuple[str, ...]:
+    """A short view's columns: the built-ins it chose (`shown`), then every plugin's matrix metric."""
+    return (*shown, *extra_metrics())
 
 
 def _square(matrix) -> np.ndarray:
@@ -28,12 +90,18 @@ def _square(matrix) -> np.ndarray:
     return r
 
 
+@metric('average acc.')
 def average_accuracy(matrix) -> float:
+    """Mean of the lower triangle including the diagonal: every past and current task after every
+    training step."""
     r = _square(matrix)
     return float(r[np.tril_indices(len(r))].mean())
 
 
+@metric('BWT')
 def bwt(matrix) -> float:
+    """Mean of R[i, j] - R[j, j] over j < i: how learning later tasks changed earlier ones (negative =
+    forgetting)."""
     r = _square(matrix)
     n = len(r)
     if n < 2:
@@ -42,28 +110,36 @@ def bwt(matrix) -> float:
     return float((r[i, j] - r[j, j]).mean())
 
 
+@metric('FWT')
 def fwt(matrix) -> float:
+    """Mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet."""
     r = _square(matrix)
     if len(r) < 2:
         return 0.0
     return float(r[np.triu_indices(len(r), 1)].mean())
 
 
+@metric('square (all N²)')
 def overall(matrix) -> float:
+    """Mean of all N^2 entries ("square" accuracy in Hikvision's slides)."""
     return float(_square(matrix).mean())
 
 
+@metric('final row')
 def final(matrix) -> float:
+    """Mean of the last row: every task after the whole stream."""
     return float(_square(matrix)[-1].mean())
 
 
+@metric('diagonal')
 def diagonal(matrix) -> float:
+    """Mean of R[i, i]: plasticity on the task just learnt."""
     return float(np.diag(_square(matrix)).mean())
 
 
 def summarize(matrix) -> dict[str, float]:
-    """All metrics of one matrix."""
-    return {name: globals()[name](matrix) for name in METRICS}
+    """Every registered metric that reads the matrix, of one matrix (built-ins first, then plugins')."""
+    return {name: get_metric(name).compute(matrix) for name in matrix_metrics()}
 
 
 def aggregate(matrices: Sequence) -> dict:
@@ -82,5 +158,9 @@ def aggregate(matrices: Sequence) -> dict:
         "matrix_mean": stack.mean(0),
         "matrix_std": sd(stack),
         "metrics": {k: (float(np.mean([s[k] for s in per_seed])), float(sd(np.array([s[k] for s in per_seed]))))
-                    for k in METRICS},
+                    for k in per_seed[0]},
     }
+
+
+# the built-in metrics' names, in the registry's order (a plugin's metric follows them)
+METRICS = matrix_metrics()

@@ -9,10 +9,12 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dynnn_lib.evaluation.metrics import METRICS
+from dynnn_lib.evaluation.metrics import get_metric, matrix_metrics
 
-METRIC_LABELS = {"average_accuracy": "average acc.", "bwt": "BWT", "fwt": "FWT", "overall": "square (all N²)",
-                 "final": "final row", "diagonal": "diagonal"}
+
+def metric_label(name: str) -> str:
+    """A metric's label in tables and figures: the registry's (the metric declares it once)."""
+    return get_metric(name).label
 
 
 def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequence[str] | None = None,
@@ -73,8 +75,8 @@ def metrics_table(rows: dict[str, dict[str, tuple[float, float]]], paper_scores:
     performance) right after our square."""
     names = list(rows)
     header, cols = ["variant"], [names]
-    for m in METRICS:
-        header.append(METRIC_LABELS[m])
+    for m in matrix_metrics():
+        header.append(metric_label(m))
         cols.append([f"{rows[n][m][0] * 100:.2f} ± {rows[n][m][1] * 100:.2f}" for n in names])
         if m == "overall" and paper_scores:
             header.append("the paper (square)")
