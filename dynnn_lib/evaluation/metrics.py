@@ -68,6 +68,11 @@ def get_metric(name: str) -> Metric:
     return registry.METRICS.get(name)
 
 
+def metric_label(name: str) -> str:
+    """A metric's label in tables and figures: the registry's (the metric declares it once)."""
+    return get_metric(name).label
+
+
 def matrix_metrics() -> tuple[str, ...]:
     """The registered metrics computed from the accuracy matrix alone (built-ins first)."""
     return tuple(k for k, m in registry.METRICS.available().items() if m.reads == "matrix")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.evaluation.metrics import metric_label, with_extra_metrics
 from dynnn_lib.evaluation.stats import Paired
 from dynnn_lib.reports.tables import markdown_table, pm, pm_cell
 
@@ -85,15 +86,15 @@ def standins(doc: Mapping[str, Any]) -> str:
 def variant_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
     """The poster's terms, one row per variant (a variant's document entry, reproduce.VariantSummary.payload):
     'square' is the mean of the full N x N matrix."""
-    rows = [["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT", "routing acc.",
-             "expanded at", "s/run"]]
+    shown = with_extra_metrics("average_accuracy", "final", "bwt")
+    rows = [["variant", "the paper", "square (ours)", *map(metric_label, shown), "routing acc.", "expanded at", "s/run"]]
     n = 0
     for name, v in variants.items():
         m, n = v["metrics"], v["n_seeds"]
         exp = sorted({tuple(e) for e in v["expanded_at"]})
         exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
         rows.append([name, "" if v.get("paper") is None else f"{v['paper']:.2f}", pm(*m["overall"]),
-                     pm(*m["average_accuracy"]), pm(*m["final"]), pm(*m["bwt"]),
+                     *(pm(*m[k]) for k in shown),
                      "" if v.get("routing") is None else pm(*v["routing"]), exp_s, f"{v['seconds']:.1f}"])
     return "\n".join([markdown_table(rows), "",
                       f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the "

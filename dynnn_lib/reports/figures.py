@@ -9,12 +9,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dynnn_lib.evaluation.metrics import get_metric, matrix_metrics
-
-
-def metric_label(name: str) -> str:
-    """A metric's label in tables and figures: the registry's (the metric declares it once)."""
-    return get_metric(name).label
+from dynnn_lib.evaluation.metrics import matrix_metrics, metric_label  # noqa: F401 (metric_label: public here too)
 
 
 def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequence[str] | None = None,

@@ -10,10 +10,9 @@ import plotly.graph_objects as go
 import numpy as np
 
 from dynnn_lib.reports import figures as viz
-from dynnn_lib.reports.figures import metric_label
 from dynnn_lib.experiments.paper import PAPER_SCORES
 from dynnn_lib.core.registry import head_rule_names
-from dynnn_lib.evaluation.metrics import aggregate, with_extra_metrics
+from dynnn_lib.evaluation.metrics import aggregate, metric_label, with_extra_metrics
 from dynnn_lib.workbench.notebook import record
 from dynnn_lib.reports.tables import markdown_table, pm
 from dynnn_lib.experiments.reproduce import VariantSummary, reproduce, summary_table
