@@ -263,7 +263,7 @@ def _runs_cmd(args: argparse.Namespace) -> int:
     if df.empty:
         print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
         return 0
-    shown = list(with_extra_metrics("overall", "final", "bwt"))
+    shown = list(with_extra_metrics("overall", "final", "bwt", every=True))
     cols = ["run", "method", "method_params", "seed", "data_seed", "status", *shown, "when", "commit", "marks"]
     view = df[cols].copy()
     for m in shown:

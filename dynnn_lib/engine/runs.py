@@ -14,7 +14,7 @@ from pathlib import Path
 from dynnn_lib.engine.cache import default_runs_dir, prefix_disk, prefix_limit_bytes
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.engine.results import RunResult, load_result, method_card
-from dynnn_lib.evaluation.metrics import matrix_metrics
+from dynnn_lib.core.registry import metric_names as registered_metrics
 from dynnn_lib.evaluation.routing import get_rule
 
 # configuration fields shown as columns (the rest are in the `config` column as JSON)
@@ -49,7 +49,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
 
     if rule is not None:
         get_rule(rule)  # an unknown rule: one line naming the registered ones
-    rows, cells, metric_names = [], [], matrix_metrics()
+    rows, cells, metric_names = [], [], registered_metrics()
     for res in stored_results(runs_dir):
         if rule is not None and res.status == "complete":
             res = res.with_rule(rule)

@@ -78,14 +78,30 @@ def matrix_metrics() -> tuple[str, ...]:
     return tuple(k for k, m in registry.METRICS.available().items() if m.reads == "matrix")
 
 
-def extra_metrics() -> tuple[str, ...]:
-    """The registered matrix metrics that are not built in (a plugin's): every short view adds them to its columns."""
-    return tuple(k for k in matrix_metrics() if not get_metric(k).builtin)
+def extra_metrics(every: bool = False) -> tuple[str, ...]:
+    """The registered metrics that are not built in (a plugin's): the matrix ones, or `every` one (those reading
+    the outputs or the logs too, for views of whole runs: the runs table). Every short view adds them."""
+    return tuple(k for k, m in registry.METRICS.available().items()
+                 if not m.builtin and (every or m.reads == "matrix"))
 
 
-def with_extra_metrics(*shown: str) -> tuple[str, ...]:
-    """A short view's columns: the built-ins it chose (`shown`), then every plugin's matrix metric."""
-    return (*shown, *extra_metrics())
+def with_extra_metrics(*shown: str, every: bool = False) -> tuple[str, ...]:
+    """A short view's columns: the built-ins it chose (`shown`), then every plugin's metric (see extra_metrics)."""
+    return (*shown, *extra_metrics(every))
+
+
+def score_run(matrix, logs: Sequence[dict], outputs: Callable[[], Any], rule: str) -> dict[str, float]:
+    """Every registered metric of one run: the matrix ones from `matrix`, then those reading its per-task `logs`
+    or its stored outputs (``outputs()``, read only when such a metric is registered; None: NaN) under `rule`."""
+    values = summarize(matrix)
+    stored: list[Any] = []
+    for name, m in registry.METRICS.available().items():
+        if m.reads == "logs":
+            values[name] = float(m.compute(logs))
+        elif m.reads == "outputs":
+            stored = stored or [outputs()]
+            values[name] = float("nan") if stored[0] is None else float(m.compute(stored[0], rule))
+    return values
 
 
 def _square(matrix) -> np.ndarray:
