@@ -179,3 +179,32 @@ def test_metric_and_rule_declarations():
         with pytest.raises(ConfigError) as e:
             lookup("nope")
         assert str(e.value).startswith(f"{what}='nope' is not registered; choose one of: ") and "\n" not in str(e.value)
+
+
+def test_metrics_reading_the_logs_or_the_outputs_score_stored_runs(tmp_path):
+    """A metric may read a run's per-task logs or its stored outputs (under the run's head rule): the runs table
+    scores every stored run with it, and a result with no outputs.pt gets NaN, not an error."""
+    from dynnn_lib.engine.runner import run
+    from dynnn_lib.engine.runs import runs_table
+    from dynnn_lib.evaluation.metrics import metric
+
+    @metric("tasks logged", reads="logs")
+    def logged_tasks_test(logs) -> float:
+        """How many tasks the run logged."""
+        return float(len(logs))
+
+    @metric("routed right", reads="outputs")
+    def last_routing_test(outputs, rule) -> float:
+        """Mean routing accuracy after the last task (the rule is given, unused here)."""
+        return float(np.nanmean(outputs.routing()[-1]))
+
+    try:
+        res = run(tiny(), tmp_path / "runs")
+        row = runs_table(tmp_path / "runs").iloc[0]
+        assert row["logged_tasks_test"] == 3.0
+        assert row["last_routing_test"] == pytest.approx(float(np.nanmean(res.routing[-1])))
+        (res.path.parent / "outputs.pt").unlink()
+        assert np.isnan(runs_table(tmp_path / "runs").iloc[0]["last_routing_test"])
+    finally:
+        registry.METRICS.table.pop("logged_tasks_test", None)
+        registry.METRICS.table.pop("last_routing_test", None)

@@ -1,22 +1,16 @@
 """Accuracy-matrix metrics (OpenLORIS-Object / Diaz-Rodriguez et al. 2018).
 
 Each metric is a :class:`Metric` in the registry (``core.registry.METRICS``): its name, its label in tables and
-figures, what it reads, whether higher is better, and its docstring, which is its definition (the glossary). The
+figures, what it reads, whether higher is better, and its docstring, which is its definition
+(``Metric.definition``). The
 built-ins below come through the same door as a plugin's metric: one file with one :func:`metric` function,
 imported with ``--import`` (docs/writing-a-method.md). Scoring only: training imports none of this, so a new metric
 retrains nothing.
 
 R is N x N: R[i, j] = accuracy on task j's test set after training task i (fractions in [0, 1]).
 
-* ``average_accuracy`` (A)  - mean of the lower triangle including the diagonal: every past and current task
-  after every training step;
-* ``bwt``   - mean of R[i, j] - R[j, j] over j < i: how learning later tasks changed earlier ones (negative =
-  forgetting);
-* ``fwt``   - mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet (as written in
-  the OpenLORIS reference; Diaz-Rodriguez subtract a random-init baseline, which a task-0-trained network has none of);
-* ``overall`` ("square" accuracy in Hikvision's slides) - mean of all N^2 entries;
-* ``final`` - mean of the last row: every task after the whole stream;
-* ``diagonal`` - mean of R[i, i]: plasticity on the task just learnt.
+Each built-in's definition is its function's docstring below: ``average_accuracy`` (A), ``bwt``, ``fwt``,
+``overall`` (the "square" accuracy), ``final`` and ``diagonal``.
 """
 from __future__ import annotations
 
@@ -133,7 +127,9 @@ def bwt(matrix) -> float:
 
 @metric('FWT')
 def fwt(matrix) -> float:
-    """Mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet."""
+    """Mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet (as written in the
+    OpenLORIS reference; Diaz-Rodriguez subtract a random-init baseline, which a task-0-trained network has none
+    of)."""
     r = _square(matrix)
     if len(r) < 2:
         return 0.0

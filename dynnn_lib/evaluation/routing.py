@@ -106,7 +106,7 @@ class HeadView:
 @dataclass(frozen=True)
 class HeadRule:
     """A test-time head rule: a function of the stored outputs, (HeadView) -> (N,) predicted class. Its
-    docstring is its definition (dynnn show, the glossary)."""
+    docstring is its definition (``HeadRule.definition``)."""
 
     name: str
     choose: Callable[[HeadView], torch.Tensor]
