@@ -35,6 +35,7 @@ class Metric:
     compute: Callable[..., float]
     reads: str = "matrix"
     higher_is_better: bool = True
+    short: str = ""                    # the label in narrow Markdown tables (study, notebooks); "" = the label
 
     @property
     def definition(self) -> str:
@@ -45,7 +46,7 @@ class Metric:
         return self.compute.__module__ == __name__
 
 
-def metric(label: str | None = None, reads: str = "matrix", higher_is_better: bool = True
+def metric(label: str | None = None, reads: str = "matrix", higher_is_better: bool = True, short: str = ""
            ) -> Callable[[Callable[..., float]], Callable[..., float]]:
     """Register a function as a metric named after it (its docstring: the definition); the function itself is
     returned, so it stays callable as before."""
@@ -53,7 +54,7 @@ def metric(label: str | None = None, reads: str = "matrix", higher_is_better: bo
         raise ConfigError(f"metric reads={reads!r} is not valid; choose one of: {', '.join(READS)}")
 
     def register(fn: Callable[..., float]) -> Callable[..., float]:
-        registry.METRICS.add(Metric(fn.__name__, label or fn.__name__, fn, reads, higher_is_better))
+        registry.METRICS.add(Metric(fn.__name__, label or fn.__name__, fn, reads, higher_is_better, short))
         return fn
     return register
 
@@ -62,9 +63,10 @@ def get_metric(name: str) -> Metric:
     return registry.METRICS.get(name)
 
 
-def metric_label(name: str) -> str:
-    """A metric's label in tables and figures: the registry's (the metric declares it once)."""
-    return get_metric(name).label
+def metric_label(name: str, short: bool = False) -> str:
+    """A metric's label in tables and figures (`short`: its narrow form) as the metric declares it."""
+    m = get_metric(name)
+    return (m.short or m.label) if short else m.label
 
 
 def matrix_metrics() -> tuple[str, ...]:
@@ -105,7 +107,7 @@ def _square(matrix) -> np.ndarray:
     return r
 
 
-@metric('average acc.')
+@metric("average acc.")
 def average_accuracy(matrix) -> float:
     """Mean of the lower triangle including the diagonal: every past and current task after every
     training step."""
@@ -113,7 +115,7 @@ def average_accuracy(matrix) -> float:
     return float(r[np.tril_indices(len(r))].mean())
 
 
-@metric('BWT')
+@metric("BWT")
 def bwt(matrix) -> float:
     """Mean of R[i, j] - R[j, j] over j < i: how learning later tasks changed earlier ones (negative =
     forgetting)."""
@@ -125,7 +127,7 @@ def bwt(matrix) -> float:
     return float((r[i, j] - r[j, j]).mean())
 
 
-@metric('FWT')
+@metric("FWT")
 def fwt(matrix) -> float:
     """Mean of the strict upper triangle R[i, j], j > i: accuracy on tasks not trained yet (as written in the
     OpenLORIS reference; Diaz-Rodriguez subtract a random-init baseline, which a task-0-trained network has none
@@ -136,19 +138,19 @@ def fwt(matrix) -> float:
     return float(r[np.triu_indices(len(r), 1)].mean())
 
 
-@metric('square (all N²)')
+@metric("square (all N²)", short="square")
 def overall(matrix) -> float:
     """Mean of all N^2 entries ("square" accuracy in Hikvision's slides)."""
     return float(_square(matrix).mean())
 
 
-@metric('final row')
+@metric("final row")
 def final(matrix) -> float:
     """Mean of the last row: every task after the whole stream."""
     return float(_square(matrix)[-1].mean())
 
 
-@metric('diagonal')
+@metric("diagonal")
 def diagonal(matrix) -> float:
     """Mean of R[i, i]: plasticity on the task just learnt."""
     return float(np.diag(_square(matrix)).mean())

@@ -52,7 +52,7 @@ class Study:
         from dynnn_lib.evaluation.stats import paired
 
         a = {r.config.seed: r for r in self[name].results}
-        rows = [["compared with"] + [f"{name} − it, {metric_label(m)} [95 % CI]" for m in metrics]]
+        rows = [["compared with"] + [f"{name} − it, {metric_label(m, short=True)} [95 % CI]" for m in metrics]]
         for other in others:
             b = {r.config.seed: r for r in self[other].results}
             seeds = sorted(set(a) & set(b))
@@ -82,7 +82,7 @@ class Study:
     def rules(self, name: str) -> str:
         """The same runs scored under every head rule (no retraining), as a Markdown table."""
         shown = with_extra_metrics("overall", "final", "average_accuracy", "bwt")
-        rows = [["head rule", *map(metric_label, shown)]]
+        rows = [["head rule", *(metric_label(m, short=True) for m in shown)]]
         for rule in head_rule_names():
             m = aggregate([r.with_rule(rule).matrix for r in self[name].results])["metrics"]
             rows.append([rule, *(pm(*m[k]) for k in shown)])
@@ -129,7 +129,7 @@ class Study:
         b = {r.config.seed: r.metrics[metric] for r in self[other].results}
         seeds = sorted(set(a) & set(b))
         p = paired([a[s] for s in seeds], [b[s] for s in seeds])
-        return difference_statement(name, other, metric_label(metric), p)
+        return difference_statement(name, other, metric_label(metric, short=True), p)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}
