@@ -122,7 +122,7 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
          _runs_cmd),
         ("prune", "free the disk the shared prefixes take (results are never touched)", _add_prune, _prune_cmd),
         ("export", "write the runs table and the matrices (long form) as CSV or parquet", _add_export, _export_cmd),
-        ("methods", "list the registered methods and their parameters", options.imports, _methods_cmd),
+        ("methods", "list the registered methods and their parameters, then the head rules and metrics", options.imports, _methods_cmd),
         ("sources", "list the registered data sources and their parameters", options.imports, _sources_cmd),
         ("sweep", "run a grid of configurations (YAML spec) locally or on Ray; report per point", _add_sweep,
          _sweep_cmd),
@@ -296,7 +296,21 @@ def _methods_cmd(args: argparse.Namespace) -> int:
         params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
         marks = "; ".join(cls.marks())
         print(f"{name:<10} {cls.describe()}" + (f" [{params}]" if params else "") + (f" ({marks})" if marks else ""))
+    _scoring_list()
     return 0
+
+
+def _scoring_list() -> None:
+    """The head rules and metrics a run is scored with (built in and imported), each with its definition: what
+    `dynnn show --rule`, `dynnn runs` and the explorer offer."""
+    from dynnn_lib.core.registry import HEAD_RULES, METRICS
+
+    print("\nhead rules (dynnn show RUN --rule NAME):")
+    for name, rule in HEAD_RULES.available().items():
+        print(f"  {name:<12} {rule.definition}")
+    print("\nmetrics (dynnn runs; higher is better unless marked):")
+    for name, m in METRICS.available().items():
+        print(f"  {name:<16} {m.label}: {m.definition}" + ("" if m.higher_is_better else " (lower is better)"))
 
 
 def _sources_cmd(args: argparse.Namespace) -> int:

@@ -94,7 +94,10 @@ def test_a_metric_a_rule_and_a_method_from_files_show_up_everywhere(extensions, 
     assert "head_rule='min_entropy' is not registered" in err and "--import" in err and len(err.splitlines()) == 1
 
     assert main(["methods", *_imports(extensions)]) == 0
-    assert "halfstep-test" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "halfstep-test" in listed
+    assert "  min_entropy  Per image, the head whose softmax is most certain (lowest entropy) decides." in listed
+    assert "  worst_final      worst task: The lowest accuracy of the last row" in listed
 
     # dynnn show --rule: the stored run scored under the plugin rule from its outputs.pt, nothing trained
     assert main(["show", key, "--runs-dir", str(runs), "--rule", "min_entropy", "--no-color"]) == 0
