@@ -211,3 +211,24 @@ def test_metrics_reading_the_logs_or_the_outputs_score_stored_runs(tmp_path):
     finally:
         registry.METRICS.table.pop("logged_tasks_test", None)
         registry.METRICS.table.pop("last_routing_test", None)
+
+
+def test_built_in_methods_are_found_by_listing_their_folder():
+    """No list of method names to keep in step: methods/__init__.py imports no built-in method by name (each
+    module of the folder is imported by listing it), and every class a module of the folder registers is found."""
+    import ast
+    import inspect
+
+    import dynnn_lib.methods as methods
+    from dynnn_lib.methods import Method, available_methods
+
+    folder = Path(methods.__file__).parent
+    named = {a.name for node in ast.walk(ast.parse(Path(methods.__file__).read_text()))
+             if isinstance(node, ast.ImportFrom) and node.module == "dynnn_lib.methods" for a in node.names}
+    assert not named & {p.stem for p in folder.glob("*.py")} - {"base", "training"}
+    defined = {cls.name for mod in list(sys.modules.values())
+               if getattr(mod, "__file__", None) and Path(mod.__file__).is_relative_to(folder)
+               for _, cls in inspect.getmembers(mod, inspect.isclass)
+               if issubclass(cls, Method) and cls.__module__ == mod.__name__ and cls.name}
+    assert defined and defined <= set(available_methods())
+    assert {"finetune", "expand", "kd", "combined", "lwf", "ewc", "replay", "joint"} <= defined
