@@ -1,4 +1,4 @@
-"""The registries: names -> Method classes, data Source classes and experiments; and the names a method retired
+"""The registries: names -> Method classes, data Source classes, experiments, head rules and metrics; and the names a method retired
 from the top level of RunConfig.
 
 A leaf below the configuration (it imports nothing of the package at module level), so that ``config`` can
@@ -80,6 +80,14 @@ SOURCES: Registry[type] = Registry("data.source", ("dynnn_lib.data.sources",),
 EXPERIMENTS: Registry[Any] = Registry("experiment", ("dynnn_lib.experiments.catalogue", "dynnn_lib.workbench.plan"),
                                       "one of yours: import its module first, e.g. dynnn plan --import mymodule")
 
+# the test-time head rules and the metrics: evaluation only (training decides with the built-in rules, which stay in
+# the modules it imports: evaluation/routing.py), so a plugin rule or metric re-scores stored runs and retrains nothing
+HEAD_RULES: Registry[Any] = Registry("head_rule", ("dynnn_lib.evaluation.routing",),
+                                     "a plugin: import its module first, e.g. dynnn show RUN --import myrule.py "
+                                     "--rule {name}")
+METRICS: Registry[Any] = Registry("metric", ("dynnn_lib.evaluation.metrics",),
+                                  "a plugin: import its module first, e.g. dynnn runs --import mymetric.py")
+
 _REGISTRY = METHODS.table    # name -> Method class
 _SOURCES = SOURCES.table     # name -> Source class
 add, add_loader, available_methods, get_method = METHODS.add, METHODS.add_loader, METHODS.available, METHODS.get
@@ -102,6 +110,16 @@ def _plain(value: Any) -> Any:
 
 def is_retired_default(name: str, value: Any) -> bool:
     return _plain(value) == _RETIRED.get(name)
+
+
+def head_rule_names() -> tuple[str, ...]:
+    """Every registered head rule, the built-ins first (the order of the CLI's and the explorer's choices)."""
+    return tuple(HEAD_RULES.available())
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric, the built-ins first (the order of the runs table's columns)."""
+    return tuple(METRICS.available())
 
 
 def retired() -> dict[str, Any]:
