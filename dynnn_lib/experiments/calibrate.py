@@ -46,7 +46,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from dynnn_lib.core import options
+from dynnn_lib.core import make_all, options
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.streams import CONFIRM_INSTANCES, DEFAULT_KNOBS, EVALUATION_INSTANCES, FIT_INSTANCES
 from dynnn_lib.core.errors import ConfigError
@@ -652,7 +652,7 @@ def step(change: Mapping[str, Any], instances: Sequence[int] = FIT_INSTANCES, se
 # passed the fit instances and the held-back ones is trained on these evaluation instances beside the fit in use,
 # on the same machine, and adopted only if it lowers the median objective over the first three (the headline's
 # instances, fidelity.SIDE_BY_SIDE) and over all of them.
-JUDGE_INSTANCES = EVALUATION_INSTANCES[:6]  # the fidelity report's six (Makefile INSTANCES)
+JUDGE_INSTANCES = tuple(make_all.read()["instances"])  # the fidelity report's (params/make_all.yaml)
 
 
 def judge(change: Mapping[str, Any], instances: Sequence[int] = JUDGE_INSTANCES, seeds: int = 1, jobs: int = 2,
@@ -770,9 +770,12 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
 
 # ------------------------------------------------------------------ dynnn calibrate
 def add_arguments(ap) -> None:
-    ap.add_argument("--trials", type=int, default=40, help="trials to finish in all (a re-run continues; default 40)")
+    s = make_all.read()  # the defaults: make calibrate's (params/make_all.yaml)
+    ap.add_argument("--trials", type=int, default=s["cal_trials"],
+                    help=f"trials to finish in all (a re-run continues; default {s['cal_trials']})")
     ap.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds per fit instance (default 1: the instance is the unit)")
+    ap.add_argument("--seeds", type=int, default=s["cal_seeds"],
+                    help=f"seeds per fit instance (default {s['cal_seeds']}: the instance is the unit)")
     ap.add_argument("--fit-instances", type=int, nargs="+", default=None, metavar="DATA_SEED",
                     help=f"the instances the objective reads (default {' '.join(map(str, FIT_INSTANCES))}: "
                          "core/streams.FIT_INSTANCES, never an evaluation instance; with --confirm "
