@@ -20,8 +20,8 @@ from dynnn_lib.core import make_all
 from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.streams import EVALUATION_INSTANCES, FIT_INSTANCES
-from dynnn_lib.experiments.calibrate.knobs import (HAND_POINT, SPACE, default_values, fitted_values, knob_config,
-                                                   stream_tasks, suggest, trial_configs)
+from dynnn_lib.experiments.calibrate.knobs import (FIT_STREAM, HAND_POINT, SPACE, default_values, fitted_values,
+                                                   knob_config, stream_tasks, suggest, trial_configs)
 from dynnn_lib.experiments.calibrate.scoring import partial_bound, score, squared_errors
 from dynnn_lib.experiments.objective import READS, calibration_error, null_models
 
@@ -71,8 +71,8 @@ class Calibration:
         knob_config({**default_values(), **self.fixed}, 0, self.base, {})  # a bad --fix value: one line, here
         ft, _ = trial_configs(default_values(), 0, self.base)  # a bad base fails here, before anything trains
         if ft.data.n_tasks is not None or ft.data.source != "synthetic":
-            raise ConfigError("calibration fits the generated round-1 stream's 9 tasks to the paper's 9x9 matrices; "
-                              "drop data.n_tasks and data.source from --set")
+            raise ConfigError(f"calibration fits the generated {FIT_STREAM} stream's {stream_tasks()} tasks to the "
+                              "paper's matrices; drop data.n_tasks and data.source from --set")
 
     def study_name(self) -> str:
         """Same settings, same study (resume, on any machine); other settings start another one in the same file."""
