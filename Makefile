@@ -15,18 +15,26 @@ PY := $(VENV)/bin/python
 TORCH_INDEX ?=
 # the torch and torchvision pins, read from pyproject.toml (never typed twice)
 TORCH_PINS := $(shell grep -oE '"torch(vision)?==[^"]+"' pyproject.toml | tr -d '"')
-# the fidelity report: SEEDS seeds on each generated evaluation instance (the instance is the unit of a claim;
-# core/streams.py EVALUATION_INSTANCES, never read by the calibration); the reproduction: REPRO_SEEDS seeds on one.
-# Six instances x 1 seed: the fewest that judge every claim with a usable interval (t = 2.57 at 5 degrees of
-# freedom, against 12.7 with two instances), at 56 task trainings (~5 min on a 2-core family-25 EPYC) per instance
-SEEDS ?= 1
-INSTANCES ?= 1 2 3 4 5 6
-REPRO_SEEDS ?= 2
+# make all's settings (SEEDS, INSTANCES, REPRO_SEEDS, STANDINS, CAL_*, MAX_HEADS, SCHED_SEEDS, BASELINE_SEEDS,
+# BENCH_SEEDS): params/make_all.yaml, the one place they are written and explained, read with the system python3
+# (dynnn_lib/core/make_all.py: the standard library only, so before .venv exists); the experiments' defaults read
+# the same file (exported as DYNNN_MAKE_ALL). A variable on the command line wins: make all SEEDS=2 INSTANCES="1 2";
+# another file: make all MAKE_ALL=path
+MAKE_ALL ?= params/make_all.yaml
+export DYNNN_MAKE_ALL := $(abspath $(MAKE_ALL))
+setting = $(shell python3 dynnn_lib/core/make_all.py $(MAKE_ALL) $(1))
+SEEDS ?= $(call setting,seeds)
+INSTANCES ?= $(call setting,instances)
+REPRO_SEEDS ?= $(call setting,repro_seeds)
+STANDINS ?= $(call setting,standins)
+CAL_TRIALS ?= $(call setting,cal_trials)
+CAL_SEEDS ?= $(call setting,cal_seeds)
+CAL_JOURNAL ?= $(call setting,cal_journal)
+MAX_HEADS ?= $(call setting,max_heads)
+SCHED_SEEDS ?= $(call setting,sched_seeds)
+BASELINE_SEEDS ?= $(call setting,baseline_seeds)
+BENCH_SEEDS ?= $(call setting,bench_seeds)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-# the fidelity report's stand-ins: the calibrated default on every instance, the stream before the calibration beside
-# it on the first three (experiments/fidelity.py SIDE_BY_SIDE, finetune and V2' only: SIDE_BY_SIDE_VARIANTS), which are
-# also the calibration report's evaluation instances
-STANDINS ?= round1-calibrated round1
 PHASE := python3 benchmarks/phase.py
 
 .PHONY: all setup browser-deps train reproduce fidelity calibration calibrate schedules notebooks baselines test docs nbval-refs bench speed sharing readme lab clean
@@ -69,27 +77,21 @@ calibration: setup
 # the search itself (hours on 2 cores: a trial is a finetune and a V2' run on each of the 3 fit instances, exact
 # row-by-row pruning; the study's journal is committed, so it resumes anywhere); adopt a fit by copying its
 # values into dynnn_lib/core/round1_calibrated.yaml and reports/calibration.json to params/calibration.json (docs/benchmark.md)
-CAL_TRIALS ?= 40
-CAL_SEEDS ?= 1
-CAL_JOURNAL ?= params/calibration-study.log
 calibrate: setup
 	$(PY) -m dynnn_lib.cli calibrate --trials $(CAL_TRIALS) --seeds $(CAL_SEEDS) --jobs $(JOBS) --out reports --journal $(CAL_JOURNAL)
 
 # every expansion schedule of the stream as a tree of shared prefixes, beside the paper's and the automatic rule:
 # reports/schedules.md|html|json (MAX_HEADS=3: 37 schedules, ~40 min on a 2-core family-25 EPYC at 3 seeds;
-# MAX_HEADS= for all 256)
-MAX_HEADS ?= 3
-SCHED_SEEDS ?= 3
+# MAX_HEADS= for all 256; params/make_all.yaml)
 schedules: setup
 	$(PY) -m dynnn_lib.cli schedules --seeds $(SCHED_SEEDS) $(if $(MAX_HEADS),--max-heads $(MAX_HEADS)) --jobs $(JOBS) --out reports --no-progress
 
-# DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over 3 seeds
+# DynamicNN beside the in-workbench baselines (LwF, EWC, online EWC, replay, joint), paired over BASELINE_SEEDS seeds
 baselines: setup
-	$(PY) -m dynnn_lib.cli baselines --seeds 3 --jobs $(JOBS) --no-progress --out reports
+	$(PY) -m dynnn_lib.cli baselines --seeds $(BASELINE_SEEDS) --jobs $(JOBS) --no-progress --out reports
 
 # side-by-side benchmarks vs Avalanche and a bare PyTorch loop (installs the [bench] extra); see benchmarks/compare.py
 # (3 seeds, one thread per run, one run at a time: about 1.5 h on a 2-core Intel Xeon family 6; make readme after it)
-BENCH_SEEDS ?= 3
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/compare.py --seeds $(BENCH_SEEDS) --threads 1

@@ -33,6 +33,7 @@ import yaml  # noqa: E402
 from dynnn_lib.core.fingerprint import machine_line, threads  # noqa: E402
 from dynnn_lib.engine.cache import prefix_disk  # noqa: E402
 from dynnn_lib.engine.executors import TreePlan, execute, train_tree  # noqa: E402
+from dynnn_lib.core import make_all  # noqa: E402
 from dynnn_lib.experiments import schedules as sch  # noqa: E402
 from dynnn_lib.experiments.catalogue import paper_configs  # noqa: E402
 from dynnn_lib.experiments.contract import unique  # noqa: E402
@@ -40,7 +41,7 @@ from dynnn_lib.workbench.plan import notebook_configs  # noqa: E402
 
 TINY = {"base_epochs": 1, "inc_epochs": 1, "base_milestones": [1], "inc_milestones": [1], "pretrained": False,
         "data": {"n_tasks": 5, "n_classes": 4, "train_per_class": 8, "test_per_class": 4}}
-STANDINS = ("round1-calibrated", "round1")
+STANDINS = tuple(make_all.read()["standins"])  # make all's (params/make_all.yaml)
 CLICKS = [[1, 5], [1, 5, 7], [1, 7], [1, 6, 7], [1, 6, 7, 8]]  # each trains from task 5 or later
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dynnn_lib.core.config import HEAD_RULES, from_dict
+from dynnn_lib.core.config import from_dict
 from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.core.registry import import_modules
@@ -46,13 +46,12 @@ def _method_options_given(args: argparse.Namespace) -> list[str]:
 
 
 def _add_run(r: argparse.ArgumentParser) -> None:
-    r.add_argument("--method", help="a registered method: finetune | expand | kd | combined | lwf | ewc | replay | "
-                   "joint, or a plugin's (see dynnn methods)")
+    r.add_argument("--method", help="a registered method, built in or a plugin's (dynnn methods lists them)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of the method (method_params), e.g. --param memory=500")
     _method_options(r)
-    r.add_argument("--head-rule", "--head-combine", dest="head_rule", choices=list(HEAD_RULES),
-                   help="test-time head rule (evaluation only: never retrains)")
+    r.add_argument("--head-rule", "--head-combine", dest="head_rule",
+                   help="test-time head rule, built in or a plugin's (evaluation only: never retrains)")
     r.add_argument("--lr-trick", action="store_true", help="small learning rate on incremental tasks")
     r.add_argument("--json", action="store_true", help="print the aggregate as JSON")
     options.run_options(r)
@@ -61,7 +60,9 @@ def _add_run(r: argparse.ArgumentParser) -> None:
 def _add_show(show: argparse.ArgumentParser) -> None:
     show.add_argument("path", help="a run folder, its result.json, or a run key (in --runs-dir)")
     options.runs_dir(show)
-    show.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="score under this head rule (never retrains)")
+    show.add_argument("--head-rule", "--rule", dest="rule",
+                      help="score under this head rule, built in or a plugin's (never retrains)")
+    options.imports(show)
     show.add_argument("--png", metavar="FILE", help="write the heatmap as a PNG")
     show.add_argument("--html", metavar="FILE", help="write an interactive plotly heatmap as HTML")
     show.add_argument("--no-color", action="store_true", help="plain text matrix")
@@ -70,7 +71,8 @@ def _add_show(show: argparse.ArgumentParser) -> None:
 def _add_runs(runs: argparse.ArgumentParser) -> None:
     options.runs_dir(runs)
     runs.add_argument("--method", help="only this method")
-    runs.add_argument("--head-rule", "--rule", dest="rule", choices=list(HEAD_RULES), help="metrics under this head rule")
+    runs.add_argument("--head-rule", "--rule", dest="rule", help="metrics under this head rule (a plugin's too)")
+    options.imports(runs)
     runs.add_argument("--disk", action="store_true", help="what the runs folder takes: results, checkpoints, shared "
                                                           "prefixes (per task) and their bound")
 
@@ -131,7 +133,8 @@ def _commands() -> list[tuple[str, str, Callable, Callable]]:
         ("prune", "free the disk the shared prefixes take (results are never touched)", _add_prune, _prune_cmd),
         ("export", "write the runs table and the matrices (long form) as CSV or parquet, or the runs into an MLflow "
                    "store or TensorBoard event files", _add_export, _export_cmd),
-        ("methods", "list the registered methods and their parameters", options.imports, _methods_cmd),
+        ("methods", "list the registered methods and their parameters, then the head rules and metrics",
+         options.imports, _methods_cmd),
         ("sources", "list the registered data sources and their parameters", options.imports, _sources_cmd),
         ("sweep", "run a grid of configurations (YAML spec) locally or on Ray; report per point", _add_sweep,
          _sweep_cmd),
@@ -186,13 +189,13 @@ def _run_cmd(args: argparse.Namespace) -> int:
                           "routing": [None if r.routing is None else r.routing.tolist() for r in results],
                           "expanded_at": [r.expanded_at for r in results], "keys": [r.config.key() for r in results]}))
         return 0
-    from dynnn_lib.reports.glossary import TERMS
+    from dynnn_lib.evaluation.metrics import metric_label
     from dynnn_lib.reports.tables import text_matrix
 
     print(text_matrix(agg["matrix_mean"], agg["matrix_std"]))
     print()
     for name, (m, s) in agg["metrics"].items():
-        print(f"{TERMS.get(name, name):>17}: {m * 100:6.2f} ± {s * 100:.2f}")
+        print(f"{metric_label(name):>17}: {m * 100:6.2f} ± {s * 100:.2f}")
     print(f"{'expanded at':>17}: {[r.expanded_at for r in results]}")
     routing = [round(float(np.nanmean(r.routing[-1])) * 100, 2) for r in results if r.routing is not None]
     print(f"{'routing acc.':>17}: {routing} (test images sent to the head responsible for their task, final row)")
@@ -204,6 +207,7 @@ def _show_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.reports.tables import matrix_png, text_matrix
     from dynnn_lib.engine.results import load_result
 
+    import_modules(args.imports)
     path = Path(args.path)
     if not path.exists() and (Path(args.runs_dir or default_runs_dir()) / args.path).is_dir():
         path = Path(args.runs_dir or default_runs_dir()) / args.path
@@ -219,9 +223,9 @@ def _show_cmd(args: argparse.Namespace) -> int:
     print(f"{title}; status: {res.status}" + (f" ({res.error})" if res.error else ""))
     print(text_matrix(res.matrix, color=not args.no_color and sys.stdout.isatty()))
     if res.status == "complete":
-        from dynnn_lib.reports.glossary import TERMS
+        from dynnn_lib.evaluation.metrics import metric_label
 
-        print("  ".join(f"{TERMS.get(k, k)}: {v * 100:.2f}" for k, v in res.metrics.items()))
+        print("  ".join(f"{metric_label(k)}: {v * 100:.2f}" for k, v in res.metrics.items()))
     if args.png:
         print(f"wrote {matrix_png(res.matrix, args.png, title)}")
     if args.html:
@@ -264,19 +268,22 @@ def _prune_cmd(args: argparse.Namespace) -> int:
 def _runs_cmd(args: argparse.Namespace) -> int:
     from dynnn_lib.engine.runs import runs_table
 
+    from dynnn_lib.evaluation.metrics import with_extra_metrics
+
     if args.disk:
         return _disk_cmd(args)
 
+    import_modules(args.imports)
     df = runs_table(args.runs_dir, rule=args.rule)
     if args.method:
         df = df[df["method"] == args.method]
     if df.empty:
         print("no stored runs" + (f" of method {args.method!r}" if args.method else ""))
         return 0
-    cols = ["run", "method", "method_params", "seed", "data_seed", "status", "overall", "final", "bwt",
-            "when", "commit", "marks"]
+    shown = list(with_extra_metrics("overall", "final", "bwt", every=True))
+    cols = ["run", "method", "method_params", "seed", "data_seed", "status", *shown, "when", "commit", "marks"]
     view = df[cols].copy()
-    for m in ("overall", "final", "bwt"):
+    for m in shown:
         view[m] = (view[m] * 100).round(2)
     view["when"] = view["when"].map(lambda t: t.strftime("%Y-%m-%d %H:%M") if t is not None else "")
     import pandas as pd
@@ -324,7 +331,21 @@ def _methods_cmd(args: argparse.Namespace) -> int:
         params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
         marks = "; ".join(cls.marks())
         print(f"{name:<10} {cls.describe()}" + (f" [{params}]" if params else "") + (f" ({marks})" if marks else ""))
+    _scoring_list()
     return 0
+
+
+def _scoring_list() -> None:
+    """The head rules and metrics a run is scored with (built in and imported), each with its definition: what
+    `dynnn show --rule`, `dynnn runs` and the explorer offer."""
+    from dynnn_lib.core.registry import HEAD_RULES, METRICS
+
+    print("\nhead rules (dynnn show RUN --rule NAME):")
+    for name, rule in HEAD_RULES.available().items():
+        print(f"  {name:<12} {rule.definition}")
+    print("\nmetrics (dynnn runs; higher is better unless marked):")
+    for name, m in METRICS.available().items():
+        print(f"  {name:<16} {m.label}: {m.definition}" + ("" if m.higher_is_better else " (lower is better)"))
 
 
 def _sources_cmd(args: argparse.Namespace) -> int:

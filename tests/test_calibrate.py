@@ -220,7 +220,7 @@ def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):
 def test_a_trial_whose_rows_already_exceed_the_best_stops_there(tmp_path, monkeypatch):
     """Exact row-by-row pruning: once the bound from finetune's rows so far exceeds the best complete trial's
     objective, the trial stops after that task (its later tasks and its V2' runs never train)."""
-    import dynnn_lib.experiments.calibrate as cal_mod
+    import dynnn_lib.experiments.calibrate.search as cal_mod  # where the loop reads partial_bound
 
     real = cal_mod.partial_bound
     monkeypatch.setattr(cal_mod, "partial_bound", lambda sse: 1e9 if any(s > 0 for s in sse) else real(sse))
@@ -262,7 +262,7 @@ def test_a_search_best_is_confirmed_on_held_back_fit_side_instances(tmp_path, ca
     """--confirm REPORT: a search's best (where it differs from the fit in use) judged as a fit step on the held-back
     fit-side instances (core/streams.CONFIRM_INSTANCES, disjoint from the fit's and the evaluation's), before it is a
     candidate for the evaluation instances."""
-    import dynnn_lib.experiments.calibrate as cal_mod
+    import dynnn_lib.experiments.calibrate.cli as cal_mod  # where the CLI calls step
     from dynnn_lib.core.streams import CONFIRM_INSTANCES, EVALUATION_INSTANCES, FIT_INSTANCES
 
     assert not set(CONFIRM_INSTANCES) & (set(FIT_INSTANCES) | set(EVALUATION_INSTANCES))
@@ -287,7 +287,7 @@ def test_a_search_best_is_confirmed_on_held_back_fit_side_instances(tmp_path, ca
 def test_a_study_resumed_under_other_code_measures_a_finished_trial_again(tmp_path, monkeypatch):
     """Values measured by code that trains otherwise never mix: a resumed study re-measures a finished trial first
     and goes on only if it agrees (bit for bit on this CPU)."""
-    import dynnn_lib.experiments.calibrate as cal_mod
+    import dynnn_lib.experiments.calibrate.search as cal_mod  # where the loop reads calibration_error
 
     cal = Calibration(trials=1, seeds=1, base=TINY9, jobs=1, runs_dir=str(tmp_path / "runs"), out=str(tmp_path),
                       progress=False, knobs=("weak_gain",), instances=(100,))

@@ -26,7 +26,7 @@ from dynnn_lib.experiments.paper import VARIANTS
     ({"base_epochs": 2.5}, "must be a positive integer"),
     ({"base_milestones": [9, 3]}, "strictly increasing"),
     ({"kd_head": "middle"}, "kd_head='middle' is not valid"),
-    ({"head_rule": "vote"}, "choose one of: router, oracle, mean_prob, max_conf, last"),
+    ({"head_rule": "vote"}, "choose one of: last, max_conf, mean_prob, oracle, router (a plugin: import"),
     ({"seed": -1}, "seed=-1"),
     ({"typo_param": 3}, "unknown parameter typo_param; valid names:"),
     ({"data": {"n_task": 3}}, "unknown parameter data.n_task"),

@@ -1,5 +1,6 @@
 """The package's shape: folders by purpose, imports one way (no circle between modules, no folder importing a
-folder above it), read from the code's own import statements (module level and inside functions alike)."""
+folder above it), read from the code's own import statements (module level and inside functions alike) and from
+the modules it imports by name (a registry's declared built-ins, ``importlib.import_module("...")``)."""
 import ast
 from pathlib import Path
 
@@ -21,12 +22,30 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+# calls that import a module named by a string: a registry's declared built-ins (core/registry.Registry.declare, or
+# its constructor), importlib's import_module
+STRING_IMPORTS = ("declare", "import_module", "Registry")
+
+
+def _string_imports(tree: ast.AST) -> set[str]:
+    """The module names, as string literals, that `tree` passes to a call of :data:`STRING_IMPORTS`."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if fn in STRING_IMPORTS:
+                out |= {a.value for arg in node.args for a in ast.walk(arg)
+                        if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return out
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The package's modules that `name` imports (a name imported from a package counts as its submodule when
-    one exists by that name)."""
+    one exists by that name), by statement or by name (:func:`_string_imports`)."""
     here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    out = _string_imports(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
             target = ".".join(x for x in (base, node.module or "") if x)
@@ -73,6 +92,23 @@ def test_every_folder_imports_only_the_folders_below_it():
     upward = [f"{m} -> {n}" for m, deps in _graph().items() for n in deps
               if _layer(m) is not None and _layer(n) is not None and _layer(n) > _layer(m)]
     assert not upward, "imports that run up: " + ", ".join(sorted(upward))
+
+
+def test_a_module_imported_by_name_counts_as_an_import():
+    """A registry's declared built-ins are imports the layer test sees: core naming a module above it fails, and
+    every module the registries declare is an edge of the graph (declared where a layer may import it)."""
+    from dynnn_lib.core import registry
+
+    snippet = ast.parse('registry.EXPERIMENTS.declare("dynnn_lib.workbench.plan")\nimportlib.import_module("x.y")')
+    assert _string_imports(snippet) == {"dynnn_lib.workbench.plan", "x.y"}
+    graph = _graph()
+    registries = (registry.METHODS, registry.SOURCES, registry.EXPERIMENTS, registry.HEAD_RULES, registry.METRICS)
+    assert all(r.builtins for r in registries), "a registry with no declared built-ins finds none"
+    declared = {m for r in registries for m in r.builtins}
+    assert {"dynnn_lib.experiments.catalogue", "dynnn_lib.workbench.plan", "dynnn_lib.evaluation.routing",
+            "dynnn_lib.evaluation.metrics"} <= declared
+    assert declared <= set().union(*graph.values()), "a registry declares a module no module imports by name"
+    assert all(m.startswith("dynnn_lib.core.") for m in graph["dynnn_lib.core.registry"]), "core names a layer above it"
 
 
 @pytest.mark.parametrize("folder", [p for p in sorted(PKG.iterdir()) if p.is_dir() and (p / "__init__.py").exists()],

@@ -158,25 +158,20 @@ def test_a_notebook_opened_in_jupyterlab_reads_the_runs_make_all_trained(monkeyp
 
 
 def test_make_alls_plan_fits_the_hour_on_the_slow_machine():
-    """make all's runs (the Makefile's settings: 1 seed on every evaluation instance, both stand-ins, the notebooks'
+    """make all's runs (params/make_all.yaml: 1 seed on every evaluation instance, both stand-ins, the notebooks'
     batch parameters), counted as a tree: at the family-25 reference per task training and 2 jobs, the train phase
     leaves setup and the notebooks room within 60 minutes; round1, the stand-in beside the default, runs finetune and
     V2' on the side-by-side's instances only."""
-    import yaml
-
-    from dynnn_lib.core.streams import EVALUATION_INSTANCES
+    from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
     from dynnn_lib.engine.executors import TreePlan
     from dynnn_lib.experiments import fidelity
     from dynnn_lib.experiments.catalogue import standins_runs
     from dynnn_lib.experiments.contract import Settings, planned, unique
     from dynnn_lib.workbench.plan import REFERENCE_TASK_S
 
-    make = (ROOT / "Makefile").read_text()
-    assert re.search(r"^SEEDS \?= 1$", make, re.M) and re.search(r"^REPRO_SEEDS \?= 2$", make, re.M)
-    instances = tuple(map(int, re.search(r"^INSTANCES \?= ([\d ]+)$", make, re.M).group(1).split()))
-    assert len(instances) >= 6 and set(instances) <= set(EVALUATION_INSTANCES)
-    s = Settings(instances=instances, streams=fidelity.STANDINS,
-                 params=yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))
+    s = Settings(params=yaml.safe_load((ROOT / "params" / "default.yaml").read_text()))
+    assert (s.seeds, s.repro_seeds) == (1, 2) and s.streams[0] == DEFAULT_STREAM and len(s.streams) == 2
+    assert len(s.instances) >= 6 and set(s.instances) <= set(EVALUATION_INSTANCES)
     side = standins_runs(s)
     assert {c.data.stream for c in side} == {"round1"} and {c.method for c in side} == {"finetune", "combined"}
     assert {c.data.data_seed for c in side} == set(EVALUATION_INSTANCES[:fidelity.SIDE_BY_SIDE]) and len(side) == 6
@@ -196,3 +191,75 @@ def test_the_eta_reference_is_the_cpus_family_and_model():
     assert s == REFERENCES["25/1"][0] and "no reference for CPU family 25, model 17: model 1's" in where
     s, where = reference_seconds(sig("23", "49"))
     assert s == max(v[0] for v in REFERENCES.values()) and "the slowest" in where
+
+
+def _recipe(target: str, *variables: str) -> list[str]:
+    """The dynnn command line `make -n target` would run (VENV: this interpreter's), as argv after the script."""
+    import shlex
+    import subprocess
+    import sys
+
+    out = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={sys.prefix}", *variables], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if "dynnn_lib.cli" in x)
+    return shlex.split(line.split("dynnn_lib.cli", 1)[1].split(">", 1)[0])
+
+
+def _parsed(argv: list[str]):
+    """The options of dynnn `argv[0]` as its parser reads `argv` (defaults: the settings file in use)."""
+    import argparse
+
+    from dynnn_lib.experiments.contract import experiments
+    from dynnn_lib.workbench import plan
+
+    add = plan.add_arguments if argv[0] == "plan" else next(
+        e.command.add_arguments for e in experiments().values() if e.command and e.command.name == argv[0])
+    ap = argparse.ArgumentParser()
+    add(ap)
+    return vars(ap.parse_args(argv[1:]))
+
+
+MAKE_ALL_TARGETS = {"train": ("seeds", "instances", "repro_seeds", "streams"), "fidelity": ("seeds", "instances",
+                    "streams"), "schedules": ("seeds", "max_heads"), "baselines": ("seeds",), "calibrate": ("trials",
+                    "seeds")}
+
+
+@pytest.mark.skipif(__import__("shutil").which("make") is None, reason="no make on PATH")
+@pytest.mark.parametrize("edit", [False, True], ids=["committed", "edited"])
+def test_the_makefile_and_the_experiments_read_make_alls_settings_from_one_file(tmp_path, monkeypatch, edit):
+    """params/make_all.yaml is the one place: what make passes on each command line is what that command and
+    experiments/contract.Settings take by default, and an edited copy (MAKE_ALL=, DYNNN_MAKE_ALL=) moves both."""
+    from dynnn_lib.core import make_all
+    from dynnn_lib.experiments.contract import Settings
+
+    file = make_all.DEFAULT
+    if edit:
+        file = tmp_path / "make_all.yaml"
+        file.write_text(make_all.DEFAULT.read_text().replace("seeds: 1\n", "seeds: 4\n").replace(
+            "instances: [1, 2, 3, 4, 5, 6]", "instances: [2, 3]").replace("sched_seeds: 3", "sched_seeds: 5")
+            .replace("max_heads: 3", "max_heads: 2").replace("baseline_seeds: 3", "baseline_seeds: 2")
+            .replace("cal_trials: 40", "cal_trials: 7").replace("standins: [round1-calibrated, round1]",
+                                                                 "standins: [round1]"))
+    monkeypatch.setenv(make_all.ENV, str(file))
+    s = Settings()
+    assert (s.seeds, s.instances, s.sched_seeds, s.max_heads) == ((4, (2, 3), 5, 2) if edit else (1, (1, 2, 3, 4, 5, 6),
+                                                                                                    3, 3))
+    for target, keys in MAKE_ALL_TARGETS.items():
+        argv = _recipe(target, f"MAKE_ALL={file}")
+        made, default = _parsed(argv), _parsed(argv[:1] + (["params/default.yaml"] if argv[0] == "plan" else []))
+        assert {k: made[k] for k in keys} == {k: default[k] for k in keys}, target
+    assert _parsed(_recipe("train", f"MAKE_ALL={file}"))["streams"] == list(s.streams)
+    assert _recipe("train", f"MAKE_ALL={file}", "SEEDS=9")[3] == "9"  # a make variable still wins
+
+
+def test_make_alls_settings_file_reads_as_yaml_reads_it_and_refuses_what_it_cannot_read():
+    """The Makefile's reader (the standard library only) and YAML agree on the file; a nested block, which the two
+    would read apart, is refused with its line."""
+    from dynnn_lib.core import make_all
+
+    assert make_all.read() == yaml.safe_load(make_all.DEFAULT.read_text())
+    assert make_all.as_make([1, 2]) == "1 2" and make_all.as_make(None) == ""
+    with pytest.raises(ValueError, match=":2: write `key: value`"):
+        make_all.parse("seeds: 1\n  nested: 2\n")
+    with pytest.raises(ValueError, match="not a plain value"):
+        make_all.parse("seeds: yes\n")

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.core.registry import available_sources, get_method, get_source, is_retired_default, retired
+from dynnn_lib.core.registry import (HEAD_RULES as _RULES, available_sources, get_method, get_source,
+                                     is_retired_default, retired)
 from dynnn_lib.core.streams import (DEFAULT_STREAM, FACTORS, ROUND1_STREAM, Knobs, check_photometric,  # noqa: F401
                                     load_spec)
 
@@ -23,9 +24,6 @@ EMBEDDED_TASKS = len(ROUND1_STREAM)  # the embedded default stream's length (cor
 DECIDE_ON = ("validation", "train")
 PRETRAINED = (True, False, "imagenet", "neutral")
 NORMS = ("group", "frozen_bn")
-# test-time head rules (implemented in evaluation/routing.py): which head answers an image when the task is not given
-HEAD_RULES = ("router", "oracle", "mean_prob", "max_conf", "last")
-LABEL_FREE_RULES = tuple(r for r in HEAD_RULES if r != "oracle")  # the rules that need no task label
 BACKBONES = ("small", "resnet18", "mobilenetv2", "efficientnet_lite0")
 IMAGENET_BACKBONES = BACKBONES[1:]  # the backbones with ImageNet weights (pretrained="imagenet")
 DEVICES = ("cpu", "cuda", "auto")
@@ -39,6 +37,12 @@ def resolved_device(name: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def get_head_rule(name: str) -> Any:
+    """The registered head rule `name` (which head answers an image when the task is not given); unknown: a
+    one-line ConfigError naming the registered ones."""
+    return _RULES.get(name)
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
@@ -213,7 +217,7 @@ class RunConfig:
     gn_groups: int = 8               # GroupNorm replaces BatchNorm (stated); group count not published
     norm: str = "group"              # group (stated: BN replaced by GN) | frozen_bn (ImageNet BN statistics kept)
     # test-time head choice is not published: evaluation-only (not in the cache key; a stored run is re-scored)
-    head_rule: str = "router"     # router | oracle | mean_prob | max_conf | last (evaluation/routing.py)
+    head_rule: str = "router"     # a registered head rule: evaluation/routing.py's or a plugin's
     # optimisation: Adam, base lr 0.003 @[50,90,120], inc lr 0.003 @[50,90] in the paper (epochs scaled down)
     base_epochs: int = 20            # epochs on task 0
     inc_epochs: int = 8              # epochs on every later task
@@ -258,7 +262,7 @@ class RunConfig:
                               "(or false for a random initialisation), not the generated pretraining")
         if self.norm == "frozen_bn" and self.pretrained != "imagenet":
             raise ConfigError("norm='frozen_bn' keeps ImageNet's BatchNorm statistics: it needs pretrained='imagenet'")
-        _choice("head_rule", self.head_rule, HEAD_RULES)
+        get_head_rule(self.head_rule)  # a registered test-time head rule (evaluation/routing.py or a plugin's)
         _choice("device", self.device, DEVICES)
         _choice("optimizer_state", self.optimizer_state, OPTIMIZER_STATES)
         if self.base_photometric is not None:

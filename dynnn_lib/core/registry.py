@@ -1,4 +1,4 @@
-"""The registries: names -> Method classes, data Source classes and experiments; and the names a method retired
+"""The registries: names -> Method classes, data Source classes, experiments, head rules and metrics; and the names a method retired
 from the top level of RunConfig.
 
 A leaf below the configuration (it imports nothing of the package at module level), so that ``config`` can
@@ -6,12 +6,15 @@ validate ``method_params`` by the method's own ``Params`` and ``data``'s paramet
 ``Params`` without importing the methods or the data layer (no import circle), and so that every layer can list the
 experiments (``dynnn plan``, ``dynnn readme``, the CLI). The built-ins register themselves the first time a name
 is looked up (their modules are loaded then, like a plugin); other packages declare theirs under an entry point
-group (``dynnn.methods``, ``dynnn.sources``: ``methods/base.py``, ``data/source.py``).
+group (``dynnn.methods``, ``dynnn.sources``: ``methods/base.py``, ``data/source.py``). Which modules hold the
+built-ins is declared above every layer, by the package's root (``dynnn_lib/__init__.py``, :meth:`Registry.declare`),
+never here: core names nothing above it, even as a string, and tests/test_layout.py reads each declaration as an
+import of the module that makes it.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from dynnn_lib.core.errors import ConfigError
 
@@ -22,14 +25,20 @@ class Registry(Generic[T]):
     """Names -> registered objects (each has a ``name``) of one kind: the built-in modules are imported on the
     first lookup that misses, then the loaders (entry points) are called."""
 
-    def __init__(self, what: str, builtins: Sequence[str], hint: str) -> None:
-        self.what, self.builtins, self.hint = what, tuple(builtins), hint
+    def __init__(self, what: str, hint: str) -> None:
+        self.what, self.hint = what, hint
+        self.builtins: tuple[str, ...] = ()
         self.table: dict[str, T] = {}
         self.loaders: list[Callable[[], None]] = []
 
     def add(self, obj: T) -> T:
         self.table[obj.name] = obj  # type: ignore[attr-defined]
         return obj
+
+    def declare(self, *modules: str) -> None:
+        """Name modules whose import registers built-ins, imported on the first lookup that misses (lazily: the
+        configuration layer validates a method's parameters without importing the methods up front)."""
+        self.builtins += tuple(m for m in modules if m not in self.builtins)
 
     def add_loader(self, fn: Callable[[], None]) -> None:
         if fn not in self.loaders:
@@ -70,15 +79,23 @@ class Registry(Generic[T]):
         return self.table[name]
 
 
-METHODS: Registry[type] = Registry("method", ("dynnn_lib.methods",),
+METHODS: Registry[type] = Registry("method",
                                    "a plugin: import its module first, e.g. dynnn run --import mymodule --method {name}")
-SOURCES: Registry[type] = Registry("data.source", ("dynnn_lib.data.sources",),
+SOURCES: Registry[type] = Registry("data.source",
                                    "a plugin: import its module first, e.g. dynnn run --import mysource "
                                    "--set data.source={name}")
 # the experiments make all plans and dynnn readme renders (experiments/contract.py); the notebooks' runs are declared
 # beside the notebook batch
-EXPERIMENTS: Registry[Any] = Registry("experiment", ("dynnn_lib.experiments.catalogue", "dynnn_lib.workbench.plan"),
+EXPERIMENTS: Registry[Any] = Registry("experiment",
                                       "one of yours: import its module first, e.g. dynnn plan --import mymodule")
+
+# the test-time head rules and the metrics: evaluation only (training decides with the built-in rules, which stay in
+# the modules it imports: evaluation/routing.py), so a plugin rule or metric re-scores stored runs and retrains nothing
+HEAD_RULES: Registry[Any] = Registry("head_rule",
+                                     "a plugin: import its module first, e.g. dynnn show RUN --import myrule.py "
+                                     "--rule {name}")
+METRICS: Registry[Any] = Registry("metric",
+                                  "a plugin: import its module first, e.g. dynnn runs --import mymetric.py")
 
 _REGISTRY = METHODS.table    # name -> Method class
 _SOURCES = SOURCES.table     # name -> Source class
@@ -102,6 +119,16 @@ def _plain(value: Any) -> Any:
 
 def is_retired_default(name: str, value: Any) -> bool:
     return _plain(value) == _RETIRED.get(name)
+
+
+def head_rule_names() -> tuple[str, ...]:
+    """Every registered head rule, the built-ins first (the order of the CLI's and the explorer's choices)."""
+    return tuple(HEAD_RULES.available())
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every registered metric, the built-ins first (the order of the runs table's columns)."""
+    return tuple(METRICS.available())
 
 
 def retired() -> dict[str, Any]:

@@ -19,7 +19,7 @@ differ) and a ``composition``: how its images combine the levels it names.
 ``data.stream`` names one:
 
 * ``round1-calibrated`` - the embedded default: round1's tasks rendered with the knobs ``dynnn calibrate`` fitted
-  to the paper's finetune matrix and V2' diagonal (``core/round1_calibrated.yaml``, experiments/calibrate.py), and task 0
+  to the paper's finetune matrix and V2' diagonal (``core/round1_calibrated.yaml``, experiments/calibrate/), and task 0
   trained with the photometric augmentation fitted with them;
 * ``round1`` - the IROS 2019 challenge's round-1 batches (OpenLORIS-Object page, 2019-07-16; 9 tasks) as they
   were generated before the calibration (the knobs' defaults, no photometric augmentation), bit for bit as before

@@ -19,7 +19,9 @@ import torch
 from dynnn_lib.core import __version__
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError, ResultCorrupt
-from dynnn_lib.evaluation.metrics import summarize
+from dynnn_lib.evaluation.metrics import score_run
+from dynnn_lib.evaluation.outputs import Outputs
+from dynnn_lib.evaluation.routing import get_rule
 from dynnn_lib.core.store import read_json_checked
 
 
@@ -42,7 +44,12 @@ class RunResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return summarize(self.matrix)
+        """Every registered metric under the result's head rule (a plugin's reading the outputs or logs too)."""
+        return score_run(self.matrix, self.logs, self._stored_outputs, self.config.head_rule)
+
+    def _stored_outputs(self) -> Outputs | None:
+        path = None if self.path is None else self.path.parent / "outputs.pt"
+        return Outputs.from_state(torch.load(path, weights_only=False)) if path and path.is_file() else None
 
     @property
     def routing_accuracy(self) -> list[float]:
@@ -50,10 +57,24 @@ class RunResult:
         return [] if self.routing is None else self.routing[-1].tolist()
 
     def with_rule(self, rule: str) -> "RunResult":
-        """The same run scored under another head rule (no training; see evaluation.Outputs.score)."""
+        """The same run scored under another head rule (no training; see evaluation.Outputs.score): a stored
+        matrix, else (a rule registered after the run, e.g. a plugin's) its stored outputs scored now."""
         if rule not in self.matrices:
-            raise ConfigError(f"head rule {rule!r} is not stored in this result; rules: {', '.join(self.matrices)}")
+            matrix = self.outputs(rule).score(rule)
+            return dataclasses.replace(self, matrix=matrix, matrices={**self.matrices, rule: matrix},
+                                       config=self.config.replace(head_rule=rule))
         return dataclasses.replace(self, matrix=self.matrices[rule], config=self.config.replace(head_rule=rule))
+
+    def outputs(self, rule: str | None = None) -> Outputs:
+        """The run's stored test-set outputs (``outputs.pt`` beside result.json); `rule` names the rule wanted in
+        the one-line error when they are not there."""
+        get_rule(rule or self.config.head_rule)  # an unknown rule: its one-line error before any file is read
+        outputs = self._stored_outputs()
+        if outputs is None:
+            why = f"head rule {rule!r} is not stored in this result" if rule else "this result has no stored outputs"
+            raise ConfigError(f"{why} and its outputs.pt is not there to score it; rules stored: "
+                              f"{', '.join(self.matrices) or 'none'}")
+        return outputs
 
     @property
     def expanded_at(self) -> list[int]:

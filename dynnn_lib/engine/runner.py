@@ -26,7 +26,7 @@ from dynnn_lib.model.network import model_size_bytes
 from dynnn_lib.engine.results import RunResult, load_result  # noqa: F401 (public here too)
 from dynnn_lib.engine.train import (Run, checkpoint, check_against_stream, resolve_device, start,  # noqa: F401
                                     train_next, trained_seconds)
-from dynnn_lib.evaluation.routing import HEAD_RULES
+from dynnn_lib.core.registry import head_rule_names
 from dynnn_lib.core.store import atomic_torch_save, write_json_checked
 
 
@@ -107,8 +107,8 @@ def _complete(result: RunResult, r: Run) -> RunResult:
 
 
 def _finish(result: RunResult, outputs: Outputs, cfg: RunConfig) -> None:
-    """Score the stored outputs under every head rule (milliseconds)."""
-    result.matrices = {rule: outputs.score(rule) for rule in HEAD_RULES}
+    """Score the stored outputs under every registered head rule, plugins' included (milliseconds)."""
+    result.matrices = {rule: outputs.score(rule) for rule in head_rule_names()}
     result.matrix = result.matrices[cfg.head_rule]
     result.routing = outputs.routing()
     result.task_heads = list(outputs.rows[-1]["task_heads"]) if outputs.rows else []

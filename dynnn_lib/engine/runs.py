@@ -14,11 +14,12 @@ from pathlib import Path
 from dynnn_lib.engine.cache import default_runs_dir, prefix_disk, prefix_limit_bytes
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.engine.results import RunResult, load_result, method_card
+from dynnn_lib.core.registry import metric_names as registered_metrics
+from dynnn_lib.evaluation.routing import get_rule
 
 # configuration fields shown as columns (the rest are in the `config` column as JSON)
 # (the method's own parameters: the `method_params` column, those that differ from the method's defaults)
 KEY_FIELDS = ("method", "lr_trick", "backbone", "pretrained", "base_epochs", "inc_epochs")
-METRICS = ("overall", "final", "average_accuracy", "bwt", "diagonal")
 
 
 def stored_results(runs_dir: str | Path | None = None) -> list[RunResult]:
@@ -46,9 +47,11 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
     import numpy as np
     import pandas as pd
 
-    rows, cells = [], []
+    if rule is not None:
+        get_rule(rule)  # an unknown rule: one line naming the registered ones
+    rows, cells, metric_names = [], [], registered_metrics()
     for res in stored_results(runs_dir):
-        if rule is not None and rule in res.matrices:
+        if rule is not None and res.status == "complete":
             res = res.with_rule(rule)
         cfg = res.config.to_dict()
         key = res.path.parent.name if res.path else res.config.key()
@@ -61,7 +64,7 @@ def runs_table(runs_dir: str | Path | None = None, long: bool = False, rule: str
             "method_params": json.dumps(_changed_params(res.config), sort_keys=True),
             "n_tasks": len(res.task_names), "data_source": res.config.data.source,
             "data_seed": res.config.data.params.get("data_seed"), "seed": res.config.seed, "head_rule": res.config.head_rule,
-            "status": res.status, **{m: metrics.get(m, np.nan) for m in METRICS},
+            "status": res.status, **{m: metrics.get(m, np.nan) for m in metric_names},
             "expanded_at": _plain(res.expanded_at), "n_heads": len(set(res.task_heads)) if res.task_heads else None,
             "train_s": float(sum(res.timings.get("train_s", []))), "marks": "; ".join(card.get("marks", [])),
             "when": when, "commit": (res.provenance.get("commit") or "")[:10], "error": res.error,

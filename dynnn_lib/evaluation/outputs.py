@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from dynnn_lib.evaluation.routing import (HEAD_RULES, ROUTER_SHRINKAGE, DomainStats, combine, domain_features,
-                                          routed_heads)
+from dynnn_lib.evaluation.routing import (ROUTER_SHRINKAGE, DomainStats, apply_rule, combine, domain_features,
+                                          get_rule, routed_heads)
 
 EVAL_BATCH = 1024
 
@@ -83,20 +83,18 @@ class Outputs:
 
     # ------------------------------------------------------------------ scoring
     def score(self, rule: str, shrinkage: float = ROUTER_SHRINKAGE) -> np.ndarray:
-        """N x N accuracy matrix under head rule `rule` (NaN rows for tasks never reached)."""
-        if rule not in HEAD_RULES:
-            raise ValueError(f"unknown head rule {rule!r}; choose one of: {', '.join(HEAD_RULES)}")
+        """N x N accuracy matrix under the registered head rule `rule`, built in or a plugin's (NaN rows for tasks
+        never reached); a rule with ``needs_label`` is told the head that learnt each seen task."""
+        how = get_rule(rule)
         n = self.n_tasks
         out = np.full((n, n), np.nan)
         for i, row in enumerate(self.rows):
             logits = torch.stack([self.logits[k] for k in row["heads"]])
-            routed = self.routed(i, shrinkage) if rule in ("router", "oracle") else None
+            routed = self.routed(i, shrinkage) if how.reads_router else None
             for j in range(n):
                 idx = self.test_task == j
-                heads = None if routed is None else routed[idx]
-                if rule == "oracle" and j < len(row["task_heads"]):  # a seen task: the head that learnt it
-                    heads = torch.full_like(heads, row["task_heads"][j])
-                pred = combine(rule, logits[:, idx], heads)
+                responsible = row["task_heads"][j] if j < len(row["task_heads"]) else None
+                pred = apply_rule(how, logits[:, idx], None if routed is None else routed[idx], responsible)
                 out[i, j] = (pred == self.test_y[idx]).double().mean().item()
         return out
 

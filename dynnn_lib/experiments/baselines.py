@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dynnn_lib.core import options
+from dynnn_lib.core import make_all, options
 from dynnn_lib.core.registry import import_modules
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.experiments.paper import AUTO_NAME, AUTO_OVERRIDES, BASELINES, VARIANTS
@@ -62,7 +62,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="add a registered method to the table, paired against DynamicNN on the same seeds (yours: "
                          "--import its module), e.g. --import mymethods --with mine")
     options.run_options(ap)
-    ap.set_defaults(seeds=3)
+    ap.set_defaults(seeds=make_all.read()["baseline_seeds"])  # make baselines' (params/make_all.yaml)
 
 
 def command(args: argparse.Namespace) -> int:

@@ -49,13 +49,13 @@ def calibration_runs(s: Settings) -> list[RunConfig]:
 
 
 def baselines_runs(s: Settings) -> list[RunConfig]:
-    """make baselines: the compared methods, 3 seeds (the command's default)."""
-    return _flat(reproduce.variant_configs(None, range(3), baselines.variants()))
+    """make baselines: the compared methods, baseline_seeds seeds (params/make_all.yaml)."""
+    return _flat(reproduce.variant_configs(None, range(s.baseline_seeds), baselines.variants()))
 
 
 def schedules_runs(s: Settings) -> list[RunConfig]:
-    """make schedules: at most 3 heads, 3 seeds (the Makefile's MAX_HEADS and SCHED_SEEDS)."""
-    return schedules.plan(None, range(3), max_heads=3).configs()
+    """make schedules: at most max_heads heads, sched_seeds seeds (params/make_all.yaml)."""
+    return schedules.plan(None, range(s.sched_seeds), max_heads=s.max_heads).configs()
 
 
 register(Experiment(

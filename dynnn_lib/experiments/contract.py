@@ -17,24 +17,32 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from dynnn_lib.core import registry
+from dynnn_lib.core import make_all, registry
 from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.core.streams import EVALUATION_INSTANCES
+
+
+def _setting(key: str, kind: Callable[[Any], Any] = lambda v: v) -> Any:
+    """A field's default: make all's setting `key` (params/make_all.yaml, core/make_all.py), read when a Settings is
+    made, so the Makefile and every experiment read the one file."""
+    return field(default_factory=lambda: kind(make_all.read()[key]))
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What ``make all`` asks of every experiment (``dynnn plan``'s options)."""
+    """What ``make all`` asks of every experiment (``dynnn plan``'s options); each default is params/make_all.yaml's."""
 
-    seeds: int = 1                                   # seeds per evaluation instance (the instance is the unit)
-    instances: tuple[int, ...] = EVALUATION_INSTANCES  # generated evaluation instances (core/streams.py)
-    repro_seeds: int = 2                             # seeds of the reproduction on its instance
-    streams: tuple[str | None, ...] = (None,)        # the stand-ins judged (the first: the default)
+    seeds: int = _setting("seeds")                    # seeds per evaluation instance (the instance is the unit)
+    instances: tuple[int, ...] = _setting("instances", tuple)  # generated evaluation instances (core/streams.py)
+    repro_seeds: int = _setting("repro_seeds")        # seeds of the reproduction on its instance
+    streams: tuple[str | None, ...] = _setting("standins", tuple)  # the stand-ins judged (the first: the default)
     params: Mapping[str, Any] = field(default_factory=dict)  # the notebooks' batch parameters (params/default.yaml)
+    sched_seeds: int = _setting("sched_seeds")        # make schedules (not in make all)
+    max_heads: int | None = _setting("max_heads")     # make schedules: at most this many heads (None: all)
+    baseline_seeds: int = _setting("baseline_seeds")  # make baselines (not in make all)
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "repro_seeds"):
+        for name in ("seeds", "repro_seeds", "sched_seeds", "baseline_seeds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name}={v!r}: need at least 1")

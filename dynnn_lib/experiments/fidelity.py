@@ -39,7 +39,7 @@ import numpy as np
 from dynnn_lib.experiments.objective import calibration_error, null_models, skill
 from dynnn_lib.experiments.paper import (AUTO_NAME, AUTO_OVERRIDES, PAPER_DYNAMICNN, PAPER_FINETUNE, PAPER_SCORES,
                                          V2_NAME, V2_OVERRIDES, VARIANTS)
-from dynnn_lib.core import options
+from dynnn_lib.core import make_all, options
 from dynnn_lib.core.config import DataConfig, RunConfig
 from dynnn_lib.core.streams import DEFAULT_STREAM, EVALUATION_INSTANCES
 from dynnn_lib.core.errors import ConfigError, DynnnError
@@ -478,9 +478,6 @@ def variants_of(i: int) -> tuple[str, ...]:
     return tuple(ALL_VARIANTS) if i == 0 else SIDE_BY_SIDE_VARIANTS
 
 
-STANDINS = (DEFAULT_STREAM, "round1")  # make all: the calibrated stand-in (the default) and the one before it
-
-
 STANDINS_SCHEMA = pages.STANDINS_SCHEMA
 
 
@@ -507,17 +504,19 @@ def standins_report(by_stream: Mapping[str, Sequence[Claim]], instances: Sequenc
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--seeds", type=int, default=1, help="seeds per instance (default 1: the instance is the unit)")
+    s = make_all.read()  # the defaults: make all's (params/make_all.yaml)
+    ap.add_argument("--seeds", type=int, default=s["seeds"],
+                    help=f"seeds per instance (default {s['seeds']}: the instance is the unit)")
     options.jobs(ap, "parallel runs")
-    ap.add_argument("--instances", type=int, nargs="+", default=list(EVALUATION_INSTANCES),
-                    help="generated evaluation instances (data.data_seed); default "
-                         f"{' '.join(map(str, EVALUATION_INSTANCES))} (core/streams.py; never read by the calibration)")
+    ap.add_argument("--instances", type=int, nargs="+", default=list(s["instances"]),
+                    help="generated evaluation instances (data.data_seed; core/streams.EVALUATION_INSTANCES, never "
+                         f"read by the calibration); default {make_all.as_make(s['instances'])}")
     ap.add_argument("--head-rule", default="router", help=f"head rule of the report: {', '.join(HEAD_RULES)}")
     options.runs_dir(ap)
     ap.add_argument("--out", default="reports")
-    ap.add_argument("--streams", nargs="+", default=[DEFAULT_STREAM], metavar="STREAM",
-                    help=f"generated stand-ins to judge the claims on (default {DEFAULT_STREAM}; make all: "
-                         f"{' '.join(STANDINS)}, side by side in standins.md)")
+    ap.add_argument("--streams", nargs="+", default=list(s["standins"]), metavar="STREAM",
+                    help=f"generated stand-ins to judge the claims on, side by side in standins.md after the first "
+                         f"(default {make_all.as_make(s['standins'])})")
 
 
 def command(args: argparse.Namespace) -> int:

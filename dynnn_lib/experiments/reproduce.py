@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from dynnn_lib.core import options
-from dynnn_lib.core.config import HEAD_RULES, RunConfig, from_dict
+from dynnn_lib.core.config import RunConfig, from_dict
+from dynnn_lib.evaluation.routing import HEAD_RULES
 from dynnn_lib.core.store import atomic_text
 from dynnn_lib.experiments.paper import PAPER_SCORES, VARIANTS
 from dynnn_lib.evaluation.metrics import aggregate

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from dynnn_lib.core import options
+from dynnn_lib.core import make_all, options
 from dynnn_lib.core.config import RunConfig, apply_assignments, from_dict
 from dynnn_lib.core.errors import ConfigError, DynnnError
 from dynnn_lib.evaluation.metrics import overall
@@ -311,9 +311,11 @@ def write_report(land: Landscape, out_dir: str | Path = "reports") -> list[Path]
 
 # ------------------------------------------------------------------ CLI
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
-    ap.add_argument("--max-heads", type=int, default=None,
-                    help="only schedules with at most this many heads (max-heads - 1 expansions); default: all")
+    s = make_all.read()  # the defaults: make schedules' (params/make_all.yaml)
+    ap.add_argument("--seeds", type=int, default=s["sched_seeds"], help=f"seeds 0..N-1 (default {s['sched_seeds']})")
+    ap.add_argument("--max-heads", type=int, default=s["max_heads"],
+                    help="only schedules with at most this many heads (max-heads - 1 expansions); default "
+                         f"{s['max_heads'] or 'none: all'}; the stream's task count or more: all")
     ap.add_argument("--kd-head", choices=list(KD_HEADS), default=None,
                     help="the KD setting: the head to distil into (default: DynamicNN's, best)")
     ap.add_argument("--lr-trick", action="store_true", help="the LR trick on every incremental task")

@@ -16,7 +16,7 @@ The spec (every key but ``grid``/``list`` optional)::
     list:                    # optional explicit points (partial configurations), crossed with the grid
       - {method: kd}
       - {method: combined, expand_at: [1]}
-    metric: overall          # reported metric (metrics.METRICS; "square" = overall), default overall
+    metric: overall          # reported metric (a registered metric, plugins' too; "square" = overall), default overall
 
 Every point is built into a validated RunConfig before anything runs: an unknown field, an empty grid or a value
 that fails validation is a one-line error naming the field.  Seeds are the replicates: the report groups the runs
@@ -44,7 +44,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from dynnn_lib.core.config import PRESETS, RENAMED, RunConfig, from_dict, read_yaml, set_path
 from dynnn_lib.core.errors import ConfigError, DataError
-from dynnn_lib.evaluation.metrics import METRICS
+from dynnn_lib.evaluation.metrics import matrix_metrics
 
 SPEC_FIELDS = ("name", "preset", "base", "grid", "list", "metric")
 METRIC_ALIASES = {"square": "overall"}
@@ -171,9 +171,9 @@ def parse_spec(data: Any, source: str = "sweep", name: str | None = None, base_d
         raise ConfigError(f"{source}: the sweep is empty: give a non-empty grid (field: [values]) or list of points")
     metric = data.get("metric", "overall")
     metric = METRIC_ALIASES.get(metric, metric)
-    if metric not in METRICS:
+    if metric not in matrix_metrics():
         raise ConfigError(f"{source}: metric={data.get('metric')!r} is not valid; choose one of: "
-                          f"{', '.join(METRICS)} (square = overall)")
+                          f"{', '.join(matrix_metrics())} (square = overall)")
     return SweepSpec(name=name, base=base, grid=grid, points=points, metric=metric, source=source)
 
 
@@ -496,10 +496,11 @@ def write_report(report: SweepReport, out: str | Path | None = None) -> Path:
     atomic_text(folder / "table.md", f"# Sweep {report.name}\n\n{markdown_table(report)}\n")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(report.fields + ["seed", "key", "status"] + list(METRICS) + ["error"])
+    names = matrix_metrics()
+    w.writerow(report.fields + ["seed", "key", "status"] + list(names) + ["error"])
     for r in report.runs:
         w.writerow([json.dumps(r["assign"].get(f)) for f in report.fields] + [r["seed"], r["key"], r["status"]]
-                   + [r["metrics"].get(m, "") for m in METRICS] + [r["error"] or ""])
+                   + [r["metrics"].get(m, "") for m in names] + [r["error"] or ""])
     atomic_text(folder / "runs.csv", buf.getvalue())
     body = {"schema": SCHEMA, "name": report.name, "metric": report.metric, "fields": report.fields,
             "rows": report.rows, "runs": report.runs, "meta": report.meta}

@@ -15,9 +15,16 @@ from dynnn_lib.methods.base import (Method, NoParams, TaskContext, TaskLog, avai
                                     train_first_task)
 from dynnn_lib.methods.training import Batch, Concat, OptimizerMemory, Samples, fit, kd_loss, task_seed
 from dynnn_lib.evaluation.outputs import History
-from dynnn_lib.methods import finetune, dynamicnn, lwf, ewc, replay, joint  # noqa: F401,E402 (register the built-ins)
 
-BUILTIN = ("finetune", "expand", "kd", "combined", "lwf", "ewc", "replay", "joint")
+
+def _discover() -> None:
+    """Import every module of this folder (so each built-in registers itself): a new built-in method is one new
+    file here, as a data source is one file in data/sources/ (no list of names to keep in step)."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def train_task(model, task, cfg, device: torch.device, progress: bool = False, history: History | None = None,
@@ -35,5 +42,6 @@ def train_task(model, task, cfg, device: torch.device, progress: bool = False, h
 
 
 __all__ = ["Method", "NoParams", "TaskContext", "TaskLog", "register", "get_method", "available_methods",
-           "train_task", "train_first_task", "fit", "OptimizerMemory", "kd_loss", "task_seed", "Concat", "Batch", "Samples",
-           "BUILTIN"]
+           "train_task", "train_first_task", "fit", "OptimizerMemory", "kd_loss", "task_seed", "Concat", "Batch", "Samples"]
+
+_discover()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.errors import DynnnError
+from dynnn_lib.evaluation.metrics import metric_label, with_extra_metrics
 from dynnn_lib.evaluation.stats import Paired
 from dynnn_lib.reports.glossary import term
 from dynnn_lib.reports.tables import markdown_table, pm, pm_cell
@@ -127,8 +128,10 @@ def standins(doc: Mapping[str, Any]) -> str:
 def variant_table(variants: Mapping[str, Mapping[str, Any]], link: bool = False) -> str:
     """The poster's terms, one row per variant (a variant's document entry, reproduce.VariantSummary.payload):
     'square' is the mean of the full N x N matrix. `link`: the header's terms link to docs/glossary.md (on a page
-    in docs/; a notebook's or reports/' copy has no glossary beside it)."""
-    header = ["variant", "the paper", "square (ours)", "average acc.", "final row", "BWT (all pairs)", "routing acc.",
+    in docs/; a notebook's or reports/' copy has no glossary beside it). The metric columns carry the registry's
+    labels (the glossary's terms), a plugin's metric after the built-ins."""
+    shown = with_extra_metrics("average_accuracy", "final", "bwt")
+    header = ["variant", "the paper", f"{metric_label('overall')} (ours)", *map(metric_label, shown), "routing acc.",
               "expanded at", "s/run"]
     rows = [linked(header) if link else header]
     n = 0
@@ -137,13 +140,13 @@ def variant_table(variants: Mapping[str, Mapping[str, Any]], link: bool = False)
         exp = sorted({tuple(e) for e in v["expanded_at"]})
         exp_s = "; ".join(str(list(e)) for e in exp) if any(exp) else "-"
         rows.append([name, "" if v.get("paper") is None else f"{v['paper']:.2f}", pm(*m["overall"]),
-                     pm(*m["average_accuracy"]), pm(*m["final"]), pm(*m["bwt"]),
+                     *(pm(*m[k]) for k in shown),
                      "" if v.get("routing") is None else pm(*v["routing"]), exp_s, f"{v['seconds']:.1f}"])
     return "\n".join([markdown_table(rows), "",
                       f"Mean ± sample std over {n} seed(s), percent. 'square' = mean of the full accuracy matrix (the "
-                      "paper's 'square performance'); BWT (all pairs) < 0 means forgetting; routing acc. = test images sent to "
-                      "the head responsible for their task (final row). s/run: training + evaluation of one run "
-                      "(task 0 counted even where it was shared)."])
+                      f"paper's 'square performance'); {metric_label('bwt')} < 0 means forgetting; routing acc. = test "
+                      "images sent to the head responsible for their task (final row). s/run: training + evaluation of "
+                      "one run (task 0 counted even where it was shared)."])
 
 
 ORDERING = ("finetune", "DynamicNN (no expand)", "DynamicNN (expand@1)", "DynamicNN (no expand) + LR trick")
@@ -182,8 +185,9 @@ def reproduction(doc: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------ baselines
 def baselines_md(doc: Mapping[str, Any]) -> str:
     """DynamicNN beside every compared method: metrics, and DynamicNN minus each with its paired 95 % interval."""
-    rows = [linked(["method", "square", "final row", "BWT (all pairs)", "DynamicNN − it, square [95 % CI]",
-                    "DynamicNN − it, final row [95 % CI]", "note"])]
+    label = metric_label
+    rows = [linked(["method", *map(label, ("overall", "final", "bwt")), f"DynamicNN − it, {label('overall')} [95 % CI]",
+                    f"DynamicNN − it, {label('final')} [95 % CI]", "note"])]
     for name, v in doc["methods"].items():
         m, diffs = v["metrics"], v.get("vs_dynamicnn", {})
         cell = lambda k: Paired.from_dict(diffs[k]).describe() if k in diffs else "—"  # noqa: E731

@@ -9,11 +9,13 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dynnn_lib.evaluation.metrics import METRICS
-from dynnn_lib.reports.glossary import TERMS
+from dynnn_lib.evaluation.metrics import matrix_metrics, metric_label
 
-# each metric's name on a figure: the glossary's terms (reports/glossary.py), the square said in full
-METRIC_LABELS = {**TERMS, "overall": "square (all N²)"}
+
+def figure_label(name: str) -> str:
+    """A metric's name on a figure: its registry label (the glossary's term), said in full where the metric gives a
+    longer form (the square: "square (all N²)")."""
+    return metric_label(name, full=True)
 
 
 def heatmap(mean: np.ndarray, std: np.ndarray | None = None, task_names: Sequence[str] | None = None,
@@ -74,8 +76,8 @@ def metrics_table(rows: dict[str, dict[str, tuple[float, float]]], paper_scores:
     performance) right after our square."""
     names = list(rows)
     header, cols = ["variant"], [names]
-    for m in METRICS:
-        header.append(METRIC_LABELS[m])
+    for m in matrix_metrics():
+        header.append(figure_label(m))
         cols.append([f"{rows[n][m][0] * 100:.2f} ± {rows[n][m][1] * 100:.2f}" for n in names])
         if m == "overall" and paper_scores:
             header.append("the paper (square)")

@@ -1,8 +1,10 @@
 """The glossary: every metric and term a table shows, defined once, from the code that computes it.
 
-The definitions are read from the metric functions' own text (:func:`metric_definitions`), so a page can never say
-one thing about BWT while the code computes another; ``dynnn readme`` writes them into the ``glossary`` block of
-docs/glossary.md, and every generated table header links to its entry there (:func:`term`).
+The metrics' names and definitions are read from the metric registry (each ``@metric``'s label and docstring,
+evaluation/metrics.py: :func:`metric_terms`, :func:`metric_definitions`), so a page can never say one thing about
+BWT while the code computes another, and no second list of names is kept here; ``dynnn readme`` writes them into
+the ``glossary`` block of docs/glossary.md, and every generated table header links to its entry there
+(:func:`term`).
 
 Two backward transfers are kept, under two names, because the literature has both: **BWT (all pairs)**, the mean of
 R[i, j] - R[j, j] over every j < i (Díaz-Rodríguez et al. 2018; ``metrics.bwt``, what ``dynnn run`` and the
@@ -18,25 +20,26 @@ from pathlib import Path
 
 GLOSSARY = "docs/glossary.md"
 PACKAGE = Path(__file__).resolve().parents[1]
-# each matrix metric's name in every table and on every page (the code's keys stay: stored results use them)
-TERMS = {"average_accuracy": "average acc.", "bwt": "BWT (all pairs)", "fwt": "upper triangle", "overall": "square",
-         "final": "final row", "diagonal": "diagonal"}
+
+
+def metric_terms() -> dict[str, str]:
+    """Each built-in metric's name in every table and on every page, from the metric registry (its ``@metric``
+    label, evaluation/metrics.py); the code's keys stay: stored results use them."""
+    from dynnn_lib.evaluation.metrics import builtin_metrics, metric_label
+
+    return {name: metric_label(name) for name in builtin_metrics()}
 
 
 def metric_definitions() -> list[tuple[str, str, str]]:
     """(term, where in the code, definition) for every metric a table shows. The one place that knows where the
-    definitions live: the matrix metrics from the bullets of ``evaluation.metrics``'s docstring (one per name in
-    ``METRICS``), the others from their functions' docstrings, read from the source (reports/ sits below
-    experiments/ and does not import it). Repoint here when the metrics move."""
-    from dynnn_lib.evaluation import metrics
+    definitions live: the built-in metrics from the registry (each one's label and docstring, evaluation/metrics.py),
+    the others from their functions' docstrings, read from the source (reports/ sits below experiments/ and does not
+    import it). Repoint here when the metrics move."""
+    from dynnn_lib.evaluation.metrics import get_metric
 
-    doc = metrics.__doc__ or ""
     out = []
-    for name in metrics.METRICS:
-        m = re.search(rf"^\* ``{name}``[^-]*- (.*?)(?=^\* |\Z)", doc, flags=re.S | re.M)
-        if not m:
-            raise ValueError(f"evaluation/metrics.py's docstring defines no ``{name}``; add its bullet")
-        out.append((TERMS[name], f"evaluation/metrics.py `{name}`", _one_line(m.group(1))))
+    for name, label in metric_terms().items():
+        out.append((label, f"evaluation/metrics.py `{name}`", _one_line(get_metric(name).definition)))
     for term_, path, fn in (("BWT (final row)", "experiments/fidelity.py", "bwt_final"),
                             ("skill", "experiments/objective.py", "skill")):
         out.append((term_, f"{path} `{fn}`", _one_line(_docstring(PACKAGE / path, fn))))
@@ -83,7 +86,7 @@ def term(label: str, base: str = "") -> str:
     """A table header cell that links to the label's glossary entry (`base`: the folder of the page the table sits
     in, relative to docs/, e.g. "docs/" for the README); a label the glossary does not define stays as it is. The
     terms are the names alone (a test checks each link's anchor is in the generated glossary)."""
-    terms = [*TERMS.values(), "BWT (final row)", "skill", "verdict", *VERDICTS]
+    terms = [*metric_terms().values(), "BWT (final row)", "skill", "verdict", *VERDICTS]
     key = next((t for t in sorted(terms, key=len, reverse=True) if label.lower().startswith(t.lower())), None)
     if key is None:
         return label

@@ -316,6 +316,38 @@ def _paper(doc: Document, which: str) -> np.ndarray:
     return matrix_of(doc["paper"][which])
 
 
+# the four RMSEs of a side's score (experiments/calibrate/scoring.py score), by their labels in the notebook's table
+RMSE_LABELS = {"rmse_finetune_45": "finetune, 45 entries (fitted)", "rmse_v2_diagonal_9": "V2' diagonal, 9 (fitted)",
+               "rmse_calibration": "the objective: all 54", "held_out_rmse_v2_offdiagonal_36":
+               "held out: V2' below the diagonal, 36 (a prediction)"}
+
+
+def calibration_rmse_table(data: Document):
+    """RMSE against the paper, in points, before and after, and the objective's skill after it (a pandas
+    DataFrame; 08_calibration's table of ``dynnn calibrate --evaluate``'s data)."""
+    import pandas as pd
+
+    labels = [*RMSE_LABELS.items()]
+    labels.insert(3, ("skill", "the objective's skill (1 − MSE / MSE of the flat line; no unit)"))  # after the objective
+    return pd.DataFrame([{"RMSE (points)": label, "before": round(data["before"][k], 2), "after": round(data["after"][k], 2)}
+                         for k, label in labels]).set_index("RMSE (points)")
+
+
+def calibration_matrices(doc: Document, which: str = "finetune"):
+    """The paper's matrix beside ours before and after (``which``: finetune or v2), then ours − the paper, from the
+    calibration's document (the paper's matrices in it)."""
+    from dynnn_lib.reports.figures import error_heatmap, heatmap, side_by_side
+
+    paper = _paper(doc, which)
+    label = "finetune" if which == "finetune" else "V2'"
+    mats = side_by_side([heatmap(paper, None, title=f"the paper: {label}", zmin=50),
+                         heatmap(doc["before"][which], None, title="ours before (round1)", zmin=50),
+                         heatmap(doc["after"][which], None, title="ours after (round1-calibrated)", zmin=50)])
+    errs = side_by_side([error_heatmap(lower_difference(doc[side][which], paper), title=f"ours − the paper, {side}")
+                         for side in ("before", "after")])
+    return mats, errs
+
+
 def calibration_md(doc: Document) -> str:
     """calibration.md: what the objective reads, the headline (skill beside the null models), the RMSE and skill
     before and after (per instance too), the null models, the knobs, ours − the paper, the variants' predictions

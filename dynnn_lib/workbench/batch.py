@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dynnn_lib.experiments.paper import PAPER_SCORES
+from dynnn_lib.evaluation.metrics import metric_label, with_extra_metrics
 from dynnn_lib.reports.tables import html_page, markdown_table, pm
 from dynnn_lib.core import options
 from dynnn_lib.core.errors import ConfigError, DynnnError
@@ -147,11 +148,12 @@ def build_report(out_dir: str | Path) -> Path:
                "<a href='fidelity.html'>fidelity.html</a>.</p>" if (out_dir / "fidelity.html").exists() else "")
             + "\n".join(parts))
     atomic_text(out_dir / "index.html", page)
-    rows = [["variant", "notebook", "square", "the paper (square)", "average acc.", "final row", "BWT (all pairs)"]]
+    shown = with_extra_metrics("average_accuracy", "final", "bwt")
+    square = metric_label("overall")
+    rows = [["variant", "notebook", square, f"the paper ({square})", *map(metric_label, shown)]]
     for name, m in metrics.items():
         paper = f"{papers[name]:.2f}" if name in papers else ""
-        rows.append([name, sources[name], pm(*m["overall"]), paper,
-                     *(pm(*m[k]) for k in ("average_accuracy", "final", "bwt"))])
+        rows.append([name, sources[name], pm(*m["overall"]), paper, *(pm(*m[k]) for k in shown)])
     lines = ["# dynnn report", "", markdown_table(rows), "", "Percent, mean ± std over seeds; 'square' = mean of the whole accuracy matrix. Heatmaps: index.html."]
     atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")
     return out_dir / "index.html"

@@ -24,11 +24,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dynnn_lib.reports import figures as viz
-from dynnn_lib.core.config import HEAD_RULES, from_dict
+from dynnn_lib.core.config import from_dict
+from dynnn_lib.core.registry import head_rule_names
 from dynnn_lib.core.errors import DynnnError
 from dynnn_lib.methods import available_methods
 from dynnn_lib.methods.dynamicnn.frozen_trunk import CE_ON, KD_HEADS, FrozenTrunkMethod
-from dynnn_lib.evaluation.metrics import aggregate
+from dynnn_lib.evaluation.metrics import aggregate, matrix_metrics
 from dynnn_lib.reports.tables import html_table, pm
 from dynnn_lib.engine.cache import cached_result
 from dynnn_lib.engine.executors import run_many
@@ -50,6 +51,13 @@ def _frozen_trunk(name: str) -> type | None:
     return cls if isinstance(cls, type) and issubclass(cls, FrozenTrunkMethod) else None
 
 
+def control_options() -> dict[str, list[str]]:
+    """What the controls offer, read from the registries when the explorer opens (plugins imported before it
+    included): the methods (DynamicNN's variants as one entry), the head rules, and the metrics of its summary."""
+    return {"method": ["DynamicNN"] + sorted(set(available_methods()) - _paper_variants()),
+            "head_rule": list(head_rule_names()), "metric": list(matrix_metrics())}
+
+
 class Explorer:
     def __init__(self, base: Mapping[str, Any] | None = None, n_tasks: int = 9, max_seeds: int = 5,
                  runs_dir: str | Path | None = None, live: bool = True, jobs: int = 1):
@@ -57,8 +65,8 @@ class Explorer:
         self.runs_dir = runs_dir
         self.jobs = jobs
         self.n_tasks = n_tasks
-        others = sorted(set(available_methods()) - _paper_variants())
-        self.method = widgets.Dropdown(options=["DynamicNN"] + others, value="DynamicNN", description="method",
+        offered = control_options()
+        self.method = widgets.Dropdown(options=offered["method"], value="DynamicNN", description="method",
                                        tooltip="DynamicNN uses the expansion controls below; other methods their defaults")
         self.expand = widgets.SelectMultiple(options=[(f"task {t}", t) for t in range(1, n_tasks)], rows=min(8, n_tasks - 1),
                                              description="expand at")
@@ -66,7 +74,7 @@ class Explorer:
                                              tooltip="expand automatically below this accuracy (0 = off)")
         self.kd_head = widgets.ToggleButtons(options=list(KD_HEADS), description="KD head")
         self.ce_on = widgets.ToggleButtons(options=list(CE_ON), description="CE on")
-        self.head_rule = widgets.Dropdown(options=list(HEAD_RULES), value="router", description="head rule")
+        self.head_rule = widgets.Dropdown(options=offered["head_rule"], value="router", description="head rule")
         self.lr_trick = widgets.Checkbox(description="LR trick", value=False)
         self.seeds = widgets.IntSlider(value=1, min=1, max=max_seeds, description="seeds")
         self.train_button = widgets.Button(description="Train", icon="play", disabled=True)
@@ -233,7 +241,7 @@ class Explorer:
             self.fig.data[0].text = trace.text
             self.fig.data[0].customdata = trace.customdata
             self.fig.layout.title.text = fresh.layout.title.text
-        rows = [["metric", "mean ± std"]] + [[viz.METRIC_LABELS[k], pm(m, s)] for k, (m, s) in agg["metrics"].items()]
+        rows = [["metric", "mean ± std"]] + [[viz.figure_label(k), pm(m, s)] for k, (m, s) in agg["metrics"].items()]
         routing = [float(np.nanmean(r.routing[-1])) for r in results if r.routing is not None]
         if routing:
             rows.append(["routing acc. (final row)", f"{np.mean(routing) * 100:.2f}"])

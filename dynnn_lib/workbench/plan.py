@@ -20,7 +20,6 @@ from dynnn_lib.core.config import RunConfig
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.machines import REFERENCES, reference_seconds  # noqa: F401 (reference_seconds: re-exported)
 from dynnn_lib.core.registry import import_modules
-from dynnn_lib.core.streams import EVALUATION_INSTANCES
 from dynnn_lib.experiments.contract import Experiment, Settings, planned, register, unique
 from dynnn_lib.experiments.studies import NOTEBOOK_STUDIES
 
@@ -51,12 +50,16 @@ REFERENCE_TASK_S = {k: v[0] for k, v in REFERENCES.items()}  # the per-task figu
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("params", help="notebook parameters (YAML), e.g. params/default.yaml")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds per instance of the fidelity report (default 1)")
-    ap.add_argument("--instances", type=int, nargs="+", default=list(EVALUATION_INSTANCES),
-                    help="evaluation instances (data.data_seed) of the fidelity report (default core/streams.py's)")
-    ap.add_argument("--repro-seeds", type=int, default=2, help="seeds of the reproduction (default 2)")
-    ap.add_argument("--streams", nargs="+", default=[None], metavar="STREAM",
-                    help="the stand-ins of the fidelity report (default: the default stream; make all: both, see "
+    s = Settings()  # the defaults: make all's (params/make_all.yaml)
+    ap.add_argument("--seeds", type=int, default=s.seeds,
+                    help=f"seeds per instance of the fidelity report (default {s.seeds})")
+    ap.add_argument("--instances", type=int, nargs="+", default=list(s.instances),
+                    help="evaluation instances (data.data_seed) of the fidelity report (default "
+                         f"{' '.join(map(str, s.instances))})")
+    ap.add_argument("--repro-seeds", type=int, default=s.repro_seeds,
+                    help=f"seeds of the reproduction (default {s.repro_seeds})")
+    ap.add_argument("--streams", nargs="+", default=list(s.streams), metavar="STREAM",
+                    help=f"the stand-ins of the fidelity report (default {' '.join(map(str, s.streams))}; see "
                          "fidelity --streams)")
     options.jobs(ap, "parallel runs")
     options.runs_dir(ap)

@@ -11,14 +11,11 @@ import numpy as np
 
 from dynnn_lib.reports import figures as viz
 from dynnn_lib.experiments.paper import PAPER_SCORES
-from dynnn_lib.evaluation.metrics import aggregate
+from dynnn_lib.core.registry import head_rule_names
+from dynnn_lib.evaluation.metrics import aggregate, metric_label, with_extra_metrics
 from dynnn_lib.workbench.notebook import record
 from dynnn_lib.reports.tables import markdown_table, pm
 from dynnn_lib.experiments.reproduce import VariantSummary, reproduce, summary_table
-from dynnn_lib.evaluation.routing import HEAD_RULES
-
-
-METRIC_NAMES = {"overall": "square", "final": "final row", "average_accuracy": "average acc.", "bwt": "BWT (all pairs)"}
 
 
 @dataclass
@@ -53,7 +50,7 @@ class Study:
         from dynnn_lib.evaluation.stats import paired
 
         a = {r.config.seed: r for r in self[name].results}
-        rows = [["compared with"] + [f"{name} − it, {METRIC_NAMES.get(m, m)} [95 % CI]" for m in metrics]]
+        rows = [["compared with"] + [f"{name} − it, {metric_label(m)} [95 % CI]" for m in metrics]]
         for other in others:
             b = {r.config.seed: r for r in self[other].results}
             seeds = sorted(set(a) & set(b))
@@ -82,10 +79,11 @@ class Study:
 
     def rules(self, name: str) -> str:
         """The same runs scored under every head rule (no retraining), as a Markdown table."""
-        rows = [["head rule", "square", "final row", "average acc.", "BWT (all pairs)"]]
-        for rule in HEAD_RULES:
-            m = aggregate([r.matrices[rule] for r in self[name].results])["metrics"]
-            rows.append([rule, pm(*m["overall"]), pm(*m["final"]), pm(*m["average_accuracy"]), pm(*m["bwt"])])
+        shown = with_extra_metrics("overall", "final", "average_accuracy", "bwt")
+        rows = [["head rule", *(metric_label(m) for m in shown)]]
+        for rule in head_rule_names():
+            m = aggregate([r.with_rule(rule).matrix for r in self[name].results])["metrics"]
+            rows.append([rule, *(pm(*m[k]) for k in shown)])
         return markdown_table(rows)
 
     def heads(self, name: str) -> str:
@@ -129,7 +127,7 @@ class Study:
         b = {r.config.seed: r.metrics[metric] for r in self[other].results}
         seeds = sorted(set(a) & set(b))
         p = paired([a[s] for s in seeds], [b[s] for s in seeds])
-        return difference_statement(name, other, METRIC_NAMES.get(metric, metric), p)
+        return difference_statement(name, other, metric_label(metric), p)
 
     def record(self) -> dict[str, Any]:
         data = {s.name: s.payload() for s in self.summaries}

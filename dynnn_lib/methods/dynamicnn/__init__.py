@@ -8,11 +8,15 @@ parameters: the CLI's shortcuts come from ``FrozenTrunkMethod.cli_options``, the
 on load through ``registry.retire`` (config.from_dict). Imports: the package's methods layer (``..base``,
 ``..training``), evaluation, configuration and errors.
 """
+import importlib
+import pkgutil
 from dataclasses import asdict
 
 from dynnn_lib.core import registry
 from dynnn_lib.methods.dynamicnn.frozen_trunk import FrozenTrunkMethod, Params, pick_head
-from dynnn_lib.methods.dynamicnn import expand, kd, combined  # noqa: F401,E402 (register the variants)
+
+for _module in pkgutil.iter_modules(__path__):  # every variant is one file here: importing it registers it
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 # these were top-level RunConfig fields until they became DynamicNN's own: older configs are migrated on load
 registry.retire(asdict(Params()))

@@ -15,10 +15,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from dynnn_lib.core.config import LABEL_FREE_RULES
 from dynnn_lib.core.errors import ConfigError
 from dynnn_lib.core.fingerprint import class_fingerprint
 from dynnn_lib.evaluation.outputs import decision_accuracy, measure_before, trunk_features
+from dynnn_lib.evaluation.routing import LABEL_FREE_RULES
 from dynnn_lib.methods.base import Method, TaskContext, TaskLog
 from dynnn_lib.methods.training import Batch, kd_loss
 
