@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,8 +15,10 @@ from conftest import tiny
 from dynnn_lib import run
 from dynnn_lib.core import fingerprint
 from dynnn_lib.core.registry import _REGISTRY
+from dynnn_lib.engine.cache import load_outputs
 from dynnn_lib.engine.checkpoints import PREFIXES
 from dynnn_lib.methods.base import register
+from dynnn_lib.methods.finetune import Finetune
 from test_keys import NOTEBOOK, GlobalSmooth, ShrinkOnEnd
 from test_prefixes import _same_run
 
@@ -255,3 +258,32 @@ def test_neutral_pretraining_shows_no_factor_level_and_is_its_own_key():
     assert x.float().mean(dim=(1, 2, 3)).std() < every.float().mean(dim=(1, 2, 3)).std()  # no strong/weak light
     with pytest.raises(Exception, match="ships its ImageNet weights"):
         tiny(backbone="efficientnet_lite0", pretrained="neutral")
+
+
+# ------------------------------------------------------------------ what a task changed, measured
+class SaysFrozen(Finetune):  # trains the trunk every task
+    """Finetune that tells the log its trunk did not change: evaluation must not believe it."""
+
+    name = "t-says-frozen"
+
+    def train_task(self, ctx):
+        log = super().train_task(ctx)
+        log.trunk_changed = False
+        return log
+
+
+def test_evaluation_measures_what_a_task_changed_not_the_methods_word(tmp_path):
+    """A method that trains the trunk but logs trunk_changed=False scores exactly as finetune: the rows are computed
+    with the trunk as it is (before, the stale trunk features of the previous task answered for it)."""
+    register(SaysFrozen)
+    try:
+        said = run(tiny(method="t-says-frozen"), tmp_path / "said")
+        plain = run(tiny(method="finetune"), tmp_path / "plain")
+    finally:
+        _REGISTRY.pop(SaysFrozen.name, None)
+    assert said.logs[1]["trunk_changed"] is False  # the method's word is still logged
+    for rule in plain.matrices:
+        np.testing.assert_array_equal(said.matrices[rule], plain.matrices[rule])
+    outs = [load_outputs(r).state() for r in (said, plain)]
+    assert len(outs[0]["features"]) == len(outs[1]["features"]) == len(plain.matrix)  # new trunk features every task
+    assert all(torch.equal(x, y) for x, y in zip(outs[0]["logits"], outs[1]["logits"]))

@@ -120,16 +120,25 @@ def _finish_shared_task0(r: Run, state: dict) -> None:
         _resume_outputs(r, state)
         return
     r.timings["eval_s"] = []
-    _evaluate(r, 0, r.logs[0]["head"], trunk_changed=True)
+    _evaluate(r, 0, r.logs[0]["head"], trunk_changed=True, changed_heads=list(range(len(r.model.heads))))
     r.snapshots = [{"n_heads": len(r.model.heads), "state": _weights(r.model)}]
     if not r.consolidated:  # this run's evaluation is every method's that leaves task 0 as it is: store it
         _share_task0(r)
+
+
+def _changed(before: dict, after: dict) -> tuple[bool, list[int]]:
+    """What a task changed, measured from the weights (never the method's word): whether any trunk weight or
+    buffer differs, and which heads are new or differ."""
+    differs = {k for k in after if k not in before or not torch.equal(before[k], after[k])}
+    heads = sorted({int(k.split(".")[1]) for k in differs if k.startswith("heads.")})
+    return any(not k.startswith("heads.") for k in differs), heads
 
 
 def train_next(r: Run, t: int, progress: bool) -> None:
     """Task t: trained, consolidated by the method (end_task), then the test sets scored with the new row."""
     task, outputs = r.stream.tasks[t], r.evaluator.outputs
     heads_so_far = outputs.rows[-1]["task_heads"] if outputs.rows else []
+    before = _weights(r.model)
     log = train_task(r.model, task, r.cfg, r.device, progress=progress, stream=r.stream, method=r.method,
                      history=History(domains=outputs.domains[:t], task_heads=heads_so_far), memory=r.memory)
     if t == 0:
@@ -139,15 +148,15 @@ def train_next(r: Run, t: int, progress: bool) -> None:
         r.consolidated = not _same_weights(r.trained0, _weights(r.model))
     r.timings["train_s"].append(log.train_s)
     r.logs.append(log.to_dict())
-    _evaluate(r, t, log.head, log.trunk_changed)
+    _evaluate(r, t, log.head, *_changed(before, _weights(r.model)))
 
 
-def _evaluate(r: Run, t: int, head: int, trunk_changed: bool) -> None:
+def _evaluate(r: Run, t: int, head: int, trunk_changed: bool, changed_heads: list[int]) -> None:
     outputs = r.evaluator.outputs
     heads_so_far = outputs.rows[-1]["task_heads"] if outputs.rows else []
     t0 = time.perf_counter()
     r.evaluator.add_domain(r.model, r.stream.tasks[t].train_x)
-    r.evaluator.add_row(r.model, heads_so_far + [head], changed_heads=[head], trunk_changed=trunk_changed)
+    r.evaluator.add_row(r.model, heads_so_far + [head], changed_heads=changed_heads, trunk_changed=trunk_changed)
     r.timings["eval_s"].append(time.perf_counter() - t0)
 
 

@@ -54,7 +54,7 @@ class TaskLog:
     note: str = ""                   # a short phrase shown beside the action in the training figure
     train_s: float = 0.0
     final_loss: float | None = None
-    trunk_changed: bool = False      # the trunk was trained (evaluation recomputes trunk features)
+    trunk_changed: bool = False      # what the method says (logged only: evaluation measures the weights, engine/train.py)
     epochs: list[dict] = field(default_factory=list)  # per epoch: loss, its parts (ce, kd, reg...), lr, time_s
     extra: dict = field(default_factory=dict)         # anything else a method wants in the result (its own words)
 
