@@ -188,7 +188,9 @@ def test_the_eta_reference_is_the_cpus_family_and_model():
     s, where = reference_seconds(sig("26", "2"))
     assert s == REFERENCES["26/2"][0] and "model 2's reference" in where
     s, where = reference_seconds(sig("25", "17"))
-    assert s == REFERENCES["25/1"][0] and "no reference for CPU family 25, model 17: model 1's" in where
+    assert s == REFERENCES["25/17"][0] < REFERENCES["25/1"][0] and "model 17's reference" in where
+    s, where = reference_seconds(sig("25", "33"))  # a family-25 model with no figure of its own
+    assert s == REFERENCES["25/1"][0] and "no reference for CPU family 25, model 33: model 1's" in where
     s, where = reference_seconds(sig("23", "49"))
     assert s == max(v[0] for v in REFERENCES.values()) and "the slowest" in where
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 # said ~52), so a family alone does not name a reference. "family/model": (seconds, the CPU, the measurement).
 REFERENCES = {
     "25/1": (10.6, "AMD EPYC", "make all from a fresh clone, 1,228 task trainings, 2026-12-02"),
+    "25/17": (7.1, "AMD EPYC", "the project's machine table (DEVELOPERS.md), and make all's train phase of about 35 "
+                               "min at 2 jobs on it, 2026-12-06"),
     "26/2": (4.18, "AMD EPYC", "make all from a fresh clone, 593 task trainings in 1,239 s at 2 jobs, 2026-12-04"),
     "6/167": (5.65, "Intel Xeon", "make all from a fresh clone, 872 task trainings in 2,463 s at 2 jobs, 2026-12-03"),
 }
