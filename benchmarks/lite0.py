@@ -3,7 +3,7 @@
     python benchmarks/lite0.py                       # writes reports/lite0.md (minutes: Lite0 trains at every size)
     python benchmarks/lite0.py --tiny                # seconds; checks the script, its numbers mean nothing
 
-For `small` (the default backbone) at 32 px and for `efficientnet_lite0` (ImageNet weights, GroupNorm) at each
+For `small` (the default backbone) at 32 px and for `efficientnet_lite0` (ImageNet weights, frozen statistics, a fresh GroupNorm head) at each
 ``--sizes`` input size, on the same generated images (task 0 of the default stream, rendered at that size, the first
 ``--images`` of them), with our training loop (methods.fit: Adam, the run's batch size, flips):
 
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from dynnn_lib import DynnnError, from_dict  # noqa: E402
 from dynnn_lib.core.fingerprint import threads  # noqa: E402
 from dynnn_lib.data import load_stream  # noqa: E402
+from dynnn_lib.experiments.arms import LITE0  # noqa: E402
 from dynnn_lib.evaluation.outputs import to_float, trunk_features  # noqa: E402
 from dynnn_lib.methods import fit  # noqa: E402
 from dynnn_lib.model.build import build_model  # noqa: E402
@@ -46,7 +47,7 @@ from speed import fmt, forward_flops, machine, rotate  # noqa: E402
 TINY_DATA = {"n_tasks": 2, "n_classes": 4, "train_per_class": 4, "test_per_class": 2}
 KINDS = ("full", "features", "head")
 BACKBONES = {"small": {"backbone": "small", "pretrained": False},
-             "efficientnet_lite0": {"backbone": "efficientnet_lite0", "pretrained": "imagenet", "norm": "group"}}
+             "efficientnet_lite0": LITE0}  # as Lite0 learns: frozen statistics, lr 3e-4 (model/lite0.py)
 
 
 def setups(sizes: list[int], tiny: bool) -> list[tuple[str, dict]]:

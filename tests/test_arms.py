@@ -15,6 +15,7 @@ def test_each_arm_is_a_composition_and_a_learner_on_the_default_stand_in():
     assert ft.pretrained == "neutral" and arms.arm_configs("C-today", 101)[0].pretrained is True
     lite = arms.arm_configs("C-lite0", 100)[0]
     assert (lite.backbone, lite.pretrained, lite.data.stream) == ("efficientnet_lite0", "imagenet", "round1-calibrated")
+    assert (lite.norm, lite.base_lr, lite.inc_lr) == ("frozen_bn", 3e-4, 3e-4)  # as Lite0 learns (model/lite0.py)
     assert len({arms.arm_configs(a, 100)[0].key() for a in arms.ARMS}) == 6
     with pytest.raises(ConfigError, match="unknown arm 'X-today'; choose from: C-today"):
         arms.arm_configs("X-today", 100)

@@ -41,12 +41,13 @@ def test_every_key_of_the_wheel_loads_none_missing_or_unexpected(wheel):
     net = lite0.package_net(224, 1000)
     result = net.load_state_dict(wheel, strict=True)
     assert not result.missing_keys and not result.unexpected_keys and len(wheel) == 296
-    # every tensor has its place in a dynnn trunk or head, and all but the classifier are loaded there unchanged
+    # the dynnn trunk is the stem and blocks 0-10: each of their tensors is loaded unchanged, nothing else is
+    trunk_keys = {k for k in wheel if k.startswith(("_conv_stem.", "_bn0."))
+                  or (k.startswith("_blocks.") and int(k.split(".")[1]) < lite0.HEAD_FROM)}
     names = source_names(_cfg())
-    assert set(names.values()) == set(wheel)
+    assert set(names.values()) == trunk_keys and all(ours.startswith("trunk.") for ours in names)
     state = build_model(_cfg(), 5).state_dict()
-    loaded = {ours: theirs for ours, theirs in names.items() if not theirs.startswith("_fc.")}
-    assert len(loaded) == 294 and all(torch.equal(state[ours], wheel[theirs]) for ours, theirs in loaded.items())
+    assert len(names) == len(trunk_keys) > 150 and all(torch.equal(state[o], wheel[t]) for o, t in names.items())
 
 
 def test_groupnorm_gets_the_batchnorm_affine_parameters_and_drops_the_statistics(wheel):
@@ -66,20 +67,38 @@ def _photo(name: str) -> torch.Tensor:
     return F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True, align_corners=False) / 255
 
 
-def test_the_loaded_net_is_the_wheels_imagenet_classifier(wheel):
-    """With frozen ImageNet statistics the dynnn trunk + head compute the package's net on (x - 127) / 128 exactly,
-    and as a 1000-way classifier it names the cat in `chelsea` and the cup in `coffee` among its top 5."""
-    model = build_model(_cfg(), 1000)
-    model.heads[0][-1].load_state_dict({"weight": wheel["_fc.weight"], "bias": wheel["_fc.bias"]})
+def test_the_loaded_net_is_the_wheels_imagenet_classifier_and_the_trunk_its_first_stages(wheel):
+    """The wheel's net, as a 1000-way classifier on (x - 127) / 128, names the cat in `chelsea` and the cup in
+    `coffee` among its top 5; with frozen ImageNet statistics the dynnn trunk computes exactly that net's stride-16
+    features (its stem and blocks 0-10) on the same photos."""
     reference = lite0.package_net(224, 1000)
     reference.load_state_dict(wheel)
+    reference.eval()
     x = torch.cat([_photo("chelsea"), _photo("coffee")])
     with torch.no_grad():
-        ours = model.eval().head_logits(model.trunk(x))[0]
-        theirs = reference.eval()((x * 255 - 127) / 128)
-    torch.testing.assert_close(ours, theirs, atol=1e-3, rtol=1e-3)
-    top5 = ours.topk(5).indices.tolist()
+        top5 = reference((x * 255 - 127) / 128).topk(5).indices.tolist()
+        h = reference._swish(reference._bn0(reference._conv_stem((x * 255 - 127) / 128)))
+        for block in reference._blocks[:lite0.HEAD_FROM]:
+            h = block(h)
+        ours = build_model(_cfg(), 5).eval().trunk(x)
     assert CATS & set(top5[0]) and CUPS & set(top5[1]), top5
+    torch.testing.assert_close(ours, h, atol=1e-4, rtol=1e-4)
+
+
+def test_a_lite0_run_learns_task_0_well_above_chance():
+    """Configured as it learns (frozen statistics, lr 3e-4: model/lite0.py; the arms use it), task 0 of a generated
+    stream ends far above chance (4 classes: 0.25); its ImageNet stride-32 head or lr 3e-3 stayed at chance."""
+    from dynnn_lib.evaluation.outputs import to_float
+    from dynnn_lib.experiments.arms import LITE0
+
+    cfg = from_dict({**LITE0, "method": "finetune", "base_epochs": 8, "base_milestones": [],
+                     "data": {"n_tasks": 2, "n_classes": 4, "train_per_class": 60, "test_per_class": 20}})
+    stream = load_stream(cfg.data)
+    model = build_model(cfg, stream.n_classes)
+    train_task(model, stream.tasks[0], cfg, torch.device("cpu"))
+    with torch.no_grad():
+        pred = model.eval().head_logits(model.trunk(to_float(stream.tasks[0].test_x)))[0].argmax(1)
+    assert (pred == stream.tasks[0].test_y).float().mean() > 0.6
 
 
 def test_a_tiny_run_trains_end_to_end(runs_dir):

