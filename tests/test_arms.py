@@ -31,6 +31,20 @@ def test_a_look_scores_the_paper_as_perfect_and_the_flat_line_as_skill_0():
     assert np.isclose(flat["objective"], 5.98, atol=0.005)
 
 
+def test_a_summary_splits_the_objective_into_bias_and_spread_over_instances():
+    ft, v2 = np.asarray(PAPER_FINETUNE[0]), np.asarray(PAPER_DYNAMICNN[0])
+    shifted = {("C-today", 100): (ft - 0.05, v2 - 0.05), ("C-today", 101): (ft - 0.05, v2 - 0.05),
+               ("M-today", 100): (ft - 0.05, v2), ("M-today", 101): (ft + 0.05, v2)}
+    out = arms.summarise(shifted)
+    # the same 5-point offset on every entry of both instances: all bias, no spread
+    assert out["C-today"]["bias"] == pytest.approx(5) and out["C-today"]["spread"] == pytest.approx(0, abs=1e-9)
+    # finetune's 45 entries mirrored between two instances: no bias, all spread (sd of +-5 = 7.07 on 45 of 54)
+    assert out["M-today"]["bias"] == pytest.approx(0, abs=1e-9)
+    assert out["M-today"]["spread"] == pytest.approx(np.sqrt(50 * 45 / 54))
+    assert out["C-today"]["mean"]["objective"] == pytest.approx(5)
+    assert "| C-today |" in arms.table(out) and arms.table(out).splitlines()[0].endswith("| bias | spread |")
+
+
 def test_the_seen_share_is_read_from_the_streams_spec_and_matches_round1():
     # round 1 (method_and_dataset.md §2.3): rows 1-3 all new, 4-6 half seen, 7 two thirds, 8 all seen
     expected = [0, 0, 0, 0.5, 0.5, 0.5, 2 / 3, 1]

@@ -98,26 +98,43 @@ def score_instance(finetune: Any, v2: Any, shares: Any | None = None) -> dict[st
 
 def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: int = 2, runs_dir: str | None = None,
          progress: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Each arm trained (finetune and V2', seed 0) on each instance and scored: {arm: {"instances": {k: scores},
-    "mean": {measure: mean over the instances}}}. Every run is cached: a look repeated costs nothing."""
+    """Each arm trained (finetune and V2', seed 0) on each instance and scored (:func:`summarise`). Every run is
+    cached: a look repeated costs nothing."""
     from dynnn_lib.engine.executors import run_many
 
     pairs = {(arm, k): arm_configs(arm, k, base=base) for arm in arms for k in instances}
     results = iter(run_many([c for pair in pairs.values() for c in pair], runs_dir, jobs=jobs, progress=progress))
+    return summarise({key: (next(results).matrix, next(results).matrix) for key in pairs})
+
+
+def summarise(matrices: Mapping[tuple[str, int], tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
+    """{(arm, instance): (finetune, V2')} -> {arm: {"instances": {k: scores}, "mean": {measure: mean over the
+    instances}, "bias", "spread"}}: bias and spread of the objective over the arm's instances (calibrate's
+    :func:`bias_and_spread`; None with one instance)."""
+    from dynnn_lib.experiments.calibrate.scoring import bias_and_spread
+
     shares = {c: seen_shares(s) for c, s in COMPOSITIONS.items()}
-    scored = {key: score_instance(next(results).matrix, next(results).matrix, shares[ARMS[key[0]][0]]) for key in pairs}
-    return {arm: {"instances": {k: scored[arm, k] for k in instances},
-                  "mean": {m: float(np.mean([scored[arm, k][m] for k in instances])) for m in scored[arm, instances[0]]}}
-            for arm in arms}
+    out: dict[str, dict[str, Any]] = {}
+    for (arm, k), (ft, v2) in matrices.items():
+        out.setdefault(arm, {"instances": {}, "pairs": []})
+        out[arm]["instances"][k] = score_instance(ft, v2, shares[ARMS[arm][0]])
+        out[arm]["pairs"].append((ft, v2))
+    for res in out.values():
+        pairs, scored = res.pop("pairs"), list(res["instances"].values())
+        res["mean"] = {m: float(np.mean([v[m] for v in scored])) for m in scored[0]}
+        res.update(bias_and_spread(*zip(*pairs)) if len(pairs) > 1 else {"bias": None, "spread": None})
+    return out
 
 
 def table(out: Mapping[str, Mapping[str, Any]]) -> str:
-    """The look as a markdown table: per arm, each measure's mean over the instances and the per-instance values."""
+    """The look as a markdown table: per arm, each measure's mean over the instances and the per-instance values,
+    then the objective's bias and spread over the instances."""
     measures = ("objective", "skill", "finetune_45", "history_effect", "after_novel", "forgetting_slope")
-    rows = ["| arm | " + " | ".join(measures) + " |", "|---|" + "---|" * len(measures)]
+    rows = ["| arm | " + " | ".join(measures) + " | bias | spread |", "|---|" + "---|" * (len(measures) + 2)]
     for arm, res in out.items():
         cells = [f"{res['mean'][m]:.2f} ({' / '.join(f'{v[m]:.2f}' for v in res['instances'].values())})"
                  for m in measures]
+        cells += ["-" if res.get(m) is None else f"{res[m]:.2f}" for m in ("bias", "spread")]
         rows.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
