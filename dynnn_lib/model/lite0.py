@@ -41,13 +41,13 @@ The choices, ours [NF in the sources], each beside what it was compared with:
 * **Dropout, drop-connect.** Left out (the blocks are called without a drop-connect rate, the head has no
   dropout): the runs train for a few epochs, not ImageNet's hundreds, and stay deterministic for a seed.
 
-Cost. Counted, forward FLOPs per 32 px image are about ``small``'s (Lite0: 9.9 M in the trunk, 1.1 M in a head;
-``small``: 16 M), ~49 times that at 224 px; but depthwise convolutions run far below a CPU's matmul rate: a full
-training step was measured at ~160 ms per 64 px image against 0.72 ms for ``small`` at 32 px (one thread, a busy
-machine). So the default backbone stays ``small`` and ``make all`` trains no Lite0 run. What keeps a Lite0 run
-affordable: the frozen-trunk methods compute a task's trunk features once (methods/dynamicnn/frozen_trunk.py) and
-train only a head after task 0, and ``data.image_size`` (FLOPs scale with its square). benchmarks/lite0.py measures
-a task's training, full net and head on frozen-trunk features, against ``small`` side by side.
+Cost. Counted, forward FLOPs per 32 px image are about ``small``'s (Lite0 with its fresh head: 12.1 M; ``small``:
+15.9 M), ~49 times that at 224 px; but depthwise convolutions run far below a CPU's matmul rate: a full training step
+measured 2.6 ms per 32 px image against 0.82 ms for ``small`` (benchmarks/lite0.py, one thread, AMD EPYC family 25
+model 17): task 0 of the default configuration 52 s against 16 s, a trunk-training task 21 s against 7 s, a
+frozen-trunk task 2 s against 4 s (its features are computed once: methods/dynamicnn/frozen_trunk.py). So the
+default backbone stays ``small`` and ``make all`` trains no Lite0 run; ``data.image_size`` scales the FLOPs with
+its square.
 """
 from __future__ import annotations
 
