@@ -191,11 +191,22 @@ def test_calibrate_runs_resumes_and_reports(tmp_path, capsys):
     (["--trials", "0"], "--trials 0 must be a positive integer"),
     (["--knobs", "weak_light"], "'weak_light' is not a calibrated knob"),
     (["--set", "data.n_tasks=4"], "drop data.n_tasks"),
+    (["--set", "data.stream=round1-calibrated"], "a search sets the knobs of round1 or round1-mixture"),
 ])
 def test_calibrate_errors_are_one_line(tmp_path, capsys, argv, message):
     assert main(["calibrate", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_search_sets_the_knobs_of_round1_or_of_its_mixture():
+    from dynnn_lib.experiments.calibrate.knobs import default_values, trial_configs
+
+    values = {**default_values(), "weak_gain": 0.6}
+    ft, v2 = trial_configs(values, 0, {"data": {"stream": "round1-mixture"}}, instance=101)
+    assert ft.data.stream == v2.data.stream == "round1-mixture" and ft.data.data_seed == 101
+    assert ft.data.generator["weak_gain"] == 0.6 and v2.method == "combined"
+    assert trial_configs(values, 0, {})[0].data.stream == "round1"
 
 
 def test_a_killed_calibration_runs_its_unfinished_trial_again(tmp_path):

@@ -19,6 +19,17 @@ from dynnn_lib.experiments.paper import V2_OVERRIDES
 from dynnn_lib.reports import pages
 
 FIT_STREAM = "round1"  # the stream whose knobs a trial sets (the stand-in before the calibration)
+# the streams a search may fit (--set data.stream=...): round1's batches as conjunctions or as mixtures (issue 43)
+FIT_STREAMS = (FIT_STREAM, "round1-mixture")
+
+
+def fit_stream(base: Mapping[str, Any]) -> str:
+    """The stream a trial's knobs are set on: `base`'s ``data.stream`` when it names one of :data:`FIT_STREAMS`,
+    else round1; another stream is a one-line error (its knobs were fitted already, or it is not round 1's)."""
+    stream = dict(base.get("data", {})).get("stream", FIT_STREAM)
+    if stream not in FIT_STREAMS:
+        raise ConfigError(f"--set data.stream={stream}: a search sets the knobs of {' or '.join(FIT_STREAMS)}")
+    return stream
 
 
 def stream_tasks() -> int:
@@ -74,10 +85,11 @@ def before_values() -> dict[str, Any]:
 
 
 def knob_config(values: Mapping[str, Any], seed: int, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> RunConfig:
-    """A run on the round-1 stream with these knob values on top of `base` (RunConfig fields as plain data)."""
+    """A run on the round-1 stream (or its mixture: :func:`fit_stream`) with these knob values on top of `base`
+    (RunConfig fields as plain data)."""
     generator = {k: v for k, v in values.items() if k not in TRAINING_KNOBS}
     training = {k: v for k, v in values.items() if k in TRAINING_KNOBS}
-    data = {**dict(base.get("data", {})), "stream": FIT_STREAM}
+    data = {**dict(base.get("data", {})), "stream": fit_stream(base)}
     data["generator"] = {**dict(data.get("generator", {})), **generator}
     return from_dict({**dict(base), **training, "data": data, "seed": seed, **overrides})
 
