@@ -88,7 +88,7 @@ def test_the_loaded_net_is_the_wheels_imagenet_classifier_and_the_trunk_its_firs
 def test_a_lite0_run_learns_task_0_well_above_chance():
     """Configured as it learns (frozen statistics, lr 3e-4: model/lite0.py; the arms use it), task 0 of a generated
     stream ends far above chance (4 classes: 0.25); its ImageNet stride-32 head or lr 3e-3 stayed at chance."""
-    from dynnn_lib.evaluation.outputs import to_float
+    from dynnn_lib.evaluation.outputs import head_logits, trunk_features
     from dynnn_lib.experiments.arms import LITE0
 
     cfg = from_dict({**LITE0, "method": "finetune", "base_epochs": 8, "base_milestones": [],
@@ -96,8 +96,7 @@ def test_a_lite0_run_learns_task_0_well_above_chance():
     stream = load_stream(cfg.data)
     model = build_model(cfg, stream.n_classes)
     train_task(model, stream.tasks[0], cfg, torch.device("cpu"))
-    with torch.no_grad():
-        pred = model.eval().head_logits(model.trunk(to_float(stream.tasks[0].test_x)))[0].argmax(1)
+    pred = head_logits(model.heads[0], trunk_features(model, stream.tasks[0].test_x, torch.device("cpu"))).argmax(1)
     assert (pred == stream.tasks[0].test_y).float().mean() > 0.6
 
 

@@ -114,15 +114,15 @@ def summarise(matrices: Mapping[tuple[str, int], tuple[Any, Any]]) -> dict[str, 
     from dynnn_lib.experiments.calibrate.scoring import bias_and_spread
 
     shares = {c: seen_shares(s) for c, s in COMPOSITIONS.items()}
+    by_arm: dict[str, dict[int, tuple[Any, Any]]] = {}
+    for (arm, k), pair in matrices.items():
+        by_arm.setdefault(arm, {})[k] = pair
     out: dict[str, dict[str, Any]] = {}
-    for (arm, k), (ft, v2) in matrices.items():
-        out.setdefault(arm, {"instances": {}, "pairs": []})
-        out[arm]["instances"][k] = score_instance(ft, v2, shares[ARMS[arm][0]])
-        out[arm]["pairs"].append((ft, v2))
-    for res in out.values():
-        pairs, scored = res.pop("pairs"), list(res["instances"].values())
-        res["mean"] = {m: float(np.mean([v[m] for v in scored])) for m in scored[0]}
-        res.update(bias_and_spread(*zip(*pairs)) if len(pairs) > 1 else {"bias": None, "spread": None})
+    for arm, pairs in by_arm.items():
+        scored = {k: score_instance(ft, v2, shares[ARMS[arm][0]]) for k, (ft, v2) in pairs.items()}
+        split = bias_and_spread(*zip(*pairs.values())) if len(pairs) > 1 else {"bias": None, "spread": None}
+        out[arm] = {"instances": scored, **split,
+                    "mean": {m: float(np.mean([v[m] for v in scored.values()])) for m in next(iter(scored.values()))}}
     return out
 
 

@@ -14,13 +14,13 @@ from typing import Any, Mapping, Sequence
 
 from dynnn_lib.core.config import RunConfig, from_dict
 from dynnn_lib.core.errors import ConfigError
-from dynnn_lib.core.streams import DEFAULT_KNOBS, DEFAULT_STREAM, load_spec
+from dynnn_lib.core.streams import DEFAULT_KNOBS, DEFAULT_STREAM, MIXTURE_PRESETS, load_spec
 from dynnn_lib.experiments.paper import V2_OVERRIDES
 from dynnn_lib.reports import pages
 
 FIT_STREAM = "round1"  # the stream whose knobs a trial sets (the stand-in before the calibration)
 # the streams a search may fit (--set data.stream=...): round1's batches as conjunctions or as mixtures (issue 43)
-FIT_STREAMS = (FIT_STREAM, "round1-mixture")
+FIT_STREAMS = (FIT_STREAM, *(m for m, of in MIXTURE_PRESETS.items() if of == FIT_STREAM))
 
 
 def fit_stream(base: Mapping[str, Any]) -> str:
