@@ -43,9 +43,9 @@ The choices, ours [NF in the sources], each beside what it was compared with:
 
 Cost. Counted, forward FLOPs per 32 px image are about ``small``'s (Lite0 with its fresh head: 12.1 M; ``small``:
 15.9 M), ~49 times that at 224 px; but depthwise convolutions run far below a CPU's matmul rate: a full training step
-measured 2.6 ms per 32 px image against 0.82 ms for ``small`` (benchmarks/lite0.py, one thread, AMD EPYC family 25
-model 17): task 0 of the default configuration 52 s against 16 s, a trunk-training task 21 s against 7 s, a
-frozen-trunk task 2 s against 4 s (its features are computed once: methods/dynamicnn/frozen_trunk.py). So the
+measured 2.8 ms per 32 px image against 0.93 ms for ``small`` (benchmarks/lite0.py from a fresh clone, one thread,
+AMD EPYC family 25 model 17, 2 cores): task 0 of the default configuration 55 s against 19 s, a trunk-training task
+22 s against 7 s, a frozen-trunk task 2 s against 5 s (its features are computed once: methods/dynamicnn/frozen_trunk.py). So the
 default backbone stays ``small`` and ``make all`` trains no Lite0 run; ``data.image_size`` scales the FLOPs with
 its square.
 """
