@@ -75,3 +75,25 @@ def test_hypotheses_are_paired_verdicts_over_instances():
     assert lines[1].startswith("H3 C-today: forgetting falls with the seen share: slope -5.50") and lines[1].endswith("held")
     assert lines[2].endswith("inconclusive")  # C-neutral's slopes straddle 0
     assert len(lines) == 3  # no lite0 or mixture arm in the look: no line for them
+
+
+def test_the_row_and_column_shares_find_where_a_pattern_lives():
+    n = 9
+    by_row, by_col = np.ones((n, n)), np.ones((n, n))
+    for t in range(1, n):
+        by_row[t, :t] -= 0.02 * t          # row t loses 2t points of everything: the batch sets the loss
+        by_col[t, :t] -= 0.02 * np.arange(t)  # task j is lost by 2j points whatever came after it
+    rows_only, cols_only = arms.row_column_shares(by_row), arms.row_column_shares(by_col)
+    assert rows_only["rows"] == pytest.approx(1) and rows_only["columns"] < 0.5
+    assert cols_only["columns"] == pytest.approx(1) and cols_only["rows"] < 0.5
+    assert rows_only["both"] == pytest.approx(1) and arms.row_column_shares(np.ones((n, n)))["rows"] == 0
+    paper = arms.row_column_shares(PAPER_FINETUNE[0])
+    assert paper["rows"] > 0.7 > 0.1 > paper["columns"]  # the paper's forgetting is the batch's, not the task's
+    assert {"rows_share", "columns_share"} <= arms.score_instance(PAPER_FINETUNE[0], PAPER_DYNAMICNN[0]).keys()
+
+
+def test_settings_every_arm_gets_stay_below_the_arms_own():
+    ft, v2 = arms.arm_configs("M-today", 100, base={"inc_epochs": 32, "inc_lr": 0.1})
+    assert ft.inc_epochs == v2.inc_epochs == 32 and ft.inc_lr == 0.1
+    assert arms.arm_configs("C-lite0", 100, base={"inc_lr": 0.1})[0].inc_lr == 3e-4  # the learner's own setting wins
+    assert ft.key() != arms.arm_configs("M-today", 100)[0].key()

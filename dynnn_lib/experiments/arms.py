@@ -11,9 +11,9 @@ An arm is a stream composition and a learner, every other setting the default st
 
 :func:`look` trains finetune and V2' on each instance the caller names (fit instances for a look: never an evaluation
 instance unless the caller is judging) and scores each with the fixed objective (experiments/objective.py): the RMSE on
-54 entries, its skill over the flat line, finetune's 45 entries alone, and the history effect (tasks 0-2 after task 8
-minus after task 3; the paper: +23.3 points). The hypotheses these looks answer were written before the runs
-(docs/journal/2026-12-07-standin-arms-hypotheses.md).
+54 entries, its skill over the flat line, finetune's 45 entries alone, the history effect (tasks 0-2 after task 8
+minus after task 3; the paper: +23.3 points) and where the forgetting's pattern lives (rows or columns). The
+hypotheses these looks answer were written before the runs (docs/journal/2026-12-07-standin-arms-hypotheses.md).
 """
 from __future__ import annotations
 
@@ -74,6 +74,26 @@ def forgetting_slope(matrix: Any, shares: Any) -> float:
     return float(np.polyfit(np.asarray(shares, float), row_forgetting(matrix), 1)[0])
 
 
+def row_column_shares(matrix: Any) -> dict[str, float]:
+    """Where the forgetting's pattern lives: the share of the variance of the off-diagonal lower entries (36 on 9
+    tasks) that an additive model explains with one number per row (which task was just trained), per column (which
+    task is tested) and both. Rows dominate when a batch's training sets how much of everything is lost; columns when
+    some tasks are fragile whatever comes after them (the paper: rows 0.73, columns 0.08)."""
+    r = 100 * np.asarray(matrix, dtype=float)
+    n = len(r)
+    rows, cols = np.tril_indices(n, -1)
+    y = r[rows, cols]
+    one_hot = lambda labels, levels: (labels[:, None] == np.asarray(levels)[None, :]).astype(float)  # noqa: E731
+    designs = {"rows": one_hot(rows, range(1, n)), "columns": one_hot(cols, range(n - 1)),
+               "both": np.hstack([one_hot(rows, range(1, n)), one_hot(cols, range(n - 1))])}
+    total = float(np.sum((y - y.mean()) ** 2))
+    out = {}
+    for name, x in designs.items():
+        fit = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        out[name] = 1 - float(np.sum((y - fit) ** 2)) / total if total else 0.0
+    return out
+
+
 def arm_configs(arm: str, instance: int, seed: int = 0, base: Mapping[str, Any] | None = None) -> tuple[RunConfig, RunConfig]:
     """(finetune, V2') of one arm on one generated instance."""
     if arm not in ARMS:
@@ -93,7 +113,8 @@ def score_instance(finetune: Any, v2: Any, shares: Any | None = None) -> dict[st
     shares = seen_shares() if shares is None else shares
     return {"objective": calibration_error(ft, dyn), "skill": skill(calibration_error(ft, dyn)),
             "finetune_45": float(np.sqrt(np.mean(entries[:45] ** 2))), "history_effect": history_effect(ft),
-            "after_novel": after_novel(ft), "forgetting_slope": forgetting_slope(ft, shares)}
+            "after_novel": after_novel(ft), "forgetting_slope": forgetting_slope(ft, shares),
+            **{f"{k}_share": v for k, v in row_column_shares(ft).items() if k != "both"}}
 
 
 def look(arms: Sequence[str], instances: Sequence[int] = FIT_INSTANCES, jobs: int = 2, runs_dir: str | None = None,
@@ -129,7 +150,8 @@ def summarise(matrices: Mapping[tuple[str, int], tuple[Any, Any]]) -> dict[str, 
 def table(out: Mapping[str, Mapping[str, Any]]) -> str:
     """The look as a markdown table: per arm, each measure's mean over the instances and the per-instance values,
     then the objective's bias and spread over the instances."""
-    measures = ("objective", "skill", "finetune_45", "history_effect", "after_novel", "forgetting_slope")
+    measures = ("objective", "skill", "finetune_45", "history_effect", "after_novel", "forgetting_slope", "rows_share",
+                "columns_share")
     rows = ["| arm | " + " | ".join(measures) + " | bias | spread |", "|---|" + "---|" * (len(measures) + 2)]
     for arm, res in out.items():
         cells = [f"{res['mean'][m]:.2f} ({' / '.join(f'{v[m]:.2f}' for v in res['instances'].values())})"
@@ -169,6 +191,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arms", nargs="+", default=list(ARMS), metavar="ARM", help=f"arms to look at ({', '.join(ARMS)})")
     p.add_argument("--instances", type=int, nargs="+", default=list(FIT_INSTANCES),
                    help="generated instances (default the fit instances; an evaluation instance only to judge)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a RunConfig field every arm's runs get, e.g. --set inc_epochs=32 (YAML values; an arm's "
+                        "learner and composition win over it)")
     options.jobs(p)
     options.runs_dir(p)
     options.no_progress(p)
@@ -176,7 +201,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     """Train and score the stand-in's arms (composition x learner) on generated instances; print a table."""
-    out = look(args.arms, args.instances, jobs=args.jobs, runs_dir=args.runs_dir, progress=not args.no_progress)
+    from dynnn_lib.core.config import apply_assignments
+
+    base = apply_assignments({}, args.set or [])
+    out = look(args.arms, args.instances, jobs=args.jobs, runs_dir=args.runs_dir, progress=not args.no_progress,
+               base=base)
     print(table(out))
     print(f"the paper's history effect: {PAPER_HISTORY_EFFECT:+.1f} points; tasks 0-2 after task 3: "
           f"{after_novel(PAPER_FINETUNE[0]):.1f}; forgetting slope on the seen share: "
