@@ -92,3 +92,15 @@ def test_a_colour_triple_reads_the_same_from_the_yaml_and_from_the_dataclass():
     """The knob table shows round1's casts (tuples in Knobs) and the fit's (lists from YAML) in one format."""
     assert pages.knob_value((1.1, 1.0, 0.8)) == pages.knob_value([1.1, 1, 0.8]) == "(1.100, 1.000, 0.800)"
     assert pages.knob_value(0.5) == "0.500" and pages.knob_value(3) == "3" and pages.knob_value(True) == "True"
+
+
+def test_a_search_reports_page_names_the_stream_it_fitted(tmp_path):
+    data = _calibration_data()
+    calibrate.write_report(data, tmp_path / "round1")
+    assert "before (round1 at trial 0's knobs" in (tmp_path / "round1" / "calibration.md").read_text()
+    data["base"] = {"data": {"stream": "round1-mixture"}}
+    calibrate.write_report(data, tmp_path / "mixture")
+    page, doc = (tmp_path / "mixture" / "calibration.md").read_text(), _read(tmp_path / "mixture" / "calibration.json")
+    assert "before (round1-mixture at trial 0's knobs" in page and "before (round1 " not in page
+    titles = [a.text for a in pages.calibration_matrices(doc)[0].layout.annotations]
+    assert "ours before (round1-mixture)" in titles and "ours after (round1-mixture at the best trial's knobs)" in titles

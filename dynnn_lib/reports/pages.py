@@ -226,7 +226,7 @@ def search_history_figure(history: Sequence[Mapping[str, Any]]):
                         marker={"color": colour, "size": 9})
     fig.add_scatter(x=[h["trial"] for h in done], y=best, mode="lines", name="best so far", line={"shape": "hv"})
     return fig.update_layout(title="the search: RMSE on the 54 calibration entries per trial", height=380,
-                             xaxis_title="trial (0: round1; 1: the hand-made point)", yaxis_title="RMSE (points)")
+                             xaxis_title="trial (0: round1's knobs; 1: the hand-made point)", yaxis_title="RMSE (points)")
 
 
 # The objective over the evaluation instances split in two (calibrate.bias_and_spread): each instance's squared
@@ -255,11 +255,26 @@ def _split_rows(doc: Document) -> list[list[str]]:
     return rows + [[label, "—", f"{b[key]:.2f}", "—", f"{a[key]:.2f}"] for key, label in SPLIT if key in a]
 
 
+def after_stream(doc: Document) -> str:
+    """The "after" side's stream: the default stand-in (round1-calibrated) where the document re-measures the fit in
+    use or searched round1, else the searched stream at the best trial's knobs."""
+    stream = before_stream(doc)
+    return "round1-calibrated" if stream == "round1" else f"{stream} at the best trial's knobs"
+
+
+def before_stream(doc: Document) -> str:
+    """The stream a calibration document's "before" side is: a search's fitted stream (``--set data.stream=...``,
+    e.g. round 1's batches as mixtures), else round1, the stream before the calibration."""
+    return str(dict(doc.get("base") or {}).get("data", {}).get("stream", "round1"))
+
+
 def _search_rows(doc: Document) -> list[list[str]]:
     """A search's report: before (trial 0) and after (its best), each scored on the mean matrices over the fit
     instances, with the objective itself (the mean over the fit instances of each one's RMSE) first."""
     b, a = doc["before"], doc["after"]
-    rows, labels = [["", "before (round1, the stream before the calibration)", f"after (trial {a['trial']})"]], RMSE_ROWS
+    rows = [["", f"before ({before_stream(doc)} at trial 0's knobs, the stream before the calibration)",
+             f"after (trial {a['trial']})"]]
+    labels = RMSE_ROWS
     if "objective" in a:
         rows.append([f"the objective: mean over the fit instances {doc.get('fit_instances')} of each one's RMSE "
                      "(54 entries)", f"{b['objective']:.2f}", f"{a['objective']:.2f}"])
@@ -341,8 +356,8 @@ def calibration_matrices(doc: Document, which: str = "finetune"):
     paper = _paper(doc, which)
     label = "finetune" if which == "finetune" else "V2'"
     mats = side_by_side([heatmap(paper, None, title=f"the paper: {label}", zmin=50),
-                         heatmap(doc["before"][which], None, title="ours before (round1)", zmin=50),
-                         heatmap(doc["after"][which], None, title="ours after (round1-calibrated)", zmin=50)])
+                         heatmap(doc["before"][which], None, title=f"ours before ({before_stream(doc)})", zmin=50),
+                         heatmap(doc["after"][which], None, title=f"ours after ({after_stream(doc)})", zmin=50)])
     errs = side_by_side([error_heatmap(lower_difference(doc[side][which], paper), title=f"ours − the paper, {side}")
                          for side in ("before", "after")])
     return mats, errs
