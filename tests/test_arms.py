@@ -97,3 +97,30 @@ def test_settings_every_arm_gets_stay_below_the_arms_own():
     assert ft.inc_epochs == v2.inc_epochs == 32 and ft.inc_lr == 0.1
     assert arms.arm_configs("C-lite0", 100, base={"inc_lr": 0.1})[0].inc_lr == 3e-4  # the learner's own setting wins
     assert ft.key() != arms.arm_configs("M-today", 100)[0].key()
+
+
+def test_a_search_history_is_read_for_where_its_trials_forgetting_lives(tmp_path, capsys):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dynnn_lib.cli import main
+
+    n, by_row = 9, np.ones((9, 9))
+    for t in range(1, n):
+        by_row[t, :t] -= 0.02 * t
+    journal = tmp_path / "study.log"
+    study = optuna.create_study(storage=JournalStorage(JournalFileBackend(str(journal))), study_name="s")
+    for value, matrix in ((3.0, by_row), (5.0, PAPER_FINETUNE[0]), (None, by_row)):
+        trial = study.ask()
+        trial.set_user_attr("finetune", np.asarray(matrix).tolist())
+        if value is not None:  # the third is left running: never read
+            study.tell(trial, value)
+    [r] = arms.searched_shares(str(journal))
+    assert (r["trials"], r["rows_above_columns"], r["best_trial"], r["best_objective"]) == (2, 2, 0, 3.0)
+    assert r["rows_max"] == pytest.approx(1) and r["best_rows"] == pytest.approx(1)
+    assert r["columns_min"] == pytest.approx(arms.row_column_shares(PAPER_FINETUNE[0])["columns"])  # the lower of the two
+    assert main(["arms", "--searched", str(journal)]) == 0
+    assert f"| {journal} | s | 2 | " in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="--searched nope.log: no such search history"):
+        arms.searched_shares("nope.log")

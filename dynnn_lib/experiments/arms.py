@@ -18,6 +18,7 @@ hypotheses these looks answer were written before the runs (docs/journal/2026-12
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -91,6 +92,38 @@ def row_column_shares(matrix: Any) -> dict[str, float]:
     for name, x in designs.items():
         fit = x @ np.linalg.lstsq(x, y, rcond=None)[0]
         out[name] = 1 - float(np.sum((y - fit) ** 2)) / total if total else 0.0
+    return out
+
+
+def searched_shares(journal: str) -> list[dict[str, Any]]:
+    """Where the forgetting lives in every finished trial of a calibration search (its committed history: each complete
+    trial keeps its mean finetune matrix over the fit instances), study by study: how many trials, the rows' and
+    columns' shares (median and extreme), how many trials have more rows than columns, and the best trial's. Reads
+    the history only; trains nothing."""
+    from dynnn_lib.experiments.calibrate.search import _import_optuna
+
+    optuna = _import_optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not os.path.isfile(journal):
+        raise ConfigError(f"--searched {journal}: no such search history (a calibration study's .log)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(journal))
+    out = []
+    for s in storage.get_all_studies():
+        done = [t for t in optuna.load_study(study_name=s.study_name, storage=storage).trials
+                if t.state.name == "COMPLETE" and "finetune" in t.user_attrs]
+        if not done:
+            continue
+        shares = [row_column_shares(t.user_attrs["finetune"]) for t in done]
+        rows, cols = np.array([x["rows"] for x in shares]), np.array([x["columns"] for x in shares])
+        best = min(range(len(done)), key=lambda i: done[i].value)
+        out.append({"study": s.study_name, "trials": len(done), "rows_median": float(np.median(rows)),
+                    "rows_max": float(rows.max()), "columns_median": float(np.median(cols)),
+                    "columns_min": float(cols.min()), "rows_above_columns": int(np.sum(rows > cols)),
+                    "best_trial": done[best].number, "best_objective": float(done[best].value),
+                    "best_rows": float(rows[best]), "best_columns": float(cols[best])})
     return out
 
 
@@ -194,6 +227,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a RunConfig field every arm's runs get, e.g. --set inc_epochs=32 (YAML values; an arm's "
                         "learner and composition win over it)")
+    p.add_argument("--searched", nargs="+", metavar="JOURNAL",
+                   help="train nothing: where the forgetting lives (rows or columns) in each finished trial of these "
+                        "searches' committed histories, e.g. params/calibration-study.log")
     options.jobs(p)
     options.runs_dir(p)
     options.no_progress(p)
@@ -202,6 +238,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     """Train and score the stand-in's arms (composition x learner) on generated instances; print a table."""
     from dynnn_lib.core.config import apply_assignments
+
+    if args.searched:
+        found = [(journal, r) for journal in args.searched for r in searched_shares(journal)]
+        print("| search history | study | finished trials | rows' share: median, max | columns' share: median, min "
+              "| trials with rows > columns | best trial: objective, rows, columns |\n|---|---|---|---|---|---|---|")
+        for journal, r in found:
+            print(f"| {journal} | {r['study']} | {r['trials']} | {r['rows_median']:.2f}, {r['rows_max']:.2f} | "
+                  f"{r['columns_median']:.2f}, {r['columns_min']:.2f} | {r['rows_above_columns']} | "
+                  f"{r['best_trial']}: {r['best_objective']:.2f}, {r['best_rows']:.2f}, {r['best_columns']:.2f} |")
+        shares = row_column_shares(PAPER_FINETUNE[0])
+        print(f"the paper: rows {shares['rows']:.2f}, columns {shares['columns']:.2f}")
+        return 0
 
     base = apply_assignments({}, args.set or [])
     out = look(args.arms, args.instances, jobs=args.jobs, runs_dir=args.runs_dir, progress=not args.no_progress,
