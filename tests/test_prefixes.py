@@ -135,3 +135,31 @@ def test_sharing_can_be_limited_to_task_0_or_switched_off(tmp_path, monkeypatch)
 
     with pytest.raises(ConfigError, match="DYNNN_SHARE='most' is not valid"):
         run(early.replace(seed=3), tmp_path / "c")
+
+
+def test_a_group_another_process_prunes_while_this_one_counts_is_skipped(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from dynnn_lib.engine import checkpoints
+
+    root = tmp_path / PREFIXES
+    for name in ("kept", "gone"):
+        (root / name).mkdir(parents=True)
+        (root / name / "0-k.pt").write_bytes(b"x" * 10)
+    real_scandir, real_iterdir = os.scandir, Path.iterdir
+
+    def scandir(path):  # the other process's rmtree lands between listing the groups and reading one
+        if str(path).endswith("gone"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_scandir(path)
+
+    def iterdir(self):
+        if self.name == "gone":
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(checkpoints.os, "scandir", scandir)
+    assert (prefix_disk(tmp_path)["groups"], prefix_disk(tmp_path)["bytes"]) == (1, 10)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert prune_prefixes(tmp_path) == (1, 10) and not (root / "kept").exists()

@@ -165,12 +165,13 @@ def prefix_disk(runs_root: str | Path) -> dict:
     for group in os.scandir(root):
         if not group.is_dir():
             continue
+        try:  # another process may prune a group while this one counts it: it is gone, not an error
+            files = [(f.name, f.stat().st_size) for f in os.scandir(group.path) if f.name.endswith(".pt")]
+        except FileNotFoundError:
+            continue
         out["groups"] += 1
-        for f in os.scandir(group.path):
-            if not f.name.endswith(".pt"):
-                continue
-            size = f.stat().st_size
-            t = int(f.name.split("-", 1)[0]) if f.name.split("-", 1)[0].isdigit() else -1
+        for name, size in files:
+            t = int(name.split("-", 1)[0]) if name.split("-", 1)[0].isdigit() else -1
             files, total = out["by_task"].get(t, (0, 0))
             out["by_task"][t] = (files + 1, total + size)
             out["files"] += 1
@@ -189,9 +190,12 @@ def prune_prefixes(runs_root: str | Path, max_bytes: float = 0.0, keep: set[Path
         return 0, 0
     groups = []
     for g in root.iterdir():
-        if g.is_dir():
-            size = sum(f.stat().st_size for f in g.iterdir() if f.is_file())
-            groups.append((g.stat().st_mtime, g, size))
+        try:  # a group another process pruned meanwhile is gone already
+            if g.is_dir():
+                size = sum(f.stat().st_size for f in g.iterdir() if f.is_file())
+                groups.append((g.stat().st_mtime, g, size))
+        except FileNotFoundError:
+            continue
     total, removed, freed = sum(s for *_, s in groups), 0, 0
     for _, g, size in sorted(groups, key=lambda x: (x[0], x[1].name)):
         if total <= max_bytes:
