@@ -166,11 +166,11 @@ def prefix_disk(runs_root: str | Path) -> dict:
         if not group.is_dir():
             continue
         try:  # another process may prune a group while this one counts it: it is gone, not an error
-            files = [(f.name, f.stat().st_size) for f in os.scandir(group.path) if f.name.endswith(".pt")]
+            entries = [(f.name, f.stat().st_size) for f in os.scandir(group.path) if f.name.endswith(".pt")]
         except FileNotFoundError:
             continue
         out["groups"] += 1
-        for name, size in files:
+        for name, size in entries:
             t = int(name.split("-", 1)[0]) if name.split("-", 1)[0].isdigit() else -1
             files, total = out["by_task"].get(t, (0, 0))
             out["by_task"][t] = (files + 1, total + size)
