@@ -100,15 +100,14 @@ def searched_shares(journal: str) -> list[dict[str, Any]]:
     trial keeps its mean finetune matrix over the fit instances), study by study: how many trials, the rows' and
     columns' shares (median and extreme), how many trials have more rows than columns, and the best trial's. Reads
     the history only; trains nothing."""
-    from dynnn_lib.experiments.calibrate.search import _import_optuna
+    from dynnn_lib.experiments.calibrate.search import import_optuna
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     if not os.path.isfile(journal):
         raise ConfigError(f"--searched {journal}: no such search history (a calibration study's .log)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(JournalFileBackend(journal))
     out = []
     for s in storage.get_all_studies():

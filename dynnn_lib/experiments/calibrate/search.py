@@ -132,7 +132,9 @@ def _revalidate(study, cal: "Calibration") -> None:
                                                     "reference_cpu": ref.user_attrs.get("cpu")}, skip_if_exists=False)
 
 
-def _import_optuna():
+def import_optuna():
+    """Optuna, quiet below warnings (a search's history is read and written through it); a one-line error where it
+    is not installed."""
     try:
         import optuna
     except ImportError:
@@ -152,7 +154,7 @@ def matrices(cfgs: Sequence[RunConfig], outcomes) -> list[np.ndarray]:
 
 
 def _study(cal: Calibration):
-    optuna = _import_optuna()
+    optuna = import_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -179,7 +181,7 @@ def _row(cfg: RunConfig, runs_dir: Path, t: int) -> np.ndarray:
 
 def calibrate(cal: Calibration) -> dict[str, Any]:
     """Run (or continue) the search; returns the report's data (also written by evaluate.write_report)."""
-    optuna = _import_optuna()
+    optuna = import_optuna()
     study = _study(cal)
     _requeue_and_seed(study, cal, optuna.trial.TrialState)
     _revalidate(study, cal)
